@@ -1,0 +1,45 @@
+# unitpsych: how mechanistically interpretable are the units of vision models?
+# (Zimmermann, Klein & Brendel, NeurIPS 2023, and beyond.)
+#
+# Results path conventions (every stage is a file target of its own):
+#   results/images/index.csv                         the image set, sorted (path, label)
+#   results/{model}/units.json, units.csv            sampled units (<layer>__<channel>)
+#   results/{model}/activations.h5                   one value per (image, unit)
+#   results/{model}/stimuli/{unit}/natural_{difficulty}/batch_{b}/{min,max}_{i}.png
+#   results/{model}/stimuli/{unit}/synthetic/{min,max}_{i}.png + fv.json
+#   results/experiments/{experiment}/                task folders for the experiment UI
+# Logs mirror them under logs/{rule}/..., benchmarks under benchmarks/{rule}/...
+#
+# Configs: config/config.yaml (the paper, on a cluster), config/demo.yaml (offline demo).
+
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/units.smk"
+include: "workflow/rules/activations.smk"
+
+
+rule all:
+    input:
+        get_final_outputs,
+    default_target: True
+
+
+rule units:
+    input:
+        get_all_units,
+
+
+rule activations:
+    input:
+        get_all_activations,

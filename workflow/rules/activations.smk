@@ -1,0 +1,26 @@
+# Stage 2: one pass over the image set per model caches every sampled unit's activation.
+
+
+rule collect_activations:
+    input:
+        units="results/{model}/units.json",
+        images="results/images/index.csv",
+    output:
+        h5="results/{model}/activations.h5",
+        unreadable="results/{model}/unreadable_images.csv",
+    log:
+        "logs/collect_activations/{model}.log",
+    benchmark:
+        "benchmarks/collect_activations/{model}.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=32000,
+        runtime=24 * 60,
+    params:
+        model=get_model_config,
+        images=get_images_config,
+        seed=config["seed"],
+        code_version=1,
+    script:
+        "../scripts/collect_activations.py"

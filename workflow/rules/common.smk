@@ -1,0 +1,63 @@
+# Helpers shared by all rule files: config checks, wildcard constraints, input functions and
+# the list of final outputs. Rules receive only their own slice of the config.
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+
+from unitpsych.config import check_config  # noqa: E402
+
+check_config(config)
+
+MODELS = list(config["models"])
+DIFFICULTIES = list(config["exemplars"]["difficulties"])
+
+
+wildcard_constraints:
+    model="|".join(map(re.escape, MODELS)),
+    unit=r"[A-Za-z0-9_]+__\d+",
+    difficulty="|".join(map(re.escape, DIFFICULTIES)),
+
+
+def get_model_config(wildcards) -> dict:
+    """The config slice of one model (with its name), the only model params a rule sees."""
+    return dict(config["models"][wildcards.model], name=wildcards.model)
+
+
+def get_images_config(wildcards=None) -> dict:
+    """The image-set slice of the config."""
+    return dict(config["images"])
+
+
+def get_image_root_input(wildcards=None) -> list[str]:
+    """The generated image folder as an input when the image set is generated (the demo)."""
+    images = config["images"]
+    return [images["root"]] if images.get("generate") else []
+
+
+def get_shared_units_input(wildcards) -> list[str]:
+    """units.json of the model whose units this model shares, if any."""
+    other = config["models"][wildcards.model]["units"].get("share_with")
+    return [f"results/{other}/units.json"] if other else []
+
+
+def get_units_list_input(wildcards) -> list[str]:
+    """A given unit-list file of this model, if any."""
+    path = config["models"][wildcards.model]["units"].get("list")
+    return [path] if path else []
+
+
+def get_all_units(wildcards=None) -> list[str]:
+    """units.json and units.csv of every model."""
+    return expand("results/{model}/units.{ext}", model=MODELS, ext=["json", "csv"])
+
+
+def get_all_activations(wildcards=None) -> list[str]:
+    """The activation cache of every model."""
+    return expand("results/{model}/activations.h5", model=MODELS)
+
+
+def get_final_outputs(wildcards=None) -> list[str]:
+    """Everything `rule all` builds."""
+    return get_all_units() + get_all_activations()
