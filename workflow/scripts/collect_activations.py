@@ -1,0 +1,54 @@
+"""Cache every sampled unit's activation over the image set in one pass (rule collect_activations)."""
+
+import logging
+
+import pandas as pd
+import torch
+from unitpsych.activations import collect_activations
+from unitpsych.images import imagenet_labels
+from unitpsych.io import log_stream, setup_logging
+from unitpsych.models import load_model
+from unitpsych.units import read_units
+
+
+def main(snakemake) -> None:
+    """Load the model, run the images through it once, write activations.h5 and the unreadable list."""
+    setup_logging(snakemake.log[0])
+    log = logging.getLogger("unitpsych")
+    cfg, images = snakemake.params.model, snakemake.params.images
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.set_num_threads(max(1, snakemake.threads))
+    model = load_model(cfg["name"], cfg, device=device, seed=snakemake.params.seed)
+    units = read_units(snakemake.input.units)
+    table = pd.read_csv(snakemake.input.images, keep_default_na=False)
+    labels = imagenet_labels(table["class"])
+    workers = images["num_workers"] if images.get("num_workers") is not None else snakemake.threads
+    log.info(
+        "%s on %s: %d units, %d images, %d workers",
+        cfg["name"],
+        device,
+        len(units),
+        len(table),
+        workers,
+    )
+    with log_stream(snakemake.log[0]) as progress:
+        result = collect_activations(
+            model,
+            units,
+            images["root"],
+            list(table["path"]),
+            snakemake.output.h5,
+            snakemake.output.unreadable,
+            labels=labels if (labels >= 0).any() else None,
+            batch_size=cfg.get("batch_size") or images["batch_size"],
+            num_workers=workers,
+            progress=progress,
+        )
+    log.info(
+        "cached %d images (%d unreadable); top-1 accuracy %s",
+        result.n_images, result.n_unreadable, result.top1_accuracy,
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821

@@ -1,0 +1,276 @@
+"""Activation cache: one pass over the image set hooks every sampled layer at once (protocol §3).
+
+The cache `activations.h5` holds `activations` float32 [n_images, n_units] chunked by column blocks
+so one unit's values are a fast read, `units`, `images` (relative to the image root) and attributes.
+Work in progress lives in `<out>.partial`: rows are written a block at a time and the number of
+finished rows is an attribute, so a crashed or killed pass resumes from the last finished block.
+When the pass is complete, readable rows are copied into a temporary file that is renamed onto
+`<out>`; unreadable images are listed (path, error) in a CSV and left out of the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from unitpsych import __version__
+from unitpsych.io import atomic_path
+from unitpsych.units import split_unit
+
+log = logging.getLogger("unitpsych.activations")
+
+STR = h5py.string_dtype("utf-8")
+
+
+@dataclass
+class CacheResult:
+    """Summary of a finished collection."""
+
+    n_images: int
+    n_unreadable: int
+    top1_accuracy: float | None
+    n_passes: int
+
+
+def _fingerprint(model: str, units: list[str], paths: list[str], preprocessing: str) -> str:
+    """Identity of a collection: a partial file is resumed only if it matches."""
+    h = hashlib.sha256()
+    for part in [model, preprocessing, *units, "\x00", *paths]:
+        h.update(part.encode())
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+def units_by_layer(units: list[str]) -> dict[str, list[tuple[int, int]]]:
+    """layer -> [(column in the cache, channel)], in unit order."""
+    groups: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for col, unit in enumerate(units):
+        layer, channel = split_unit(unit)
+        groups[layer].append((col, channel))
+    return dict(groups)
+
+
+def _open_partial(
+    path: Path, fingerprint: str, n: int, u: int, block: int, attrs: dict
+) -> h5py.File:
+    """Open a matching partial file to resume, or start a new one."""
+    if path.exists():
+        try:
+            f = h5py.File(path, "a")
+            if f.attrs.get("fingerprint") == fingerprint:
+                log.info("resuming %s at image %d of %d", path, int(f.attrs["n_done"]), n)
+                return f
+            f.close()
+            log.info("partial file %s belongs to another collection; starting over", path)
+        except OSError as err:
+            log.warning("partial file %s is unreadable (%s); starting over", path, err)
+        path.unlink()
+    f = h5py.File(path, "w")
+    f.create_dataset(
+        "activations", shape=(n, u), dtype="float32", chunks=(min(n, block), min(u, 64))
+    )
+    f.create_dataset("valid", shape=(n,), dtype="bool", fillvalue=False)
+    f.create_dataset("labels_correct", shape=(n,), dtype="int8", fillvalue=-1)
+    f.create_dataset("errors", shape=(0, 2), maxshape=(None, 2), dtype=STR)
+    f.attrs.update(attrs)
+    f.attrs["fingerprint"] = fingerprint
+    f.attrs["n_done"] = 0
+    return f
+
+
+def collect_activations(
+    model: Any,
+    units: list[str],
+    image_root: str | Path,
+    paths: list[str],
+    out: str | Path,
+    unreadable_csv: str | Path,
+    labels: np.ndarray | None = None,
+    batch_size: int = 32,
+    num_workers: int = 0,
+    block_size: int = 8192,
+    progress: IO[str] | None = None,
+    stop_after_blocks: int | None = None,
+) -> CacheResult | None:
+    """Forward every image once, store each unit's per-image value; resumable; returns a summary.
+
+    `model` is a `unitpsych.models.LoadedModel`. `labels` (ImageNet indices, -1 = unknown) enable the
+    top-1 accuracy. `stop_after_blocks` ends the pass early (leaving the partial file), for tests.
+    """
+    import torch
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    from unitpsych.images import ImageDataset
+
+    out = Path(out)
+    partial = out.with_name(out.name + ".partial")
+    n, u = len(paths), len(units)
+    groups = units_by_layer(units)
+    for layer in groups:
+        model.get_layer_module(layer)  # unknown layer -> clear error before any work
+    block_size = max(batch_size, block_size // batch_size * batch_size)
+    attrs = {
+        "model": model.name,
+        "arch": model.arch,
+        "image_root": str(image_root),
+        "preprocessing": repr(model.transform()),
+        "code_version": __version__,
+    }
+    fp = _fingerprint(model.name, units, paths, attrs["preprocessing"])
+    f = _open_partial(partial, fp, n, u, block_size, attrs)
+    try:
+        start = int(f.attrs["n_done"])
+        dataset = ImageDataset(image_root, paths, model.transform(), model.input_size)
+        index = list(range(start, n))
+        loader = DataLoader(
+            torch.utils.data.Subset(dataset, index),
+            batch_size=batch_size,
+            shuffle=False,
+            num_workers=num_workers,
+            pin_memory=model.device.type == "cuda",
+        )
+        selectors = {
+            layer: (
+                torch.tensor([c for c, _ in cols]),
+                torch.tensor([ch for _, ch in cols], device=model.device),
+            )
+            for layer, cols in groups.items()
+        }
+
+        def pick(layer: str, output):
+            return model.reduce(layer, output).index_select(1, selectors[layer][1]).float()
+
+        want_logits = labels is not None and bool((labels[start:] >= 0).any())
+        buf = np.zeros((block_size, u), dtype=np.float32)
+        buf_valid = np.zeros(block_size, dtype=bool)
+        buf_correct = np.full(block_size, -1, dtype=np.int8)
+        errors: list[tuple[str, str]] = []
+        row0, filled, blocks = start, 0, 0
+        bar = tqdm(
+            total=n, initial=start, file=progress, mininterval=5, desc=f"activations {model.name}"
+        )
+        with torch.inference_mode(), model.record(list(groups), pick) as store:
+            for x, idx, err in loader:
+                x = x.to(model.device, non_blocking=True)
+                output = model.module(x)
+                logits = model.head(output) if want_logits else None
+                b = len(idx)
+                for layer, (cols, _) in selectors.items():
+                    buf[filled : filled + b, cols.numpy()] = store[layer].cpu().numpy()
+                ok = np.array([e == "" for e in err])
+                buf_valid[filled : filled + b] = ok
+                if logits is not None:
+                    lab = labels[idx.numpy()]
+                    hit = (logits.argmax(-1).cpu().numpy() == lab).astype(np.int8)
+                    buf_correct[filled : filled + b] = np.where(lab >= 0, hit, -1)
+                for i, e in zip(idx.tolist(), err, strict=True):
+                    if e:
+                        errors.append((paths[i], e))
+                        log.warning("unreadable image %s: %s", paths[i], e)
+                filled += b
+                bar.update(b)
+                if filled == block_size or row0 + filled == n:
+                    _flush(f, row0, buf[:filled], buf_valid[:filled], buf_correct[:filled], errors)
+                    row0, filled, errors = row0 + filled, 0, []
+                    buf_correct[:] = -1
+                    blocks += 1
+                    if stop_after_blocks is not None and blocks >= stop_after_blocks and row0 < n:
+                        bar.close()
+                        return None
+        bar.close()
+        return _finalize(f, partial, out, Path(unreadable_csv), units, paths)
+    finally:
+        if f.id.valid:
+            f.close()
+
+
+def _flush(f: h5py.File, row0: int, acts, valid, correct, errors) -> None:
+    """Write one finished block and advance `n_done` (the resume point) last."""
+    rows = slice(row0, row0 + len(acts))
+    f["activations"][rows] = acts
+    f["valid"][rows] = valid
+    f["labels_correct"][rows] = correct
+    if errors:
+        ds = f["errors"]
+        ds.resize(len(ds) + len(errors), axis=0)
+        ds[-len(errors) :] = np.array(errors, dtype=object)
+    f.attrs["n_done"] = row0 + len(acts)
+    f.flush()
+
+
+def _finalize(
+    f: h5py.File, partial: Path, out: Path, unreadable_csv: Path, units: list[str], paths: list[str]
+) -> CacheResult:
+    """Write the unreadable-image table, copy readable rows into the final cache, drop the partial."""
+    errors = pd.DataFrame(f["errors"].asstr()[:].reshape(-1, 2), columns=["path", "error"])
+    with atomic_path(unreadable_csv) as tmp:
+        errors.to_csv(tmp, index=False)
+    valid = f["valid"][:]
+    correct = f["labels_correct"][:]
+    keep = np.flatnonzero(valid)
+    labelled = correct[valid] >= 0
+    acc = float((correct[valid][labelled] == 1).mean()) if labelled.any() else None
+    n_keep, u = len(keep), len(units)
+    with atomic_path(out) as tmp:
+        cache = max(64 << 20, 2 * u * min(max(n_keep, 1), 65536) * 4)
+        with h5py.File(tmp, "w", rdcc_nbytes=cache, rdcc_nslots=100003) as g:
+            ds = g.create_dataset(
+                "activations", shape=(n_keep, u), dtype="float32",
+                chunks=(min(max(n_keep, 1), 65536), 1), compression=None,
+            )  # fmt: skip
+            step = 65536
+            src = f["activations"]
+            for s in range(0, len(paths), step):
+                sel = keep[(keep >= s) & (keep < s + step)]
+                if len(sel):
+                    block = src[s : s + step][sel - s]
+                    first = int(np.searchsorted(keep, sel[0]))
+                    ds[first : first + len(sel)] = block
+            g.create_dataset("units", data=np.array(units, dtype=object), dtype=STR)
+            g.create_dataset(
+                "images", data=np.array([paths[i] for i in keep], dtype=object), dtype=STR
+            )
+            for key in ("model", "arch", "image_root", "preprocessing", "code_version"):
+                g.attrs[key] = f.attrs[key]
+            g.attrs["n_unreadable"] = int(len(paths) - n_keep)
+            g.attrs["top1_accuracy"] = np.nan if acc is None else acc
+            g.attrs["n_labelled"] = int(labelled.sum())
+            g.attrs["complete"] = True
+    f.close()
+    os.remove(partial)
+    return CacheResult(n_keep, len(paths) - n_keep, acc, 1)
+
+
+def read_unit_activations(h5_path: str | Path, unit: str) -> tuple[np.ndarray, list[str]]:
+    """One unit's value per image and the image paths (relative to the image root)."""
+    with h5py.File(h5_path, "r") as f:
+        if not f.attrs.get("complete", False):
+            raise RuntimeError(f"{h5_path} is not a complete activation cache")
+        units = list(f["units"].asstr()[:])
+        try:
+            col = units.index(unit)
+        except ValueError:
+            raise KeyError(f"unit {unit!r} is not in {h5_path}") from None
+        return f["activations"][:, col], list(f["images"].asstr()[:])
+
+
+def read_image_root(h5_path: str | Path) -> str:
+    """The image root the cache was computed on."""
+    with h5py.File(h5_path, "r") as f:
+        return str(f.attrs["image_root"])
+
+
+def read_activations(h5_path: str | Path) -> tuple[np.ndarray, list[str], list[str]]:
+    """The whole cache: (activations [n_images, n_units], units, images)."""
+    with h5py.File(h5_path, "r") as f:
+        return f["activations"][:], list(f["units"].asstr()[:]), list(f["images"].asstr()[:])

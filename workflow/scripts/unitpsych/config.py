@@ -1,0 +1,63 @@
+"""Checks across config keys that a JSON schema cannot express; run before any job is planned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from unitpsych.models import KNOWN_ARCHS
+
+
+class ConfigError(ValueError):
+    """A bad config value; the message names the key."""
+
+
+def experiment_name(model: str, condition: str, difficulty: str = "easy") -> str:
+    """`<model>_<condition>` or `<model>_<difficulty>_<condition>` (design.md §2)."""
+    return f"{model}_{condition}" if difficulty == "easy" else f"{model}_{difficulty}_{condition}"
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Raise ConfigError naming the key of the first inconsistent value."""
+    models = config["models"]
+    for name, cfg in models.items():
+        if cfg["arch"] not in KNOWN_ARCHS:
+            raise ConfigError(
+                f"models.{name}.arch: {cfg['arch']!r} is not in the registry; known: {', '.join(KNOWN_ARCHS)}"
+            )
+        other = cfg.get("units", {}).get("share_with")
+        if other is not None:
+            if other not in models:
+                raise ConfigError(
+                    f"models.{name}.units.share_with: {other!r} is not a configured model"
+                )
+            if other == name or models[other].get("units", {}).get("share_with"):
+                raise ConfigError(
+                    f"models.{name}.units.share_with: {other!r} must sample its own units (no chains)"
+                )
+    difficulties = config["exemplars"]["difficulties"]
+    if "easy" not in difficulties:
+        raise ConfigError("exemplars.difficulties: must define 'easy'")
+    seen: set[str] = set()
+    for i, exp in enumerate(config["experiments"]["list"]):
+        key = f"experiments.list[{i}]"
+        if exp["model"] not in models:
+            raise ConfigError(f"{key}.model: {exp['model']!r} is not a configured model")
+        difficulty = exp.get("difficulty", "easy")
+        if difficulty not in difficulties:
+            raise ConfigError(f"{key}.difficulty: {difficulty!r} is not in exemplars.difficulties")
+        if exp["condition"] == "synthetic" and not models[exp["model"]].get("synthetic", True):
+            raise ConfigError(
+                f"{key}.condition: model {exp['model']!r} has synthetic: false, so no synthetic experiment"
+            )
+        name = experiment_name(exp["model"], exp["condition"], difficulty)
+        if name in seen:
+            raise ConfigError(f"{key}: experiment {name!r} is listed twice")
+        seen.add(name)
+    try:
+        from unitpsych.experiments import check_experiment_counts
+    except ImportError:
+        return
+    try:
+        check_experiment_counts(config["experiments"], models, config["exemplars"])
+    except ValueError as err:
+        raise ConfigError(f"experiments: {err}") from err
