@@ -1,0 +1,64 @@
+"""Config: schema defaults and errors naming the key; cross-key checks."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from conftest import REPO
+from unitpsych.config import ConfigError, check_config
+
+SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def _load(name):
+    cfg = yaml.safe_load((REPO / name).read_text())
+    validate(cfg, SCHEMA)
+    return cfg
+
+
+@pytest.mark.parametrize("name", ["config/config.yaml", "config/demo.yaml", "tests/data/config.yaml"])
+def test_shipped_configs_are_valid(name):
+    cfg = _load(name)
+    check_config(cfg)
+    assert cfg["exemplars"]["n_batches"] >= 1 and cfg["featureviz"]["lr"] == pytest.approx(0.05)
+
+
+def test_paper_config_has_the_23_experiments_and_nine_models():
+    cfg = _load("config/config.yaml")
+    assert len(cfg["models"]) == 9 and len(cfg["experiments"]["list"]) == 23
+    assert cfg["models"]["resnet50"]["units"] == {"n": 100, "seed": 42, "share_with": None, "list": None, "blacklist": []}
+    assert cfg["experiments"]["n_units"] == 84 and cfg["experiments"]["n_tasks"] == 63
+
+
+def test_schema_error_names_the_key():
+    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    cfg["images"]["batch_size"] = "many"
+    with pytest.raises(WorkflowError, match="batch_size"):
+        validate(cfg, SCHEMA)
+    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    cfg["models"]["resnet50"]["unit"] = {}
+    with pytest.raises(WorkflowError, match="unit"):
+        validate(cfg, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "edit, key",
+    [
+        (lambda c: c["models"]["resnet50"].update(arch="resnet5"), "models.resnet50.arch"),
+        (lambda c: c["models"]["resnet50-l2"]["units"].update(share_with="nope"), "share_with"),
+        (lambda c: c["experiments"]["list"].append({"model": "vgg", "condition": "natural"}), r"experiments.list\[23\].model"),
+        (lambda c: c["experiments"]["list"].append({"model": "in1k-vit_b32", "condition": "synthetic"}), "synthetic: false"),
+        (lambda c: c["experiments"]["list"].append({"model": "resnet50", "condition": "natural", "difficulty": "hard50"}), "difficulty"),
+        (lambda c: c["experiments"]["list"].append({"model": "resnet50", "condition": "natural"}), "listed twice"),
+    ],
+)  # fmt: skip
+def test_cross_key_errors_name_the_key(edit, key):
+    cfg = copy.deepcopy(_load("config/config.yaml"))
+    edit(cfg)
+    with pytest.raises(ConfigError, match=key):
+        check_config(cfg)

@@ -1,0 +1,55 @@
+"""Workflow: the paper config plans offline; bad configs fail before any job; the tiny config runs."""
+
+from __future__ import annotations
+
+import copy
+
+import h5py
+import pytest
+
+from conftest import REPO, run_snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+
+def test_paper_config_dry_run_plans_without_imagenet_or_network(tmp_path):
+    proc = run_snakemake(tmp_path, REPO / "config" / "config.yaml", "-n", "--quiet", "rules")
+    out = proc.stdout
+    assert "sample_units" in out and "collect_activations" in out
+    assert "9" in out.split("collect_activations")[1].split("\n")[0]  # one cache per model
+
+
+def test_bad_config_fails_before_any_job_and_names_the_key(tmp_path, test_config):
+    cfg = copy.deepcopy(test_config)
+    cfg["models"]["efficientnet_lite0"]["arch"] = "efficientnet_lite9"
+    proc = run_snakemake(tmp_path, write_config(tmp_path / "bad.yaml", cfg), check=False)
+    assert proc.returncode != 0
+    assert "models.efficientnet_lite0.arch" in proc.stdout and "known:" in proc.stdout
+    assert not (tmp_path / "results").exists()
+    cfg = copy.deepcopy(test_config)
+    cfg["images"]["batch_size"] = 0
+    proc = run_snakemake(tmp_path, write_config(tmp_path / "bad2.yaml", cfg), check=False)
+    assert proc.returncode != 0 and "batch_size" in proc.stdout
+
+
+def test_missing_image_root_is_a_clear_error_when_a_job_needs_it(tmp_path, test_config):
+    cfg = copy.deepcopy(test_config)
+    cfg["images"] = {"root": str(tmp_path / "no_imagenet")}
+    config = write_config(tmp_path / "c.yaml", cfg)
+    assert run_snakemake(tmp_path, config, "-n", "activations").returncode == 0
+    proc = run_snakemake(tmp_path, config, "activations", check=False)
+    assert proc.returncode != 0
+    assert "images.root" in proc.stdout and "no_imagenet" in proc.stdout and "is not a folder" in proc.stdout
+
+
+def test_tiny_config_through_the_caches(tmp_path):
+    run_snakemake(tmp_path, REPO / "tests" / "data" / "config.yaml", "activations")
+    for model in ("efficientnet_lite0", "vit_tiny-untrained"):
+        with h5py.File(tmp_path / "results" / model / "activations.h5") as f:
+            assert f.attrs["complete"] and f["activations"].shape == (500, 6)
+        assert (tmp_path / "benchmarks" / "collect_activations" / f"{model}.tsv").exists()
+    log = (tmp_path / "logs" / "collect_activations" / "efficientnet_lite0.log").read_text()
+    assert "100%" in log  # tqdm progress went to the rule's log
+    # nothing left to do on a rerun
+    proc = run_snakemake(tmp_path, REPO / "tests" / "data" / "config.yaml", "activations", "-n")
+    assert "Nothing to be done" in proc.stdout
