@@ -7,6 +7,7 @@ import json
 import zlib
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -484,3 +485,42 @@ def test_required_stimulus_dirs():
     assert f"m/stimuli/{sel.catch_units[0]}/synthetic" in synthetic
     assert f"m/stimuli/{sel.catch_units[0]}/natural_easy" not in synthetic
     assert len(natural) == 9 and len(synthetic) == 6 + 2 + 9
+
+
+def test_build_experiment_script_contract(stimuli, tmp_path):
+    """The rule's script writes both folders and logs what it built."""
+    import build_experiment
+
+    results, units = stimuli
+    (results / MODEL / "units.json").write_text(json.dumps({"units": units}))
+    name = f"{MODEL}_hard95_synthetic"
+    out = tmp_path / "experiments"
+    log = tmp_path / "log" / "build.log"
+    fake = SimpleNamespace(
+        input=SimpleNamespace(units=str(results / MODEL / "units.json"), stimuli=[]),
+        output=SimpleNamespace(folder=str(out / name), demo=str(out / f"demo_{name}")),
+        log=[str(log)],
+        params=SimpleNamespace(
+            experiment={
+                "name": name,
+                "model": MODEL,
+                "condition": "synthetic",
+                "difficulty": "hard95",
+            },
+            settings=SMALL,
+            exemplars=SMALL_EXEMPLARS,
+            code_version=1,
+        ),
+    )
+    build_experiment.main(fake)
+    assert sorted(p.name for p in out.iterdir()) == [f"demo_{name}", name]
+    index = json.loads((out / name / "task_4" / "index.json").read_text())
+    assert index["task_name"] == f"{name}/task_4"
+    assert len(list((out / name / "instructions").glob("*.jpg"))) == 13
+    table = read_trials(out / name)
+    assert set(table.difficulty.dropna()) == {"hard95", "easy"}  # practice trials use easy queries
+    assert "4 tasks" in log.read_text() and "practice units" in log.read_text()
+    assert not list(out.glob(".*"))  # no temporary folders left behind
+    fake.params.experiment = dict(fake.params.experiment, name="wrong")
+    with pytest.raises(ValueError, match="not 'wrong'"):
+        build_experiment.main(fake)

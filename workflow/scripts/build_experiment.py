@@ -1,0 +1,58 @@
+"""Build one 2-AFC experiment folder and its practice folder in the IMI UI format (protocol §6–§7)."""
+
+from pathlib import Path
+
+from unitpsych.experiments import Experiment, Settings, plan_experiment, write_experiment
+from unitpsych.io import log_stream, setup_logging
+from unitpsych.units import read_units
+
+
+def main(snakemake) -> None:
+    """Select units, plan balanced tasks, and write task folders, structure.json, trials.csv, pages."""
+    log = setup_logging(snakemake.log[0])
+    from tqdm import tqdm
+
+    cfg = snakemake.params.experiment
+    exp = Experiment(cfg["model"], cfg["condition"], cfg.get("difficulty", "easy"))
+    if exp.name != cfg["name"]:
+        raise ValueError(f"experiment config {cfg} is named {exp.name!r}, not {cfg['name']!r}")
+    settings = Settings.from_config(snakemake.params.settings, snakemake.params.exemplars)
+    results_dir = Path(snakemake.input.units).parent.parent  # results/{model}/units.json
+    units = read_units(snakemake.input.units)
+    plan = plan_experiment(exp, units, settings, results_dir)
+    log.info(
+        "%s: %d units in %d tasks × (%d + %d catch) trials, %d repetitions; catch units %s; "
+        "practice units %s",
+        exp.name,
+        len(plan.selection.units),
+        settings.n_tasks,
+        settings.n_trials,
+        settings.n_catch_trials,
+        settings.repetitions,
+        ", ".join(plan.selection.catch_units),
+        ", ".join(plan.selection.practice_units),
+    )
+    stream = log_stream(snakemake.log[0])
+    try:
+        with tqdm(total=settings.n_tasks, file=stream, mininterval=5, desc=exp.name) as progress:
+            report = write_experiment(
+                plan,
+                results_dir,
+                Path(snakemake.output.folder),
+                Path(snakemake.output.demo),
+                progress=progress,
+            )
+    finally:
+        stream.close()
+    log.info(
+        "wrote %d tasks, %d trials, %d practice trials (%d files, %d copied instead of linked)",
+        report.n_tasks,
+        report.n_trials,
+        report.n_demo_trials,
+        report.n_files,
+        report.n_copies,
+    )
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821
