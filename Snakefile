@@ -31,6 +31,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/units.smk"
 include: "workflow/rules/activations.smk"
+include: "workflow/rules/exemplars.smk"
 
 
 rule all:
@@ -47,3 +48,8 @@ rule units:
 rule activations:
     input:
         get_all_activations,
+
+
+rule stimuli:
+    input:
+        get_all_stimuli,

@@ -60,4 +60,4 @@ def get_all_activations(wildcards=None) -> list[str]:
 
 def get_final_outputs(wildcards=None) -> list[str]:
     """Everything `rule all` builds."""
-    return get_all_units() + get_all_activations()
+    return get_all_units() + get_all_activations() + get_all_stimuli()
