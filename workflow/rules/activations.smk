@@ -12,6 +12,8 @@ rule collect_activations:
         "logs/collect_activations/{model}.log",
     benchmark:
         "benchmarks/collect_activations/{model}.tsv"
+    conda:
+        "../../envs/torch.yaml"
     threads: 4
     resources:
         gpu=1,

@@ -15,6 +15,8 @@ if config["images"].get("generate"):
             "logs/generate_images/images.log",
         benchmark:
             "benchmarks/generate_images/images.tsv"
+        conda:
+            "../../envs/torch.yaml"
         params:
             images=get_images_config,
             seed=config["seed"],
@@ -30,6 +32,8 @@ rule index_images:
         csv="results/images/index.csv",
     log:
         "logs/index_images/index.log",
+    conda:
+        "../../envs/torch.yaml"
     params:
         images=get_images_config,
         code_version=1,
@@ -46,6 +50,8 @@ checkpoint sample_units:
         csv="results/{model}/units.csv",
     log:
         "logs/sample_units/{model}.log",
+    conda:
+        "../../envs/torch.yaml"
     params:
         model=get_model_config,
         code_version=1,
