@@ -21,23 +21,24 @@ min_version("9.0")
 # The paper config is the default; `--configfile X` replaces it (instead of being merged into it).
 if not workflow.overwrite_configfiles:
 
-    configfile: "config/config.yaml"
+    configfile: f"{workflow.basedir}/config/config.yaml"
 
 
-
-validate(config, "workflow/schemas/config.schema.yaml")
+validate(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/units.smk"
 include: "workflow/rules/activations.smk"
 include: "workflow/rules/exemplars.smk"
+include: "workflow/rules/visualizations.smk"
+include: "workflow/rules/experiments.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_outputs,
-    default_target: True
 
 
 rule units:
@@ -53,3 +54,8 @@ rule activations:
 rule stimuli:
     input:
         get_all_stimuli,
+
+
+rule experiments:
+    input:
+        get_all_experiments,

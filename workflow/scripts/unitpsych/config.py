@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from unitpsych.experiments import check_experiment_counts, experiment_name
 from unitpsych.models import KNOWN_ARCHS
 
 
 class ConfigError(ValueError):
     """A bad config value; the message names the key."""
-
-
-def experiment_name(model: str, condition: str, difficulty: str = "easy") -> str:
-    """`<model>_<condition>` or `<model>_<difficulty>_<condition>` (design.md §2)."""
-    return f"{model}_{condition}" if difficulty == "easy" else f"{model}_{difficulty}_{condition}"
 
 
 def check_config(config: dict[str, Any]) -> None:
@@ -53,10 +49,6 @@ def check_config(config: dict[str, Any]) -> None:
         if name in seen:
             raise ConfigError(f"{key}: experiment {name!r} is listed twice")
         seen.add(name)
-    try:
-        from unitpsych.experiments import check_experiment_counts
-    except ImportError:
-        return
     try:
         check_experiment_counts(config["experiments"], models, config["exemplars"])
     except ValueError as err:
