@@ -399,7 +399,7 @@ def unit_preview_sheet(
             )
         y += cell_h + GAP
     if fv is not None:
-        alphas = {side: _fv_side(fv, side)[1] for side in SIDES}
+        alphas = {side: "–" if (a := _fv_side(fv, side)[1]) is None else _fmt(a) for side in SIDES}
         status = (
             "successful" if fv.get("success", True) else f"unsuccessful: {fv.get('reason', '')}"
         )
