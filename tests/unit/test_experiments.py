@@ -253,6 +253,14 @@ def test_unbalanced_counts_fail_with_what_would_fit(change, message):
         check_experiment_counts(exp_cfg, models, SMALL_EXEMPLARS)
 
 
+def test_synthetic_experiments_need_as_many_fvs_as_references():
+    exp_cfg = {**SMALL, "list": [{"model": MODEL, "condition": "synthetic"}]}
+    models = {MODEL: {"arch": "x", "units": {"n": 10}}}
+    with pytest.raises(ValueError, match="set featureviz.n_images = 9"):
+        check_experiment_counts(exp_cfg, models, SMALL_EXEMPLARS, {"n_images": 8})
+    check_experiment_counts(exp_cfg, models, SMALL_EXEMPLARS, {"n_images": 9})
+
+
 def test_balanced_counts_pass_including_shared_units():
     exp_cfg = {**SMALL, "list": [{"model": "b", "condition": "synthetic"}]}
     models = {

@@ -78,6 +78,8 @@ rule build_experiment:
         "benchmarks/build_experiment/{experiment}.tsv"
     wildcard_constraints:
         experiment=get_experiment_pattern(),
+    conda:
+        "../../envs/analysis.yaml"
     threads: 1
     resources:
         mem_mb=2000,

@@ -183,13 +183,22 @@ def _model_unit_count(model: str, models_cfg: Mapping[str, Any]) -> int | None:
 
 
 def check_experiment_counts(
-    exp_cfg: Mapping[str, Any], models_cfg: Mapping[str, Any], exemplars_cfg: Mapping[str, Any]
+    exp_cfg: Mapping[str, Any],
+    models_cfg: Mapping[str, Any],
+    exemplars_cfg: Mapping[str, Any],
+    featureviz_cfg: Mapping[str, Any] | None = None,
 ) -> None:
     """Raise ValueError saying what would fit when the counts cannot give balanced experiments."""
     s = Settings.from_config(exp_cfg, exemplars_cfg)
     experiments = list_experiments(exp_cfg)
     if not experiments:
         return
+    n_fvs = int((featureviz_cfg or {}).get("n_images", s.n_references))
+    if n_fvs != s.n_references and any(e.condition == "synthetic" for e in experiments):
+        raise ValueError(
+            f"synthetic trials show the {n_fvs} feature visualisations per side as references, but "
+            f"exemplars.n_references = {s.n_references}; set featureviz.n_images = {s.n_references}"
+        )
     if s.n_trials > s.n_units:
         raise ValueError(
             f"n_trials = {s.n_trials} regular trials per task need as many distinct units, but "
