@@ -731,7 +731,9 @@ def write_experiment(
         if render_instructions:
             from unitpsych.instructions import write_instructions
 
-            example = next(t for t in plan.tasks[0].trials if t.mode != CATCH_MODE)
+            # the clearest practice trial: its unit is not among the experiment's units, so the
+            # instructions reveal nothing about a main trial
+            example = plan.demo_trials[0]
             example_files = {k: results_dir / v for k, v in example.files(n_ref).items()}
             write_instructions(tmp_out / "instructions", exp.condition, example_files, n_ref)
     n_trials = sum(len(t.trials) for t in plan.tasks)
@@ -739,10 +741,3 @@ def write_experiment(
     if copies:
         log.warning("%d of %d stimulus files were copied (hard links refused)", copies, n_files)
     return BuildReport(len(plan.tasks), n_trials, len(plan.demo_trials), n_files, copies)
-
-
-def read_units_file(path: Path) -> list[str]:
-    """The units of a model from its units.json."""
-    from unitpsych.units import read_units
-
-    return read_units(path)
