@@ -14,6 +14,7 @@ from PIL import Image
 from unitpsych.exemplars import (
     exemplar_path,
     minimum_n_images,
+    model_difficulties,
     rank_windows,
     read_exemplars,
     resize_center_crop,
@@ -278,6 +279,7 @@ def test_script_writes_batches_metadata_and_windows(extracted):
     assert np.array_equal(np.asarray(Image.open(exemplar_path(folder, 0, "max", 9))), expected)
     info = json.loads((folder / "natural.json").read_text())
     assert info["n_images"] == 60 and info["min_query_ranks"] == [18, 19]
+    assert info["window_inside_references"] is True
     assert "saved 40 exemplars" in (extracted.tmp / "logs" / "hard85.log").read_text()
 
 
@@ -345,3 +347,18 @@ def test_preview_sheet_shows_exemplars_and_fvs(extracted, tmp_path, per_side_blo
     assert height > without_fv.size[1] + 2 * 112  # a queries row and an FV row more
     # the bottom (FV) row holds the noise images: far from a blank white background
     assert pixels[-140:-30, :200].std() > 40
+
+
+def test_model_difficulties_are_easy_plus_those_of_its_experiments():
+    order = ["easy", "hard99", "hard95", "hard85"]
+    experiments = [
+        {"model": "a", "condition": "natural", "difficulty": "hard85"},
+        {"model": "a", "condition": "synthetic", "difficulty": "hard95"},
+        {"model": "b", "condition": "natural"},
+        {"model": "c", "condition": "natural", "difficulty": "hard99"},
+    ]
+    assert model_difficulties("a", experiments, order) == ["easy", "hard95", "hard85"]
+    assert model_difficulties("b", experiments, order) == ["easy"]
+    assert model_difficulties("d", experiments, order) == ["easy"]
+    with pytest.raises(ValueError, match=r"\['hard99'\] of model 'c'.*easy, hard95"):
+        model_difficulties("c", experiments, ["easy", "hard95"])

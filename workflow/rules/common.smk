@@ -68,11 +68,9 @@ def get_final_outputs(wildcards=None) -> list[str]:
 
 def get_model_difficulties(model: str) -> list[str]:
     """`easy` plus every difficulty an experiment of this model uses, in config order."""
-    used = {"easy"}
-    for exp in config["experiments"]["list"]:
-        if exp["model"] == model:
-            used.add(exp.get("difficulty", "easy"))
-    return [d for d in DIFFICULTIES if d in used]
+    from unitpsych.exemplars import model_difficulties
+
+    return model_difficulties(model, config["experiments"]["list"], DIFFICULTIES)
 
 
 def get_exemplars_params(wildcards) -> dict:

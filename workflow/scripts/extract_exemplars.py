@@ -45,6 +45,7 @@ def main(snakemake) -> None:
                     "min_query_ranks": [windows.min_queries[0], windows.min_queries[-1]],
                     "max_query_ranks": [windows.max_queries[0], windows.max_queries[-1]],
                     "seed": cfg["seed"],
+                    "window_inside_references": windows.collapsed(cfg["quantile"]),
                 },
             )
     finally:

@@ -40,6 +40,10 @@ class RankWindows:
     start_min: int
     stop_max: int
 
+    def collapsed(self, quantile: float) -> bool:
+        """Whether a quantile > 0 falls inside the references, so its queries are the easy ones."""
+        return quantile > 0 and math.floor(quantile * self.n_images) < self.n_reference_images
+
     @property
     def n_reference_images(self) -> int:
         """References per side (9·B in the paper)."""
@@ -227,6 +231,18 @@ def save_exemplars(
     return table
 
 
+def model_difficulties(model: str, experiments: list[dict], difficulties: list[str]) -> list[str]:
+    """`easy` plus every difficulty an experiment of `model` uses (any condition), in config order."""
+    used = {"easy"} | {e.get("difficulty", "easy") for e in experiments if e["model"] == model}
+    unknown = used - set(difficulties)
+    if unknown:
+        raise ValueError(
+            f"difficulties {sorted(unknown)} of model {model!r} are not in exemplars.difficulties "
+            f"({', '.join(difficulties)})"
+        )
+    return [d for d in difficulties if d in used]
+
+
 def unit_seed(seed: int, model: str, unit: str) -> int:
     """The shuffle seed of one unit: the exemplar seed, the model and the unit name."""
     return derive_seed(seed, "exemplars", model, unit)
@@ -260,7 +276,7 @@ def extract_unit_exemplars(
     values, paths = read_unit_activations(h5_path, unit)
     root = Path(image_root) if image_root is not None else Path(read_image_root(h5_path))
     windows = rank_windows(len(values), n_batches, quantile, n_references)
-    if quantile > 0 and math.floor(quantile * len(values)) < windows.n_reference_images:
+    if windows.collapsed(quantile):
         log.warning(
             "quantile %s of %d images falls inside the references; the queries start right after "
             "them (the easy window)", quantile, len(values),
