@@ -362,3 +362,18 @@ def test_model_difficulties_are_easy_plus_those_of_its_experiments():
     assert model_difficulties("d", experiments, order) == ["easy"]
     with pytest.raises(ValueError, match=r"\['hard99'\] of model 'c'.*easy, hard95"):
         model_difficulties("c", experiments, ["easy", "hard95"])
+
+
+def test_paper_scale_selection_uses_the_table_windows():
+    values = np.random.default_rng(0).permutation(PAPER_N).astype(np.float64)  # value = rank
+    table = select_exemplars(values, n_batches=20, quantile=QUANTILES["hard95"], seed=42)
+    queries = table[table["role"] == "query"]
+    assert sorted(queries.loc[queries["side"] == "min", "activation"]) == list(
+        range(64_058, 64_078)
+    )
+    assert sorted(queries.loc[queries["side"] == "max", "activation"]) == list(
+        range(1_217_089, 1_217_109)
+    )
+    refs = table[table["role"] == "reference"]
+    assert set(refs.loc[refs["side"] == "min", "rank"]) == set(range(180))
+    assert set(refs.loc[refs["side"] == "max", "rank"]) == set(range(PAPER_N - 180, PAPER_N))
