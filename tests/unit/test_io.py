@@ -1,0 +1,49 @@
+"""Atomic writes: nothing appears unless the block succeeds; permissions follow the umask."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from unitpsych.io import atomic_dir, atomic_path, derive_seed, write_json
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.csv"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_outputs_are_readable_by_others(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "a.json", {"x": 1})
+        with atomic_dir(tmp_path / "folder") as tmp:
+            (tmp / "f.txt").write_text("ok")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "folder").stat().st_mode) == 0o755
+    assert (tmp_path / "folder" / "f.txt").read_text() == "ok"
+
+
+def test_atomic_dir_replaces_only_on_success(tmp_path):
+    target = tmp_path / "d"
+    with atomic_dir(target) as tmp:
+        (tmp / "v1").write_text("1")
+    with pytest.raises(ValueError):
+        with atomic_dir(target) as tmp:
+            (tmp / "v2").write_text("2")
+            raise ValueError
+    assert sorted(p.name for p in target.iterdir()) == ["v1"]
+    assert [p.name for p in tmp_path.iterdir()] == ["d"]
+
+
+def test_derived_seeds_depend_on_names_only():
+    assert derive_seed(42, "resnet50") == derive_seed(42, "resnet50")
+    assert derive_seed(42, "resnet50") != derive_seed(42, "resnet50-l2") != derive_seed(1, "resnet50")
