@@ -6,7 +6,6 @@ import copy
 
 import h5py
 import pytest
-
 from conftest import REPO, run_snakemake, write_config
 
 pytestmark = pytest.mark.workflow
@@ -14,9 +13,16 @@ pytestmark = pytest.mark.workflow
 
 def test_paper_config_dry_run_plans_without_imagenet_or_network(tmp_path):
     proc = run_snakemake(tmp_path, REPO / "config" / "config.yaml", "-n", "--quiet", "rules")
-    out = proc.stdout
-    assert "sample_units" in out and "collect_activations" in out
-    assert "9" in out.split("collect_activations")[1].split("\n")[0]  # one cache per model
+    counts = dict(
+        line.split()[:2]
+        for line in proc.stdout.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    )
+    assert counts["sample_units"] == "9" and counts["collect_activations"] == "9"
+    assert counts["build_experiment"] == "23"  # the paper's 23 experiments
+    assert (
+        counts["index_stimuli"] == "9" and counts["summarize_featureviz"] == "7"
+    )  # no FVs for the ViTs
 
 
 def test_bad_config_fails_before_any_job_and_names_the_key(tmp_path, test_config):
@@ -39,7 +45,11 @@ def test_missing_image_root_is_a_clear_error_when_a_job_needs_it(tmp_path, test_
     assert run_snakemake(tmp_path, config, "-n", "activations").returncode == 0
     proc = run_snakemake(tmp_path, config, "activations", check=False)
     assert proc.returncode != 0
-    assert "images.root" in proc.stdout and "no_imagenet" in proc.stdout and "is not a folder" in proc.stdout
+    assert (
+        "images.root" in proc.stdout
+        and "no_imagenet" in proc.stdout
+        and "is not a folder" in proc.stdout
+    )
 
 
 def test_tiny_config_through_the_caches(tmp_path):

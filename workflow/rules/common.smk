@@ -60,7 +60,13 @@ def get_all_activations(wildcards=None) -> list[str]:
 
 def get_final_outputs(wildcards=None) -> list[str]:
     """Everything `rule all` builds."""
-    return get_all_units() + get_all_activations() + get_all_stimuli()
+    return (
+        get_all_units()
+        + get_all_activations()
+        + get_all_stimuli()
+        + get_all_visualizations()
+        + get_all_experiments()
+    )
 
 
 # Stimuli (exemplars.smk): which difficulties a model needs, per-unit inputs, all targets.
@@ -109,22 +115,25 @@ def get_model_units(model: str) -> list[str]:
     return read_units(checkpoints.sample_units.get(model=model).output.json)
 
 
-def get_all_stimuli(wildcards=None) -> list[str]:
-    """Every natural-exemplar folder and preview sheet of every unit of every model.
+def get_model_stimuli(wildcards) -> list[str]:
+    """Every natural-exemplar folder and preview sheet of one model's units (after sample_units).
 
     The preview sheets depend on the synthetic folders (for models with `synthetic: true`), so
     asking for them builds the feature visualisations too.
     """
-    targets = []
-    for model in MODELS:
-        units = get_model_units(model)
-        targets += expand(
-            "results/{model}/stimuli/{unit}/natural_{difficulty}",
-            model=model,
-            unit=units,
-            difficulty=get_model_difficulties(model),
-        )
-        targets += expand(
-            "results/{model}/stimuli/{unit}/preview.png", model=model, unit=units
-        )
-    return targets
+    units = get_model_units(wildcards.model)
+    return expand(
+        "results/{model}/stimuli/{unit}/natural_{difficulty}",
+        model=wildcards.model,
+        unit=units,
+        difficulty=get_model_difficulties(wildcards.model),
+    ) + expand("results/{model}/stimuli/{unit}/preview.png", model=wildcards.model, unit=units)
+
+
+def get_all_stimuli(wildcards=None) -> list[str]:
+    """The stimulus index of every model; it needs every unit's stimuli.
+
+    Listing per-model aggregates (not per-unit folders) keeps the checkpoint out of the top-level
+    targets, so a dry run plans every stage of every model before any unit is sampled.
+    """
+    return expand("results/{model}/stimuli/index.csv", model=MODELS)

@@ -2,6 +2,10 @@
 # Many tiny CPU jobs: they share the group "stimuli" so a cluster profile can bundle them.
 
 
+localrules:
+    index_stimuli,
+
+
 rule extract_exemplars:
     input:
         h5="results/{model}/activations.h5",
@@ -47,3 +51,18 @@ rule preview_unit:
         code_version=1,
     script:
         "../scripts/preview_unit.py"
+
+
+rule index_stimuli:
+    input:
+        get_model_stimuli,
+    output:
+        csv="results/{model}/stimuli/index.csv",
+    log:
+        "logs/index_stimuli/{model}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        code_version=1,
+    script:
+        "../scripts/index_stimuli.py"

@@ -437,3 +437,23 @@ def unit_preview_sheet(
             if n != n_refs:
                 log.warning("%d %s feature visualisations, %d reference bins", n, side, n_refs)
     return sheet
+
+
+def stimulus_index(folders: list[str | Path]) -> pd.DataFrame:
+    """One row per stimulus file under the given unit folders/files: unit, kind, path, bytes, sha256.
+
+    `kind` is the folder name (`natural_<difficulty>`, `synthetic`) or `preview`; the checksums let a
+    researcher (and the tests) compare two runs file by file.
+    """
+    import hashlib
+
+    rows = []
+    for item in map(Path, folders):
+        files = sorted(p for p in item.rglob("*") if p.is_file()) if item.is_dir() else [item]
+        kind = item.name if item.is_dir() else item.stem
+        unit = item.parent.name
+        for f in files:
+            data = f.read_bytes()
+            rows.append(dict(unit=unit, kind=kind, path=f.as_posix(), bytes=len(data),
+                             sha256=hashlib.sha256(data).hexdigest()))  # fmt: skip
+    return pd.DataFrame(rows, columns=["unit", "kind", "path", "bytes", "sha256"])
