@@ -127,7 +127,9 @@ def get_model_stimuli(wildcards) -> list[str]:
         model=wildcards.model,
         unit=units,
         difficulty=get_model_difficulties(wildcards.model),
-    ) + expand("results/{model}/stimuli/{unit}/preview.png", model=wildcards.model, unit=units)
+    ) + expand(
+        "results/{model}/stimuli/{unit}/preview.png", model=wildcards.model, unit=units
+    )
 
 
 def get_all_stimuli(wildcards=None) -> list[str]:
