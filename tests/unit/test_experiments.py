@@ -542,3 +542,32 @@ def test_build_experiment_script_contract(stimuli, tmp_path):
     fake.params.experiment = dict(fake.params.experiment, name="wrong")
     with pytest.raises(ValueError, match="not 'wrong'"):
         build_experiment.main(fake)
+
+
+def test_check_experiment_folder_accepts_built_folders_and_names_problems(built, tmp_path):
+    import shutil
+
+    for _, folder in built.values():
+        counts = ex.check_experiment_folder(folder)
+        assert counts == {"n_tasks": 4, "n_trials": 20, "n_catch_trials": 8, "n_demo_trials": 3}
+    name = f"{MODEL}_natural"
+    _, folder = built[name]
+    broken = tmp_path / name
+    shutil.copytree(folder, broken)
+    shutil.copytree(folder.parent / f"demo_{name}", tmp_path / f"demo_{name}")
+    (broken / "task_2" / "trials" / "trial_3" / "references" / "max_4.png").unlink()
+    index_path = broken / "task_3" / "index.json"
+    index = json.loads(index_path.read_text())
+    regular = next(i for i in range(1, 6) if i not in index["catch_trial_idxs"])
+    index["catch_trial_idxs"] = [regular]
+    index_path.write_text(json.dumps(index))
+    (broken / "task_1" / "trials" / "trial_1" / "extra.png").symlink_to(index_path)
+    with pytest.raises(ValueError) as err:
+        ex.check_experiment_folder(broken)
+    message = str(err.value)
+    assert "1 symlinks" in message
+    assert "task_2/trials/trial_3/references: expected" in message
+    assert (
+        f"task_3/trials/trial_{regular}/queries/min.png: catch query matches no min reference"
+        in message
+    )

@@ -741,3 +741,110 @@ def write_experiment(
     if copies:
         log.warning("%d of %d stimulus files were copied (hard links refused)", copies, n_files)
     return BuildReport(len(plan.tasks), n_trials, len(plan.demo_trials), n_files, copies)
+
+
+# --------------------------------------------------------------------------------------------
+# Checking a built folder against what the experiment UI reads (protocol §7, §10 items 14-16)
+
+
+def _same_pixels(a: Path, b: Path) -> bool:
+    """Whether two images have identical pixels (hard links are identical without decoding)."""
+    if a.samefile(b) or a.read_bytes() == b.read_bytes():
+        return True
+    from PIL import Image
+
+    with Image.open(a) as img_a, Image.open(b) as img_b:
+        return np.array_equal(np.asarray(img_a.convert("RGB")), np.asarray(img_b.convert("RGB")))
+
+
+def _check_trials(folder: Path, n_trials: int, n_ref: int, problems: list[str]) -> None:
+    """Every trial folder holds exactly the two queries and 2·n_ref references."""
+    trials_dir = folder / "trials"
+    found = sorted(p.name for p in trials_dir.iterdir()) if trials_dir.is_dir() else []
+    expected = sorted(f"trial_{i}" for i in range(1, n_trials + 1))
+    if found != expected:
+        problems.append(f"{trials_dir}: has {len(found)} trial folders, index.json says {n_trials}")
+        return
+    names = {"queries": {f"{s}.png" for s in SIDES}}
+    names["references"] = {f"{s}_{i}.png" for s in SIDES for i in range(n_ref)}
+    for i in range(1, n_trials + 1):
+        for sub, wanted in names.items():
+            path = trials_dir / f"trial_{i}" / sub
+            have = {p.name for p in path.iterdir()} if path.is_dir() else set()
+            if have != wanted:
+                problems.append(f"{path}: expected {sorted(wanted)}, found {sorted(have)}")
+
+
+def check_experiment_folder(folder: Path, demo_folder: Path | None = None) -> dict[str, int]:
+    """Raise ValueError listing what the UI would trip over; return counts of tasks and trials."""
+    folder = Path(folder)
+    name = folder.name
+    demo_folder = Path(demo_folder) if demo_folder else folder.parent / f"demo_{name}"
+    problems: list[str] = []
+    symlinks = [p for p in (*folder.rglob("*"), *demo_folder.rglob("*")) if p.is_symlink()]
+    if symlinks:
+        problems.append(f"{len(symlinks)} symlinks, e.g. {symlinks[0]} (use hard links or copies)")
+    for required in ("structure.json", "trials.csv"):
+        if not (folder / required).is_file():
+            problems.append(f"{folder / required} is missing")
+    n_pages = 13 if name.endswith("_synthetic") else 12
+    pages = {p.name for p in (folder / "instructions").glob("*.jpg")}
+    if pages != {f"{i}.jpg" for i in range(1, n_pages + 1)}:
+        problems.append(
+            f"{folder / 'instructions'}: expected 1.jpg..{n_pages}.jpg, found {sorted(pages)}"
+        )
+    task_dirs = sorted(folder.glob("task_*"), key=lambda p: int(p.name.split("_")[1]))
+    if [p.name for p in task_dirs] != [
+        f"task_{k}" for k in range(1, len(task_dirs) + 1)
+    ] or not task_dirs:
+        problems.append(f"{folder}: task folders are not task_1..task_<n>")
+    n_trials = n_catch = 0
+    for task_dir in task_dirs:
+        index = read_json(task_dir / "index.json")
+        keys = {"task_name", "n_reference_images", "n_trials", "catch_trial_idxs"}
+        if set(index) != keys:
+            problems.append(
+                f"{task_dir / 'index.json'}: keys {sorted(index)}, expected {sorted(keys)}"
+            )
+            continue
+        if index["task_name"] != f"{name}/{task_dir.name}":
+            problems.append(f"{task_dir / 'index.json'}: task_name {index['task_name']!r}")
+        n_ref, n = int(index["n_reference_images"]), int(index["n_trials"])
+        _check_trials(task_dir, n, n_ref, problems)
+        catch = index["catch_trial_idxs"]
+        if not all(1 <= i <= n for i in catch) or len(set(catch)) != len(catch):
+            problems.append(
+                f"{task_dir / 'index.json'}: catch_trial_idxs {catch} not within 1..{n}"
+            )
+            continue
+        for i in catch:
+            trial = task_dir / "trials" / f"trial_{i}"
+            for side in SIDES:
+                query = trial / "queries" / f"{side}.png"
+                refs = [trial / "references" / f"{side}_{r}.png" for r in range(n_ref)]
+                if query.is_file() and not any(_same_pixels(query, r) for r in refs if r.is_file()):
+                    problems.append(f"{query}: catch query matches no {side} reference")
+        n_trials += n
+        n_catch += len(catch)
+    demo_index_path = demo_folder / "index.json"
+    n_demo = 0
+    if not demo_index_path.is_file():
+        problems.append(f"{demo_index_path} is missing (the UI always fetches it)")
+    else:
+        demo = read_json(demo_index_path)
+        if demo.get("task_name") != demo_folder.name:
+            problems.append(f"{demo_index_path}: task_name {demo.get('task_name')!r}")
+        n_demo = int(demo.get("n_trials", 0))
+        if int(demo.get("n_obvious_trials", n_demo)) > n_demo:
+            problems.append(f"{demo_index_path}: n_obvious_trials exceeds n_trials")
+        _check_trials(demo_folder, n_demo, int(demo.get("n_reference_images", 9)), problems)
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise ValueError(f"experiment folder {folder} is not usable by the UI:\n  {shown}{more}")
+    return {
+        "n_tasks": len(task_dirs),
+        "n_trials": n_trials,
+        "n_catch_trials": n_catch,
+        "n_demo_trials": n_demo,
+    }
