@@ -1,0 +1,48 @@
+"""Feature visualisations of one unit with the diversity search (rule visualize_unit, protocol §5)."""
+
+import logging
+
+import torch
+from PIL import Image
+from unitpsych.activations import read_unit_activations
+from unitpsych.featureviz import FVSettings, to_uint8, visualize_unit
+from unitpsych.io import atomic_dir, derive_seed, log_stream, setup_logging, write_json
+from unitpsych.models import load_model
+
+
+def main(snakemake) -> None:
+    """Read the unit's dataset extremes, optimise its FVs, write {min,max}_{i}.png and fv.json."""
+    setup_logging(snakemake.log[0])
+    log = logging.getLogger("unitpsych")
+    cfg = snakemake.params.model
+    unit = snakemake.wildcards.unit
+    if not cfg.get("synthetic", True):
+        raise ValueError(
+            f"model {cfg['name']!r} has synthetic: false; it gets no feature visualisations"
+        )
+    settings = FVSettings.from_config(snakemake.params.featureviz)
+    values, _ = read_unit_activations(snakemake.input.h5, unit)
+    dataset_min, dataset_max = float(values.min()), float(values.max())
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.set_num_threads(max(1, snakemake.threads))
+    model = load_model(cfg["name"], cfg, device=device, seed=snakemake.params.seed)
+    seed = derive_seed(settings.seed, unit)
+    log.info("%s %s on %s: dataset range [%.4g, %.4g], seed %d", cfg["name"], unit, device,
+             dataset_min, dataset_max, seed)  # fmt: skip
+    with log_stream(snakemake.log[0]) as progress:
+        fv = visualize_unit(model, unit, dataset_min, dataset_max, settings, seed, progress)
+    if device == "cuda":
+        log.info("peak GPU memory %.2f GiB", torch.cuda.max_memory_allocated() / 2**30)
+    with atomic_dir(snakemake.output.folder) as tmp:
+        for side, result in fv.sides.items():
+            for i, image in enumerate(to_uint8(result.images)):
+                Image.fromarray(image).save(tmp / f"{side}_{i}.png")
+        record = fv.to_json()
+        record["model"] = cfg["name"]
+        write_json(tmp / "fv.json", record)
+    log.info("%s: success=%s (%s); alpha min=%s max=%s", unit, fv.success, fv.reason,
+             fv.sides["min"].alpha, fv.sides["max"].alpha)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821
