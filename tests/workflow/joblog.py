@@ -1,0 +1,93 @@
+"""Read the jobs a Snakemake run planned or ran from its log, and compare result trees."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+_HEADER = re.compile(r"^\s*(localrule|rule|localcheckpoint|checkpoint) ([A-Za-z_]\w*):\s*$")
+_FIELD = re.compile(r"^\s*(output|jobid|wildcards|threads|resources): (.*)$")
+
+
+@dataclass(frozen=True)
+class LoggedJob:
+    """One job block of a Snakemake log (`rule x:` / `localrule x:` and its fields)."""
+
+    rule: str
+    local: bool
+    outputs: tuple[str, ...]
+    jobid: str
+    wildcards: str
+
+
+def parse_jobs(text: str) -> list[LoggedJob]:
+    """Every job block in a Snakemake log, in order (group members included)."""
+    jobs: list[LoggedJob] = []
+    current: dict | None = None
+
+    def close() -> None:
+        if current is not None:
+            jobs.append(
+                LoggedJob(
+                    current["rule"],
+                    current["local"],
+                    tuple(current.get("output", "").split(", ")) if current.get("output") else (),
+                    current.get("jobid", ""),
+                    current.get("wildcards", ""),
+                )
+            )
+
+    for line in text.splitlines():
+        header = _HEADER.match(line)
+        if header:
+            close()
+            current = {"rule": header.group(2), "local": header.group(1).startswith("local")}
+            continue
+        field = _FIELD.match(line)
+        if current is not None and field and field.group(1) not in current:
+            current[field.group(1)] = field.group(2).strip()
+        elif current is not None and line.strip() and not line.startswith((" ", "\t")):
+            close()
+            current = None
+    close()
+    return jobs
+
+
+def planned_rules(dry_run_output: str) -> dict[str, int]:
+    """The job counts per rule from the `Job stats` table of `snakemake -n` output."""
+    counts: dict[str, int] = {}
+    lines = dry_run_output.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("Job stats:"):
+            for row in lines[i + 3 :]:
+                parts = row.split()
+                if len(parts) != 2 or parts[0] == "total":
+                    break
+                counts[parts[0]] = int(parts[1])
+            break
+    return counts
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    """Every file below `root` (relative path -> content)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def assert_same_activations(a: Path, b: Path) -> None:
+    """Two activation caches hold the same units, images and values (float tolerance)."""
+    import h5py
+
+    with h5py.File(a) as fa, h5py.File(b) as fb:
+        assert [u.decode() if isinstance(u, bytes) else u for u in fa["units"][()]] == [
+            u.decode() if isinstance(u, bytes) else u for u in fb["units"][()]
+        ]
+        assert list(fa["images"][()]) == list(fb["images"][()])
+        assert bool(fa.attrs["complete"]) and bool(fb.attrs["complete"])
+        np.testing.assert_allclose(
+            fa["activations"][()], fb["activations"][()], rtol=1e-5, atol=1e-6
+        )
