@@ -537,7 +537,8 @@ def test_build_experiment_script_contract(stimuli, tmp_path):
     assert len(list((out / name / "instructions").glob("*.jpg"))) == 13
     table = read_trials(out / name)
     assert set(table.difficulty.dropna()) == {"hard95", "easy"}  # practice trials use easy queries
-    assert "4 tasks" in log.read_text() and "practice units" in log.read_text()
+    text = log.read_text()
+    assert "4 tasks" in text and "practice units" in text and "checked against" in text
     assert not list(out.glob(".*"))  # no temporary folders left behind
     fake.params.experiment = dict(fake.params.experiment, name="wrong")
     with pytest.raises(ValueError, match="not 'wrong'"):

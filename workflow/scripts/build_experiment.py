@@ -2,7 +2,13 @@
 
 from pathlib import Path
 
-from unitpsych.experiments import Experiment, Settings, plan_experiment, write_experiment
+from unitpsych.experiments import (
+    Experiment,
+    Settings,
+    check_experiment_folder,
+    plan_experiment,
+    write_experiment,
+)
 from unitpsych.io import log_stream, setup_logging
 from unitpsych.units import read_units
 
@@ -44,6 +50,8 @@ def main(snakemake) -> None:
             )
     finally:
         stream.close()
+    counts = check_experiment_folder(Path(snakemake.output.folder), Path(snakemake.output.demo))
+    log.info("checked against what the experiment UI reads: %s", counts)
     log.info(
         "wrote %d tasks, %d trials, %d practice trials (%d files, %d copied instead of linked)",
         report.n_tasks,
