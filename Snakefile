@@ -54,6 +54,7 @@ rule activations:
 rule stimuli:
     input:
         get_all_stimuli,
+        get_all_visualizations,
 
 
 rule experiments:

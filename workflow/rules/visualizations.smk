@@ -32,10 +32,10 @@ def get_model_visualizations(wildcards) -> list[str]:
 
 
 def get_all_visualizations(wildcards=None) -> list[str]:
-    """The summary table of every synthetic model; it needs every unit's visualisations.
+    """The feature-visualisation summary of every synthetic model; it needs every unit's FVs.
 
-    Per-model aggregates keep the checkpoint out of the top-level targets, so a dry run plans
-    every stage before any unit is sampled.
+    Per-model aggregates (not per-unit folders) keep the checkpoint out of the top-level targets,
+    so a dry run plans every stage before any unit is sampled.
     """
     return expand("results/{model}/featureviz_summary.csv", model=SYNTHETIC_MODELS)
 
@@ -53,6 +53,8 @@ rule visualize_unit:
         model=get_synthetic_model_pattern(),
     group:
         "stimuli"
+    conda:
+        "../../envs/torch.yaml"
     threads: 1
     resources:
         gpu=1,
@@ -76,6 +78,8 @@ rule summarize_featureviz:
         "logs/summarize_featureviz/{model}.log",
     wildcard_constraints:
         model=get_synthetic_model_pattern(),
+    conda:
+        "../../envs/analysis.yaml"
     params:
         code_version=1,
     script:
