@@ -50,6 +50,15 @@ def densenet_rule(name: str) -> bool:
     return False
 
 
+def _block_or_part(block: re.Pattern[str], endings: tuple[str, ...], name: str) -> bool:
+    """True for a block's own output (`name` matches `block` fully) or one of its `endings` parts."""
+    match = block.match(name)
+    if match is None:
+        return False
+    rest = name[match.end() :]
+    return rest == "" or rest.lstrip("_") in endings
+
+
 def convnext_rule(name: str) -> bool:
     """ConvNeXt: each block's output and its conv_dw, norm, mlp_fc1, mlp_fc2.
 
@@ -57,11 +66,7 @@ def convnext_rule(name: str) -> bool:
     "norm"`) would pick it up, duplicating the post-GELU input of mlp_fc2. We exclude it so every
     block contributes exactly the five layers the paper describes (36 × 5 = 180 for ConvNeXt-B).
     """
-    match = _CONVNEXT_BLOCK.match(name)
-    if match is None:
-        return False
-    rest = name[match.end() :]
-    return rest == "" or rest.lstrip("_") in _CONVNEXT_ENDINGS
+    return _block_or_part(_CONVNEXT_BLOCK, _CONVNEXT_ENDINGS, name)
 
 
 def convnext_channel_last(name: str) -> bool:
@@ -81,11 +86,7 @@ def vit_clip_rule(name: str) -> bool:
 
 def efficientnet_rule(name: str) -> bool:
     """EfficientNet(-lite), timm: every block's output and its convs and (BN+act) layers."""
-    match = _EFFNET_BLOCK.match(name)
-    if match is None:
-        return False
-    rest = name[match.end() :]
-    return rest == "" or rest.lstrip("_") in _EFFNET_ENDINGS
+    return _block_or_part(_EFFNET_BLOCK, _EFFNET_ENDINGS, name)
 
 
 def never_channel_last(name: str) -> bool:
