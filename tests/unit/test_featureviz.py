@@ -19,6 +19,7 @@ from unitpsych.featureviz import (
     RunSpec,
     evaluate_images,
     gram_similarity,
+    lucent_on,
     optimise_runs,
     sequential_alpha_search,
     summarize_fv_folders,
@@ -178,9 +179,9 @@ def _start_images(settings: FVSettings, n: int, seed: int) -> np.ndarray:
     from lucent.optvis import param
 
     torch.manual_seed(seed)
-    _, image_f = param.image(settings.param_size, batch=n)
-    m, c = (settings.param_size - settings.crop_size) // 2, settings.crop_size
-    with torch.no_grad():
+    with lucent_on(torch.device("cpu")), torch.no_grad():
+        _, image_f = param.image(settings.param_size, batch=n)
+        m, c = (settings.param_size - settings.crop_size) // 2, settings.crop_size
         return image_f()[:, :, m : m + c, m : m + c].permute(0, 2, 3, 1).numpy()
 
 
@@ -271,6 +272,13 @@ def test_visualize_unit_is_deterministic_and_follows_the_protocol(lite0):
     # a different seed starts from different noise
     other = optimise_runs(lite0, layer, int(channel), [RunSpec("max", 0.0, 9)], settings, seed=12)
     assert not np.allclose(other[0].images, nondiv[1].images, atol=1e-3)
+
+
+def test_constant_unit_is_kept_and_marked_unsuccessful(lite0):
+    settings = FVSettings.from_config({**TINY, "max_steps": 2})
+    fv = visualize_unit(lite0, UNIT, 0.0, 0.0, settings, seed=1)
+    assert not fv.success and "constant" in fv.reason
+    assert len(fv.runs) == 2 and len(fv.sides["min"].activations) == 9
 
 
 def test_unreachable_targets_mark_the_unit_unsuccessful(lite0):

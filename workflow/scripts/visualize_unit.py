@@ -25,6 +25,10 @@ def main(snakemake) -> None:
     dataset_min, dataset_max = float(values.min()), float(values.max())
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.set_num_threads(max(1, snakemake.threads))
+    # as the authors: deterministic cuDNN (some CUDA backward kernels still add atomically, so GPU
+    # results can differ in the last bits between runs; CPU results are reproducible)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
     model = load_model(cfg["name"], cfg, device=device, seed=snakemake.params.seed)
     seed = derive_seed(settings.seed, unit)
     log.info("%s %s on %s: dataset range [%.4g, %.4g], seed %d", cfg["name"], unit, device,

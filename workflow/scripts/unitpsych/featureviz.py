@@ -35,9 +35,10 @@ instead of appending its strongest image a second time (the authors' 10-image ed
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -365,15 +366,30 @@ def lucent_transforms() -> list[Callable]:
     ]
 
 
-def _check_lucent_device(device: torch.device) -> None:
-    """lucent's parameterisation and transforms create tensors on its own module-level device."""
-    from lucent.optvis import transform
+@contextlib.contextmanager
+def lucent_on(device: torch.device) -> Iterator[None]:
+    """Point lucent's tensors at `device` while the block runs (a narrow patch of lucent 0.1.8).
 
-    if transform.device.type != device.type:
-        raise RuntimeError(
-            f"lucent places its tensors on {transform.device} but the model is on {device}; "
-            "run on the GPU when one is visible (or hide it with CUDA_VISIBLE_DEVICES='')"
-        )
+    lucent creates the FFT parameter, the jitter offsets and the rotation matrices on a module-level
+    `device` (cuda:0 whenever CUDA is visible), and builds the colour-decorrelation matrix on cuda:0
+    inside `_linear_decorrelate_color`; a model on another device (CPU tests on a GPU machine)
+    would meet tensors on the wrong device. Same arithmetic, only the device changes.
+    """
+    import torch
+    from lucent.optvis import transform
+    from lucent.optvis.param import color, spatial
+
+    def decorrelate(image: torch.Tensor) -> torch.Tensor:
+        matrix = torch.tensor(color.color_correlation_normalized.T, device=image.device)
+        return torch.matmul(image.permute(0, 2, 3, 1), matrix).permute(0, 3, 1, 2)
+
+    saved = transform.device, spatial.device, color._linear_decorrelate_color
+    transform.device = spatial.device = torch.device(device)
+    color._linear_decorrelate_color = decorrelate
+    try:
+        yield
+    finally:
+        transform.device, spatial.device, color._linear_decorrelate_color = saved
 
 
 def reset_seeds(seed: int) -> None:
@@ -413,12 +429,24 @@ def optimise_runs(
     progress: Any = None,
 ) -> list[RunResult]:
     """Optimise all `runs` of one unit together (§5.1); each gives what a separate run would."""
+    with lucent_on(model.device):
+        return _optimise_runs(model, layer, channel, runs, settings, seed, progress)
+
+
+def _optimise_runs(
+    model: LoadedModel,
+    layer: str,
+    channel: int,
+    runs: list[RunSpec],
+    settings: FVSettings,
+    seed: int,
+    progress: Any = None,
+) -> list[RunResult]:
+    """The optimisation loop of `optimise_runs` (lucent already pointed at the model's device)."""
     import torch
     from lucent.optvis import param
     from tqdm import tqdm
 
-    device = model.device
-    _check_lucent_device(device)
     size = settings.param_size
     crop = fv_input_crop(model)
     if crop and size < crop:
@@ -635,10 +663,20 @@ class UnitPlan:
             return None
         return {side: not _works(self.results[(side, 0.0)], self.target[side]) for side in SIDES}
 
+    @property
+    def constant(self) -> bool:
+        """A unit whose dataset minimum is not below its maximum (e.g. a dead ReLU) is not searched.
+
+        The authors' code stops such a unit with an assertion and lists it as skipped.
+        """
+        return not self.target["max"] > self.target["min"]
+
     def searching(self) -> bool:
         """Whether the diversity search runs (unknown non-diverse results count as yes)."""
         weak = self.non_diverse_too_weak()
-        return self.settings.diversity and not (weak is not None and all(weak.values()))
+        if not self.settings.diversity or self.constant:
+            return False
+        return not (weak is not None and all(weak.values()))
 
     def requests(self, budget: int) -> list[RunSpec]:
         """Runs for the next round: every needed run, then speculative ones while `budget` allows.
@@ -693,10 +731,6 @@ def visualize_unit(
 
     layer, channel = split_unit(unit)
     model.get_layer_module(layer)  # a clear error for a layer the model does not have
-    if not dataset_max > dataset_min:
-        raise ValueError(
-            f"unit {unit}: dataset max ({dataset_max}) must exceed dataset min ({dataset_min})"
-        )
     plan = UnitPlan(settings, dataset_min, dataset_max)
     rounds = 0
     while not plan.done():
@@ -761,10 +795,12 @@ def _assemble(
             outcome.alpha,
             outcome.source,
         )
-    success = not any(weak.values())
+    success = not any(weak.values()) and not plan.constant
+    if plan.constant:
+        reasons.insert(0, f"the unit's dataset activations are constant ({plan.target['min']:.4g})")
     if success:
         reason = "ok"
-    elif all(weak.values()):
+    elif all(weak.values()) or plan.constant:
         reason = "; ".join(reasons) + "; non-diverse FVs stored, no diversity search"
     else:
         reason = "; ".join(reasons)
