@@ -1,0 +1,109 @@
+"""The SLURM profile and the workflow profile: consistent with the rules and with each other.
+
+Fast checks without a cluster; test_slurm.py runs the profiles on a real SLURM.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+from conftest import REPO, SNAKEMAKE
+
+SLURM_PROFILE = REPO / "slurm" / "config.yaml"
+WORKFLOW_PROFILE = REPO / "profiles" / "default" / "config.yaml"
+PARTITIONS = REPO / "slurm" / "partitions.yaml"
+TARGET_RULES = {"all", "units", "activations", "stimuli", "experiments", "responses", "figures"}
+
+
+def _load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def _rule_texts() -> dict[str, str]:
+    """Rule name -> its text, from every rule file."""
+    texts = {}
+    for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        parts = re.split(r"^(?:rule|checkpoint) (\w+):\n", path.read_text(), flags=re.M)
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            texts[name] = body.split("\n\n\n")[0]
+    return texts
+
+
+def _local_rules() -> set[str]:
+    """Rules listed under `localrules:` in any rule file."""
+    names = set()
+    for path in (REPO / "workflow" / "rules").glob("*.smk"):
+        for block in re.findall(
+            r"^localrules:\n((?:[ \t]+\w+,?\n)+)", path.read_text(), flags=re.M
+        ):
+            names.update(re.findall(r"\w+", block))
+    return names
+
+
+@pytest.fixture(scope="module")
+def workflow_rules(tmp_path_factory) -> set[str]:
+    """The rules Snakemake sees with the test config."""
+    workdir = tmp_path_factory.mktemp("rules")
+    out = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), "--configfile",
+         str(REPO / "tests" / "data" / "config.yaml"), "--list-rules"],  # fmt: skip
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return {line.strip() for line in out.splitlines() if re.fullmatch(r"\s*\w+\s*", line)}
+
+
+def test_every_setting_of_the_slurm_profile_is_commented():
+    for number, line in enumerate(SLURM_PROFILE.read_text().splitlines(), 1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            assert "#" in line, f"slurm/config.yaml:{number} has no comment: {line!r}"
+
+
+def test_the_profiles_set_disjoint_keys():
+    """Snakemake takes a key set in both profiles from the workflow profile alone: a GPU
+    mapping or default resource in the SLURM profile would silently vanish."""
+    shared = set(_load(SLURM_PROFILE)) & set(_load(WORKFLOW_PROFILE))
+    assert not shared, f"set in both profiles (the workflow profile would win): {shared}"
+
+
+def test_profiles_name_only_rules_that_exist(workflow_rules):
+    slurm, workflow = _load(SLURM_PROFILE), _load(WORKFLOW_PROFILE)
+    named = set(slurm.get("groups", {})) | set(workflow.get("set-threads", {}))
+    named |= set(workflow.get("set-resources", {}))
+    assert named <= workflow_rules, (
+        f"unknown rules (typos are ignored silently): {named - workflow_rules}"
+    )
+
+
+def test_every_compute_rule_is_sized_and_grows_with_the_attempt(workflow_rules):
+    sizes = _load(WORKFLOW_PROFILE)["set-resources"]
+    threads = _load(WORKFLOW_PROFILE)["set-threads"]
+    compute = workflow_rules - _local_rules() - TARGET_RULES
+    assert compute <= set(sizes) and compute <= set(threads), (
+        f"rules without sizes in profiles/default: {compute - set(sizes) | compute - set(threads)}"
+    )
+    for rule, resources in sizes.items():
+        for key in ("mem_mb", "runtime"):
+            values = [eval(str(resources[key]), {"attempt": a}) for a in (1, 2, 3)]  # noqa: S307
+            assert values[0] > 0 and values[0] < values[1] < values[2], (rule, key, values)
+
+
+def test_gpu_rules_go_to_the_gpu_partition_and_the_others_to_the_cpu_partition():
+    """The SLURM plugin's own partition choice, on each rule's declared resources."""
+    from snakemake_executor_plugin_slurm.partitions import get_best_partition, read_partition_file
+
+    partitions = read_partition_file(PARTITIONS)
+    by_gpu = {bool(p.limits.max_gpu): p.name for p in partitions}
+    assert set(by_gpu) == {True, False}, "want one partition with GPUs and one without"
+    texts = _rule_texts()
+    gpu_rules = {name for name, text in texts.items() if re.search(r"\bgpu\s*=\s*1\b", text)}
+    assert {"collect_activations"} <= gpu_rules
+    logger = SimpleNamespace(info=print, debug=print, warning=print)
+    for name in texts:
+        resources = {"gpu": 1} if name in gpu_rules else {}
+        job = SimpleNamespace(name=name, threads=1, resources=resources)
+        assert get_best_partition(partitions, job, logger) == by_gpu[name in gpu_rules], name
