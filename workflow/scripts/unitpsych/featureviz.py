@@ -18,19 +18,24 @@ own losses (each with its own 1/n and α) and Adam is element-wise. Each run kee
 check and leaves the batch when it stops. What we stack (fills the device):
 
 1. both sides (min and max) of a unit in every round;
-2. speculative α candidates: while the non-diverse runs are optimised, the first α of the
-   exponential ladder, and while one bisection step is optimised, the midpoints of the next
-   levels, as far as `batch_images` allows. The search only ever *reads* results in the protocol's
-   order, so speculation changes the cost, never the outcome (tested against the sequential
-   search).
+2. speculative α candidates: the α values the search may need next (breadth-first over both
+   outcomes of the pending runs), as far as `batch_images` allows. The search only ever *reads*
+   results in the protocol's order, so speculation changes the cost, never the outcome (tested
+   against the sequential search). `batch_images` = 2·n_images turns speculation off (CPU).
 
-Two further savings that do not change results: the model's weights do not get gradients, and the
-forward pass stops right after the unit's layer (later layers cannot influence the objective).
+Units are not stacked: each unit has its own seed (config seed + unit name), hence its own
+transform draws and image sizes per step, which cannot share a forward pass.
+Two further savings that do not change results: the model's weights get no gradients (this sets
+requires_grad off on the model), and the forward pass stops right after the unit's layer (later
+layers cannot influence the objective). A different batch composition changes results only by
+float rounding (BLAS blocking), which Adam's normalised steps can amplify slightly.
 
 Compared with the authors' code: the image is re-evaluated in float (as they did) and stored as
 uint8(img·255); the fork's 16-step ReLU/GELU gradient redirection warm-up is not reproduced (§5 does
 not list it); when the search falls back to the non-diverse batch (α = 0) we store its 9 images
-instead of appending its strongest image a second time (the authors' 10-image edge case).
+instead of appending its strongest image a second time (the authors' 10-image edge case); a unit
+whose dataset activations are constant is kept with its non-diverse FVs and marked unsuccessful
+(the authors' assertion skipped it); timm ViTs are centre-cropped to their input size like CLIP.
 """
 
 from __future__ import annotations
@@ -93,7 +98,7 @@ class FVSettings:
     plateau: PlateauSettings = field(default_factory=PlateauSettings)
     alpha: AlphaSettings = field(default_factory=AlphaSettings)
     diversity: bool = True
-    batch_images: int = 64
+    batch_images: int = 32  # ConvNeXt-B, deepest layer: ~0.5 GiB per 256 px image -> fits 24 GB
     seed: int = 42
 
     @classmethod
