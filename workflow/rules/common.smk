@@ -139,3 +139,37 @@ def get_all_stimuli(wildcards=None) -> list[str]:
     targets, so a dry run plans every stage of every model before any unit is sampled.
     """
     return expand("results/{model}/stimuli/index.csv", model=MODELS)
+
+
+# Feature visualisations (visualizations.smk): synthetic models, per-model inputs, targets.
+
+SYNTHETIC_MODELS = [m for m in MODELS if config["models"][m].get("synthetic", True)]
+
+
+def get_synthetic_model_pattern() -> str:
+    """Wildcard pattern matching only the models with a synthetic condition."""
+    if not SYNTHETIC_MODELS:
+        return "(?!)"  # matches nothing
+    return "|".join(map(re.escape, SYNTHETIC_MODELS))
+
+
+def get_featureviz_config(wildcards=None) -> dict:
+    """The featureviz slice of the config."""
+    return dict(config["featureviz"])
+
+
+def get_model_visualizations(wildcards) -> list[str]:
+    """The feature-visualisation folder of every unit of one model (after sample_units)."""
+    units = get_model_units(wildcards.model)
+    return expand(
+        "results/{model}/stimuli/{unit}/synthetic", model=wildcards.model, unit=units
+    )
+
+
+def get_all_visualizations(wildcards=None) -> list[str]:
+    """The feature-visualisation summary of every synthetic model; it needs every unit's FVs.
+
+    Per-model aggregates (not per-unit folders) keep the checkpoint out of the top-level targets,
+    so a dry run plans every stage before any unit is sampled.
+    """
+    return expand("results/{model}/featureviz_summary.csv", model=SYNTHETIC_MODELS)
