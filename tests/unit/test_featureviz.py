@@ -339,7 +339,10 @@ def test_convnext_channel_last_layer():
 
 def test_visualize_unit_script_writes_pngs_and_fv_json(tmp_path, monkeypatch):
     import h5py
+    import pandas as pd
+    import summarize_featureviz as summarize_script
     import visualize_unit as script
+    from unitpsych.featureviz import SUMMARY_COLUMNS
 
     # a minimal activation cache with one unit whose dataset range is easy to beat
     h5 = tmp_path / "activations.h5"
@@ -382,6 +385,19 @@ def test_visualize_unit_script_writes_pngs_and_fv_json(tmp_path, monkeypatch):
     table = summarize_fv_folders([out])
     assert (
         table.loc[0, "unit"] == UNIT and table.loc[0, "weakest_max"] == fv["max"]["activations"][0]
+    )
+    summary = tmp_path / "featureviz_summary.csv"
+    summarize_script.main(
+        types.SimpleNamespace(
+            input=types.SimpleNamespace(folders=[str(out)]),
+            output=types.SimpleNamespace(csv=str(summary)),
+            log=[str(tmp_path / "summary.log")],
+        )
+    )
+    written = pd.read_csv(summary)
+    assert list(written.columns) == SUMMARY_COLUMNS and written.loc[0, "success"] == fv["success"]
+    assert json.loads(written.loc[0, "activations_min"]) == pytest.approx(
+        fv["min"]["activations"], abs=1e-6
     )
     assert "synthetic: false" in _raises_for_non_synthetic(script, fake)
 
