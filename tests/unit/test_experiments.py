@@ -86,7 +86,9 @@ def make_stimuli(
                         )
                 acts[side] = [sign * (20.0 + i) for i in range(n_references)]
             (stim / "synthetic").mkdir(parents=True, exist_ok=True)
-            (stim / "synthetic" / "fv.json").write_text(json.dumps({"activations": acts}))
+            (stim / "synthetic" / "fv.json").write_text(
+                json.dumps({side: {"activations": a} for side, a in acts.items()})
+            )  # the layout of featureviz.UnitFV.to_json
 
 
 def unit_names(n: int) -> list[str]:
@@ -343,6 +345,8 @@ def test_synthetic_trials_use_natural_queries_and_fv_references(built, stimuli):
         assert (trial / "references" / "min_3.png").samefile(stim / "synthetic" / "min_3.png")
     catch = table[table.catch_trial]
     assert set(catch.queries) == {f"{MODEL}/stimuli/{u}/synthetic" for u in catch.unit}
+    # catch queries are the strongest FVs (index 8); their activations come from fv.json
+    assert set(catch.max_query_activation) == {28.0} and set(catch.min_query_activation) == {-28.0}
 
 
 def test_hard_query_difficulty_takes_queries_from_its_folder(built, stimuli):

@@ -504,9 +504,12 @@ class StimulusInfo:
     def _synthetic_table(self, folder: str) -> dict[tuple[str, int], float]:
         if folder not in self._synthetic:
             path = self.results_dir / folder / "fv.json"
-            acts = read_json(path).get("activations", {}) if path.is_file() else {}
+            fv = read_json(path) if path.is_file() else {}
+            # fv.json (featureviz.UnitFV.to_json) keeps one block per side: {"min": {"activations": [...]}}
             self._synthetic[folder] = {
-                (side, i): float(v) for side in SIDES for i, v in enumerate(acts.get(side, []))
+                (side, i): float(v)
+                for side in SIDES
+                for i, v in enumerate(fv.get(side, {}).get("activations", []))
             }
         return self._synthetic[folder]
 
