@@ -71,11 +71,30 @@ def planned_rules(dry_run_output: str) -> dict[str, int]:
     return counts
 
 
+BOOKKEEPING = ".snakemake_timestamp"  # Snakemake marks some directory outputs with this file
+
+
 def files_under(root: Path) -> dict[str, bytes]:
-    """Every file below `root` (relative path -> content)."""
-    return {
-        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-    }
+    """Every result file below `root` (relative path -> content).
+
+    Left out: Snakemake's `.snakemake_timestamp` files (and their rows in index files), which it
+    puts into some directory outputs and not others, and hidden temporary folders (`.name.xyz`)
+    that a killed atomic write leaves behind; a rerun never trusts those.
+    """
+    files = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if not path.is_file() or path.name == BOOKKEEPING:
+            continue
+        if any(part.startswith(".") for part in rel.parts[:-1]):
+            continue
+        data = path.read_bytes()
+        if path.suffix == ".csv" and BOOKKEEPING.encode() in data:
+            data = b"".join(
+                line for line in data.splitlines(True) if BOOKKEEPING.encode() not in line
+            )
+        files[str(rel)] = data
+    return files
 
 
 def assert_same_activations(a: Path, b: Path) -> None:
