@@ -28,7 +28,9 @@ TARGET = "stimuli"  # units, activations, exemplars, feature visualisations, pre
 GPU_RULES = {"collect_activations", "visualize_unit"}
 COMPUTE_RULES = GPU_RULES | {"extract_exemplars", "preview_unit", "generate_images"}
 # Test-only settings, never in the user profile: no accounting daemon here, so job status comes
-# from squeue; check status soon; keep the logs of successful SLURM jobs for the assertions.
+# from squeue (the plugin's sacct default would never see a job finish); check status soon; keep
+# the logs of successful SLURM jobs for the assertions; no account (plugin 2.8 accepts the flag
+# but still tries to guess one, which only warns); at most 3 jobs at once on 2 cores.
 TEST_OVERRIDES = (
     "--slurm-status-command", "squeue",
     "--slurm-init-seconds-before-status-checks", "2",
