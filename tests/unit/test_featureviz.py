@@ -169,6 +169,20 @@ def test_gram_similarity_matches_lucid_definition(shape):
 # --------------------------------------------------------------------------- optimisation
 
 
+def test_lucent_on_points_lucent_at_the_device_and_restores_it():
+    from lucent.optvis import transform
+    from lucent.optvis.param import color, spatial
+
+    before = (transform.device, spatial.device, color._linear_decorrelate_color)
+    x = torch.rand(2, 3, 5, 5)
+    with lucent_on(torch.device("cpu")):
+        assert transform.device == spatial.device == torch.device("cpu")
+        got = color._linear_decorrelate_color(x)
+    expected = np.einsum("bchw,dc->bdhw", x.numpy(), color.color_correlation_normalized)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-6)
+    assert (transform.device, spatial.device, color._linear_decorrelate_color) == before
+
+
 def _unit_values(model, unit: str, images: np.ndarray) -> np.ndarray:
     layer, channel = unit.rsplit("__", 1)
     return evaluate_images(model, layer, int(channel), images)
