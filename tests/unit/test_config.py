@@ -62,3 +62,27 @@ def test_cross_key_errors_name_the_key(edit, key):
     edit(cfg)
     with pytest.raises(ConfigError, match=key):
         check_config(cfg)
+
+
+def _pins(lines) -> dict[str, str]:
+    """`name==version` pins of requirement lines (comments and other lines ignored)."""
+    pins = {}
+    for line in lines:
+        spec = line.split("#")[0].strip().removeprefix("- ").strip()
+        if "==" in spec:
+            name, version = spec.split("==")
+            pins[name.lower()] = version
+    return pins
+
+
+@pytest.mark.parametrize("env", ["envs/torch.yaml", "envs/analysis.yaml"])
+def test_conda_environments_pin_the_versions_of_requirements_txt(env):
+    wanted = _pins((REPO / "requirements.txt").read_text().splitlines())
+    conda = yaml.safe_load((REPO / env).read_text())
+    pip = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
+    got = _pins(pip)
+    assert got, f"{env} pins nothing"
+    assert {k: wanted.get(k) for k in got} == got, f"{env} disagrees with requirements.txt"
+    if env == "envs/torch.yaml":  # the model rules need everything but the dev tools
+        dev = {"pytest", "pytest-xdist", "ruff", "snakefmt"}
+        assert set(wanted) - dev == set(got)

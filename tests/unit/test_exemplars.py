@@ -20,6 +20,7 @@ from unitpsych.exemplars import (
     resize_center_crop,
     save_exemplars,
     select_exemplars,
+    stimulus_index,
     unit_preview_sheet,
 )
 
@@ -377,3 +378,16 @@ def test_paper_scale_selection_uses_the_table_windows():
     refs = table[table["role"] == "reference"]
     assert set(refs.loc[refs["side"] == "min", "rank"]) == set(range(180))
     assert set(refs.loc[refs["side"] == "max", "rank"]) == set(range(PAPER_N - 180, PAPER_N))
+
+
+def test_stimulus_index_lists_every_stimulus_and_skips_hidden_files(tmp_path):
+    unit = tmp_path / "layer1__3"
+    (unit / "natural_easy" / "batch_0").mkdir(parents=True)
+    (unit / "natural_easy" / "batch_0" / "max_9.png").write_bytes(b"png-a")
+    (unit / "natural_easy" / ".snakemake_timestamp").write_bytes(b"")
+    (unit / "preview.png").write_bytes(b"png-b")
+    table = stimulus_index([unit / "natural_easy", unit / "preview.png"])
+    assert list(table["kind"]) == ["natural_easy", "preview"]
+    assert set(table["unit"]) == {"layer1__3"}
+    assert list(table["bytes"]) == [5, 5]
+    assert table["sha256"].nunique() == 2

@@ -21,7 +21,7 @@ rule collect_activations:
         runtime=24 * 60,
     params:
         model=get_model_config,
-        images=get_images_config,
+        images=images_config("root", "batch_size", "block_size"),
         seed=config["seed"],
         code_version=1,
     script:

@@ -20,14 +20,24 @@ wildcard_constraints:
     difficulty="|".join(map(re.escape, DIFFICULTIES)),
 
 
+PRESENTATION_KEYS = ("label", "scale_rank")  # read by tables and figures only
+
+
 def get_model_config(wildcards) -> dict:
-    """The config slice of one model (with its name), the only model params a rule sees."""
-    return dict(config["models"][wildcards.model], name=wildcards.model)
+    """The config slice of one model (with its name), without keys that only label it."""
+    model = config["models"][wildcards.model]
+    return {k: v for k, v in model.items() if k not in PRESENTATION_KEYS} | {"name": wildcards.model}
 
 
-def get_images_config(wildcards=None) -> dict:
-    """The image-set slice of the config."""
-    return dict(config["images"])
+def get_units_config(wildcards) -> dict:
+    """What unit sampling reads: the model's name, architecture and `units` entry."""
+    model = config["models"][wildcards.model]
+    return {"name": wildcards.model, "arch": model["arch"], "units": model["units"]}
+
+
+def images_config(*keys: str) -> dict:
+    """The named keys of the image-set config (`num_workers` is speed only and never a param)."""
+    return {k: config["images"].get(k) for k in keys}
 
 
 def get_image_root_input(wildcards=None) -> list[str]:

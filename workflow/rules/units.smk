@@ -18,7 +18,7 @@ if config["images"].get("generate"):
         conda:
             "../../envs/torch.yaml"
         params:
-            images=get_images_config,
+            images=images_config("root", "generate"),
             seed=config["seed"],
             code_version=1,
         script:
@@ -35,7 +35,7 @@ rule index_images:
     conda:
         "../../envs/torch.yaml"
     params:
-        images=get_images_config,
+        images=images_config("root", "list", "extensions"),
         code_version=1,
     script:
         "../scripts/index_images.py"
@@ -53,7 +53,7 @@ checkpoint sample_units:
     conda:
         "../../envs/torch.yaml"
     params:
-        model=get_model_config,
+        model=get_units_config,
         code_version=1,
     script:
         "../scripts/sample_units.py"

@@ -22,7 +22,8 @@ def main(snakemake) -> None:
     units = read_units(snakemake.input.units)
     table = pd.read_csv(snakemake.input.images, keep_default_na=False)
     labels = imagenet_labels(table["class"])
-    workers = images["num_workers"] if images.get("num_workers") is not None else snakemake.threads
+    workers = snakemake.config["images"].get("num_workers")  # not a param: speed only
+    workers = snakemake.threads if workers is None else workers
     log.info(
         "%s on %s: %d units, %d images, %d workers",
         cfg["name"],
@@ -42,6 +43,7 @@ def main(snakemake) -> None:
             labels=labels if (labels >= 0).any() else None,
             batch_size=cfg.get("batch_size") or images["batch_size"],
             num_workers=workers,
+            block_size=images["block_size"],
             progress=progress,
         )
     log.info(

@@ -182,6 +182,7 @@ def collect_activations(
                 if filled == block_size or row0 + filled == n:
                     _flush(f, row0, buf[:filled], buf_valid[:filled], buf_correct[:filled], errors)
                     row0, filled, errors = row0 + filled, 0, []
+                    log.info("block written: %d of %d images done (the resume point)", row0, n)
                     buf_correct[:] = -1
                     blocks += 1
                     if stop_after_blocks is not None and blocks >= stop_after_blocks and row0 < n:

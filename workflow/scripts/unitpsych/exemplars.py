@@ -439,6 +439,11 @@ def unit_preview_sheet(
     return sheet
 
 
+def _hidden(path: Path, root: Path) -> bool:
+    """Whether a file under `root` is hidden (Snakemake's `.snakemake_timestamp` and the like)."""
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
 def stimulus_index(folders: list[str | Path]) -> pd.DataFrame:
     """One row per stimulus file under the given unit folders/files: unit, kind, path, bytes, sha256.
 
@@ -449,7 +454,11 @@ def stimulus_index(folders: list[str | Path]) -> pd.DataFrame:
 
     rows = []
     for item in map(Path, folders):
-        files = sorted(p for p in item.rglob("*") if p.is_file()) if item.is_dir() else [item]
+        files = (
+            sorted(p for p in item.rglob("*") if p.is_file() and not _hidden(p, item))
+            if item.is_dir()
+            else [item]
+        )
         kind = item.name if item.is_dir() else item.stem
         unit = item.parent.name
         for f in files:
