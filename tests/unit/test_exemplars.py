@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+
 from unitpsych.exemplars import (
     exemplar_path,
     minimum_n_images,

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+
 from unitpsych import experiments as ex
 from unitpsych.experiments import (
     Experiment,

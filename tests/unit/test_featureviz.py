@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+
 from unitpsych.featureviz import (
     AlphaSearch,
     AlphaSettings,
@@ -306,6 +307,7 @@ def test_unreachable_targets_mark_the_unit_unsuccessful(lite0):
 
 def test_vit_unit_token_mean_objective():
     import timm
+
     from unitpsych.models import load_model
 
     vit = load_model("vit_tiny-untrained", {"arch": "vit_tiny", "weights": "random"})
@@ -328,6 +330,7 @@ def test_vit_unit_token_mean_objective():
 def test_convnext_channel_last_layer():
     """A ConvNeXt MLP layer is (B, H, W, C); the objective and diversity must read channels last."""
     import timm
+
     from unitpsych import layers as L
     from unitpsych.models import ARCHS, LoadedModel
 
@@ -356,6 +359,7 @@ def test_visualize_unit_script_writes_pngs_and_fv_json(tmp_path, monkeypatch):
     import pandas as pd
     import summarize_featureviz as summarize_script
     import visualize_unit as script
+
     from unitpsych.featureviz import SUMMARY_COLUMNS
 
     # a minimal activation cache with one unit whose dataset range is easy to beat

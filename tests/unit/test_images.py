@@ -6,7 +6,13 @@ import hashlib
 
 import pytest
 
-from unitpsych.images import ImageDataset, generate_image_set, imagenet_labels, index_images, load_rgb
+from unitpsych.images import (
+    ImageDataset,
+    generate_image_set,
+    imagenet_labels,
+    index_images,
+    load_rgb,
+)
 
 
 def _digest(root):

@@ -128,8 +128,10 @@ def test_local_weights_file_goes_through_the_loader(tmp_path):
     path = tmp_path / "rn50.pth"
     torch.save(ref.module.state_dict(), path)
     again = load_model("b", {"arch": "resnet50", "weights": str(path)})
-    for (k, v), (_, w) in zip(ref.module.state_dict().items(), again.module.state_dict().items()):
-        assert torch.equal(v, w), k
+    ref_state, state = ref.module.state_dict(), again.module.state_dict()
+    assert list(ref_state) == list(state)
+    for k, v in ref_state.items():
+        assert torch.equal(v, state[k]), k
 
 
 def test_robust_resnet_checkpoint_keeps_only_module_model_keys(tmp_path):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import REPO, SNAKEMAKE, run_snakemake, write_config
 from joblog import BOOKKEEPING, assert_same_activations, files_under, parse_jobs, planned_rules
 
@@ -220,6 +221,21 @@ def _kill_when(proc: subprocess.Popen, ready, timeout: float = 600) -> None:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    while _group_alive(proc.pid):  # until every job process is gone (file locks released)
+        assert time.monotonic() < deadline, "processes of the killed run outlived SIGKILL"
+        time.sleep(0.1)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a live (not zombie) process of process group `pgid` remains."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited while we looked
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
 
 
 def _resume(workdir: Path, config: Path, target: str):

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+
 from conftest import REPO, SNAKEMAKE
 
 SLURM_PROFILE = REPO / "slurm" / "config.yaml"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import REPO, SNAKEMAKE, run_snakemake
 from joblog import assert_same_activations, files_under, parse_jobs
 from slurm_cluster import SlurmCluster, SlurmUnavailable, install

@@ -6,6 +6,7 @@ import copy
 
 import h5py
 import pytest
+
 from conftest import REPO, run_snakemake, write_config
 
 pytestmark = pytest.mark.workflow

@@ -4,6 +4,7 @@ import logging
 
 import pandas as pd
 import torch
+
 from unitpsych.activations import collect_activations
 from unitpsych.images import imagenet_labels
 from unitpsych.io import log_stream, setup_logging

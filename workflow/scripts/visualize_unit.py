@@ -4,6 +4,7 @@ import logging
 
 import torch
 from PIL import Image
+
 from unitpsych.activations import read_unit_activations
 from unitpsych.featureviz import FVSettings, to_uint8, visualize_unit
 from unitpsych.io import atomic_dir, derive_seed, log_stream, setup_logging, write_json
