@@ -7,6 +7,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from unitpsych.config import check_config  # noqa: E402
+from unitpsych.experiments import (  # noqa: E402
+    Settings,
+    get_experiment,
+    list_experiments,
+    required_stimulus_dirs,
+)
 
 check_config(config)
 
@@ -188,13 +194,6 @@ def get_all_visualizations(wildcards=None) -> list[str]:
 
 
 # Experiments (experiments.smk): the configured experiments, their slices, inputs and targets.
-
-from unitpsych.experiments import (
-    Settings,
-    get_experiment,
-    list_experiments,
-    required_stimulus_dirs,
-)
 
 EXPERIMENTS = list_experiments(config["experiments"])
 
