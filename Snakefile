@@ -33,6 +33,10 @@ include: "workflow/rules/activations.smk"
 include: "workflow/rules/exemplars.smk"
 include: "workflow/rules/visualizations.smk"
 include: "workflow/rules/experiments.smk"
+include: "workflow/rules/observer.smk"
+include: "workflow/rules/responses.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
@@ -60,3 +64,18 @@ rule stimuli:
 rule experiments:
     input:
         get_all_experiments,
+
+
+rule observer:
+    input:
+        get_all_observer,
+
+
+rule responses:
+    input:
+        get_all_responses,
+
+
+rule figures:
+    input:
+        get_all_figures,

@@ -84,6 +84,10 @@ def get_final_outputs(wildcards=None) -> list[str]:
         + get_all_stimuli()
         + get_all_visualizations()
         + get_all_experiments()
+        + get_all_observer()
+        + get_all_responses()
+        + get_all_tables()
+        + get_all_figures()
     )
 
 

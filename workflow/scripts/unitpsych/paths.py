@@ -1,0 +1,196 @@
+"""One home for the file layout: every path of the pipeline, as a Snakemake pattern or a real path.
+
+Each function returns the path under `root` (default `results`). Called without arguments it returns
+the Snakemake pattern (`paths.activations()` -> `results/{model}/activations.h5`); called with
+values it returns that file (`paths.activations("resnet50")`). Stimulus paths inside experiment
+folders are relative to the results folder: pass `root=""` for those.
+"""
+
+from __future__ import annotations
+
+RESULTS = "results"
+SIDES = ("min", "max")  # the two sides of a unit: least and most activating
+
+
+def _join(root: str, *parts: str) -> str:
+    """Join path parts with `/`, leaving out an empty root."""
+    return "/".join(p for p in (root, *parts) if p)
+
+
+# Image set and per-model caches
+
+
+def image_index(root: str = RESULTS) -> str:
+    """The sorted image-set table (path, label)."""
+    return _join(root, "images", "index.csv")
+
+
+def units_json(model: str = "{model}", root: str = RESULTS) -> str:
+    """Sampled units of a model ({"units": [...]}, protocol §2)."""
+    return _join(root, model, "units.json")
+
+
+def units_csv(model: str = "{model}", root: str = RESULTS) -> str:
+    """Sampled units with layer, channel, layer index and relative depth."""
+    return _join(root, model, "units.csv")
+
+
+def activations(model: str = "{model}", root: str = RESULTS) -> str:
+    """The activation cache [n_images, n_units] of a model."""
+    return _join(root, model, "activations.h5")
+
+
+def unreadable_images(model: str = "{model}", root: str = RESULTS) -> str:
+    """Images the activation pass could not decode (path, error)."""
+    return _join(root, model, "unreadable_images.csv")
+
+
+def accuracy(model: str = "{model}", root: str = RESULTS) -> str:
+    """Top-1 accuracy of a model on the labelled check set (protocol §1.1)."""
+    return _join(root, model, "accuracy.json")
+
+
+def mis(model: str = "{model}", root: str = RESULTS) -> str:
+    """Machine interpretability score per unit."""
+    return _join(root, model, "mis.csv")
+
+
+def unit_statistics(model: str = "{model}", root: str = RESULTS) -> str:
+    """Pixel sparsity, channel sparsity and local contrast per sampled unit (protocol §9)."""
+    return _join(root, model, "unit_statistics.csv")
+
+
+# Stimuli
+
+
+def stimuli_index(model: str = "{model}", root: str = RESULTS) -> str:
+    """Every stimulus file of a model with its checksum."""
+    return _join(root, model, "stimuli", "index.csv")
+
+
+def unit_dir(model: str = "{model}", unit: str = "{unit}", root: str = RESULTS) -> str:
+    """A unit's stimulus folder."""
+    return _join(root, model, "stimuli", unit)
+
+
+def natural_dir(
+    model: str = "{model}", unit: str = "{unit}", difficulty: str = "{difficulty}",
+    root: str = RESULTS,
+) -> str:  # fmt: skip
+    """A unit's natural exemplars of one difficulty (batch_<b>/ folders and meta)."""
+    return _join(unit_dir(model, unit, root), f"natural_{difficulty}")
+
+
+def natural_batch_dir(
+    model: str, unit: str, difficulty: str, batch: int | str, root: str = RESULTS
+) -> str:
+    """One batch of a unit's natural exemplars: {min,max}_{0..9}.png."""
+    return _join(natural_dir(model, unit, difficulty, root), f"batch_{batch}")
+
+
+def synthetic_dir(model: str = "{model}", unit: str = "{unit}", root: str = RESULTS) -> str:
+    """A unit's feature visualisations: {min,max}_{0..8}.png and fv.json."""
+    return _join(unit_dir(model, unit, root), "synthetic")
+
+
+def fv_json(model: str = "{model}", unit: str = "{unit}", root: str = RESULTS) -> str:
+    """A unit's feature-visualisation record (activations, α, success)."""
+    return _join(synthetic_dir(model, unit, root), "fv.json")
+
+
+def preview(model: str = "{model}", unit: str = "{unit}", root: str = RESULTS) -> str:
+    """A unit's preview sheet."""
+    return _join(unit_dir(model, unit, root), "preview.png")
+
+
+def featureviz_summary(model: str = "{model}", root: str = RESULTS) -> str:
+    """One row per unit: feature-visualisation success, α and activations."""
+    return _join(root, model, "featureviz_summary.csv")
+
+
+def stimulus_file(folder: str, side: str, index: int) -> str:
+    """An exemplar or feature-visualisation image in a stimulus folder: <side>_<index>.png."""
+    return _join(folder, f"{side}_{index}.png")
+
+
+# Experiments
+
+
+def experiments_dir(root: str = RESULTS) -> str:
+    """The folder the experiment UI serves as its `<exp>` folder."""
+    return _join(root, "experiments")
+
+
+def experiment_dir(experiment: str = "{experiment}", root: str = RESULTS) -> str:
+    """An experiment's folder (structure.json, trials.csv, task_<k>/, instructions/)."""
+    return _join(experiments_dir(root), experiment)
+
+
+def demo_dir(experiment: str = "{experiment}", root: str = RESULTS) -> str:
+    """An experiment's practice folder, next to it as the UI expects."""
+    return _join(experiments_dir(root), f"demo_{experiment}")
+
+
+# Observer, responses, tables and figures
+
+
+def embeddings(backend: str = "{backend}", root: str = RESULTS) -> str:
+    """Cached image embeddings of one similarity backend (backend slug, no ':')."""
+    return _join(root, "observer", backend, "embeddings.h5")
+
+
+def observer_trials(experiment: str = "{experiment}", root: str = RESULTS) -> str:
+    """The observer's decision variable and p(correct) for every trial of an experiment."""
+    return _join(root, "observer", "trials", f"{experiment}.csv")
+
+
+def responses_dir(root: str = RESULTS) -> str:
+    """The responses folder."""
+    return _join(root, "responses")
+
+
+def raw_payloads(
+    experiment: str = "{experiment}", source: str = "{source}", root: str = RESULTS
+) -> str:
+    """Payload files of one experiment and source (local | simulated) as the UI posts them."""
+    return _join(responses_dir(root), "raw", experiment, source)
+
+
+def payload_file(experiment: str, source: str, participant: str, task: int, root: str = RESULTS) -> str:
+    """One participant's payload for one task."""
+    return _join(raw_payloads(experiment, source, root), f"{participant}_task_{task}.json")
+
+
+def parsed_responses(experiment: str = "{experiment}", root: str = RESULTS) -> str:
+    """One experiment's parsed responses (merged into responses.parquet)."""
+    return _join(responses_dir(root), "parsed", f"{experiment}.parquet")
+
+
+def responses(root: str = RESULTS) -> str:
+    """The merged tidy response table, one row per 2-AFC response."""
+    return _join(responses_dir(root), "responses.parquet")
+
+
+def exclusions(root: str = RESULTS) -> str:
+    """One row per (participant, task): check values, pass/fail and reasons."""
+    return _join(responses_dir(root), "exclusions.csv")
+
+
+def participants(root: str = RESULTS) -> str:
+    """One row per participant."""
+    return _join(responses_dir(root), "participants.csv")
+
+
+def responses_summary(root: str = RESULTS) -> str:
+    """Accounting of kept, excluded and rejected rows and files."""
+    return _join(responses_dir(root), "summary.json")
+
+
+def table(name: str = "{table}", root: str = RESULTS) -> str:
+    """A tidy analysis table."""
+    return _join(root, "tables", f"{name}.csv")
+
+
+def figure(name: str = "{figure}", ext: str = "pdf", root: str = RESULTS) -> str:
+    """A figure file (pdf or png) with the paper's file name."""
+    return _join(root, "figures", f"{name}.{ext}")
