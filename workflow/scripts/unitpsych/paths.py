@@ -194,3 +194,26 @@ def table(name: str = "{table}", root: str = RESULTS) -> str:
 def figure(name: str = "{figure}", ext: str = "pdf", root: str = RESULTS) -> str:
     """A figure file (pdf or png) with the paper's file name."""
     return _join(root, "figures", f"{name}.{ext}")
+
+
+# Responses stage (owner: responses)
+
+
+def simulated_participants(experiment: str = "{experiment}", root: str = RESULTS) -> str:
+    """The simulated participants of an experiment: participant, task, kind, intended check."""
+    return _join(responses_dir(root), "raw", experiment, "simulated_participants.csv")
+
+
+def parsed_report(experiment: str = "{experiment}", root: str = RESULTS) -> str:
+    """One experiment's participations (check values), rejected files and counts."""
+    return _join(responses_dir(root), "parsed", f"{experiment}.json")
+
+
+def imi_archive(root: str = RESULTS) -> str:
+    """The released IMI data set (Zenodo record 8131197), checksum-verified."""
+    return _join(responses_dir(root), "imi", "human_responses.zip")
+
+
+def parsed_imi(ext: str = "parquet", root: str = RESULTS) -> str:
+    """The released IMI responses in our schema (parquet) and their report (json)."""
+    return _join(responses_dir(root), "parsed_imi", f"imi.{ext}")
