@@ -27,3 +27,33 @@ def lite0():
     from unitpsych.models import load_model
 
     return load_model("efficientnet_lite0", {"arch": "efficientnet_lite0", "weights": "pretrained"})
+
+
+# ImageNet-1k classes of bundled sample photographs (a labelled set for the accuracy check):
+# tabby cat (synset), cup, missile, tripod, military uniform, palace (class indices).
+LABELLED_PHOTOS = {
+    "skimage_chelsea": "n02123045",
+    "skimage_coffee": "968",
+    "skimage_rocket": "657",
+    "skimage_camera": "872",
+    "matplotlib_grace_hopper": "652",
+    "sklearn_china": "698",
+}
+
+
+@pytest.fixture(scope="session")
+def labelled_photos(tmp_path_factory) -> tuple[Path, Path]:
+    """(image folder, labels file): six bundled photographs with their ImageNet classes."""
+    from PIL import Image
+
+    from unitpsych.images import bundled_photographs
+
+    root = tmp_path_factory.mktemp("labelled")
+    photos = bundled_photographs()
+    lines = ["path,label"]
+    for name, label in LABELLED_PHOTOS.items():
+        Image.fromarray(photos[name]).save(root / f"{name}.png")
+        lines.append(f"{name}.png,{label}")
+    labels = root.parent / f"{root.name}_labels.csv"
+    labels.write_text("\n".join(lines) + "\n")
+    return root, labels

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from unitpsych import activations as A
 from unitpsych.activations import collect_activations, read_activations, read_unit_activations
 from unitpsych.images import index_images, load_rgb
 from unitpsych.units import split_unit
@@ -62,42 +63,54 @@ def test_corrupt_image_is_listed_and_skipped(tmp_path, image_set, lite0):
     assert images == paths[:2] + paths[3:]
 
 
-def test_interrupted_collection_resumes_and_matches(tmp_path, image_set, lite0):
+class _Crash(Exception):
+    """Stands in for a killed job."""
+
+
+def _crash_after_blocks(monkeypatch, n_blocks: int) -> None:
+    """Make the activation pass die right after its `n_blocks`-th finished block."""
+    written = []
+    flush = A._flush
+
+    def flush_then_crash(*args, **kwargs):
+        flush(*args, **kwargs)
+        written.append(1)
+        if len(written) >= n_blocks:
+            raise _Crash
+
+    monkeypatch.setattr(A, "_flush", flush_then_crash)
+
+
+def test_interrupted_collection_resumes_and_matches(tmp_path, image_set, lite0, monkeypatch):
     paths = index_images(image_set)["path"].tolist()[:20]
     full = tmp_path / "full.h5"
     collect_activations(lite0, UNITS, image_set, paths, full, tmp_path / "u1.csv", batch_size=4, block_size=8)
     part = tmp_path / "resumed.h5"
     kw = dict(batch_size=4, block_size=8)
-    assert collect_activations(lite0, UNITS, image_set, paths, part, tmp_path / "u2.csv", stop_after_blocks=1, **kw) is None
+    with monkeypatch.context() as m:
+        _crash_after_blocks(m, 1)
+        with pytest.raises(_Crash):
+            collect_activations(lite0, UNITS, image_set, paths, part, tmp_path / "u2.csv", **kw)
     partial = tmp_path / "resumed.h5.partial"
     assert partial.exists() and not part.exists()
     with h5py.File(partial) as f:
         assert f.attrs["n_done"] == 8
-    collect_activations(lite0, UNITS, image_set, paths, part, tmp_path / "u2.csv", **kw)
+    res = collect_activations(lite0, UNITS, image_set, paths, part, tmp_path / "u2.csv", **kw)
+    assert res.n_images == 20 and not partial.exists()
     np.testing.assert_array_equal(read_activations(part)[0], read_activations(full)[0])
 
 
-def test_partial_file_of_another_collection_is_not_trusted(tmp_path, image_set, lite0):
+def test_partial_file_of_another_collection_is_not_trusted(tmp_path, image_set, lite0, monkeypatch):
     paths = index_images(image_set)["path"].tolist()[:8]
     out = tmp_path / "a.h5"
-    collect_activations(lite0, UNITS[:1], image_set, paths, out, tmp_path / "u.csv", batch_size=4, block_size=4,
-                        stop_after_blocks=1)  # fmt: skip
+    with monkeypatch.context() as m:
+        _crash_after_blocks(m, 1)
+        with pytest.raises(_Crash):
+            collect_activations(lite0, UNITS[:1], image_set, paths, out, tmp_path / "u.csv", batch_size=4, block_size=4)
     collect_activations(lite0, UNITS, image_set, paths, out, tmp_path / "u.csv", batch_size=4)
     acts, units, _ = read_activations(out)
     assert units == UNITS
     np.testing.assert_allclose(acts, _manual(lite0, image_set, paths, UNITS), rtol=1e-4, atol=1e-5)
-
-
-def test_top1_accuracy_from_labels(tmp_path, image_set, lite0):
-    paths = index_images(image_set)["path"].tolist()[:8]
-    with torch.no_grad():
-        preds = [int(lite0.module(lite0.transform()(load_rgb(image_set / p))[None]).argmax()) for p in paths]
-    labels = np.array(preds[:4] + [(p + 1) % 1000 for p in preds[4:6]] + [-1, -1])
-    out = tmp_path / "a.h5"
-    res = collect_activations(lite0, UNITS[:1], image_set, paths, out, tmp_path / "u.csv", labels=labels, batch_size=3)
-    assert res.top1_accuracy == pytest.approx(4 / 6)
-    with h5py.File(out) as f:
-        assert f.attrs["n_labelled"] == 6
 
 
 def test_unknown_layer_fails_before_any_work(tmp_path, image_set, lite0):

@@ -64,6 +64,27 @@ def test_cross_key_errors_name_the_key(edit, key):
         check_config(cfg)
 
 
+@pytest.mark.parametrize("name", ["config/config.yaml", "tests/data/config.yaml"])
+def test_too_few_feature_visualisations_fail_in_check_config(name):
+    """The path the Snakefile takes: validate, then check_config with the whole config."""
+    cfg = yaml.safe_load((REPO / name).read_text())
+    cfg.setdefault("featureviz", {})["n_images"] = 5
+    validate(cfg, SCHEMA)
+    with pytest.raises(ConfigError, match=r"featureviz.n_images = 9") as err:
+        check_config(cfg)
+    assert "5 feature visualisations" in str(err.value)
+    cfg["featureviz"]["n_images"] = 9  # what the message asks for passes
+    check_config(cfg)
+
+
+def test_too_few_feature_visualisations_pass_without_synthetic_experiments():
+    cfg = yaml.safe_load((REPO / "tests/data/config.yaml").read_text())
+    cfg["featureviz"]["n_images"] = 5
+    cfg["experiments"]["list"] = [e for e in cfg["experiments"]["list"] if e["condition"] == "natural"]
+    validate(cfg, SCHEMA)
+    check_config(cfg)
+
+
 def _pins(lines) -> dict[str, str]:
     """`name==version` pins of requirement lines (comments and other lines ignored)."""
     pins = {}

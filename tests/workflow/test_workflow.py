@@ -37,6 +37,12 @@ def test_bad_config_fails_before_any_job_and_names_the_key(tmp_path, test_config
     cfg["images"]["batch_size"] = 0
     proc = run_snakemake(tmp_path, write_config(tmp_path / "bad2.yaml", cfg), check=False)
     assert proc.returncode != 0 and "batch_size" in proc.stdout
+    # a cross-key check (too few feature visualisations for the references) at planning time
+    cfg = copy.deepcopy(test_config)
+    cfg.setdefault("featureviz", {})["n_images"] = 5
+    proc = run_snakemake(tmp_path, write_config(tmp_path / "bad3.yaml", cfg), "-n", check=False)
+    assert proc.returncode != 0 and "featureviz.n_images = 9" in proc.stdout, proc.stdout[-2000:]
+    assert not (tmp_path / "results").exists()
 
 
 def test_missing_image_root_is_a_clear_error_when_a_job_needs_it(tmp_path, test_config):

@@ -6,7 +6,6 @@ import pandas as pd
 import torch
 
 from unitpsych.activations import collect_activations
-from unitpsych.images import imagenet_labels
 from unitpsych.io import log_stream, setup_logging
 from unitpsych.models import load_model
 from unitpsych.units import read_units
@@ -22,8 +21,8 @@ def main(snakemake) -> None:
     model = load_model(cfg["name"], cfg, device=device, seed=snakemake.params.seed)
     units = read_units(snakemake.input.units)
     table = pd.read_csv(snakemake.input.images, keep_default_na=False)
-    labels = imagenet_labels(table["class"])
-    workers = snakemake.config["images"].get("num_workers")  # not a param: speed only
+    speed = snakemake.config["images"]  # worker count and block size: speed only, not params
+    workers = speed.get("num_workers")
     workers = snakemake.threads if workers is None else workers
     log.info(
         "%s on %s: %d units, %d images, %d workers",
@@ -41,16 +40,12 @@ def main(snakemake) -> None:
             list(table["path"]),
             snakemake.output.h5,
             snakemake.output.unreadable,
-            labels=labels if (labels >= 0).any() else None,
             batch_size=cfg.get("batch_size") or images["batch_size"],
             num_workers=workers,
-            block_size=images["block_size"],
+            block_size=speed["block_size"],
             progress=progress,
         )
-    log.info(
-        "cached %d images (%d unreadable); top-1 accuracy %s",
-        result.n_images, result.n_unreadable, result.top1_accuracy,
-    )  # fmt: skip
+    log.info("cached %d images (%d unreadable)", result.n_images, result.n_unreadable)
 
 
 if __name__ == "__main__":

@@ -37,8 +37,6 @@ class CacheResult:
 
     n_images: int
     n_unreadable: int
-    top1_accuracy: float | None
-    n_passes: int
 
 
 def _fingerprint(model: str, units: list[str], paths: list[str], preprocessing: str) -> str:
@@ -79,7 +77,6 @@ def _open_partial(
         "activations", shape=(n, u), dtype="float32", chunks=(min(n, block), min(u, 64))
     )
     f.create_dataset("valid", shape=(n,), dtype="bool", fillvalue=False)
-    f.create_dataset("labels_correct", shape=(n,), dtype="int8", fillvalue=-1)
     f.create_dataset("errors", shape=(0, 2), maxshape=(None, 2), dtype=STR)
     f.attrs.update(attrs)
     f.attrs["fingerprint"] = fingerprint
@@ -94,17 +91,15 @@ def collect_activations(
     paths: list[str],
     out: str | Path,
     unreadable_csv: str | Path,
-    labels: np.ndarray | None = None,
     batch_size: int = 32,
     num_workers: int = 0,
     block_size: int = 8192,
     progress: IO[str] | None = None,
-    stop_after_blocks: int | None = None,
-) -> CacheResult | None:
+) -> CacheResult:
     """Forward every image once, store each unit's per-image value; resumable; returns a summary.
 
-    `model` is a `unitpsych.models.LoadedModel`. `labels` (ImageNet indices, -1 = unknown) enable the
-    top-1 accuracy. `stop_after_blocks` ends the pass early (leaving the partial file), for tests.
+    `model` is a `unitpsych.models.LoadedModel`. A crash leaves the partial file with every
+    finished block; the next call with the same model, units and images resumes from there.
     """
     import torch
     from torch.utils.data import DataLoader
@@ -150,29 +145,22 @@ def collect_activations(
         def pick(layer: str, output):
             return model.reduce(layer, output).index_select(1, selectors[layer][1]).float()
 
-        want_logits = labels is not None and bool((labels[start:] >= 0).any())
         buf = np.zeros((block_size, u), dtype=np.float32)
         buf_valid = np.zeros(block_size, dtype=bool)
-        buf_correct = np.full(block_size, -1, dtype=np.int8)
         errors: list[tuple[str, str]] = []
-        row0, filled, blocks = start, 0, 0
+        row0, filled = start, 0
         bar = tqdm(
             total=n, initial=start, file=progress, mininterval=5, desc=f"activations {model.name}"
         )
         with torch.inference_mode(), model.record(list(groups), pick) as store:
             for x, idx, err in loader:
                 x = x.to(model.device, non_blocking=True)
-                output = model.module(x)
-                logits = model.head(output) if want_logits else None
+                model.module(x)
                 b = len(idx)
                 for layer, (cols, _) in selectors.items():
                     buf[filled : filled + b, cols.numpy()] = store[layer].cpu().numpy()
                 ok = np.array([e == "" for e in err])
                 buf_valid[filled : filled + b] = ok
-                if logits is not None:
-                    lab = labels[idx.numpy()]
-                    hit = (logits.argmax(-1).cpu().numpy() == lab).astype(np.int8)
-                    buf_correct[filled : filled + b] = np.where(lab >= 0, hit, -1)
                 for i, e in zip(idx.tolist(), err, strict=True):
                     if e:
                         errors.append((paths[i], e))
@@ -180,14 +168,9 @@ def collect_activations(
                 filled += b
                 bar.update(b)
                 if filled == block_size or row0 + filled == n:
-                    _flush(f, row0, buf[:filled], buf_valid[:filled], buf_correct[:filled], errors)
+                    _flush(f, row0, buf[:filled], buf_valid[:filled], errors)
                     row0, filled, errors = row0 + filled, 0, []
                     log.info("block written: %d of %d images done (the resume point)", row0, n)
-                    buf_correct[:] = -1
-                    blocks += 1
-                    if stop_after_blocks is not None and blocks >= stop_after_blocks and row0 < n:
-                        bar.close()
-                        return None
         bar.close()
         return _finalize(f, partial, out, Path(unreadable_csv), units, paths)
     finally:
@@ -195,12 +178,11 @@ def collect_activations(
             f.close()
 
 
-def _flush(f: h5py.File, row0: int, acts, valid, correct, errors) -> None:
+def _flush(f: h5py.File, row0: int, acts, valid, errors) -> None:
     """Write one finished block and advance `n_done` (the resume point) last."""
     rows = slice(row0, row0 + len(acts))
     f["activations"][rows] = acts
     f["valid"][rows] = valid
-    f["labels_correct"][rows] = correct
     if errors:
         ds = f["errors"]
         ds.resize(len(ds) + len(errors), axis=0)
@@ -216,11 +198,7 @@ def _finalize(
     errors = pd.DataFrame(f["errors"].asstr()[:].reshape(-1, 2), columns=["path", "error"])
     with atomic_path(unreadable_csv) as tmp:
         errors.to_csv(tmp, index=False)
-    valid = f["valid"][:]
-    correct = f["labels_correct"][:]
-    keep = np.flatnonzero(valid)
-    labelled = correct[valid] >= 0
-    acc = float((correct[valid][labelled] == 1).mean()) if labelled.any() else None
+    keep = np.flatnonzero(f["valid"][:])
     n_keep, u = len(keep), len(units)
     with atomic_path(out) as tmp:
         cache = max(64 << 20, 2 * u * min(max(n_keep, 1), 65536) * 4)
@@ -244,12 +222,10 @@ def _finalize(
             for key in ("model", "arch", "image_root", "preprocessing", "code_version"):
                 g.attrs[key] = f.attrs[key]
             g.attrs["n_unreadable"] = int(len(paths) - n_keep)
-            g.attrs["top1_accuracy"] = np.nan if acc is None else acc
-            g.attrs["n_labelled"] = int(labelled.sum())
             g.attrs["complete"] = True
     f.close()
     os.remove(partial)
-    return CacheResult(n_keep, len(paths) - n_keep, acc, 1)
+    return CacheResult(n_keep, len(paths) - n_keep)
 
 
 def read_unit_activations(h5_path: str | Path, unit: str) -> tuple[np.ndarray, list[str]]:

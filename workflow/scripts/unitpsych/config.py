@@ -50,6 +50,8 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(f"{key}: experiment {name!r} is listed twice")
         seen.add(name)
     try:
-        check_experiment_counts(config["experiments"], models, config["exemplars"])
+        check_experiment_counts(
+            config["experiments"], models, config["exemplars"], config["featureviz"]
+        )
     except ValueError as err:
         raise ConfigError(f"experiments: {err}") from err

@@ -54,11 +54,16 @@ def index_images(
     return pd.DataFrame({"path": paths, "class": classes})
 
 
-def imagenet_labels(classes: pd.Series) -> np.ndarray:
-    """ImageNet-1k class index per image when the class folders are WordNet synsets, else -1."""
+def imagenet_synsets() -> dict[str, int]:
+    """WordNet id -> ImageNet-1k class index, in the usual sorted-synset order (torchvision, timm)."""
     from timm.data import ImageNetInfo
 
-    synsets = {s: i for i, s in enumerate(ImageNetInfo().label_names())}
+    return {s: i for i, s in enumerate(ImageNetInfo().label_names())}
+
+
+def imagenet_labels(classes: pd.Series) -> np.ndarray:
+    """ImageNet-1k class index per image when the class folders are WordNet synsets, else -1."""
+    synsets = imagenet_synsets()
     return np.array([synsets.get(c, -1) for c in classes], dtype=np.int64)
 
 

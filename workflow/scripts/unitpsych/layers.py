@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
 
 CLIP_PREFIX = "visual_"
 
@@ -24,11 +23,6 @@ _VIT_TIMM_ENDINGS = ("norm1", "ls1", "norm2", "mlp_fc1", "mlp_fc2", "ls2")
 _VIT_CLIP_ENDINGS = ("ln_1", "ls_1", "ln_2", "mlp_c_fc", "mlp_c_proj", "ls_2")
 _EFFNET_BLOCK = re.compile(r"blocks_\d+_\d+")
 _EFFNET_ENDINGS = ("conv_pw", "conv_dw", "conv_pwl", "bn1", "bn2", "bn3")
-
-
-def module_names(module: nn.Module) -> list[str]:
-    """All sub-module names, `.` joined as `_`, in registration order (get_model_layers)."""
-    return [name.replace(".", "_") for name, _ in module.named_modules() if name]
 
 
 def googlenet_rule(name: str) -> bool:

