@@ -1,6 +1,642 @@
-# Figures: one rule per figure of the paper, each its own target, with report captions.
+# Figures (protocol §8.5 items 1–15, the §9 baselines, MIS): one rule and one target per figure,
+# results/figures/<figure>.{pdf,png} with the paper's file names. Every rule runs the same thin
+# script on the analysis tables; which tables a figure reads and which experiments it needs live in
+# unitpsych.figures. A figure the configured experiments cannot make is left out of `all`; asked
+# for by name, its input function fails naming the experiments it needs.
+import pandas as pd
+
+from unitpsych import paths
+from unitpsych.figures import (
+    FIGURES,
+    figure_models,
+    missing_requirement,
+    model_properties,
+)
+
+FIGURE_STYLE = f"{workflow.basedir}/resources/unitpsych.mplstyle"
+MODEL_TABLE = f"{workflow.basedir}/resources/models.csv"
+FIGURE_EXPERIMENTS = EXPERIMENTS  # common.smk: the configured experiments
+FIGURE_PROPERTIES = model_properties(config["models"], pd.read_csv(MODEL_TABLE))
+
+
+localrules:
+    plot_model_comparison,
+    plot_comparison_figure_1,
+    plot_model_comparison_slides_variation_1,
+    plot_model_comparison_slides_variation_2,
+    plot_model_comparison_slides_variation_3,
+    plot_model_comparison_rn_easy_vs_hard_natural_and_optimized,
+    plot_model_comparison_unit_performance,
+    plot_model_comparison_unit_performance_natural_vs_synthetic,
+    plot_model_comparison_units_rn_easy_vs_hard,
+    plot_model_comparison_units_rn_easy_vs_hard_gaps,
+    plot_model_comparison_natural_confidence,
+    plot_model_comparison_synthetic_confidence,
+    plot_model_comparison_confidence_distribution,
+    plot_model_accuracy_vs_performance,
+    plot_model_human_likeness_vs_performance,
+    plot_model_comparison_significance_natural,
+    plot_model_comparison_significance_optimized,
+    plot_exclusion_criteria_decision_distribution,
+    plot_exclusion_criteria_value_distribution,
+    plot_imi_pixel_sparsity_natural,
+    plot_imi_channel_sparsity_natural,
+    plot_imi_local_contrast,
+    plot_mis_per_model,
+    plot_mis_vs_human,
+
+
+def figure_input(name: str):
+    """The input function of figure `name`: its style, tables and per-model files.
+
+    Fails with the experiments the figure needs when the config does not define them.
+    """
+
+    def get_figure_input(wildcards) -> dict:
+        problem = missing_requirement(name, FIGURE_EXPERIMENTS, FIGURE_PROPERTIES)
+        if problem:
+            raise ValueError(problem)
+        spec = FIGURES[name]
+        inputs = {"style": FIGURE_STYLE}
+        for table in spec.tables:
+            inputs[table] = (
+                paths.exclusions() if table == "exclusions" else paths.table(table)
+            )
+        models = figure_models(name, FIGURE_EXPERIMENTS)
+        if "unit_statistics" in spec.per_model:
+            inputs["unit_statistics"] = [paths.unit_statistics(m) for m in models]
+        if "mis" in spec.per_model:
+            inputs["mis"] = [paths.mis(m) for m in models]
+        if spec.properties:
+            inputs["properties"] = MODEL_TABLE
+        return inputs
+
+    get_figure_input.__name__ = f"get_{name}_input"
+    return get_figure_input
+
+
+def get_figure_model_info(wildcards=None) -> dict:
+    """Architecture and weights of each model (to look up top-1 accuracy and mean rank)."""
+    return {
+        m: {"arch": cfg["arch"], "weights": cfg.get("weights", "pretrained")}
+        for m, cfg in config["models"].items()
+    }
+
+
+def get_exclusion_thresholds(wildcards=None) -> dict:
+    """The exclusion thresholds drawn as lines (config responses.checks)."""
+    return dict(config["responses"]["checks"])
 
 
 def get_all_figures(wildcards=None) -> list[str]:
-    """Every final output of this stage."""
-    return []
+    """Every figure the configured experiments can make (PDF and PNG)."""
+    return [
+        paths.figure(name, ext)
+        for name in FIGURES
+        if missing_requirement(name, FIGURE_EXPERIMENTS, FIGURE_PROPERTIES) is None
+        for ext in ("pdf", "png")
+    ]
+
+
+rule plot_model_comparison:
+    input:
+        unpack(figure_input("model_comparison")),
+    output:
+        pdf=paths.figure("model_comparison", "pdf"),
+        png=report(
+            paths.figure("model_comparison", "png"),
+            caption="../report/model_comparison.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/model_comparison.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="model_comparison",
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_comparison_figure_1:
+    input:
+        unpack(figure_input("comparison_figure_1")),
+    output:
+        pdf=paths.figure("comparison_figure_1", "pdf"),
+        png=report(
+            paths.figure("comparison_figure_1", "png"),
+            caption="../report/comparison_figure_1.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/comparison_figure_1.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="comparison_figure_1",
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_model_comparison_slides_variation_1:
+    input:
+        unpack(figure_input("model_comparison_slides_variation_1")),
+    output:
+        pdf=paths.figure("model_comparison_slides_variation_1", "pdf"),
+        png=report(
+            paths.figure("model_comparison_slides_variation_1", "png"),
+            caption="../report/model_comparison_slides_variation_1.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/model_comparison_slides_variation_1.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="model_comparison_slides_variation_1",
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_model_comparison_slides_variation_2:
+    input:
+        unpack(figure_input("model_comparison_slides_variation_2")),
+    output:
+        pdf=paths.figure("model_comparison_slides_variation_2", "pdf"),
+        png=report(
+            paths.figure("model_comparison_slides_variation_2", "png"),
+            caption="../report/model_comparison_slides_variation_2.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/model_comparison_slides_variation_2.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="model_comparison_slides_variation_2",
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_model_comparison_slides_variation_3:
+    input:
+        unpack(figure_input("model_comparison_slides_variation_3")),
+    output:
+        pdf=paths.figure("model_comparison_slides_variation_3", "pdf"),
+        png=report(
+            paths.figure("model_comparison_slides_variation_3", "png"),
+            caption="../report/model_comparison_slides_variation_3.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/model_comparison_slides_variation_3.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="model_comparison_slides_variation_3",
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_model_comparison_rn_easy_vs_hard_natural_and_optimized:
+    input:
+        unpack(figure_input("model_comparison_rn_easy_vs_hard_natural_and_optimized")),
+    output:
+        pdf=paths.figure(
+            "model_comparison_rn_easy_vs_hard_natural_and_optimized", "pdf"
+        ),
+        png=report(
+            paths.figure(
+                "model_comparison_rn_easy_vs_hard_natural_and_optimized", "png"
+            ),
+            caption="../report/model_comparison_rn_easy_vs_hard_natural_and_optimized.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/model_comparison_rn_easy_vs_hard_natural_and_optimized.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="model_comparison_rn_easy_vs_hard_natural_and_optimized",
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_model_comparison_unit_performance:
+    input:
+        unpack(figure_input("model_comparison_unit_performance")),
+    output:
+        pdf=paths.figure("model_comparison_unit_performance", "pdf"),
+        png=report(
+            paths.figure("model_comparison_unit_performance", "png"),
+            caption="../report/model_comparison_unit_performance.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/model_comparison_unit_performance.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="model_comparison_unit_performance",
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_model_comparison_unit_performance_natural_vs_synthetic:
+    input:
+        unpack(figure_input("model_comparison_unit_performance_natural_vs_synthetic")),
+    output:
+        pdf=paths.figure(
+            "model_comparison_unit_performance_natural_vs_synthetic", "pdf"
+        ),
+        png=report(
+            paths.figure(
+                "model_comparison_unit_performance_natural_vs_synthetic", "png"
+            ),
+            caption="../report/model_comparison_unit_performance_natural_vs_synthetic.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/model_comparison_unit_performance_natural_vs_synthetic.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="model_comparison_unit_performance_natural_vs_synthetic",
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_model_comparison_units_rn_easy_vs_hard:
+    input:
+        unpack(figure_input("model_comparison_units_rn_easy_vs_hard")),
+    output:
+        pdf=paths.figure("model_comparison_units_rn_easy_vs_hard", "pdf"),
+        png=report(
+            paths.figure("model_comparison_units_rn_easy_vs_hard", "png"),
+            caption="../report/model_comparison_units_rn_easy_vs_hard.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/model_comparison_units_rn_easy_vs_hard.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="model_comparison_units_rn_easy_vs_hard",
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_model_comparison_units_rn_easy_vs_hard_gaps:
+    input:
+        unpack(figure_input("model_comparison_units_rn_easy_vs_hard_gaps")),
+    output:
+        pdf=paths.figure("model_comparison_units_rn_easy_vs_hard_gaps", "pdf"),
+        png=report(
+            paths.figure("model_comparison_units_rn_easy_vs_hard_gaps", "png"),
+            caption="../report/model_comparison_units_rn_easy_vs_hard_gaps.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/model_comparison_units_rn_easy_vs_hard_gaps.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="model_comparison_units_rn_easy_vs_hard_gaps",
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_model_comparison_natural_confidence:
+    input:
+        unpack(figure_input("model_comparison_natural_confidence")),
+    output:
+        pdf=paths.figure("model_comparison_natural_confidence", "pdf"),
+        png=report(
+            paths.figure("model_comparison_natural_confidence", "png"),
+            caption="../report/model_comparison_natural_confidence.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/model_comparison_natural_confidence.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="model_comparison_natural_confidence",
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_model_comparison_synthetic_confidence:
+    input:
+        unpack(figure_input("model_comparison_synthetic_confidence")),
+    output:
+        pdf=paths.figure("model_comparison_synthetic_confidence", "pdf"),
+        png=report(
+            paths.figure("model_comparison_synthetic_confidence", "png"),
+            caption="../report/model_comparison_synthetic_confidence.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/model_comparison_synthetic_confidence.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="model_comparison_synthetic_confidence",
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_model_comparison_confidence_distribution:
+    input:
+        unpack(figure_input("model_comparison_confidence_distribution")),
+    output:
+        pdf=paths.figure("model_comparison_confidence_distribution", "pdf"),
+        png=report(
+            paths.figure("model_comparison_confidence_distribution", "png"),
+            caption="../report/model_comparison_confidence_distribution.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/model_comparison_confidence_distribution.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="model_comparison_confidence_distribution",
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_model_accuracy_vs_performance:
+    input:
+        unpack(figure_input("model_accuracy_vs_performance")),
+    output:
+        pdf=paths.figure("model_accuracy_vs_performance", "pdf"),
+        png=report(
+            paths.figure("model_accuracy_vs_performance", "png"),
+            caption="../report/model_accuracy_vs_performance.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/model_accuracy_vs_performance.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="model_accuracy_vs_performance",
+        model_info=get_figure_model_info(),
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_model_human_likeness_vs_performance:
+    input:
+        unpack(figure_input("model_human_likeness_vs_performance")),
+    output:
+        pdf=paths.figure("model_human_likeness_vs_performance", "pdf"),
+        png=report(
+            paths.figure("model_human_likeness_vs_performance", "png"),
+            caption="../report/model_human_likeness_vs_performance.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/model_human_likeness_vs_performance.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="model_human_likeness_vs_performance",
+        model_info=get_figure_model_info(),
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_model_comparison_significance_natural:
+    input:
+        unpack(figure_input("model_comparison_significance_natural")),
+    output:
+        pdf=paths.figure("model_comparison_significance_natural", "pdf"),
+        png=report(
+            paths.figure("model_comparison_significance_natural", "png"),
+            caption="../report/model_comparison_significance_natural.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/model_comparison_significance_natural.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="model_comparison_significance_natural",
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_model_comparison_significance_optimized:
+    input:
+        unpack(figure_input("model_comparison_significance_optimized")),
+    output:
+        pdf=paths.figure("model_comparison_significance_optimized", "pdf"),
+        png=report(
+            paths.figure("model_comparison_significance_optimized", "png"),
+            caption="../report/model_comparison_significance_optimized.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/model_comparison_significance_optimized.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="model_comparison_significance_optimized",
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_exclusion_criteria_decision_distribution:
+    input:
+        unpack(figure_input("exclusion_criteria_decision_distribution")),
+    output:
+        pdf=paths.figure("exclusion_criteria_decision_distribution", "pdf"),
+        png=report(
+            paths.figure("exclusion_criteria_decision_distribution", "png"),
+            caption="../report/exclusion_criteria_decision_distribution.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/exclusion_criteria_decision_distribution.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="exclusion_criteria_decision_distribution",
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_exclusion_criteria_value_distribution:
+    input:
+        unpack(figure_input("exclusion_criteria_value_distribution")),
+    output:
+        pdf=paths.figure("exclusion_criteria_value_distribution", "pdf"),
+        png=report(
+            paths.figure("exclusion_criteria_value_distribution", "png"),
+            caption="../report/exclusion_criteria_value_distribution.rst",
+            category="Figures",
+            subcategory="Paper (§8.5)",
+        ),
+    log:
+        "logs/plot_figure/exclusion_criteria_value_distribution.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="exclusion_criteria_value_distribution",
+        thresholds=get_exclusion_thresholds(),
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_imi_pixel_sparsity_natural:
+    input:
+        unpack(figure_input("imi_pixel_sparsity_natural")),
+    output:
+        pdf=paths.figure("imi_pixel_sparsity_natural", "pdf"),
+        png=report(
+            paths.figure("imi_pixel_sparsity_natural", "png"),
+            caption="../report/imi_pixel_sparsity_natural.rst",
+            category="Figures",
+            subcategory="Baselines (§9)",
+        ),
+    log:
+        "logs/plot_figure/imi_pixel_sparsity_natural.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="imi_pixel_sparsity_natural",
+        models=figure_models("imi_pixel_sparsity_natural", FIGURE_EXPERIMENTS),
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_imi_channel_sparsity_natural:
+    input:
+        unpack(figure_input("imi_channel_sparsity_natural")),
+    output:
+        pdf=paths.figure("imi_channel_sparsity_natural", "pdf"),
+        png=report(
+            paths.figure("imi_channel_sparsity_natural", "png"),
+            caption="../report/imi_channel_sparsity_natural.rst",
+            category="Figures",
+            subcategory="Baselines (§9)",
+        ),
+    log:
+        "logs/plot_figure/imi_channel_sparsity_natural.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="imi_channel_sparsity_natural",
+        models=figure_models("imi_channel_sparsity_natural", FIGURE_EXPERIMENTS),
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_imi_local_contrast:
+    input:
+        unpack(figure_input("imi_local_contrast")),
+    output:
+        pdf=paths.figure("imi_local_contrast", "pdf"),
+        png=report(
+            paths.figure("imi_local_contrast", "png"),
+            caption="../report/imi_local_contrast.rst",
+            category="Figures",
+            subcategory="Baselines (§9)",
+        ),
+    log:
+        "logs/plot_figure/imi_local_contrast.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="imi_local_contrast",
+        models=figure_models("imi_local_contrast", FIGURE_EXPERIMENTS),
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_mis_per_model:
+    input:
+        unpack(figure_input("mis_per_model")),
+    output:
+        pdf=paths.figure("mis_per_model", "pdf"),
+        png=report(
+            paths.figure("mis_per_model", "png"),
+            caption="../report/mis_per_model.rst",
+            category="Figures",
+            subcategory="Beyond the paper",
+        ),
+    log:
+        "logs/plot_figure/mis_per_model.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="mis_per_model",
+        models=figure_models("mis_per_model", FIGURE_EXPERIMENTS),
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_mis_vs_human:
+    input:
+        unpack(figure_input("mis_vs_human")),
+    output:
+        pdf=paths.figure("mis_vs_human", "pdf"),
+        png=report(
+            paths.figure("mis_vs_human", "png"),
+            caption="../report/mis_vs_human.rst",
+            category="Figures",
+            subcategory="Beyond the paper",
+        ),
+    log:
+        "logs/plot_figure/mis_vs_human.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="mis_vs_human",
+        models=figure_models("mis_vs_human", FIGURE_EXPERIMENTS),
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"

@@ -1,0 +1,198 @@
+"""The figures: which exist, what each reads, which experiments it needs, and how to draw one.
+
+Every figure of protocol §8.5 (1–15), the three baselines of §9 and, beyond the paper, the machine
+interpretability score (MIS) per model and vs humans. A figure is drawn from the analysis tables
+(DataFrames, no file I/O here) by `draw(name, tables, ...)`; `missing_requirement` says in words
+which experiments a config lacks for a figure, so the workflow can leave it out of `all` and name
+what is missing when it is asked for anyway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from unitpsych import figures_extra as fx
+from unitpsych import figures_paper as fp
+from unitpsych.figures_base import EASY, FigureInputError
+
+__all__ = [
+    "FIGURES",
+    "FigureInputError",
+    "FigureSpec",
+    "draw",
+    "missing_requirement",
+    "model_properties",
+]
+
+HARD = ("hard99", "hard95", "hard85")
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure: its drawing function, the tables it reads and what the config must define."""
+
+    name: str
+    draw: Callable[..., Figure]
+    tables: tuple[str, ...]  # results/tables/<name>.csv (or responses/exclusions.csv), by name
+    needs: str  # a key of REQUIREMENTS
+    per_model: tuple[str, ...] = ()  # per-model files (unit_statistics, mis), concatenated
+    properties: bool = False  # resources/models.csv (top-1 accuracy, mean rank)
+    thresholds: bool = False  # the exclusion thresholds (config responses.checks)
+    group: str = "Paper (§8.5)"
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _spec(name, draw, tables, needs, **kw) -> FigureSpec:
+    return FigureSpec(name, draw, tuple(tables), needs, **kw)
+
+
+_BASELINE = "Baselines (§9)"
+_BEYOND = "Beyond the paper"
+FIGURES: dict[str, FigureSpec] = {
+    s.name: s
+    for s in [
+        _spec("model_comparison", fp.model_comparison, ["model_scores"], "natural"),
+        _spec("comparison_figure_1", fp.comparison_figure_1, ["model_scores"], "natural"),
+        *[_spec(f"model_comparison_slides_variation_{i}", partial(fp.model_comparison, reveal=r),
+                ["model_scores"], "natural")
+          for i, r in ((1, "none"), (2, "first_natural"), (3, "natural"))],
+        _spec("model_comparison_rn_easy_vs_hard_natural_and_optimized", fp.difficulty_comparison,
+              ["model_scores"], "natural_series"),
+        _spec("model_comparison_unit_performance", fp.layer_depth,
+              ["layer_scores", "model_scores", "spearman"], "natural"),
+        _spec("model_comparison_unit_performance_natural_vs_synthetic", fp.natural_vs_synthetic,
+              ["unit_scores", "spearman"], "both"),
+        _spec("model_comparison_units_rn_easy_vs_hard", fp.difficulty_units, ["unit_scores"],
+              "natural_series"),
+        _spec("model_comparison_units_rn_easy_vs_hard_gaps", fp.difficulty_gaps, ["unit_scores"],
+              "natural_series_85_95"),
+        _spec("model_comparison_natural_confidence", partial(fp.confidence_comparison, condition="natural"),
+              ["confidence_scores"], "natural"),
+        _spec("model_comparison_synthetic_confidence",
+              partial(fp.confidence_comparison, condition="synthetic"), ["confidence_scores"], "synthetic"),
+        _spec("model_comparison_confidence_distribution", fp.confidence_distribution,
+              ["confidence_distribution"], "any"),
+        _spec("model_accuracy_vs_performance", fx.model_accuracy_vs_performance, ["model_scores"],
+              "top1_accuracy", properties=True),
+        _spec("model_human_likeness_vs_performance", fx.model_human_likeness_vs_performance,
+              ["model_scores"], "mean_rank", properties=True),
+        _spec("model_comparison_significance_natural",
+              partial(fx.significance_matrix, condition="natural"), ["conover_holm", "model_scores"],
+              "natural_pair"),
+        _spec("model_comparison_significance_optimized",
+              partial(fx.significance_matrix, condition="synthetic"), ["conover_holm", "model_scores"],
+              "synthetic_pair"),
+        _spec("exclusion_criteria_decision_distribution", fx.exclusion_decisions, ["exclusions"], "any"),
+        _spec("exclusion_criteria_value_distribution", fx.exclusion_values, ["exclusions"], "any",
+              thresholds=True),
+        *[_spec(name, partial(fx.unit_baseline, measure=col, xlabel=label), ["unit_scores", "spearman"],
+                "natural", per_model=("unit_statistics",), group=_BASELINE)
+          for name, (col, label) in fx.BASELINES.items()],
+        _spec("mis_per_model", fx.mis_per_model, ["unit_scores"], "natural", per_model=("mis",), group=_BEYOND),
+        _spec("mis_vs_human", fx.mis_vs_human, ["unit_scores", "spearman"], "natural", per_model=("mis",),
+              group=_BEYOND),
+    ]
+}  # fmt: skip
+
+
+def _models(experiments: Iterable, condition: str, difficulty: str | None = EASY) -> list[str]:
+    """Models (in config order) with an experiment of `condition` at `difficulty` (None: any)."""
+    out = [e.model for e in experiments
+           if e.condition == condition and (difficulty is None or e.difficulty == difficulty)]  # fmt: skip
+    return list(dict.fromkeys(out))
+
+
+def _series(experiments: list, hard: Iterable[str] = HARD) -> list[str]:
+    """Models with natural experiments at easy and at one of the `hard` difficulties."""
+    hard_models = {
+        e.model for e in experiments if e.condition == "natural" and e.difficulty in set(hard)
+    }
+    return [m for m in _models(experiments, "natural") if m in hard_models]
+
+
+def _with_property(experiments: list, properties: pd.DataFrame | None, column: str) -> list[str]:
+    """Models with a natural easy experiment and a value of `column` in the property table."""
+    if properties is None or column not in properties:
+        return []
+    known = set(properties.dropna(subset=[column])["model"])
+    return [m for m in _models(experiments, "natural") if m in known]
+
+
+REQUIREMENTS: dict[str, tuple[str, Callable[[list, pd.DataFrame | None], bool]]] = {
+    "any": ("at least one experiment", lambda e, p: len(e) > 0),
+    "natural": ("a natural experiment at easy difficulty (e.g. '<model>_natural')",
+                lambda e, p: len(_models(e, "natural")) > 0),
+    "synthetic": ("a synthetic experiment at easy difficulty (e.g. '<model>_synthetic')",
+                  lambda e, p: len(_models(e, "synthetic")) > 0),
+    "both": ("a model with both '<model>_natural' and '<model>_synthetic'",
+             lambda e, p: bool(set(_models(e, "natural")) & set(_models(e, "synthetic")))),
+    "natural_pair": ("natural experiments at easy difficulty of at least 2 models",
+                     lambda e, p: len(_models(e, "natural")) >= 2),
+    "synthetic_pair": ("synthetic experiments at easy difficulty of at least 2 models",
+                       lambda e, p: len(_models(e, "synthetic")) >= 2),
+    "natural_series": ("a model with '<model>_natural' and a harder natural experiment "
+                       "('<model>_hard99_natural', '<model>_hard95_natural' or '<model>_hard85_natural')",
+                       lambda e, p: len(_series(e)) > 0),
+    "natural_series_85_95": ("a model with '<model>_natural' and '<model>_hard85_natural' or "
+                             "'<model>_hard95_natural'", lambda e, p: len(_series(e, ("hard85", "hard95"))) > 0),
+    "top1_accuracy": ("a model with a natural experiment and a top1_accuracy in resources/models.csv",
+                      lambda e, p: len(_with_property(e, p, "top1_accuracy")) > 0),
+    "mean_rank": ("a model with a natural experiment and a mean_rank in resources/models.csv",
+                  lambda e, p: len(_with_property(e, p, "mean_rank")) > 0),
+}  # fmt: skip
+
+
+def missing_requirement(
+    name: str, experiments: list, properties: pd.DataFrame | None = None
+) -> str | None:
+    """None when the configured experiments can make figure `name`, else what it needs, in words."""
+    if name not in FIGURES:
+        raise KeyError(f"unknown figure {name!r}; known: {', '.join(FIGURES)}")
+    text, ok = REQUIREMENTS[FIGURES[name].needs]
+    if ok(list(experiments), properties):
+        return None
+    have = ", ".join(e.name for e in experiments) or "none"
+    return f"figure {name!r} needs {text}; the config's experiments are: {have}"
+
+
+def figure_models(name: str, experiments: list) -> list[str]:
+    """The models whose per-model files (unit statistics, MIS) a figure reads."""
+    return _models(experiments, "natural") if FIGURES[name].per_model else []
+
+
+def model_properties(models: Mapping[str, Mapping], table: pd.DataFrame) -> pd.DataFrame:
+    """model, top1_accuracy, mean_rank of the configured models from resources/models.csv.
+
+    Looked up by config name, then by `arch`. Untrained models (`weights: random`) get no values:
+    the table's numbers belong to the trained checkpoint.
+    """
+    by_id = table.set_index("model")
+    rows = []
+    for name, info in models.items():
+        key = name if name in by_id.index else info.get("arch")
+        trained = info.get("weights", "pretrained") != "random"
+        row = by_id.loc[key] if trained and key in by_id.index else None
+        rows.append({"model": name,
+                     **{c: (row[c] if row is not None and c in row else float("nan"))
+                        for c in ("top1_accuracy", "mean_rank")}})  # fmt: skip
+    return pd.DataFrame(rows, columns=["model", "top1_accuracy", "mean_rank"])
+
+
+def draw(name: str, tables: Mapping[str, pd.DataFrame], properties: pd.DataFrame | None = None,
+         thresholds: Mapping[str, Any] | None = None) -> Figure:  # fmt: skip
+    """Draw figure `name` from its tables (keyed by table name; per-model files concatenated)."""
+    spec = FIGURES[name]
+    args: dict[str, Any] = {}
+    for t in (*spec.tables, *spec.per_model):
+        args[{"confidence_distribution": "distribution"}.get(t, t)] = tables[t]
+    if spec.properties:
+        args["properties"] = properties
+    if spec.thresholds:
+        args["thresholds"] = thresholds or {}
+    return spec.draw(**args)
