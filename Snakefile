@@ -27,8 +27,12 @@ if not workflow.overwrite_configfiles:
 validate(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/units.smk"
+include: "workflow/rules/accuracy.smk"
 include: "workflow/rules/activations.smk"
 include: "workflow/rules/exemplars.smk"
 include: "workflow/rules/visualizations.smk"
