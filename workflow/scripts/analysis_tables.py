@@ -1,0 +1,30 @@
+"""Every score table, the tests across models and the scale regression (rule analysis_tables)."""
+
+import logging
+
+import pandas as pd
+
+from unitpsych import stats
+from unitpsych.io import atomic_path, setup_logging
+
+
+def main(snakemake) -> None:
+    """Read responses.parquet and the models' units.csv, write the tables of unitpsych.stats."""
+    setup_logging(snakemake.log[0])
+    log = logging.getLogger("unitpsych")
+    p = snakemake.params
+    settings = stats.Settings.from_config(p.analysis, p.seed)
+    responses = pd.read_parquet(snakemake.input.responses)
+    units = {m: pd.read_csv(f) for m, f in zip(p.unit_models, snakemake.input.units, strict=True)}
+    tables = stats.score_tables(
+        responses, p.experiments, p.models, settings, units=units,
+        model_table=pd.read_csv(snakemake.input.models),
+    )  # fmt: skip
+    for name, table in tables.items():
+        with atomic_path(snakemake.output[name]) as tmp:
+            table.to_csv(tmp, index=False)
+        log.info("%s: %d rows", name, len(table))
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821

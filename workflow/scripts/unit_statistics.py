@@ -1,0 +1,43 @@
+"""Pixel sparsity, channel sparsity and local contrast per sampled unit (rule unit_statistics)."""
+
+import logging
+
+import pandas as pd
+import torch
+
+from unitpsych.images import index_images
+from unitpsych.io import log_stream, setup_logging
+from unitpsych.models import load_model
+from unitpsych.unit_statistics import compute_unit_statistics, select_images
+from unitpsych.units import read_units
+
+
+def main(snakemake) -> None:
+    """Load the model, run the image set through it once, write unit_statistics.csv."""
+    setup_logging(snakemake.log[0])
+    log = logging.getLogger("unitpsych")
+    cfg, images = snakemake.params.model, snakemake.params.images
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.set_num_threads(max(1, snakemake.threads))
+    model = load_model(cfg["name"], cfg, device=device, seed=snakemake.params.seed)
+    units = read_units(snakemake.input.units)
+    if snakemake.input.get("images"):  # the activation image set, already indexed
+        paths = list(pd.read_csv(snakemake.input.images, keep_default_na=False)["path"])
+    else:
+        paths = list(index_images(images["root"], images.get("list"), tuple(images["extensions"]))["path"])
+    paths = select_images(paths, images.get("n_images"))
+    speed = snakemake.config["images"]  # worker count: speed only, not a param
+    workers = speed.get("num_workers")
+    workers = snakemake.threads if workers is None else workers
+    log.info("%s on %s: %d units, %d images from %s", cfg["name"], device, len(units), len(paths),
+             images["root"])  # fmt: skip
+    with log_stream(snakemake.log[0]) as progress:
+        table = compute_unit_statistics(
+            model, units, images["root"], paths, snakemake.output.csv,
+            batch_size=images["batch_size"], num_workers=workers, progress=progress,
+        )  # fmt: skip
+    log.info("unit statistics of %d units:\n%s", len(table), table.describe().to_string())
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821

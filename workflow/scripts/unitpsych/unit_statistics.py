@@ -1,0 +1,218 @@
+"""Unit statistics for the baselines of protocol §9: pixel sparsity, channel sparsity, local contrast.
+
+One pass over an image set per model hooks every sampled layer at once (the activation cache's
+hooks, image loader and unit grouping). Per image and unit, on the unit's channel of the hooked
+output (channels first; ConvNeXt's channel-last maps permuted, transformer tokens as positions):
+
+- pixel sparsity: the fraction of positions with activation <= 0;
+- channel sparsity: 1 if every position is <= 0, else 0;
+- local contrast (conv maps only; NaN for tokens and for outputs without a spatial map): zero-pad
+  the map by 1, sum the absolute differences to the 4 neighbours (shifted copies via `torch.roll`),
+  drop the padding, average over positions.
+
+Each is averaged over the readable images. Output table (`results/{model}/unit_statistics.csv`):
+unit, layer, channel, pixel_sparsity, channel_sparsity, local_contrast, n_images.
+
+Resumable: after every block of images the running sums and the number of finished images are
+written atomically to `<out>.partial.npz`; a rerun with the same model, units and images resumes
+from there. Sums are float64 and added block by block, so a resumed pass gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from unitpsych.activations import units_by_layer
+from unitpsych.io import atomic_path
+
+log = logging.getLogger("unitpsych.unit_statistics")
+
+STATISTICS = ("pixel_sparsity", "channel_sparsity", "local_contrast")
+COLUMNS = ["unit", "layer", "channel", *STATISTICS, "n_images"]
+
+
+def local_contrast(maps):
+    """Mean over positions of the summed absolute differences to the 4 neighbours (zero-padded).
+
+    `maps` is a tensor (..., H, W); returns (...).
+    """
+    import torch.nn.functional as F
+
+    p = F.pad(maps, (1, 1, 1, 1))
+    diff = sum(
+        (p - p.roll(shift, dims=dim)).abs() for shift, dim in ((1, -2), (-1, -2), (1, -1), (-1, -1))
+    )
+    return diff[..., 1:-1, 1:-1].mean(dim=(-2, -1))
+
+
+def sparsity(bcn):
+    """(pixel sparsity, channel sparsity) per image and channel of a (B, C, N) tensor."""
+    off = bcn <= 0
+    return off.float().mean(-1), off.all(-1).float()
+
+
+def spatial_map(model: Any, layer: str, output) -> Any | None:
+    """The hooked output as (B, C, H, W), or None when it has no spatial map (tokens, vectors)."""
+    act = output[0] if isinstance(output, tuple) else output
+    if model.spec.tokens is not None or act.dim() != 4:
+        return None
+    return act.movedim(-1, 1) if model.channel_last(layer) else act
+
+
+def layer_statistics(model: Any, layer: str, output, channels) -> Any:
+    """(B, k, 3) statistics of the selected channels of one hooked output (float64)."""
+    import torch
+
+    bcn = model.as_bcn(layer, output).index_select(1, channels).double()
+    pixel, channel = sparsity(bcn)
+    maps = spatial_map(model, layer, output)
+    if maps is None:
+        contrast = torch.full_like(pixel, float("nan"))
+    else:
+        contrast = local_contrast(maps.index_select(1, channels).double())
+    return torch.stack([pixel, channel, contrast], dim=-1)
+
+
+def _fingerprint(model: str, units: list[str], paths: list[str], preprocessing: str) -> str:
+    """Identity of a pass: the partial sums are resumed only if it matches."""
+    h = hashlib.sha256()
+    for part in [model, preprocessing, *units, "\x00", *paths]:
+        h.update(part.encode())
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+def _load_partial(path: Path, fingerprint: str, u: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """(sums [u, 3], counts [u, 3], images done) from a matching partial file, else zeros."""
+    if path.exists():
+        try:
+            with np.load(path) as state:
+                if str(state["fingerprint"]) == fingerprint:
+                    done = int(state["n_done"])
+                    log.info("resuming %s at image %d", path, done)
+                    return state["sums"], state["counts"], done
+            log.info("partial file %s belongs to another pass; starting over", path)
+        except (OSError, ValueError, KeyError) as err:
+            log.warning("partial file %s is unreadable (%s); starting over", path, err)
+    return np.zeros((u, 3)), np.zeros((u, 3)), 0
+
+
+def _save_partial(path: Path, fingerprint: str, sums, counts, n_done: int) -> None:
+    """Write the running sums and the resume point atomically."""
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, fingerprint=fingerprint, sums=sums, counts=counts, n_done=n_done)
+
+
+def select_images(paths: list[str], n_images: int | None) -> list[str]:
+    """`n_images` paths evenly spaced over the sorted set (all when None or larger)."""
+    if n_images is None or n_images >= len(paths):
+        return list(paths)
+    idx = np.unique(np.linspace(0, len(paths) - 1, n_images).round().astype(int))
+    return [paths[i] for i in idx]
+
+
+def compute_unit_statistics(
+    model: Any,
+    units: list[str],
+    image_root: str | Path,
+    paths: list[str],
+    out: str | Path,
+    batch_size: int = 128,
+    num_workers: int = 0,
+    block_size: int = 1024,
+    progress: IO[str] | None = None,
+    stop_after_blocks: int | None = None,
+) -> pd.DataFrame | None:
+    """One pass over `paths`; writes and returns the unit statistics table (resumable).
+
+    `model` is a `unitpsych.models.LoadedModel`. `stop_after_blocks` ends the pass early (leaving
+    the partial file), for tests of the resume.
+    """
+    import torch
+    from torch.utils.data import DataLoader, Subset
+    from tqdm import tqdm
+
+    from unitpsych.images import ImageDataset
+
+    out = Path(out)
+    partial = out.with_name(out.name + ".partial.npz")
+    n, u = len(paths), len(units)
+    groups = units_by_layer(units)
+    for layer in groups:
+        model.get_layer_module(layer)  # unknown layer -> clear error before any work
+    fp = _fingerprint(model.name, units, paths, repr(model.transform()))
+    sums, counts, start = _load_partial(partial, fp, u)
+    block_size = max(batch_size, block_size // batch_size * batch_size)
+    selectors = {
+        layer: (
+            np.array([c for c, _ in cols]),
+            torch.tensor([ch for _, ch in cols], device=model.device),
+        )
+        for layer, cols in groups.items()
+    }
+
+    def pick(layer: str, output):
+        return layer_statistics(model, layer, output, selectors[layer][1])
+
+    loader = DataLoader(
+        Subset(ImageDataset(image_root, paths, model.transform(), model.input_size),
+               list(range(start, n))),
+        batch_size=batch_size, shuffle=False, num_workers=num_workers,
+        pin_memory=model.device.type == "cuda",
+    )  # fmt: skip
+    block_sums, block_counts = np.zeros((u, 3)), np.zeros((u, 3))
+    done, in_block, blocks = start, 0, 0
+    bar = tqdm(total=n, initial=start, file=progress, mininterval=5,
+               desc=f"unit statistics {model.name}")  # fmt: skip
+    with torch.inference_mode(), model.record(list(groups), pick) as store:
+        for x, idx, err in loader:
+            model.module(x.to(model.device, non_blocking=True))
+            ok = np.array([e == "" for e in err])
+            for i, e in zip(idx.tolist(), err, strict=True):
+                if e:
+                    log.warning("unreadable image %s: %s", paths[i], e)
+            for layer, (cols, _) in selectors.items():
+                values = store[layer].cpu().numpy()[ok]  # (b_ok, k, 3)
+                finite = np.isfinite(values)
+                block_sums[cols] += np.where(finite, values, 0).sum(0)
+                block_counts[cols] += finite.sum(0)
+            done += len(idx)
+            in_block += len(idx)
+            bar.update(len(idx))
+            if in_block >= block_size or done == n:
+                sums, counts = sums + block_sums, counts + block_counts
+                block_sums, block_counts, in_block = np.zeros((u, 3)), np.zeros((u, 3)), 0
+                _save_partial(partial, fp, sums, counts, done)
+                log.info("block written: %d of %d images done (the resume point)", done, n)
+                blocks += 1
+                if stop_after_blocks is not None and blocks >= stop_after_blocks and done < n:
+                    bar.close()
+                    return None
+    bar.close()
+    if start == n and n > 0:
+        log.info("every image was already done in %s", partial)
+    table = statistics_table(units, sums, counts)
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False)
+    partial.unlink(missing_ok=True)
+    return table
+
+
+def statistics_table(units: list[str], sums: np.ndarray, counts: np.ndarray) -> pd.DataFrame:
+    """The per-unit means from running sums and counts (NaN where nothing was counted)."""
+    from unitpsych.units import split_unit
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    layers, channels = zip(*(split_unit(x) for x in units), strict=True) if units else ((), ())
+    table = pd.DataFrame({"unit": units, "layer": list(layers), "channel": list(channels)})
+    for j, name in enumerate(STATISTICS):
+        table[name] = means[:, j]
+    table["n_images"] = counts[:, 0].astype(int)
+    return table[COLUMNS]
