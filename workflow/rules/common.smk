@@ -6,6 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
+from unitpsych import paths  # noqa: E402
 from unitpsych.config import check_config  # noqa: E402
 from unitpsych.experiments import (  # noqa: E402
     Settings,
@@ -254,3 +255,75 @@ def get_all_experiments(wildcards=None) -> list[str]:
         prefix=["", "demo_"],
         experiment=[exp.name for exp in EXPERIMENTS],
     )
+
+
+# Analysis (analysis.smk): the analysed models, the tables' inputs and config slices, targets.
+
+
+def get_analysis_model_names(wildcards=None) -> list[str]:
+    """Models with at least one configured experiment, in config order."""
+    used = {exp.model for exp in EXPERIMENTS}
+    return [m for m in MODELS if m in used]
+
+
+def get_analysis_models(wildcards=None) -> dict:
+    """Per analysed model: label and scale_rank (presentation) and arch and weights (the scale
+    lookup in resources/models.csv)."""
+    keys = ("label", "scale_rank", "arch", "weights")
+    return {
+        m: {k: config["models"][m].get(k) for k in keys}
+        for m in get_analysis_model_names()
+    }
+
+
+def get_analysis_config(wildcards=None) -> dict:
+    """The analysis slice the score tables read (responses' sources, bootstrap, regression)."""
+    return {k: config["analysis"][k] for k in ("sources", "bootstrap", "regression")}
+
+
+def get_analysis_units(wildcards=None) -> list[str]:
+    """units.csv of every analysed model (layer index and relative depth)."""
+    return [paths.units_csv(m) for m in get_analysis_model_names()]
+
+
+def get_analysis_unit_statistics(wildcards=None) -> list[str]:
+    """unit_statistics.csv of every analysed model."""
+    return [paths.unit_statistics(m) for m in get_analysis_model_names()]
+
+
+def get_analysis_mis_models(wildcards=None) -> list[str]:
+    """Analysed models whose MIS table the observer stage builds (others get a noted row)."""
+    built = set(get_all_observer())
+    return [m for m in get_analysis_model_names() if paths.mis(m) in built]
+
+
+def get_analysis_mis(wildcards=None) -> list[str]:
+    """mis.csv of the models in get_analysis_mis_models."""
+    return [paths.mis(m) for m in get_analysis_mis_models()]
+
+
+def get_unit_statistics_images(wildcards=None) -> dict:
+    """The image set of the unit statistics: analysis.unit_statistics, root defaulting to the
+    activation image set (images.root)."""
+    cfg = dict(config["analysis"]["unit_statistics"])
+    if cfg.get("root") is None:
+        cfg["root"] = config["images"]["root"]
+        cfg["list"] = None  # the activation image set's index already applies images.list
+    cfg["extensions"] = config["images"]["extensions"]
+    return cfg
+
+
+def get_unit_statistics_index(wildcards=None) -> list[str]:
+    """The activation image set's index when the unit statistics use that set."""
+    if config["analysis"]["unit_statistics"].get("root") is None:
+        return [paths.image_index()]
+    return []
+
+
+def get_all_tables(wildcards=None) -> list[str]:
+    """Every table and every analysed model's unit statistics (when experiments are configured)."""
+    if not EXPERIMENTS or paths.responses() not in get_all_responses():
+        return []  # no response table is built, so there is nothing to analyse
+    from unitpsych.stats import TABLES
+
+    return [paths.table(t) for t in TABLES] + get_analysis_unit_statistics()
