@@ -1,4 +1,4 @@
-"""2-AFC experiment folders: balance, catch and practice trials, UI format, determinism (issue 4)."""
+"""2-AFC experiment folders: balance, catch and practice trials, UI format, image sizes, determinism."""
 
 from __future__ import annotations
 
@@ -13,25 +13,43 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
+from snakemake.utils import validate
 
-from unitpsych import experiments as ex
-from unitpsych.experiments import (
-    Experiment,
-    Settings,
-    check_experiment_counts,
-    plan_experiment,
-    select_units,
-    write_experiment,
-)
+from conftest import REPO
+from unitpsych import experiment_check, experiment_folders, experiment_plan, experiment_stimuli
+from unitpsych.experiment_check import check_experiment_folder
+from unitpsych.experiment_folders import task_index, trials_table, write_experiment
+from unitpsych.experiment_plan import Plan, plan_experiment, required_stimulus_dirs, select_units
+from unitpsych.experiment_stimuli import UI_IMAGE_SIZE, StimulusInfo
+from unitpsych.experiments import Experiment, Settings, check_experiment_counts, experiment_name
+from unitpsych.featureviz import SideResult, UnitFV
+from unitpsych.paths import SIDES
 
-SIDES = ("min", "max")
+SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
+FV_SIZE = 48  # the demo's feature visualisations
 
 
-def _png(path: Path, key: str, size: int = 8) -> None:
-    """A tiny PNG whose pixels depend only on `key` (distinct keys give distinct images)."""
+def validated(**sections) -> dict:
+    """A whole config from the given sections, validated by the schema (which fills defaults)."""
+    config = {"models": {MODEL: {"arch": "x", "units": {"n": 10}}}} | sections
+    validate(config, SCHEMA)
+    return config
+
+
+def _png(path: Path, key: str, size: int = UI_IMAGE_SIZE) -> None:
+    """A PNG whose pixels depend only on `key`: 8 × 8 random blocks scaled up (compresses well)."""
     rng = np.random.default_rng(zlib.crc32(key.encode()))
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
+    blocks = Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))
+    blocks.resize((size, size), Image.Resampling.NEAREST).save(path)
+
+
+def _fv_record(model: str, unit: str, acts: dict[str, list[float]]) -> dict:
+    """fv.json as the featureviz stage writes it."""
+    layer, channel = unit.rsplit("__", 1)
+    sides = {side: SideResult(a, 1.0, "search") for side, a in acts.items()}
+    fv = UnitFV(model, unit, layer, int(channel), -1.0, 1.0, True, "", sides, [], {})
+    return fv.to_json()
 
 
 def make_stimuli(
@@ -44,7 +62,7 @@ def make_stimuli(
     synthetic: bool = True,
     images: bool = True,
 ) -> None:
-    """Fake natural exemplars (+ exemplars.csv) and feature visualisations (+ fv.json) per unit.
+    """Natural exemplars at 224 px (+ exemplars.csv) and 48 px feature visualisations (+ fv.json).
 
     With `images=False` only the metadata files are written (enough to plan an experiment).
     """
@@ -82,14 +100,12 @@ def make_stimuli(
                 sign = 1 if side == "max" else -1
                 for i in range(n_references):
                     if images:
-                        _png(
-                            stim / "synthetic" / f"{side}_{i}.png", f"{model}/{unit}/fv/{side}_{i}"
-                        )
+                        key = f"{model}/{unit}/fv/{side}_{i}"
+                        _png(stim / "synthetic" / f"{side}_{i}.png", key, size=FV_SIZE)
                 acts[side] = [sign * (20.0 + i) for i in range(n_references)]
             (stim / "synthetic").mkdir(parents=True, exist_ok=True)
-            (stim / "synthetic" / "fv.json").write_text(
-                json.dumps({side: {"activations": a} for side, a in acts.items()})
-            )  # the layout of featureviz.UnitFV.to_json
+            record = _fv_record(model, unit, acts)
+            (stim / "synthetic" / "fv.json").write_text(json.dumps(record))
 
 
 def unit_names(n: int) -> list[str]:
@@ -107,31 +123,35 @@ SMALL = {
     "n_demo_trials": 3,
     "n_obvious_demo_trials": 2,
     "max_batch_id": 2,
-    "seed": 1,
 }
-SMALL_EXEMPLARS = {"n_batches": 4, "n_references": 9}
+SMALL_EXEMPLARS = {"n_batches": 4}
 MODEL = "tinynet"
+
+
+def small_settings(**change) -> Settings:
+    """The SMALL settings, through the schema (seed and n_references are its defaults)."""
+    cfg = validated(experiments={**SMALL, **change}, exemplars=SMALL_EXEMPLARS)
+    return Settings.from_config(cfg["experiments"], cfg["exemplars"])
 
 
 @pytest.fixture(scope="module")
 def stimuli(tmp_path_factory) -> tuple[Path, list[str]]:
-    """A results folder with fake stimuli of 10 units (easy + hard95, FVs)."""
+    """A results folder with stimuli of 10 units (easy + hard95 exemplars, 48 px FVs)."""
     results = tmp_path_factory.mktemp("results")
     units = unit_names(10)
     make_stimuli(results, MODEL, units, ("easy", "hard95"), n_batches=4)
     return results, units
 
 
-def build(results: Path, units: list[str], exp: Experiment, out: Path, **kw) -> ex.Plan:
+def build(results: Path, units: list[str], exp: Experiment, out: Path, **kw) -> Plan:
     """Plan and write one experiment from the SMALL settings into `out/<name>`."""
-    settings = Settings.from_config({**SMALL, **kw}, SMALL_EXEMPLARS)
-    plan = plan_experiment(exp, units, settings, results)
+    plan = plan_experiment(exp, units, small_settings(**kw), results)
     write_experiment(plan, results, out / exp.name, out / f"demo_{exp.name}")
     return plan
 
 
 @pytest.fixture(scope="module")
-def built(stimuli, tmp_path_factory) -> dict[str, tuple[ex.Plan, Path]]:
+def built(stimuli, tmp_path_factory) -> dict[str, tuple[Plan, Path]]:
     """A natural, a hard95 natural and a synthetic experiment, built once."""
     results, units = stimuli
     out = tmp_path_factory.mktemp("experiments")
@@ -156,8 +176,23 @@ def pixels(path: Path) -> np.ndarray:
         return np.asarray(img.convert("RGB"))
 
 
+def shows(shown: Path, stored: Path) -> bool:
+    """Whether a trial-folder image is the stored stimulus: a hard link, or its resampled copy."""
+    if shown.samefile(stored):
+        return True
+    with Image.open(stored) as img:
+        expected = img.convert("RGB").resize((224, 224), Image.Resampling.LANCZOS)
+    return img.size != (224, 224) and np.array_equal(pixels(shown), np.asarray(expected))
+
+
+def all_images(folder: Path) -> list[Path]:
+    """Every image of an experiment's task folders and its practice folder."""
+    demo = folder.parent / f"demo_{folder.name}"
+    return sorted(folder.glob("task_*/trials/*/*/*.png")) + sorted(demo.glob("trials/*/*/*.png"))
+
+
 # ------------------------------------------------------------------------------------------
-# names, units, balance
+# names, settings, units, balance
 
 
 def test_experiment_names_follow_the_design():
@@ -165,7 +200,17 @@ def test_experiment_names_follow_the_design():
     assert Experiment("resnet50", "synthetic", "hard95").name == "resnet50_hard95_synthetic"
     assert Experiment("resnet50", "synthetic").mode == "optimized"
     with pytest.raises(ValueError, match="natural, synthetic"):
-        ex.experiment_name("resnet50", "optimized")
+        experiment_name("resnet50", "optimized")
+
+
+def test_settings_come_from_the_schema_defaults():
+    cfg = validated()
+    s = Settings.from_config(cfg["experiments"], cfg["exemplars"])
+    assert (s.n_units, s.n_tasks, s.n_trials, s.n_catch_trials) == (84, 63, 40, 5)
+    assert (s.max_batch_id, s.seed, s.n_references, s.n_batches) == (10, 1, 9, 20)
+    assert s.repetitions == 30 and s.trials_per_task == 45
+    with pytest.raises(ValueError, match=r"experiments.n_tasks is missing: validate the config"):
+        Settings.from_config({k: v for k, v in cfg["experiments"].items() if k != "n_tasks"}, {})
 
 
 def test_unit_selection_is_seeded_disjoint_and_independent_of_input_order():
@@ -184,7 +229,9 @@ def test_unit_selection_is_seeded_disjoint_and_independent_of_input_order():
 )
 def test_every_unit_appears_repetitions_times_and_at_most_once_per_task(n_units, n_tasks, n_trials):
     units = unit_names(n_units)
-    tasks = ex.assign_units_to_tasks(units, n_tasks, n_trials, np.random.default_rng(0))
+    tasks = experiment_plan.assign_units_to_tasks(
+        units, n_tasks, n_trials, np.random.default_rng(0)
+    )
     assert len(tasks) == n_tasks
     assert all(len(task) == len(set(task)) == n_trials for task in tasks)
     counts = Counter(u for task in tasks for u in task)
@@ -193,7 +240,7 @@ def test_every_unit_appears_repetitions_times_and_at_most_once_per_task(n_units,
 
 
 def test_batch_ids_cycle_per_unit():
-    cycle = ex.BatchCycle(2)
+    cycle = experiment_plan.BatchCycle(2)
     assert [cycle("a") for _ in range(7)] == [0, 1, 2, 0, 1, 2, 0]
     assert cycle("b") == 0
 
@@ -203,24 +250,24 @@ def test_paper_numbers_on_fake_stimuli(tmp_path):
 
     Planned from the exemplar metadata alone: writing the 56,700 linked files takes seconds, but
     deleting them again costs a minute on a busy overlay file system; the small experiments
-    above write and check every file.
+    below write and check every file.
     """
     results = tmp_path / "results"
     units = unit_names(100)
-    settings = Settings.from_config({}, {"n_batches": 11})
+    cfg = validated(exemplars={"n_batches": 11})
+    settings = Settings.from_config(cfg["experiments"], cfg["exemplars"])
     selection = select_units(units, 84, 5, 5, seed=1)
     used = [*selection.units, *selection.catch_units, *selection.practice_units]
     make_stimuli(results, "paper", used, n_batches=11, synthetic=False, images=False)
     exp = Experiment("paper", "natural")
     plan = plan_experiment(exp, units, settings, results)
-    assert settings.repetitions == 30 and settings.trials_per_task == 45
     structure = plan.structure()["tasks"]
     assert [task["index"] for task in structure] == list(range(1, 64))
     assert {len(task["trials"]) for task in structure} == {45}
     assert {len(task["raw_catch_trials"]) for task in structure} == {5}
-    assert {ex.task_index(exp, t, 9)["n_trials"] for t in plan.tasks} == {45}
-    assert {len(ex.task_index(exp, t, 9)["catch_trial_idxs"]) for t in plan.tasks} == {5}
-    table = ex.trials_table(plan, ex.StimulusInfo(results))
+    assert {task_index(exp, t, 9)["n_trials"] for t in plan.tasks} == {45}
+    assert {len(task_index(exp, t, 9)["catch_trial_idxs"]) for t in plan.tasks} == {5}
+    table = trials_table(plan, StimulusInfo(results))
     main = table[~table.is_demo]
     regular = main[~main.catch_trial]
     assert len(main) == 63 * 45
@@ -247,33 +294,57 @@ def test_paper_numbers_on_fake_stimuli(tmp_path):
         ({"n_catch_units": 4}, r"has 10 units, fewer than .* 6 \+ 4 \+ 2 = 12"),
         ({"n_catch_units": 0}, r"needs at least one catch unit"),
         ({"n_demo_trials": 9}, r"n_demo_trials = 9 .* 2 × 4"),
+        ({"n_obvious_demo_trials": 4}, r"n_obvious_demo_trials = 4 exceeds n_demo_trials = 3"),
     ],
 )
 def test_unbalanced_counts_fail_with_what_would_fit(change, message):
-    exp_cfg = {**SMALL, **change, "list": [{"model": MODEL, "condition": "natural"}]}
-    models = {MODEL: {"arch": "x", "units": {"n": 10}}}
+    cfg = validated(
+        experiments={**SMALL, **change, "list": [{"model": MODEL, "condition": "natural"}]},
+        exemplars=SMALL_EXEMPLARS,
+    )
+    args = (cfg["experiments"], cfg["models"], cfg["exemplars"], cfg["featureviz"])
     with pytest.raises(ValueError, match=message):
-        check_experiment_counts(exp_cfg, models, SMALL_EXEMPLARS)
+        check_experiment_counts(*args)
+    cfg["experiments"].update({k: SMALL[k] for k in change})
+    check_experiment_counts(*args)  # the same config without the change passes
 
 
 def test_synthetic_experiments_need_as_many_fvs_as_references():
-    exp_cfg = {**SMALL, "list": [{"model": MODEL, "condition": "synthetic"}]}
-    models = {MODEL: {"arch": "x", "units": {"n": 10}}}
-    with pytest.raises(ValueError, match="set featureviz.n_images = 9"):
-        check_experiment_counts(exp_cfg, models, SMALL_EXEMPLARS, {"n_images": 8})
-    check_experiment_counts(exp_cfg, models, SMALL_EXEMPLARS, {"n_images": 9})
+    cfg = validated(
+        experiments={**SMALL, "list": [{"model": MODEL, "condition": "synthetic"}]},
+        exemplars=SMALL_EXEMPLARS,
+        featureviz={"n_images": 8},
+    )
+    args = (cfg["experiments"], cfg["models"], cfg["exemplars"], cfg["featureviz"])
+    with pytest.raises(ValueError, match="8 feature visualisations.*set featureviz.n_images = 9"):
+        check_experiment_counts(*args)
+    cfg["featureviz"]["n_images"] = 9
+    check_experiment_counts(*args)
 
 
 def test_balanced_counts_pass_including_shared_units():
-    exp_cfg = {**SMALL, "list": [{"model": "b", "condition": "synthetic"}]}
-    models = {
-        "a": {"arch": "x", "units": {"n": 10}},
-        "b": {"arch": "x", "units": {"share_with": "a"}},
-    }
-    check_experiment_counts(exp_cfg, models, SMALL_EXEMPLARS)
+    cfg = validated(
+        models={
+            "a": {"arch": "x", "units": {"n": 10}},
+            "b": {"arch": "x", "units": {"share_with": "a"}},
+        },
+        experiments={**SMALL, "list": [{"model": "b", "condition": "synthetic"}]},
+        exemplars=SMALL_EXEMPLARS,
+    )
+    check_experiment_counts(cfg["experiments"], cfg["models"], cfg["exemplars"], cfg["featureviz"])
+    cfg["models"]["a"]["units"]["n"] = 9  # b shares a's 9 units, fewer than 6 + 1 + 2 + ...
+    cfg["experiments"]["n_catch_units"] = 2
+    with pytest.raises(ValueError, match="model 'b' has 9 units"):
+        check_experiment_counts(
+            cfg["experiments"], cfg["models"], cfg["exemplars"], cfg["featureviz"]
+        )
+    paper = validated(
+        models={"a": {"arch": "x"}},
+        experiments={"list": [{"model": "a", "condition": "natural"}]},
+    )  # the paper's defaults: 100 units, 20 batches
     check_experiment_counts(
-        {"list": [{"model": "a", "condition": "natural"}]}, {"a": {"arch": "x"}}, {}
-    )  # the paper defaults: 100 units, 20 batches
+        paper["experiments"], paper["models"], paper["exemplars"], paper["featureviz"]
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -301,6 +372,44 @@ def test_index_json_has_exactly_the_four_keys(built):
         assert set(index) == {"task_name", "n_reference_images", "n_trials", "catch_trial_idxs"}
         assert index["task_name"] == f"{name}/task_2"
         assert index["n_reference_images"] == 9
+
+
+def test_every_image_has_the_ui_size(built):
+    for _, folder in built.values():
+        images = all_images(folder)
+        assert len(images) == (4 * 5 + 3) * 20
+        sizes = Counter()
+        for path in images:
+            with Image.open(path) as img:
+                sizes[img.size] += 1
+        assert sizes == {(224, 224): len(images)}
+
+
+def test_small_feature_visualisations_are_resampled_copies(built, stimuli):
+    results, _ = stimuli
+    _, folder = built[f"{MODEL}_synthetic"]
+    table = read_trials(folder)
+    fv_inodes: dict[str, set[int]] = {}
+    for row in table[~table.catch_trial].itertuples():
+        base = folder.parent / f"demo_{folder.name}" if row.is_demo else folder / f"task_{row.task}"
+        trial = base / "trials" / f"trial_{row.trial}"
+        for name in ("min_0", "max_8"):
+            shown, source = (
+                trial / "references" / f"{name}.png",
+                results / row.references / f"{name}.png",
+            )
+            assert not shown.samefile(source)
+            with Image.open(source) as img:
+                assert img.size == (FV_SIZE, FV_SIZE)
+                expected = img.convert("RGB").resize((224, 224), Image.Resampling.LANCZOS)
+            assert np.array_equal(pixels(shown), np.asarray(expected))
+            fv_inodes.setdefault(str(source), set()).add(shown.stat().st_ino)
+        # natural queries already have the UI size: hard links to the stored exemplars
+        assert (trial / "queries" / "max.png").samefile(results / row.queries / "max_9.png")
+    # each stored FV is resampled once; its other appearances are hard links to that copy
+    assert {len(inodes) for inodes in fv_inodes.values()} == {1}
+    n_uses = (~table.catch_trial).sum()
+    assert len(fv_inodes) < 2 * n_uses  # FVs of a unit appear in several trials
 
 
 def test_catch_query_is_pixel_identical_to_a_same_side_reference(built):
@@ -331,21 +440,34 @@ def test_catch_query_is_pixel_identical_to_a_same_side_reference(built):
     assert n_checked == 3 * SMALL["n_tasks"] * SMALL["n_catch_trials"] * 2
 
 
+def test_structure_json_names_the_exact_query_files(built):
+    for _, folder in built.values():
+        structure = json.loads((folder / "structure.json").read_text())
+        for task in structure["tasks"]:
+            for trial in task["trials"]:
+                index = 8 if trial["mode"] == "catch_trial" else 9
+                assert trial["query_files"] == {
+                    side: f"{trial['queries']}/{side}_{index}.png" for side in SIDES
+                }
+            for trial in task["raw_catch_trials"]:
+                # a catch query repeats the most extreme reference of its side
+                assert trial["queries"] == trial["references"]
+                assert trial["query_files"]["max"] == f"{trial['references']}/max_8.png"
+
+
 def test_synthetic_trials_use_natural_queries_and_fv_references(built, stimuli):
     results, _ = stimuli
-    plan, folder = built[f"{MODEL}_synthetic"]
+    _, folder = built[f"{MODEL}_synthetic"]
     table = read_trials(folder)
     regular = table[~table.catch_trial & ~table.is_demo]
     assert set(regular["mode"]) == {"optimized"}
     for row in regular.itertuples():
-        trial = folder / f"task_{row.task}" / "trials" / f"trial_{row.trial}"
-        stim = results / MODEL / "stimuli" / row.unit
-        assert (trial / "queries" / "max.png").samefile(
-            stim / "natural_easy" / f"batch_{row.batch}" / "max_9.png"
-        )
-        assert (trial / "references" / "min_3.png").samefile(stim / "synthetic" / "min_3.png")
+        assert row.queries == f"{MODEL}/stimuli/{row.unit}/natural_easy/batch_{row.batch}"
+        assert row.references == f"{MODEL}/stimuli/{row.unit}/synthetic"
+        assert row.max_reference_3 == f"{row.references}/max_3.png"
     catch = table[table.catch_trial]
     assert set(catch.queries) == {f"{MODEL}/stimuli/{u}/synthetic" for u in catch.unit}
+    assert catch.batch.isna().all()
     # catch queries are the strongest FVs (index 8); their activations come from fv.json
     assert set(catch.max_query_activation) == {28.0} and set(catch.min_query_activation) == {-28.0}
 
@@ -354,18 +476,13 @@ def test_hard_query_difficulty_takes_queries_from_its_folder(built, stimuli):
     results, _ = stimuli
     _, folder = built[f"{MODEL}_hard95_natural"]
     table = read_trials(folder)
-    row = table[~table.catch_trial & ~table.is_demo].iloc[0]
+    regular = table[~table.catch_trial & ~table.is_demo]
+    assert set(regular.difficulty) == {"hard95"}
+    assert set(table.difficulty[table.catch_trial | table.is_demo]) == {"easy"}
+    row = regular.iloc[0]
     trial = folder / f"task_{row.task}" / "trials" / f"trial_{row.trial}"
-    assert (trial / "queries" / "min.png").samefile(
-        results
-        / MODEL
-        / "stimuli"
-        / row.unit
-        / "natural_hard95"
-        / f"batch_{row.batch}"
-        / "min_9.png"
-    )
-    assert row.difficulty == "hard95"
+    stim = results / MODEL / "stimuli" / row.unit / "natural_hard95" / f"batch_{row.batch}"
+    assert (trial / "queries" / "min.png").samefile(stim / "min_9.png")
 
 
 def test_trials_csv_agrees_with_the_folders(built, stimuli):
@@ -380,26 +497,25 @@ def test_trials_csv_agrees_with_the_folders(built, stimuli):
             base = folder.parent / f"demo_{name}" if row.is_demo else folder / f"task_{row.task}"
             trial = base / "trials" / f"trial_{row.trial}"
             assert row.layer + "__" + str(row.channel) == row.unit
-            q = ex.SIDES.index("max")
             query_index = 8 if row.catch_trial else 9
-            assert (trial / "queries" / "max.png").samefile(
-                results / row.queries / f"{ex.SIDES[q]}_{query_index}.png"
+            assert shows(
+                trial / "queries" / "max.png", results / row.queries / f"max_{query_index}.png"
             )
-            assert (trial / "references" / "min_0.png").samefile(
-                results / row.references / "min_0.png"
-            )
+            assert shows(trial / "references" / "min_0.png", results / row.references / "min_0.png")
             if not row.is_demo:
                 entry = structure["tasks"][row.task - 1]["trials"][row.trial - 1]
-                assert entry == {
-                    "queries": row.queries,
-                    "references": row.references,
-                    "mode": row.mode,
-                }
+                assert (entry["queries"], entry["references"], entry["mode"]) == (
+                    row.queries,
+                    row.references,
+                    row.mode,
+                )
             if row.mode == "natural":
                 meta = pd.read_csv(results / Path(row.queries).parent / "exemplars.csv")
                 hit = meta[(meta.batch == row.batch) & (meta.side == "min") & (meta["index"] == 9)]
                 assert hit.source.item() == row.min_query
                 assert hit.activation.item() == pytest.approx(row.min_query_activation)
+                ref = meta[(meta.batch == row.batch) & (meta.side == "max") & (meta["index"] == 4)]
+                assert ref.source.item() == row.max_reference_4
 
 
 def test_structure_json_has_the_authors_keys(built):
@@ -414,6 +530,7 @@ def test_structure_json_has_the_authors_keys(built):
             map(json.dumps, task["raw_trials"] + task["raw_catch_trials"])
         )
         assert {t["mode"] for t in task["raw_catch_trials"]} == {"catch_trial"}
+        assert {t["mode"] for t in task["raw_trials"]} == {"natural"}
 
 
 def test_practice_folder_uses_practice_units_clearest_first(built, stimuli):
@@ -432,7 +549,17 @@ def test_practice_folder_uses_practice_units_clearest_first(built, stimuli):
         assert set(rows.unit) <= set(plan.selection.practice_units)
         gaps = list(rows.max_query_activation - rows.min_query_activation)
         assert gaps == sorted(gaps, reverse=True)
-        # the clearest trial of all practice candidates comes first
+        # the clearest of all (practice unit, batch) candidates comes first
+        candidates = []
+        for unit in plan.selection.practice_units:
+            meta = pd.read_csv(
+                results / MODEL / "stimuli" / unit / "natural_easy" / "exemplars.csv"
+            )
+            queries = meta[meta["index"] == 9].pivot(
+                index="batch", columns="side", values="activation"
+            )
+            candidates += list(queries["max"] - queries["min"])
+        assert gaps[0] == pytest.approx(max(candidates))
         assert set(rows.difficulty) == {"easy"}
         assert len(list((demo / "trials").iterdir())) == 3
         assert not list(demo.glob("task_*"))
@@ -441,8 +568,8 @@ def test_practice_folder_uses_practice_units_clearest_first(built, stimuli):
 def test_files_are_hard_links_never_symlinks(built, stimuli):
     results, _ = stimuli
     _, folder = built[f"{MODEL}_natural"]
-    files = [p for p in folder.rglob("*.png")] + [p for p in folder.parent.glob("demo_*/**/*.png")]
-    assert files
+    files = all_images(folder)
+    assert len(files) == (4 * 5 + 3) * 20
     assert not any(p.is_symlink() for p in files)
     assert all(p.stat().st_nlink >= 2 for p in files)
 
@@ -453,16 +580,19 @@ def test_copies_where_hard_links_are_refused(stimuli, tmp_path, monkeypatch):
     def refuse(src, dst, **kw):
         raise OSError(errno.EXDEV, "cross-device link")
 
-    monkeypatch.setattr(ex.os, "link", refuse)
-    exp = Experiment(MODEL, "natural")
-    settings = Settings.from_config(SMALL, SMALL_EXEMPLARS)
-    plan = plan_experiment(exp, units, settings, results)
+    monkeypatch.setattr(experiment_stimuli.os, "link", refuse)
+    exp = Experiment(MODEL, "synthetic")
+    plan = plan_experiment(exp, units, small_settings(), results)
     report = write_experiment(
-        plan, results, tmp_path / exp.name, tmp_path / f"demo_{exp.name}", render_instructions=False
+        plan, results, tmp_path / exp.name, tmp_path / f"demo_{exp.name}", instruction_pages=None
     )
-    assert report.n_copies == report.n_files == (4 * 5 + 3) * 20
+    assert report.n_files == (4 * 5 + 3) * 20
+    # every natural query is copied; the FVs are resampled once and copied for their repeats
+    assert 0 < report.n_resampled < report.n_copies < report.n_files
+    assert report.n_copies + report.n_resampled == report.n_files
     query = tmp_path / exp.name / "task_1" / "trials" / "trial_1" / "queries" / "max.png"
     assert query.stat().st_nlink == 1 and not query.is_symlink()
+    assert not (tmp_path / exp.name / "instructions").exists()
 
 
 def test_instruction_pages(built):
@@ -471,9 +601,37 @@ def test_instruction_pages(built):
         n = 13 if name.endswith("synthetic") else 12
         assert [p.name for p in pages] == [f"{i}.jpg" for i in range(1, n + 1)]
         with Image.open(pages[1]) as img:
-            assert img.format == "JPEG" and img.size == (1280, 720)
-            # the example trial is drawn: the page is not blank text on white
-            assert np.asarray(img.convert("L")).std() > 20
+            assert img.format == "JPEG" and img.size == (1280, 760)
+            assert img.info["comment"].decode().startswith(f"unitpsych instruction page 2/{n}:")
+
+
+def test_ready_instruction_pages_are_copied_or_refused(stimuli, tmp_path):
+    results, units = stimuli
+    ready = tmp_path / "ready"
+    ready.mkdir()
+    for i in range(1, 14):
+        Image.new("RGB", (800, 450), (i, 0, 0)).save(ready / f"{i}.jpg")
+    exp = Experiment(MODEL, "natural")
+    plan = plan_experiment(exp, units, small_settings(), results)
+    out = tmp_path / "out"
+    write_experiment(plan, results, out / exp.name, out / f"demo_{exp.name}", str(ready))
+    copied = sorted((out / exp.name / "instructions").iterdir(), key=lambda p: int(p.stem))
+    assert [p.name for p in copied] == [f"{i}.jpg" for i in range(1, 13)]  # natural: 12 of 13
+    assert copied[4].read_bytes() == (ready / "5.jpg").read_bytes()
+    assert check_experiment_folder(out / exp.name)["n_tasks"] == 4
+    # a bad folder fails at planning time, naming the config key
+    (ready / "13.jpg").unlink()
+    Image.new("RGB", (300, 450)).save(ready / "3.jpg")
+    cfg = validated(
+        experiments={**SMALL, "instructions": str(ready),
+                     "list": [{"model": MODEL, "condition": "synthetic"}]},
+        exemplars=SMALL_EXEMPLARS,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="experiments.instructions") as err:
+        check_experiment_counts(
+            cfg["experiments"], cfg["models"], cfg["exemplars"], cfg["featureviz"]
+        )
+    assert "missing 13.jpg" in str(err.value) and "3.jpg: 300×450 px" in str(err.value)
 
 
 def test_same_config_and_seed_give_byte_identical_folders(built, stimuli, tmp_path):
@@ -495,18 +653,18 @@ def test_same_config_and_seed_give_byte_identical_folders(built, stimuli, tmp_pa
 
 def test_required_stimulus_dirs():
     units = unit_names(10)
-    settings = Settings.from_config(SMALL, SMALL_EXEMPLARS)
+    settings = small_settings()
     sel = select_units(units, 6, 1, 2, seed=1)
-    natural = ex.required_stimulus_dirs(Experiment("m", "natural", "hard95"), units, settings)
+    natural = required_stimulus_dirs(Experiment("m", "natural", "hard95"), units, settings, "")
     assert f"m/stimuli/{sel.units[0]}/natural_hard95" in natural
     assert f"m/stimuli/{sel.catch_units[0]}/natural_easy" in natural
     assert f"m/stimuli/{sel.practice_units[0]}/natural_easy" in natural
     assert not any(d.endswith("synthetic") for d in natural)
-    synthetic = ex.required_stimulus_dirs(Experiment("m", "synthetic"), units, settings)
-    assert f"m/stimuli/{sel.units[0]}/synthetic" in synthetic
-    assert f"m/stimuli/{sel.units[0]}/natural_easy" in synthetic
-    assert f"m/stimuli/{sel.catch_units[0]}/synthetic" in synthetic
-    assert f"m/stimuli/{sel.catch_units[0]}/natural_easy" not in synthetic
+    synthetic = required_stimulus_dirs(Experiment("m", "synthetic"), units, settings)
+    assert f"results/m/stimuli/{sel.units[0]}/synthetic" in synthetic
+    assert f"results/m/stimuli/{sel.units[0]}/natural_easy" in synthetic
+    assert f"results/m/stimuli/{sel.catch_units[0]}/synthetic" in synthetic
+    assert f"results/m/stimuli/{sel.catch_units[0]}/natural_easy" not in synthetic
     assert len(natural) == 9 and len(synthetic) == 6 + 2 + 9
 
 
@@ -519,6 +677,7 @@ def test_build_experiment_script_contract(stimuli, tmp_path):
     name = f"{MODEL}_hard95_synthetic"
     out = tmp_path / "experiments"
     log = tmp_path / "log" / "build.log"
+    cfg = validated(experiments=SMALL, exemplars=SMALL_EXEMPLARS)
     fake = SimpleNamespace(
         input=SimpleNamespace(units=str(results / MODEL / "units.json"), stimuli=[]),
         output=SimpleNamespace(folder=str(out / name), demo=str(out / f"demo_{name}")),
@@ -530,9 +689,12 @@ def test_build_experiment_script_contract(stimuli, tmp_path):
                 "condition": "synthetic",
                 "difficulty": "hard95",
             },
-            settings=SMALL,
-            exemplars=SMALL_EXEMPLARS,
-            code_version=1,
+            settings={
+                k: v for k, v in cfg["experiments"].items() if k not in ("list", "instructions")
+            },
+            exemplars={k: cfg["exemplars"][k] for k in ("n_batches", "n_references")},
+            instructions=cfg["experiments"]["instructions"],
+            code_version=2,
         ),
     )
     build_experiment.main(fake)
@@ -544,6 +706,7 @@ def test_build_experiment_script_contract(stimuli, tmp_path):
     assert set(table.difficulty.dropna()) == {"hard95", "easy"}  # practice trials use easy queries
     text = log.read_text()
     assert "4 tasks" in text and "practice units" in text and "checked against" in text
+    assert "resampled to the UI's size" in text
     assert not list(out.glob(".*"))  # no temporary folders left behind
     fake.params.experiment = dict(fake.params.experiment, name="wrong")
     with pytest.raises(ValueError, match="not 'wrong'"):
@@ -554,9 +717,9 @@ def test_check_experiment_folder_accepts_built_folders_and_names_problems(built,
     import shutil
 
     for _, folder in built.values():
-        counts = ex.check_experiment_folder(folder)
+        counts = check_experiment_folder(folder)
         assert counts == {"n_tasks": 4, "n_trials": 20, "n_catch_trials": 8, "n_demo_trials": 3}
-    name = f"{MODEL}_natural"
+    name = f"{MODEL}_synthetic"
     _, folder = built[name]
     broken = tmp_path / name
     shutil.copytree(folder, broken)
@@ -568,8 +731,12 @@ def test_check_experiment_folder_accepts_built_folders_and_names_problems(built,
     index["catch_trial_idxs"] = [regular]
     index_path.write_text(json.dumps(index))
     (broken / "task_1" / "trials" / "trial_1" / "extra.png").symlink_to(index_path)
+    small = broken / "task_4" / "trials" / "trial_2" / "references" / "min_5.png"
+    small.unlink()
+    _png(small, "small", size=FV_SIZE)  # a stored 48 px FV put in as it is
+    (broken / "instructions" / "13.jpg").unlink()
     with pytest.raises(ValueError) as err:
-        ex.check_experiment_folder(broken)
+        check_experiment_folder(broken)
     message = str(err.value)
     assert "1 symlinks" in message
     assert "task_2/trials/trial_3/references: expected" in message
@@ -577,3 +744,19 @@ def test_check_experiment_folder_accepts_built_folders_and_names_problems(built,
         f"task_3/trials/trial_{regular}/queries/min.png: catch query matches no min reference"
         in message
     )
+    assert (
+        "task_4/trials/trial_2/references/min_5.png: 48×48 px, the UI lays out 224×224" in message
+    )
+    assert "missing 13.jpg (synthetic needs 1.jpg..13.jpg)" in message
+    # a natural experiment needs only 12 pages: read from the name, or given
+    with pytest.raises(ValueError, match="unexpected 13.jpg"):
+        experiment_check.check_experiment_folder(folder, condition="natural")
+
+
+def test_folder_module_keeps_the_trials_csv_columns():
+    """Readers (observer, responses, UI) rely on these columns; new ones may only be added."""
+    assert experiment_folders.TRIAL_COLUMNS[:17] == [
+        "experiment", "task", "trial", "is_demo", "catch_trial", "mode", "unit", "layer",
+        "channel", "batch", "difficulty", "queries", "references", "min_query", "max_query",
+        "min_query_activation", "max_query_activation",
+    ]  # fmt: skip

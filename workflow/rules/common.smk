@@ -8,11 +8,11 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from unitpsych import paths  # noqa: E402
 from unitpsych.config import check_config  # noqa: E402
+from unitpsych.experiment_plan import required_stimulus_dirs  # noqa: E402
 from unitpsych.experiments import (  # noqa: E402
     Settings,
     get_experiment,
     list_experiments,
-    required_stimulus_dirs,
 )
 
 check_config(config)
@@ -201,6 +201,7 @@ def get_all_visualizations(wildcards=None) -> list[str]:
 # Experiments (experiments.smk): the configured experiments, their slices, inputs and targets.
 
 EXPERIMENTS = list_experiments(config["experiments"])
+NOT_COUNTS = ("list", "instructions")  # experiments keys that are not counts
 
 
 def get_experiment_pattern() -> str:
@@ -222,13 +223,26 @@ def get_experiment_config(wildcards) -> dict:
 
 
 def get_experiment_settings(wildcards=None) -> dict:
-    """The experiment counts (the experiments slice without the list of experiments)."""
-    return {k: v for k, v in config["experiments"].items() if k != "list"}
+    """The experiment counts (the experiments slice without the list and the page source)."""
+    return {k: v for k, v in config["experiments"].items() if k not in NOT_COUNTS}
 
 
 def get_experiment_exemplars(wildcards=None) -> dict:
     """The exemplar counts an experiment needs (batches and references per side)."""
     return {k: config["exemplars"][k] for k in ("n_batches", "n_references")}
+
+
+def get_experiment_instructions(wildcards=None) -> str:
+    """`generated` or the folder of ready instruction pages."""
+    return config["experiments"]["instructions"]
+
+
+def get_experiment_instructions_input(wildcards=None) -> list[str]:
+    """The folder of ready instruction pages as an input, when one is configured."""
+    from unitpsych.instructions import GENERATED
+
+    pages = config["experiments"]["instructions"]
+    return [] if pages == GENERATED else [pages]
 
 
 def get_experiment_units(wildcards) -> str:
@@ -245,16 +259,13 @@ def get_experiment_stimuli(wildcards) -> list[str]:
     exp = get_experiment(config["experiments"], wildcards.experiment)
     units = read_units(get_experiment_units(wildcards))
     settings = Settings.from_config(config["experiments"], config["exemplars"])
-    return [f"results/{d}" for d in required_stimulus_dirs(exp, units, settings)]
+    return required_stimulus_dirs(exp, units, settings, root=paths.RESULTS)
 
 
 def get_all_experiments(wildcards=None) -> list[str]:
     """Every configured experiment folder and its practice folder."""
-    return expand(
-        "results/experiments/{prefix}{experiment}",
-        prefix=["", "demo_"],
-        experiment=[exp.name for exp in EXPERIMENTS],
-    )
+    names = [exp.name for exp in EXPERIMENTS]
+    return [paths.experiment_dir(n) for n in names] + [paths.demo_dir(n) for n in names]
 
 
 # Analysis (analysis.smk): the analysed models, the tables' inputs and config slices, targets.

@@ -1,15 +1,17 @@
 # Stage 4: 2-AFC experiment folders in the IMI UI format (protocol §6-§7). One job per experiment
 # writes results/experiments/{experiment}/ (structure.json, trials.csv, task_<k>/, instructions/)
 # and, next to it as the UI expects, the practice folder results/experiments/demo_{experiment}/.
+# Every image in them is 224 px (the UI's layout size): stimuli of another size are resampled.
 
 
 rule build_experiment:
     input:
         units=get_experiment_units,
         stimuli=get_experiment_stimuli,
+        instructions=get_experiment_instructions_input,
     output:
-        folder=directory("results/experiments/{experiment}"),
-        demo=directory("results/experiments/demo_{experiment}"),
+        folder=directory(paths.experiment_dir()),
+        demo=directory(paths.demo_dir()),
     log:
         "logs/build_experiment/{experiment}.log",
     benchmark:
@@ -18,14 +20,11 @@ rule build_experiment:
         experiment=get_experiment_pattern(),
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=60,
     params:
         experiment=get_experiment_config,
         settings=get_experiment_settings,
         exemplars=get_experiment_exemplars,
-        code_version=1,
+        instructions=get_experiment_instructions,
+        code_version=2,
     script:
         "../scripts/build_experiment.py"

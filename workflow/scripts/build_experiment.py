@@ -2,13 +2,10 @@
 
 from pathlib import Path
 
-from unitpsych.experiments import (
-    Experiment,
-    Settings,
-    check_experiment_folder,
-    plan_experiment,
-    write_experiment,
-)
+from unitpsych.experiment_check import check_experiment_folder
+from unitpsych.experiment_folders import write_experiment
+from unitpsych.experiment_plan import plan_experiment
+from unitpsych.experiments import Experiment, Settings
 from unitpsych.io import log_stream, setup_logging
 from unitpsych.units import read_units
 
@@ -19,13 +16,12 @@ def main(snakemake) -> None:
     from tqdm import tqdm
 
     cfg = snakemake.params.experiment
-    exp = Experiment(cfg["model"], cfg["condition"], cfg.get("difficulty", "easy"))
+    exp = Experiment(cfg["model"], cfg["condition"], cfg["difficulty"])
     if exp.name != cfg["name"]:
         raise ValueError(f"experiment config {cfg} is named {exp.name!r}, not {cfg['name']!r}")
     settings = Settings.from_config(snakemake.params.settings, snakemake.params.exemplars)
-    results_dir = Path(snakemake.input.units).parent.parent  # results/{model}/units.json
-    units = read_units(snakemake.input.units)
-    plan = plan_experiment(exp, units, settings, results_dir)
+    results_dir = Path(snakemake.input.units).parents[1]  # paths.units_json: <results>/<model>/
+    plan = plan_experiment(exp, read_units(snakemake.input.units), settings, results_dir)
     log.info(
         "%s: %d units in %d tasks × (%d + %d catch) trials, %d repetitions; catch units %s; "
         "practice units %s",
@@ -46,19 +42,25 @@ def main(snakemake) -> None:
                 results_dir,
                 Path(snakemake.output.folder),
                 Path(snakemake.output.demo),
+                instruction_pages=snakemake.params.instructions,
                 progress=progress,
             )
     finally:
         stream.close()
-    counts = check_experiment_folder(Path(snakemake.output.folder), Path(snakemake.output.demo))
+    counts = check_experiment_folder(
+        Path(snakemake.output.folder), Path(snakemake.output.demo), exp.condition
+    )
     log.info("checked against what the experiment UI reads: %s", counts)
     log.info(
-        "wrote %d tasks, %d trials, %d practice trials (%d files, %d copied instead of linked)",
+        "wrote %d tasks, %d trials, %d practice trials (%d files, %d stimuli resampled to the UI's "
+        "size, %d copied instead of linked); instruction pages: %s",
         report.n_tasks,
         report.n_trials,
         report.n_demo_trials,
         report.n_files,
+        report.n_resampled,
         report.n_copies,
+        snakemake.params.instructions,
     )
 
 
