@@ -20,7 +20,6 @@ from there. Sums are float64 and added block by block, so a resumed pass gives t
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import IO, Any
@@ -28,7 +27,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from unitpsych.activations import units_by_layer
+from unitpsych.activations import _fingerprint, units_by_layer  # the cache's pass identity
 from unitpsych.io import atomic_path
 
 log = logging.getLogger("unitpsych.unit_statistics")
@@ -77,15 +76,6 @@ def layer_statistics(model: Any, layer: str, output, channels) -> Any:
     else:
         contrast = local_contrast(maps.index_select(1, channels).double())
     return torch.stack([pixel, channel, contrast], dim=-1)
-
-
-def _fingerprint(model: str, units: list[str], paths: list[str], preprocessing: str) -> str:
-    """Identity of a pass: the partial sums are resumed only if it matches."""
-    h = hashlib.sha256()
-    for part in [model, preprocessing, *units, "\x00", *paths]:
-        h.update(part.encode())
-        h.update(b"\x1f")
-    return h.hexdigest()
 
 
 def _load_partial(path: Path, fingerprint: str, u: int) -> tuple[np.ndarray, np.ndarray, int]:
