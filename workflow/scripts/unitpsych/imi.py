@@ -1,0 +1,224 @@
+"""The released IMI data set (Zenodo record 8131197): download, checksum, and parsing into our schema.
+
+The archive `human_responses.zip` holds the released response tables of protocol §8.3
+(`responses_all.csv`: one row per 2-AFC trial, demo rows included, with the check columns). Model
+ids are ours already; `<model>_hard{85,95,99}` becomes the difficulty `hard{85,95,99}` and the
+released `mode` `optimized` the condition `synthetic`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import re
+import shutil
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Any, TextIO
+
+import pandas as pd
+
+from unitpsych.experiments import experiment_name
+from unitpsych.io import atomic_path
+from unitpsych.responses import CHECKS, Parsed, tidy
+
+log = logging.getLogger(__name__)
+HARD = re.compile(r"^(?P<model>.+)_(?P<difficulty>hard(?:85|95|99))$")
+#: Released columns parsing needs; the rest of §10 item 21 is carried along when present.
+REQUIRED = ("participant_id", "task_id", "is_demo", "catch_trial", "correct", "mode", "model",
+            "layer", "channel", "passed_checks")  # fmt: skip
+CARRIED = ("task_number", "response_index", "trial_index", "corrected_trial_index", "choice",
+           "confidence", "button_pressed", "switched_queries", "rt", "time_elapsed", "batch",
+           "multi_participation")  # fmt: skip
+
+
+class ChecksumError(RuntimeError):
+    """The archive's MD5 is not the expected one."""
+
+
+def md5sum(path: str | Path, chunk: int = 1 << 20) -> str:
+    """MD5 hex digest of a file."""
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, dest: Path, retries: int, stream: TextIO | None = None) -> None:
+    """Download `url` to `dest` with `retries` attempts and a tqdm progress bar on `stream`."""
+    from tqdm import tqdm
+
+    for attempt in range(1, retries + 1):
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                with tqdm(total=total, unit="B", unit_scale=True, file=stream, mininterval=5,
+                          desc=Path(dest).name) as bar:  # fmt: skip
+                    while block := response.read(1 << 20):
+                        out.write(block)
+                        bar.update(len(block))
+            return
+        except OSError as err:
+            log.warning("download of %s failed (attempt %d of %d): %s", url, attempt, retries, err)
+            if attempt == retries:
+                raise RuntimeError(
+                    f"could not download {url} after {retries} attempts ({err}); download it by "
+                    "hand and set responses.imi.path to the file"
+                ) from err
+            time.sleep(min(2**attempt, 30))
+
+
+def install_archive(dest: str | Path, md5: str, url: str | None = None, path: str | None = None,
+                    retries: int = 5, stream: TextIO | None = None) -> None:  # fmt: skip
+    """Put a checksum-verified archive at `dest`, from the user's copy `path` or a download of `url`.
+
+    A downloaded file with the wrong MD5 is kept aside as `<dest>.bad-<md5>` and never used; a
+    user's copy with the wrong MD5 is left where it is. Either way the error names both sums.
+    """
+    dest = Path(dest)
+    with atomic_path(dest) as tmp:
+        if path:
+            log.info("checking the local copy %s", path)
+            actual = md5sum(path)
+            if actual != md5:
+                raise ChecksumError(
+                    f"responses.imi.path {path}: MD5 {actual}, expected {md5}; this is not the "
+                    "released human_responses.zip (the file is left untouched and not used)"
+                )
+            shutil.copyfile(path, tmp)
+        else:
+            if not url:
+                raise ValueError("responses.imi: give url or path")
+            log.info("downloading %s", url)
+            download(url, tmp, retries, stream)
+            actual = md5sum(tmp)
+            if actual != md5:
+                bad = dest.with_name(f"{dest.name}.bad-{actual}")
+                os.replace(tmp, bad)
+                raise ChecksumError(
+                    f"downloaded {url}: MD5 {actual}, expected {md5}; the file is kept aside at "
+                    f"{bad} and not used"
+                )
+        log.info("MD5 %s verified", md5)
+
+
+def read_released_table(archive: str | Path, member: str) -> pd.DataFrame:
+    """The released response table `member` (matched by file name) from the archive."""
+    with zipfile.ZipFile(archive) as zf:
+        names = [n for n in zf.namelist() if not n.endswith("/")]
+        hits = [n for n in names if Path(n).name == member and "__MACOSX" not in n]
+        if len(hits) != 1:
+            shown = ", ".join(names[:40]) + (" ..." if len(names) > 40 else "")
+            raise ValueError(
+                f"{archive}: expected one file named {member!r}, found {len(hits)}; the archive "
+                f"contains: {shown or 'nothing'} (set responses.imi.member)"
+            )
+        with zf.open(hits[0]) as f:
+            table = pd.read_csv(io.TextIOWrapper(f, encoding="utf-8"), low_memory=False)
+    missing = [c for c in REQUIRED if c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"{archive}:{hits[0]} lacks the column(s) {', '.join(missing)} of protocol §8.3; it "
+            f"has: {', '.join(map(str, table.columns))}"
+        )
+    return table
+
+
+def _bool(col: pd.Series) -> pd.Series:
+    """A released boolean column (True/False or strings) as bool."""
+    if col.dtype == bool:
+        return col
+    return col.astype(str).str.strip().str.lower().isin(("true", "1", "1.0"))
+
+
+def split_model(model: str) -> tuple[str, str]:
+    """(our model id, difficulty) of a released model id: `<model>_hard95` -> (model, hard95)."""
+    m = HARD.match(model)
+    return (m["model"], m["difficulty"]) if m else (model, "easy")
+
+
+def parse_released(table: pd.DataFrame) -> Parsed:
+    """Released IMI rows in our schema, one participation per (participant, task); rows whose
+    experiment cannot be told are rejected with a reason."""
+    t = table.copy()
+    for col in ("is_demo", "catch_trial", "correct", "passed_checks"):
+        t[col] = _bool(t[col])
+    key = ["participant_id", "task_id"] + (["response_index"] if "response_index" in t else [])
+    regular = t[~t["is_demo"] & ~t["catch_trial"]]
+    found = (
+        regular.assign(m=regular["model"].astype(str), c=regular["mode"].astype(str))
+        .groupby(key, dropna=False)[["m", "c"]]
+        .agg(lambda v: ";".join(sorted(set(v))))
+    )
+    rejected: list[dict[str, Any]] = []
+    experiments = {}
+    for idx, row in found.iterrows():
+        if ";" in row["m"] or ";" in row["c"] or row["c"] not in ("natural", "optimized"):
+            continue
+        model, difficulty = split_model(row["m"])
+        condition = "synthetic" if row["c"] == "optimized" else "natural"
+        experiments[idx if isinstance(idx, tuple) else (idx,)] = (
+            experiment_name(model, condition, difficulty), model, condition, difficulty,
+        )  # fmt: skip
+    ids = list(zip(*(t[k] for k in key), strict=True))
+    info = [experiments.get(i) for i in ids]
+    ok = pd.Series([i is not None for i in info], index=t.index)
+    for group, rows in t[~ok].groupby(key, dropna=False):
+        rejected.append({
+            "source": "imi", "experiment": None, "file": None,
+            "participation": "/".join(map(str, group if isinstance(group, tuple) else (group,))),
+            "n_rows": len(rows),
+            "reason": "cannot tell the experiment: no regular trial with one model and mode "
+                      "natural|optimized",
+        })  # fmt: skip
+    t = t[ok].copy()
+    info = [i for i in info if i is not None]
+    t["experiment"] = [i[0] for i in info]
+    t["model"] = [i[1] for i in info]
+    t["condition"] = [i[2] for i in info]
+    t["difficulty"] = [i[3] for i in info]
+    t["source"] = "imi"
+    for col in CARRIED:
+        if col not in t:
+            t[col] = pd.NA
+    if t["task_number"].isna().all():
+        t["task_number"] = t["task_id"].astype(str).str.rsplit("-", n=1).str[-1].astype(int)
+    t.loc[t["is_demo"], ["layer", "channel", "batch"]] = pd.NA
+    t["mode"] = t["mode"].where(~t["is_demo"], pd.NA)
+    for col in ("channel", "batch", "task_number"):
+        t[col] = pd.to_numeric(t[col], errors="coerce").astype("Int64")
+    t["unit"] = (t["layer"].astype(str) + "__" + t["channel"].astype(str)).where(
+        t["layer"].notna() & t["channel"].notna(), pd.NA
+    )
+    if t["corrected_trial_index"].isna().all() and len(t):
+        first = t[~t["is_demo"]].groupby(key)["trial_index"].transform("min")
+        t["corrected_trial_index"] = t["trial_index"] - first.reindex(t.index)
+    t["trial"] = (pd.to_numeric(t["corrected_trial_index"], errors="coerce") + 1).astype("Int64")
+    t.loc[t["is_demo"], "trial"] = pd.NA
+    participations = _participations(t, key)
+    return Parsed(tidy(t.reset_index(drop=True)), participations, rejected, 0, len(table))
+
+
+def _participations(t: pd.DataFrame, key: list[str]) -> list[dict[str, Any]]:
+    """One record per released participation with the release's check results and flags."""
+    out = []
+    for _, rows in t.groupby(key, sort=True, dropna=False):
+        first = rows.iloc[0]
+        results = {c: _bool(rows[f"{c}_result"]).iloc[0] for c in CHECKS if f"{c}_result" in rows}
+        multi = first.get("multi_participation")
+        out.append({
+            "source": "imi", "experiment": first["experiment"],
+            "participant_id": str(first["participant_id"]), "task_id": str(first["task_id"]),
+            "task_number": int(first["task_number"]), "file": None, "n_rows": len(rows),
+            **{f"{c}_result": bool(v) for c, v in results.items()},
+            "passed_checks": bool(first["passed_checks"]),
+            "failed_checks": ";".join(c for c, v in results.items() if not v)
+            or ("" if first["passed_checks"] else "released_checks"),
+            "multi_participation": None if pd.isna(multi) else bool(_bool(pd.Series([multi]))[0]),
+        })  # fmt: skip
+    return out
