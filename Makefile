@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: setup demo test test-unit test-workflow lint clean-demo
+.PHONY: setup demo test test-unit test-workflow lint clean-demo serve
 
 $(BIN)/snakemake: requirements.txt
 	$(PY) -m venv $(VENV)
@@ -12,14 +12,23 @@ $(BIN)/snakemake: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-setup: $(BIN)/snakemake  ## create .venv/ with the pinned environment
+UI := workflow/ui
+
+$(UI)/node_modules/.package-lock.json: $(UI)/package-lock.json
+	cd $(UI) && npm ci --no-audit --no-fund --loglevel=error
+
+setup: $(BIN)/snakemake $(UI)/node_modules/.package-lock.json  ## create .venv/ with the pinned environment; jsPsych for the experiment page
 
 demo: setup  ## run the embedded offline demo end to end (results/, logs/, benchmarks/)
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
 
-test: setup  ## fast unit tests, then the workflow tests (Snakemake end to end, SLURM)
+test: setup  ## fast unit tests, then the workflow tests (Snakemake end to end, SLURM, browser)
+	bash tests/setup_browser.sh
 	$(BIN)/pytest tests/unit -q -n $(CORES)
 	$(BIN)/pytest tests/workflow -q
+
+serve: setup  ## serve results/experiments to participants (see README: running a study)
+	PYTHONPATH=workflow/scripts $(BIN)/python -m unitpsych.server serve $(SERVE_ARGS)
 
 lint: setup
 	$(BIN)/ruff check workflow tests
