@@ -186,7 +186,10 @@ def failed_checks(results: Mapping[str, CheckResult]) -> list[str]:
 
 # Parsing payloads (protocol §7.3, §8.3)
 
-PAYLOAD_NAME = re.compile(r"^(?P<participant>[A-Za-z0-9][A-Za-z0-9._-]*)_task_(?P<task>\d+)\.json$")
+#: `<participant>_task_<k>.json`; a browser's copy suffix ` (n)` is read as the same file name.
+PAYLOAD_NAME = re.compile(
+    r"^(?P<participant>[A-Za-z0-9][A-Za-z0-9._-]*)_task_(?P<task>\d+)(?P<copy> \(\d+\))?\.json$"
+)
 #: 2-AFC fields every response row must carry, with a test of a valid value.
 ROW_FIELDS: dict[str, Any] = {
     "rt": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0,
@@ -413,6 +416,13 @@ def _n_rows_of(path: Path) -> int:
         return 0
 
 
+def _file_order(item: tuple[str, Path]) -> tuple[str, str, bool, str]:
+    """Sort key of payload files: by source, then name, an original before its ` (n)` copies."""
+    source, path = item
+    original = re.sub(r" \(\d+\)(?=\.json$)", "", path.name)
+    return source, original, original != path.name, path.name
+
+
 def parse_payloads(
     files: Sequence[tuple[str, Path]], exp: ExperimentInfo, trials: pd.DataFrame,
     thresholds: Mapping,
@@ -422,7 +432,7 @@ def parse_payloads(
     seen: dict[tuple[str, str, int], str] = {}
     digests: dict[str, str] = {}
     n_rows = 0
-    for source, path in sorted(files, key=lambda f: (f[0], f[1].name)):
+    for source, path in sorted(files, key=_file_order):
         label = f"{source}/{path.name}"
         digest = hashlib.md5(path.read_bytes()).hexdigest()
         try:

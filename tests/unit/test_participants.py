@@ -1,0 +1,226 @@
+"""Simulated participants: the UI's payload shape (protocol §7.3), timings, careless participants
+failing their check, sensitivity through d, and byte-identical reruns."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from unitpsych.participants import (
+    CARELESS_CHECKS,
+    Participant,
+    Trial,
+    d_spread,
+    plan_participants,
+    simulate_experiment,
+    simulate_participant,
+)
+from unitpsych.responses import failed_checks, run_checks, split_blocks
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())["properties"]  # fmt: skip
+PAPER = {k: v["default"] for k, v in SCHEMA["responses"]["properties"]["checks"]["properties"].items()}  # fmt: skip
+SIMULATION = {k: v["default"] for k, v in SCHEMA["simulation"]["properties"].items()}
+TT = "2afc-image-confidence-response"
+FIELDS_73 = {
+    "rt", "button_pressed", "switched_queries", "confidence", "choice", "correct", "min_query",
+    "max_query", "min_references", "max_references", "catch_trial", "is_demo", "trial_type",
+    "trial_index", "time_elapsed", "internal_node_id",
+}  # fmt: skip
+
+
+def paper_trials(d: float = 0.3, n_demo: int = 5) -> tuple[list[Trial], list[Trial]]:
+    """45 main trials (5 catch) and the practice trials of one task."""
+    catch = {5, 14, 23, 32, 41}
+    main = [Trial(i, 1.0 if i in catch else d, i in catch) for i in range(1, 46)]
+    return main, [Trial(i, 2.0) for i in range(1, n_demo + 1)]
+
+
+def simulate(kind: str = "attentive", d: float = 0.3, participant: str = "s1", seed: int = 7):
+    main, demo = paper_trials(d)
+    person = Participant(participant, "resnet50_natural", 3, kind)
+    return simulate_participant(person, main, demo, SIMULATION | {"seed": seed}, PAPER, 1.0)
+
+
+def test_payload_has_the_shape_the_ui_posts():
+    payload = simulate()
+    assert set(payload) == {"main_data", "raw_data", "task_id"}
+    assert payload["task_id"] == "resnet50_natural-3"
+    assert isinstance(payload["main_data"], str) and isinstance(payload["raw_data"], str)
+    raw, main = json.loads(payload["raw_data"]), json.loads(payload["main_data"])
+    assert main == [r for r in raw if r["trial_type"] == TT]
+    types = [r["trial_type"] for r in raw]
+    assert types[:4] == ["instructions", "instructions", "fullscreen", "call-function"]
+    assert types[-2:] == ["survey-text", "instructions"]
+    for row in main:
+        assert set(row) == FIELDS_73
+        assert row["choice"] in ("a", "b") and row["correct"] == (row["choice"] == "b")
+        assert row["confidence"] == row["button_pressed"] % 3 + 1
+        assert len(row["min_references"]) == len(row["max_references"]) == 9
+        assert row["max_references"][0].endswith("max_8.png")
+        assert sorted(u[-9:] for u in row["min_references"]) == [f"min_{i}.png" for i in range(9)]
+    regular = [r for r in main if not r["is_demo"]]
+    assert len(regular) == 45 and sum(r["catch_trial"] for r in regular) == 5
+    assert all("/task_3/trials/trial_" in r["max_query"] for r in regular)
+    assert all("/demo_resnet50_natural/trials/" in r["max_query"] for r in main if r["is_demo"])
+    blocks = split_blocks(raw)
+    assert blocks.main == regular  # the block split sees the main trials exactly
+
+
+def test_timings_are_consistent_with_time_elapsed():
+    raw = json.loads(simulate()["raw_data"])
+    assert [r["trial_index"] for r in raw] == list(range(len(raw)))
+    times = [r["time_elapsed"] for r in raw]
+    assert all(b > a for a, b in zip(times, times[1:], strict=False))
+    for prev, row in zip(raw, raw[1:], strict=False):
+        if row["trial_type"] == TT:
+            assert row["rt"] >= 1500  # the UI's button lock is part of rt
+            assert row["time_elapsed"] - prev["time_elapsed"] >= row["rt"] + 350 + 1150
+    rts = np.array([r["rt"] for r in raw if r["trial_type"] == TT]) - 1500
+    assert 1.0 < np.median(rts) / 1000 < 5.0  # log-normal around the configured 2.5 s
+
+
+def test_practice_repeats_until_all_correct():
+    raw = json.loads(simulate("practice_repeater")["raw_data"])
+    demo = split_blocks(raw).demo
+    attempts = 1 + sum(r["trial_type"] == "call-function" for r in demo)
+    assert attempts == 4
+    rows = [r for r in raw if r.get("is_demo")]
+    last = rows[-5:]
+    assert all(r["correct"] for r in last)
+    assert not all(r["correct"] for r in rows[:5])
+
+
+@pytest.mark.parametrize("kind", sorted(CARELESS_CHECKS))
+def test_careless_participants_fail_their_check(kind):
+    for thresholds, main_n in ((PAPER, 45), (PAPER | {"row_variability_min": 1, "total_response_time_min_s": 12}, 4)):  # fmt: skip
+        main, demo = paper_trials()
+        if main_n < 45:  # the tiny config's task: 3 trials and a catch trial
+            main = [Trial(1, 0.3), Trial(2, 1.0, True), Trial(3, 0.3), Trial(4, 0.3)]
+        person = Participant("c1", "resnet50_natural", 1, kind)
+        payload = simulate_participant(person, main, demo[:2], SIMULATION, thresholds, 1.0)
+        failed = failed_checks(run_checks(json.loads(payload["raw_data"]), thresholds))
+        assert failed == [CARELESS_CHECKS[kind]]
+    attentive = simulate()
+    assert failed_checks(run_checks(json.loads(attentive["raw_data"]), PAPER)) == []
+
+
+def test_one_row_participant_uses_one_row_and_random_clicker_is_at_chance():
+    main = [r for r in json.loads(simulate("one_row")["main_data"]) if not r["is_demo"]]
+    rows = {r["button_pressed"] // 3 for r in main}
+    assert len(rows) == 1
+    correct = [
+        np.mean(
+            [
+                r["correct"]
+                for r in json.loads(
+                    simulate("random_clicker", d=5.0, participant=f"r{i}")["main_data"]
+                )
+                if not r["is_demo"] and not r["catch_trial"]
+            ]
+        )  # fmt: skip
+        for i in range(8)
+    ]
+    assert 0.3 < np.mean(correct) < 0.7  # ignores d
+
+
+def test_proportion_correct_grows_with_d_and_confidence_with_abs_d():
+    def stats(d: float) -> tuple[float, float]:
+        rows = [r for i in range(6) for r in json.loads(simulate(d=d, participant=f"p{i}")["main_data"])
+                if not r["is_demo"] and not r["catch_trial"]]  # fmt: skip
+        return np.mean([r["correct"] for r in rows]), np.mean([r["confidence"] for r in rows])
+
+    (p0, c0), (p1, c1), (p2, c2) = stats(0.0), stats(0.3), stats(1.5)
+    assert 0.35 < p0 < 0.65 and p0 < p1 < p2 and p2 > 0.9
+    assert c0 < c1 < c2
+    lapse = SIMULATION["lapse"]
+    assert p2 <= 1 - lapse / 2 + 0.05
+
+
+def test_deterministic_and_seeded():
+    assert simulate() == simulate()
+    assert simulate(seed=8) != simulate()
+    assert simulate(participant="s2") != simulate()
+
+
+def experiment_tables(tmp_path: Path) -> tuple[Path, Path]:
+    """An experiment folder with trials.csv (3 tasks) and a hand-made observer file."""
+    folder = tmp_path / "experiments" / "resnet50_natural"
+    folder.mkdir(parents=True)
+    rows = []
+    for task in range(4):
+        for trial in range(1, (2 if task == 0 else 5) + 1):
+            catch = task > 0 and trial == 3
+            rows.append({"experiment": "resnet50_natural", "task": task, "trial": trial,
+                         "is_demo": task == 0, "catch_trial": catch,
+                         "d": 0.6 if catch else 0.1 * trial})  # fmt: skip
+    table = pd.DataFrame(rows)
+    table.drop(columns="d").to_csv(folder / "trials.csv", index=False)
+    observer = tmp_path / "observer.csv"
+    table[["task", "trial", "d"]].assign(unit="u", p_correct=0.5, backend="features:x", alpha=1.0,
+                                         alpha_source="given").to_csv(observer, index=False)  # fmt: skip
+    return folder, observer
+
+
+def run_script(tmp_path: Path, folder: Path, observer: Path, out: str) -> Path:
+    """Call the simulate_participants script with a stand-in Snakemake object."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "workflow" / "scripts"))
+    from simulate_participants import main
+
+    payloads = tmp_path / out / "simulated"
+    snakemake = SimpleNamespace(
+        input=SimpleNamespace(experiment=str(folder), observer=str(observer)),
+        output=SimpleNamespace(payloads=str(payloads), participants=str(tmp_path / out / "p.csv")),
+        log=[str(tmp_path / out / "log.txt")],
+        params=SimpleNamespace(
+            experiment="resnet50_natural",
+            simulation=SIMULATION | {"careless_fraction": 1.0},
+            checks=PAPER | {"row_variability_min": 1, "total_response_time_min_s": 12},
+        ),
+    )
+    main(snakemake)
+    return payloads
+
+
+def test_script_writes_byte_identical_payloads(tmp_path):
+    folder, observer = experiment_tables(tmp_path)
+    first = run_script(tmp_path, folder, observer, "a")
+    second = run_script(tmp_path, folder, observer, "b")
+    digest = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in first.iterdir()}
+    assert digest == {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in second.iterdir()}
+    assert len(digest) == 3 + 3  # one attentive participant per task plus careless_fraction 1.0
+    manifest = pd.read_csv(tmp_path / "a" / "p.csv")
+    assert (manifest["kind"] == "attentive").sum() == 3
+    assert set(manifest["intended_check"].dropna()) <= set(CARELESS_CHECKS.values())
+    assert (tmp_path / "a" / "p.csv").read_bytes() == (tmp_path / "b" / "p.csv").read_bytes()
+
+
+def test_plan_and_spread():
+    plan = plan_participants("e_natural", [1, 2, 3, 4], SIMULATION | {"careless_fraction": 0.5})
+    assert [p.kind for p in plan[:4]] == ["attentive"] * 4 and len(plan) == 6
+    assert len({p.participant for p in plan}) == 6
+    trials = pd.DataFrame({"catch_trial": [True, True, False], "d": [0.4, 0.6, 0.1]})
+    assert d_spread(trials) == pytest.approx(0.5)
+    assert d_spread(trials.assign(catch_trial=False)) == pytest.approx(np.std([0.4, 0.6, 0.1]))
+
+
+def test_missing_d_is_named(tmp_path):
+    from unitpsych.participants import trials_with_d
+
+    folder, observer = experiment_tables(tmp_path)
+    trials = pd.read_csv(folder / "trials.csv")
+    obs = pd.read_csv(observer).iloc[:-1]
+    with pytest.raises(ValueError, match="no d for 1 trial"):
+        trials_with_d(trials, obs)
+    assert len(simulate_experiment("resnet50_natural", trials_with_d(trials, pd.read_csv(observer)),
+                                   SIMULATION, PAPER | {"row_variability_min": 1,
+                                                        "total_response_time_min_s": 12})) == 4  # fmt: skip

@@ -1,0 +1,440 @@
+"""Responses: the five exclusion checks at their thresholds, payload parsing with its accounting,
+multi-participation, and the released IMI data (checksum, download, layout, parsing)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import threading
+import zipfile
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from unitpsych import imi
+from unitpsych.participants import Participant, Trial, simulate_participant
+from unitpsych.responses import (
+    ExperimentInfo,
+    list_payload_files,
+    merge,
+    parse_payloads,
+    report_of,
+    run_checks,
+    split_blocks,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+PAPER = {k: v["default"] for k, v in SCHEMA["properties"]["responses"]["properties"]["checks"]["properties"].items()}  # fmt: skip
+SIMULATION = {k: v["default"] for k, v in SCHEMA["properties"]["simulation"]["properties"].items()}
+TT = "2afc-image-confidence-response"
+
+
+def raw_rows(
+    n_main: int = 45,
+    catch: list[bool] | None = None,
+    n_lower: int = 20,
+    instruction_ms: float = 60_000,
+    total_ms: float = 600_000,
+    attempts: int = 1,
+) -> list[dict]:
+    """Raw jsPsych rows as the UI writes them, with the quantities each check reads set exactly."""
+    catch = [True] * 5 if catch is None else catch
+    rows: list[dict] = []
+
+    def add(trial_type: str, t: float, **data) -> None:
+        rows.append({**data, "trial_type": trial_type, "trial_index": len(rows), "time_elapsed": t})
+
+    add("instructions", 1_000)  # welcome: the first row, so total = last − 1 s
+    add("instructions", instruction_ms - 2_000)
+    add("fullscreen", instruction_ms - 1_000)
+    add("call-function", instruction_ms)  # the first switch head ends the instruction block
+    t = instruction_ms
+    for attempt in range(attempts):
+        if attempt:
+            add("call-function", t)
+        for _ in range(2):
+            t += 5_000
+            add(TT, t, is_demo=True, catch_trial=False, correct=attempt == attempts - 1,
+                button_pressed=0)  # fmt: skip
+        t += 1_000
+        add("instructions", t)  # "repeat" or "Great!"
+    step = (total_ms + 1_000 - t - 10_000) / n_main
+    for i in range(n_main):
+        t += step
+        is_catch = i < len(catch)
+        add(TT, t, is_demo=False, catch_trial=is_catch, correct=catch[i] if is_catch else True,
+            button_pressed=4 if i < n_lower else 1)  # fmt: skip
+    add("survey-text", t + 5_000)
+    add("instructions", total_ms + 1_000)
+    return rows
+
+
+def test_blocks_follow_the_ui_timeline():
+    rows = raw_rows(n_main=10, attempts=3)
+    blocks = split_blocks(rows)
+    assert [r["trial_type"] for r in blocks.instructions] == [
+        "instructions", "instructions", "fullscreen", "call-function"
+    ]  # fmt: skip
+    assert sum(r["trial_type"] == "call-function" for r in blocks.demo) == 2
+    assert len(blocks.main) == 10 and all(not r["is_demo"] for r in blocks.main)
+    no_demo = [r for r in rows if not r.get("is_demo")]
+    no_demo = [r for r in no_demo if r["trial_type"] != "call-function"]
+    assert len(split_blocks(no_demo).main) == 10 and split_blocks(no_demo).demo == []
+
+
+@pytest.mark.parametrize(
+    ("n_correct", "n_catch", "ok"), [(3, 4, False), (4, 5, True), (5, 6, True)]
+)  # ratios 0.75 (just below 0.8), 0.8 (at), 0.833 (just above)
+def test_catch_trials_at_threshold(n_correct, n_catch, ok):
+    catch = [True] * n_correct + [False] * (n_catch - n_correct)
+    result = run_checks(raw_rows(catch=catch), PAPER)["catch_trials"]
+    assert result.passed is ok
+    assert result.details["ratio"] == pytest.approx(n_correct / n_catch)
+    assert result.details["correctly_answered"] == catch
+
+
+@pytest.mark.parametrize(("n_lower", "ok"), [(4, False), (5, True), (6, True)])
+def test_row_variability_at_threshold(n_lower, ok):
+    result = run_checks(raw_rows(n_lower=n_lower), PAPER)["row_variability"]
+    assert result.passed is ok
+    assert result.details == {"n_upper_row": 45 - n_lower, "n_lower_row": n_lower}
+    upper_only = run_checks(raw_rows(n_lower=45 - n_lower), PAPER)["row_variability"]
+    assert upper_only.passed is ok  # both rows count, not min/max queries
+
+
+def test_row_variability_passes_with_a_single_trial():
+    assert run_checks(raw_rows(n_main=1, catch=[], n_lower=0), PAPER)["row_variability"].passed
+
+
+@pytest.mark.parametrize(
+    ("total_s", "ok"),
+    [(134.999, False), (135.0, True), (135.001, True), (2499.999, True), (2500.0, True),
+     (2500.001, False)],
+)  # fmt: skip
+def test_total_response_time_at_thresholds(total_s, ok):
+    result = run_checks(raw_rows(total_ms=total_s * 1000), PAPER)["total_response_time"]
+    assert result.details["total_time"] == pytest.approx(total_s)
+    assert result.passed is ok
+
+
+@pytest.mark.parametrize(("instr_s", "ok"), [(14.999, False), (15.0, True), (15.001, True)])
+def test_instruction_time_at_threshold(instr_s, ok):
+    result = run_checks(raw_rows(instruction_ms=instr_s * 1000), PAPER)["instruction_time"]
+    assert result.details["total_time"] == pytest.approx(instr_s)
+    assert result.passed is ok
+    capped = run_checks(
+        raw_rows(instruction_ms=instr_s * 1000), PAPER | {"instruction_time_max_s": 15.0}
+    )
+    assert capped["instruction_time"].passed is (instr_s == 15.0)
+
+
+@pytest.mark.parametrize(("attempts", "ok"), [(2, True), (3, True), (4, False)])
+def test_demo_trials_at_threshold(attempts, ok):
+    result = run_checks(raw_rows(attempts=attempts), PAPER)["demo_trials"]
+    assert result.details == {"n_demo_trials_blocks": attempts}
+    assert result.passed is ok
+
+
+def test_missing_threshold_is_named():
+    with pytest.raises(KeyError, match="row_variability_min"):
+        run_checks(raw_rows(), {k: v for k, v in PAPER.items() if k != "row_variability_min"})
+
+
+# Payload parsing, rejections and the accounting
+
+EXP = ExperimentInfo("tiny_natural", "tiny", "natural")
+
+
+def trials_table(n_tasks: int = 3, n_main: int = 6, n_demo: int = 2) -> pd.DataFrame:
+    """A trials.csv of `n_tasks` tasks (catch trial at 2) plus the practice task 0."""
+    rows = []
+    for task in range(n_tasks + 1):
+        for trial in range(1, (n_demo if task == 0 else n_main) + 1):
+            catch = task > 0 and trial == 2
+            rows.append({
+                "experiment": EXP.name, "task": task, "trial": trial, "is_demo": task == 0,
+                "catch_trial": catch, "mode": "catch_trial" if catch else "natural",
+                "unit": f"layer{trial}__{task}", "layer": f"layer{trial}", "channel": task,
+                "batch": trial % 2, "d": 1.0 if catch else 0.4,
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+SMALL = PAPER | {"row_variability_min": 1, "total_response_time_min_s": 10}
+
+
+def payload(participant: str, task: int, trials: pd.DataFrame, kind: str = "attentive") -> dict:
+    """A simulated participant's payload for one task of `trials`."""
+    rows = trials[trials["task"] == task]
+    main = [Trial(int(r.trial), float(r.d), bool(r.catch_trial)) for r in rows.itertuples()]
+    demo = [Trial(int(r.trial), 2.0) for r in trials[trials["task"] == 0].itertuples()]
+    person = Participant(participant, EXP.name, task, kind)
+    return simulate_participant(person, main, demo, SIMULATION, SMALL, spread=1.0)
+
+
+def write(folder: Path, name: str, data: bytes | str | dict) -> Path:
+    """Write a payload file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if isinstance(data, dict):
+        data = json.dumps(data)
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+    return path
+
+
+def test_payload_rows_join_trials_and_keep_demo_rows(tmp_path):
+    trials = trials_table()
+    write(tmp_path, "p1_task_2.json", payload("p1", 2, trials))
+    parsed = parse_payloads(
+        [("local", p) for p in list_payload_files(tmp_path)], EXP, trials, SMALL
+    )
+    rows = parsed.rows
+    assert parsed.rejected == [] and len(parsed.participations) == 1
+    main = rows[~rows["is_demo"]]
+    assert main["corrected_trial_index"].tolist() == list(range(6))
+    assert main["trial"].tolist() == list(range(1, 7))
+    assert main["unit"].tolist() == [f"layer{i}__2" for i in range(1, 7)]
+    assert main["channel"].tolist() == [2] * 6 and main["batch"].tolist() == [1, 0, 1, 0, 1, 0]
+    assert main["mode"].tolist()[1] == "catch_trial" and main["catch_trial"].tolist()[1]
+    demo = rows[rows["is_demo"]]
+    assert (
+        len(demo) >= 2 and demo["unit"].isna().all() and demo["corrected_trial_index"].isna().all()
+    )
+    assert (rows["model"] == "tiny").all() and (rows["condition"] == "natural").all()
+    assert rows["passed_checks"].all() and rows["row_variability_result"].all()
+
+
+def test_bad_input_is_counted_never_lost(tmp_path):
+    trials = trials_table()
+    local = tmp_path / "local"
+    good = payload("p1", 1, trials)
+    write(local, "p1_task_1.json", good)
+    write(local, "p2_task_2.json", payload("p2", 2, trials))
+    write(local, "p3_task_3.json", payload("p3", 3, trials, kind="one_row"))  # excluded
+    write(local, "copy_task_1.json", good)  # same content as p1
+    other = payload("p1", 1, trials)
+    other["raw_data"] = json.dumps(json.loads(other["raw_data"])[:-1])
+    write(local, "p1_task_1.json.bak", other)  # not a payload name
+    write(local, "p4_task_1.json", json.dumps(good)[:-200])  # truncated
+    write(local, "p5_task_1.json", "{not json")
+    write(local, "p6_task_1.json", json.dumps(good).encode("utf-16"))  # not UTF-8
+    wrong_exp = dict(payload("p7", 1, trials), task_id="other_natural-1")
+    write(local, "p7_task_1.json", wrong_exp)
+    write(local, "p8_task_9.json", dict(payload("p8", 1, trials), task_id=f"{EXP.name}-9"))
+    short = payload("p9", 1, trials)
+    short["main_data"] = json.dumps(json.loads(short["main_data"])[:-1])
+    write(local, "p9_task_1.json", short)  # one trial missing
+    bad_row = payload("p10", 1, trials)
+    rows = json.loads(bad_row["main_data"])
+    rows[3]["button_pressed"] = 7
+    bad_row["main_data"] = json.dumps(rows)
+    write(local, "p10_task_1.json", bad_row)
+    simulated = tmp_path / "simulated"
+    write(simulated, "p2_task_2.json", payload("p2", 2, trials))  # other source: not a duplicate
+    write(simulated, "s1_task_2.json", payload("s1", 2, trials))
+    again = payload("s1", 2, trials)
+    raw = json.loads(again["raw_data"])
+    raw[-2]["responses"] = '{"feedback":"again"}'
+    again["raw_data"] = json.dumps(raw)
+    assert again != payload("s1", 2, trials)
+    write(simulated, "s1_task_2 (1).json", again)  # same participant and task, other content
+
+    reports, tables = [], []
+    n_files = 0
+    for source, folder in (("local", local), ("simulated", simulated)):
+        files = list_payload_files(folder)
+        n_files += len(files)
+        parsed = parse_payloads([(source, f) for f in files], EXP, trials, SMALL)
+        tables.append(parsed.rows)
+        reports.append(report_of(source, parsed))
+    responses, exclusions, _, summary = merge(tables, reports)
+    reasons = {r["file"]: r["reason"] for r in summary["rejected"]}
+    assert set(reasons) == {
+        "p1_task_1.json", "p1_task_1.json.bak", "p4_task_1.json", "p5_task_1.json",
+        "p6_task_1.json", "p7_task_1.json", "p8_task_9.json", "p9_task_1.json",
+        "p10_task_1.json", "s1_task_2 (1).json",
+    }  # fmt: skip
+    assert "same content as local/copy_task_1.json" in reasons["p1_task_1.json"]
+    assert (
+        "participant and task already in simulated/s1_task_2.json" in reasons["s1_task_2 (1).json"]
+    )
+    assert "file name" in reasons["p1_task_1.json.bak"]
+    assert "JSON" in reasons["p4_task_1.json"] and "JSON" in reasons["p5_task_1.json"]
+    assert "UTF-8" in reasons["p6_task_1.json"]
+    assert "unknown experiment" in reasons["p7_task_1.json"]
+    assert "unknown task" in reasons["p8_task_9.json"]
+    assert "main trials" in reasons["p9_task_1.json"]
+    assert "button_pressed" in reasons["p10_task_1.json"]
+    files, rows = summary["files"], summary["rows"]
+    assert files == {"input": n_files, "kept": 4, "excluded": 1, "rejected": 10}
+    assert files["kept"] + files["excluded"] + files["rejected"] == files["input"]
+    assert rows["kept"] + rows["excluded"] + rows["rejected"] == rows["input"]
+    assert rows["kept"] + rows["excluded"] == len(responses)
+    assert rows["rejected"] > 0 and rows["kept"] == int(responses["kept"].sum())
+    assert exclusions.loc[~exclusions["kept"], "exclusion_reason"].tolist() == ["row_variability"]
+    assert summary["excluded_participations_by_reason"] == {"row_variability": 1}
+
+
+def test_multi_participation_flags_every_participation_of_a_returning_participant(tmp_path):
+    trials = trials_table()
+    other = ExperimentInfo("tiny_synthetic", "tiny", "synthetic")
+    reports, tables = [], []
+    for exp, files in ((EXP, [("p1", 1), ("p2", 2)]), (other, [("p1", 3), ("p3", 1)])):
+        folder = tmp_path / exp.name
+        for person, task in files:
+            data = payload(person, task, trials)
+            data["task_id"] = f"{exp.name}-{task}"
+            write(folder, f"{person}_task_{task}.json", data)
+        parsed = parse_payloads(
+            [("local", f) for f in list_payload_files(folder)], exp, trials, SMALL
+        )
+        tables.append(parsed.rows)
+        reports.append(report_of("local", parsed))
+    responses, exclusions, participants, _ = merge(tables, reports)
+    flagged = exclusions.set_index(["participant_id", "experiment"])["multi_participation"]
+    assert flagged[("p1", "tiny_natural")] and flagged[("p1", "tiny_synthetic")]
+    assert not flagged[("p2", "tiny_natural")] and not flagged[("p3", "tiny_synthetic")]
+    assert set(exclusions.loc[~exclusions["kept"], "exclusion_reason"]) == {"multi_participation"}
+    assert not responses.loc[responses["participant_id"] == "p1", "kept"].any()
+    assert responses.loc[responses["participant_id"] != "p1", "kept"].all()
+    p1 = participants.set_index("participant_id").loc["p1"]
+    assert p1["n_tasks"] == 2 and p1["multi_participation"] and p1["n_kept"] == 0
+
+
+# The released IMI data set
+
+CHECK_NAMES = ("catch_trials", "row_variability", "total_response_time", "instruction_time",
+               "demo_trials")  # fmt: skip
+
+
+def released_table() -> pd.DataFrame:
+    """Rows in the released layout (protocol §8.3): demo and catch rows, check columns, hard ids."""
+    rows = []
+    tasks = [
+        ("P0001", "resnet50_natural-1", "resnet50", "natural", True, False),
+        ("P0002", "resnet50_optimized-4", "resnet50", "optimized", False, False),
+        ("P0003", "resnet50_hard95_natural-2", "resnet50_hard95", "natural", True, True),
+    ]
+    for participant, task_id, model, mode, ok, multi in tasks:
+        for i in range(2):  # demo rows: no unit
+            rows.append({"participant_id": participant, "task_id": task_id, "is_demo": True,
+                         "catch_trial": False, "mode": None, "model": None, "layer": None,
+                         "channel": None, "batch": None, "trial_index": 4 + i})  # fmt: skip
+        for i in range(4):
+            catch = i == 1
+            rows.append({
+                "participant_id": participant, "task_id": task_id, "is_demo": False,
+                "catch_trial": catch, "mode": "catch_trial" if catch else mode,
+                "model": "catch/manual" if catch else model,
+                "layer": "mixed4a" if catch else "layer3_2_bn2", "channel": 7 if catch else 11 + i,
+                "batch": -1 if catch else i, "trial_index": 8 + i,
+            })  # fmt: skip
+        for row in rows[-6:]:
+            row.update({
+                "task_number": int(task_id.rsplit("-", 1)[1]), "response_index": 0,
+                "corrected_trial_index": None if row["is_demo"] else row["trial_index"] - 8,
+                "correct": True, "choice": "b", "confidence": 3, "button_pressed": 2,
+                "switched_queries": True, "rt": 3000.0, "time_elapsed": 1000.0 * row["trial_index"],
+                "min_query": "anonymized", "max_query": "anonymized", "passed_checks": ok,
+                "multi_participation": multi,
+                **{f"{c}_result": ok or c != "catch_trials" for c in CHECK_NAMES},
+                **{f"{c}_details": "(True, {'ratio': 1.0})" for c in CHECK_NAMES},
+                "catch_trials_details_ratio_extracted": 1.0 if ok else 0.2,
+                "demo_trials_details_extracted": 1,
+            })  # fmt: skip
+    rows.append({**rows[-1], "participant_id": "P0009", "task_id": "mystery-1", "model": "foo",
+                 "mode": "weird", "catch_trial": False, "is_demo": False})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def make_archive(path: Path, table: pd.DataFrame, member: str = "responses_all.csv") -> str:
+    """Zip the table under a folder as the release does; return the archive's MD5."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(f"human_responses/{member}", table.to_csv(index=False))
+        zf.writestr("human_responses/README.md", "released responses")
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_imi_local_copy_checked_and_parsed(tmp_path):
+    archive = tmp_path / "human_responses.zip"
+    md5 = make_archive(archive, released_table())
+    dest = tmp_path / "results" / "human_responses.zip"
+    imi.install_archive(dest, md5, path=str(archive))
+    assert imi.md5sum(dest) == md5
+    parsed = imi.parse_released(imi.read_released_table(dest, "responses_all.csv"))
+    rows = parsed.rows
+    assert set(rows["experiment"]) == {
+        "resnet50_natural", "resnet50_synthetic", "resnet50_hard95_natural"
+    }  # fmt: skip
+    hard = rows[rows["experiment"] == "resnet50_hard95_natural"]
+    assert set(hard["model"]) == {"resnet50"} and set(hard["difficulty"]) == {"hard95"}
+    assert set(rows.loc[rows["experiment"] == "resnet50_synthetic", "condition"]) == {"synthetic"}
+    demo = rows[rows["is_demo"]]
+    assert len(demo) == 6 and demo["unit"].isna().all()
+    catch = rows[rows["catch_trial"]]
+    assert set(catch["unit"]) == {"mixed4a__7"} and set(catch["mode"]) == {"catch_trial"}
+    regular = rows[~rows["is_demo"] & ~rows["catch_trial"]]
+    assert set(regular["unit"]) == {"layer3_2_bn2__11", "layer3_2_bn2__13", "layer3_2_bn2__14"}
+    assert regular["trial"].tolist()[:3] == [1, 3, 4]
+    assert parsed.rejected and parsed.rejected[0]["n_rows"] == 1
+    assert "experiment" in parsed.rejected[0]["reason"]
+    responses, exclusions, _, summary = merge([rows], [report_of("imi", parsed)])
+    by = exclusions.set_index("participant_id")
+    assert by.loc["P0001", "kept"] and not by.loc["P0002", "kept"]
+    assert by.loc["P0002", "exclusion_reason"] == "catch_trials"
+    assert by.loc["P0003", "exclusion_reason"] == "multi_participation"  # the release's flag
+    assert summary["rows"] == {"input": 19, "kept": 6, "excluded": 12, "rejected": 1}
+    assert responses["catch_trials_details_ratio_extracted"].notna().all()
+
+
+def test_imi_checksum_mismatch_names_both_sums_and_keeps_the_file_aside(tmp_path):
+    archive = tmp_path / "human_responses.zip"
+    md5 = make_archive(archive, released_table())
+    wrong = "0" * 32
+    with pytest.raises(imi.ChecksumError, match=f"{md5}.*{wrong}"):
+        imi.install_archive(tmp_path / "out" / "a.zip", wrong, path=str(archive))
+    assert archive.exists() and not (tmp_path / "out" / "a.zip").exists()
+    dest = tmp_path / "dl" / "human_responses.zip"
+    with pytest.raises(imi.ChecksumError, match=f"{md5}.*{wrong}"):
+        imi.install_archive(dest, wrong, url=archive.as_uri(), retries=1)
+    assert not dest.exists()
+    assert (dest.parent / f"human_responses.zip.bad-{md5}").read_bytes() == archive.read_bytes()
+
+
+def test_imi_download_over_http_with_retries(tmp_path):
+    archive = tmp_path / "served" / "human_responses.zip"
+    archive.parent.mkdir()
+    md5 = make_archive(archive, released_table())
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(archive.parent))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        dest = tmp_path / "results" / "human_responses.zip"
+        imi.install_archive(
+            dest, md5, url=f"http://127.0.0.1:{port}/human_responses.zip", retries=2
+        )
+        assert imi.md5sum(dest) == md5
+        with pytest.raises(RuntimeError, match="after 1 attempts"):
+            imi.install_archive(tmp_path / "x.zip", md5, url=f"http://127.0.0.1:{port}/nope.zip",
+                                retries=1)  # fmt: skip
+        assert not (tmp_path / "x.zip").exists()
+    finally:
+        server.shutdown()
+
+
+def test_unexpected_archive_lists_its_contents(tmp_path):
+    archive = tmp_path / "a.zip"
+    make_archive(archive, released_table(), member="something_else.csv")
+    with pytest.raises(ValueError, match="something_else.csv.*README.md|README.md.*something_else"):
+        imi.read_released_table(archive, "responses_all.csv")
+    make_archive(archive, released_table().drop(columns=["mode"]))
+    with pytest.raises(ValueError, match="lacks the column.*mode"):
+        imi.read_released_table(archive, "responses_all.csv")
