@@ -51,7 +51,9 @@ def main(snakemake) -> None:
         for ext in ("pdf", "png"):
             with atomic_path(getattr(snakemake.output, ext)) as tmp:
                 # no creation date in the PDF: the same tables give the same file
-                fig.savefig(tmp, format=ext, metadata={"CreationDate": None} if ext == "pdf" else None)
+                fig.savefig(
+                    tmp, format=ext, metadata={"CreationDate": None} if ext == "pdf" else None
+                )
     plt.close(fig)
     log.info("drew %s from %s", name, ", ".join(k for k in snakemake.input.keys()))
 

@@ -78,7 +78,7 @@ def property_vs_score(
     ax.set_ylim(*score_ylim(t["ci_low"], t["ci_high"]))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(SCORE_LABEL)
-    ax.legend(loc="best")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     add_note(fig, sources_text([t]))
     return fig
 
@@ -114,13 +114,13 @@ def significance_matrix(
         a, b = labels.get(r["model_a"], r["model_a"]), labels.get(r["model_b"], r["model_b"])
         p.loc[a, b] = p.loc[b, a] = float(r["p_value"])
     size = 1.0 + 0.45 * len(models)
-    fig, ax = plt.subplots(figsize=(size + 1.2, size))
-    fig.subplots_adjust(left=0.3, bottom=0.3, right=0.78, top=0.9)
+    fig, ax = plt.subplots(figsize=(size + 2.2, size))
+    fig.subplots_adjust(left=0.3, bottom=0.24, right=0.78, top=0.9)
     sp.sign_plot(
         p, ax=ax, linewidths=0.5, linecolor="0.5", square=True, cbar_ax_bbox=(0.82, 0.35, 0.04, 0.4)
     )
     ax.set_title(f"Conover–Holm, {CONDITION_LABEL[condition]}")
-    ax.tick_params(axis="x", labelrotation=45)
+    plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
     ax.tick_params(axis="y", labelrotation=0)
     ax.grid(False)
     add_note(fig, sources_text([ms]))
