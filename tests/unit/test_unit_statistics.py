@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -198,3 +199,30 @@ def test_real_models_conv_and_token_layers(tmp_path):
     t = us.compute_unit_statistics(lite, [f"{layer}__0", f"{layer}__5"], tmp_path / "img", paths,
                                    tmp_path / "l.csv", batch_size=3)  # fmt: skip
     assert (t["local_contrast"] > 0).all() and (t["n_images"] == 6).all()
+
+
+def test_script_reads_the_configured_image_set(tmp_path):
+    """The rule's script on a fake Snakemake object: its own image folder, evenly spaced subset."""
+    import importlib
+
+    from unitpsych.images import generate_image_set
+    from unitpsych.models import load_model
+
+    generate_image_set(tmp_path / "img", n_images=8, size=64, n_classes=2, seed=0)
+    vit = load_model("vit", {"arch": "vit_tiny", "weights": "random"}, device="cpu", seed=0)
+    units = [f"{vit.layers[0]}__1", f"{vit.layers[-1]}__2"]
+    (tmp_path / "units.json").write_text(json.dumps({"units": units}))
+    script = importlib.import_module("unit_statistics")
+    out = tmp_path / "unit_statistics.csv"
+    script.main(SimpleNamespace(
+        input=SimpleNamespace(units=str(tmp_path / "units.json"), images=[]),
+        output=SimpleNamespace(csv=str(out)), log=[str(tmp_path / "log.txt")], threads=1,
+        config={"images": {"num_workers": 0}},
+        params=SimpleNamespace(
+            model={"name": "vit", "arch": "vit_tiny", "weights": "random"}, seed=0,
+            images={"root": str(tmp_path / "img"), "list": None, "n_images": 5, "batch_size": 4,
+                    "extensions": [".jpg"]},
+        ),
+    ))  # fmt: skip
+    table = pd.read_csv(out)
+    assert list(table["unit"]) == units and (table["n_images"] == 5).all()

@@ -21,8 +21,9 @@ def main(snakemake) -> None:
     torch.set_num_threads(max(1, snakemake.threads))
     model = load_model(cfg["name"], cfg, device=device, seed=snakemake.params.seed)
     units = read_units(snakemake.input.units)
-    if snakemake.input.get("images"):  # the activation image set, already indexed
-        paths = list(pd.read_csv(snakemake.input.images, keep_default_na=False)["path"])
+    index = list(snakemake.input.images)  # the activation image set's index, or none
+    if index:
+        paths = list(pd.read_csv(index[0], keep_default_na=False)["path"])
     else:
         paths = list(index_images(images["root"], images.get("list"), tuple(images["extensions"]))["path"])
     paths = select_images(paths, images.get("n_images"))
