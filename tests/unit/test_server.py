@@ -174,6 +174,24 @@ def test_payloads_of_the_test_only_fast_mode_never_pass(study):
     assert status(c)["toy_synthetic"]["1"]["passed"] == 0
 
 
+@pytest.mark.parametrize("flag", ["nd", "ni"])
+def test_payloads_without_practice_or_instructions_never_pass(study, flag):
+    c = client(study, experiments=["toy_natural"])
+    aid = arrive(c, f"skipper{flag}")
+    payload = json.loads(make_payload("toy_natural", 1))
+    raw = json.loads(payload["raw_data"])
+    if flag == "nd":  # the page's `nd` flag: no practice block
+        raw = [r for r in raw if not r.get("is_demo")]
+    else:  # `ni`: no welcome and instruction pages
+        raw = [r for r in raw if not (r["trial_type"] == "instructions" and r["trial_index"] < 5)]
+    payload["raw_data"] = json.dumps(raw)
+    payload["main_data"] = json.dumps([r for r in raw if r["trial_type"] == TRIAL_TYPE])
+    assert c.post(f"/api/submit?aid={aid}", content=json.dumps(payload)).status_code == 200
+    (checks,) = sqlite3.connect(study / "state.sqlite").execute("SELECT checks FROM assignments").fetchone()
+    assert json.loads(checks)["failed"] == ["demo_trials" if flag == "nd" else "instruction_time"]
+    assert task_of(c, arrive(c, "next")) == "toy_natural-1"
+
+
 def test_local_participants_get_an_id_and_are_refused_on_return(study):
     c = client(study)
     aid = arrive(c)

@@ -220,7 +220,7 @@ def test_a_participant_completes_a_task_in_chromium(playwright_api, server, tmp_
         from PIL import Image
 
         (REPO / "docs").mkdir(exist_ok=True)
-        shot = Image.open(tmp_path / "ui_trial.png").convert("RGB").quantize(colors=64)
+        shot = Image.open(tmp_path / "ui_trial.png").convert("RGB").quantize(colors=128)
         shot.save(REPO / "docs" / "ui_trial.png", optimize=True)  # small enough to commit
 
 

@@ -19,6 +19,29 @@
   const N_OBVIOUS_SHOWN = 4; // practice trials per attempt: 4 obvious + 1 non-obvious
   const N_NON_OBVIOUS_SHOWN = 1;
   const PROMPT = "<p>Which image at the center matches the <b>Right Examples</b> better?</p>";
+  // The text pages before the instruction images, and the caption shown above image n of the
+  // experiment's instructions/ folder (page n illustrates caption n; 13 only for synthetic).
+  const INTRO_PAGES = [
+    "In this experiment you will see images on the screen and answer by clicking with your mouse.",
+    "You will answer many trials like the one we show next.<br>First we explain how a single trial works.",
+  ];
+  const CAPTIONS = {
+    1: "On the left and on the right of the screen you see two groups of example images,<br>titled <b>Left Examples</b> and <b>Right Examples</b>.",
+    2: "In the centre there are two more images.<br>One of them belongs with the Left Examples, the other one with the Right Examples.",
+    3: "Your question is always the same:<br>which of the two centre images matches the <b>Right Examples</b> better?",
+    4: "You answer with the numbers. One row of numbers sits just below the upper centre image.",
+    5: "A second row of numbers sits just above the lower centre image.",
+    6: "If the <b>upper</b> image matches the Right Examples better,<br>click a number in the <b>upper</b> row.",
+    7: "If the <b>lower</b> image matches the Right Examples better,<br>click a number in the <b>lower</b> row.",
+    8: "The number says how sure you are: the higher the number, the surer you are.<br>When you are not sure, give your best guess.",
+    13: "The first image of each group of examples is special and may look a little different from the others.<br>When in doubt, give it the most weight.",
+    9: "After you answer, a black frame marks the image you chose.",
+    10: "Then you see whether you were right: a green frame if you chose the image that belongs to<br>the Right Examples, a red frame if you did not.",
+    "10-end": "That is the end of one trial. Every trial stands on its own:<br>what you saw in one trial does not help you in the next one.",
+    11: "Click <i>Continue</i> to go on to the next trial.",
+    12: "This is your last chance to read the instructions again with <i>Previous</i>.<br>Otherwise we start with a few practice trials, so that you get to know the task.",
+  };
+  const CAPTION_ORDER = [1, 2, 3, 4, 5, 6, 7, 8, 13, 9, 10, "10-end", 11, 12];
 
   function showError(message) {
     document.getElementById("jspsych-target").innerHTML =
@@ -59,6 +82,22 @@
       });
     }
     return trials;
+  }
+
+  /** Instruction pages: the intro text, then each image of the folder under its caption. */
+  function instructionPages(imageUrls) {
+    const byNumber = new Map(
+      imageUrls.map((url) => [parseInt(url.split("/").pop(), 10), url])
+    );
+    const page = (caption, url) =>
+      `<p class="imi-caption">${caption}</p><img class="imi-instruction" src="${url}" alt="">`;
+    const pages = INTRO_PAGES.map((text) => `<p class="imi-caption">${text}</p>`);
+    for (const key of CAPTION_ORDER) {
+      const number = key === "10-end" ? 10 : key;
+      if (byNumber.has(number)) pages.push(page(CAPTIONS[key], byNumber.get(number)));
+    }
+    const extra = [...byNumber.keys()].filter((n) => !(n in CAPTIONS)).sort((a, b) => a - b);
+    return pages.concat(extra.map((n) => page("", byNumber.get(n))));
   }
 
   /** The most extreme reference stays first; the other eight are shuffled (seeded). */
@@ -145,7 +184,7 @@
       });
       timeline.push({
         type: jsPsychInstructions,
-        pages: instructionImages.map((src) => `<img class="imi-instruction" src="${src}" alt="">`),
+        pages: instructionPages(instructionImages),
         show_clickable_nav: true,
         data: { internal_node_id: nodeId(top()) },
         on_finish: () => setProgress(0.05),

@@ -455,13 +455,21 @@ def _jsonable(obj: Any) -> Any:
 
 
 def check_submission(raw_data: list[dict], thresholds: Mapping[str, Any]) -> tuple[bool, str]:
-    """Run the five exclusion checks; payloads of the test-only fast mode never pass."""
+    """Run the five exclusion checks. A payload made with one of the page's URL flags never passes:
+    `fast` (tests) fails the timing check, `ni` (no instruction pages) the instruction time and
+    `nd` (no practice block) the practice check."""
     results = run_checks(raw_data, thresholds)
-    failed = failed_checks(results)
-    if any(row.get(TEST_MARK) for row in raw_data):
-        failed = sorted({*failed, "total_response_time"})
-    summary = {"failed": failed, "test_fast": any(r.get(TEST_MARK) for r in raw_data),
-               "results": results}  # fmt: skip
+    failed = set(failed_checks(results))
+    types = [row.get("trial_type") for row in raw_data]
+    first = types.index(TRIAL_TYPE) if TRIAL_TYPE in types else len(types)
+    fast = any(row.get(TEST_MARK) for row in raw_data)
+    if fast:
+        failed.add("total_response_time")
+    if "instructions" not in types[:first]:
+        failed.add("instruction_time")
+    if not any(t == TRIAL_TYPE and row.get("is_demo") for t, row in zip(types, raw_data, strict=True)):
+        failed.add("demo_trials")
+    summary = {"failed": sorted(failed), "test_fast": fast, "results": results}
     return not failed, json.dumps(summary, default=_jsonable)
 
 
@@ -494,7 +502,7 @@ def _page(title: str, text: str, status: int = 200) -> HTMLResponse:
     """A small HTML page for participants (refusal, thanks, no task left)."""
     body = (
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        "<link rel='stylesheet' href='/style.css'></head><body><div class='imi-message'>"
+        "<link rel='icon' href='data:,'><link rel='stylesheet' href='/style.css'></head><body><div class='imi-message'>"
         f"<h2>{html.escape(title)}</h2><p>{text}</p></div></body></html>"
     )
     return HTMLResponse(body, status_code=status)
@@ -802,7 +810,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     app = create_app(settings)
     log.info("serving %s on http://%s:%d/ (payloads to %s)", settings.experiments_dir, host, port,
              settings.responses_dir)  # fmt: skip
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+    # Our own log lines cover every refusal; uvicorn's access log would add a line per image.
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True, access_log=False)
 
 
 if __name__ == "__main__":
