@@ -381,3 +381,16 @@ def test_scripts_write_every_table(tmp_path):
     assert {"layer_depth", "natural_vs_synthetic", "pixel_sparsity", "mis_vs_human"} - set(
         sp["analysis"]
     ) == {"natural_vs_synthetic"}  # small_synthetic has no responses
+
+
+def test_mis_vs_human_uses_the_observer_score_column():
+    """mis.csv as the observer writes it: `mis` NaN without a fitted α, `score` = the accuracy."""
+    units = _unit_table({"big": [0.9, 0.8, 0.7, 0.6]}).assign(experiment="big_natural", label="Big",
+                                                              scale_rank=2.0)  # fmt: skip
+    layers = units.assign(layer="l", relative_depth=1.0, score=0.8)
+    mis = pd.DataFrame({"unit": ["u0", "u1", "u2", "u3"], "mis": np.nan,
+                        "accuracy": [0.9, 0.7, 0.8, 0.1], "score": [0.9, 0.7, 0.8, 0.1],
+                        "score_kind": "accuracy"})  # fmt: skip
+    row = stats.spearman_table(units, layers, {}, {"big": mis}).iloc[-1]
+    assert (row["analysis"], row["x"], row["n"]) == ("mis_vs_human", "accuracy", 4)
+    assert row["rho"] == pytest.approx(0.8)  # ranks 4,2,3,1 vs 4,3,2,1: d^2 = 2

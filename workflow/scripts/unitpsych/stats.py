@@ -481,14 +481,20 @@ def _mis_row(exp, model, condition, difficulty, grp, table, sources) -> dict:
     if table is None:
         return _row("mis_vs_human", exp, model, condition, difficulty, "mis", "unit_score",
                     [], [], sources, note=f"no mis.csv for {model}")  # fmt: skip
-    value = next((c for c in ("mis", "accuracy") if c in table), None)
+    # `score` is the observer's score of the unit (MIS, or its α-free accuracy without a fitted α)
+    value = next((c for c in ("score", "mis", "accuracy")
+                  if c in table and table[c].notna().any()), None)  # fmt: skip
     if value is None or "unit" not in table:
         return _row("mis_vs_human", exp, model, condition, difficulty, "mis", "unit_score",
-                    [], [], sources, note="mis.csv has no unit/mis column")  # fmt: skip
+                    [], [], sources, note="mis.csv has no unit or score values")  # fmt: skip
+    x = value
+    if value == "score" and "score_kind" in table:
+        kinds = sorted(set(table["score_kind"].dropna().astype(str)) - {""})
+        x = "+".join(kinds) or value
     keys = ["unit"] + [k for k in ("experiment", "condition", "difficulty") if k in table]
     mine = grp[["unit", "experiment", "condition", "difficulty", "proportion_correct"]]
     joined = mine.merge(table[[*keys, value]].drop_duplicates(keys), on=keys, how="left")
-    return _row("mis_vs_human", exp, model, condition, difficulty, value, "unit_score",
+    return _row("mis_vs_human", exp, model, condition, difficulty, x, "unit_score",
                 joined[value], joined["proportion_correct"], sources)  # fmt: skip
 
 
