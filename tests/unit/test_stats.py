@@ -394,3 +394,18 @@ def test_mis_vs_human_uses_the_observer_score_column():
     row = stats.spearman_table(units, layers, {}, {"big": mis}).iloc[-1]
     assert (row["analysis"], row["x"], row["n"]) == ("mis_vs_human", "accuracy", 4)
     assert row["rho"] == pytest.approx(0.8)  # ranks 4,2,3,1 vs 4,3,2,1: d^2 = 2
+
+
+def test_nullable_dtypes_of_responses_parquet_give_the_same_tables():
+    """responses.parquet stores string, Int64 and boolean columns; the tables must not care."""
+    plain = _scaling_responses(0.5)
+    nullable = plain.astype({"experiment": "string", "unit": "string", "participant_id": "string",
+                             "source": "string", "confidence": "Int64", "correct": "boolean",
+                             "kept": "boolean", "is_demo": "bool", "catch_trial": "bool"})  # fmt: skip
+    nullable.loc[len(nullable)] = nullable.iloc[0]
+    nullable.loc[len(nullable) - 1, ["kept", "confidence"]] = [pd.NA, pd.NA]  # NA kept: left out
+    exps = [{"model": m, "condition": c} for m in SCALE_MODELS for c in ("natural", "synthetic")]
+    a, b = (stats.score_tables(r, exps, SCALE_MODELS, SETTINGS, units=SCALE_UNITS,
+                               model_table=SCALE_TABLE) for r in (plain, nullable))  # fmt: skip
+    for name in ("model_scores", "regression", "confidence_scores"):
+        pd.testing.assert_frame_equal(a[name], b[name], check_dtype=False)

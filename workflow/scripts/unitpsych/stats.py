@@ -556,7 +556,12 @@ def scale_regression(
     data[term] = np.log10(data["scale_value"].astype(float))
     if "confidence" not in data:
         data["confidence"] = np.nan
-    data["confidence"] = pd.to_numeric(data["confidence"], errors="coerce")
+    # patsy needs plain numpy dtypes (not pandas' nullable Int64 / string)
+    data["confidence"] = pd.to_numeric(data["confidence"], errors="coerce").astype(float)
+    data["relative_depth"] = pd.to_numeric(data["relative_depth"], errors="coerce").astype(float)
+    data["correct"] = data["correct"].astype(float)
+    for column in ("condition", "difficulty"):
+        data[column] = data[column].astype(str).astype(object)
     predictors = [term]
     if data["condition"].nunique() > 1:
         predictors.append("C(condition)")
@@ -566,6 +571,7 @@ def scale_regression(
     if data["relative_depth"].notna().all() and data["relative_depth"].nunique() > 1:
         predictors.append("relative_depth")
     if data["confidence"].notna().all() and data["confidence"].nunique() > 1:
+        data["confidence"] = data["confidence"].astype(np.int64)
         predictors.append("C(confidence)")
     cluster = [c for c in cluster if c in data]
     info = {
