@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import socket
 import sqlite3
 import threading
@@ -162,6 +161,15 @@ def test_a_failing_payload_is_stored_and_its_task_handed_out_again(study):
     db = sqlite3.connect(study / "state.sqlite")
     (checks,) = db.execute("SELECT checks FROM assignments WHERE participant = 'hasty'").fetchone()
     assert json.loads(checks)["failed"] == ["total_response_time"]
+
+
+def test_a_payload_whose_checks_cannot_run_is_kept_as_not_passing(study, caplog):
+    c = client(study, experiments=["toy_synthetic"])
+    c.app.state.settings.thresholds.clear()  # run_checks raises: thresholds missing
+    aid = arrive(c, "kept")
+    assert c.post(f"/api/submit?aid={aid}", content=make_payload("toy_synthetic", 1)).status_code == 200
+    assert len(payload_files(study)) == 1 and status(c)["toy_synthetic"]["1"]["passed"] == 0
+    assert "the checks failed to run" in caplog.text
 
 
 def test_payloads_of_the_test_only_fast_mode_never_pass(study):
@@ -396,7 +404,3 @@ def test_load_50_concurrent_participants_on_127_0_0_1(tmp_path):
     db = sqlite3.connect(tmp_path / "state.sqlite")
     assert db.execute("SELECT COUNT(*), SUM(passed) FROM assignments WHERE submitted_at IS NOT NULL").fetchone() == (50, 50)
 
-
-@pytest.mark.skipif(os.name != "posix", reason="symlinks")
-def test_payload_path_is_the_layout_of_paths_module():
-    assert paths.payload_file("e", "local", "p", 3) == "results/responses/raw/e/local/p_task_3.json"

@@ -189,6 +189,7 @@ def test_a_participant_completes_a_task_in_chromium(playwright_api, server, tmp_
     assert [r["catch_trial"] for r in main if not r["is_demo"]] == [False, False, True, False]
     assert all(len(r["min_references"]) == 9 and r["min_references"][0].endswith("min_8.png") for r in main)
     assert all(r[TEST_MARK] for r in raw)
+    assert [r["trial_index"] for r in raw] == list(range(len(raw)))
     types = [r["trial_type"] for r in raw]
     assert types.count("call-function") == 2 and "survey-text" in types and "fullscreen" in types
 

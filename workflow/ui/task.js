@@ -131,11 +131,17 @@
     }
 
     Math.seedrandom(mainIndex.task_name);
+    let rowIndex = 0;
     const jsPsych = initJsPsych({
       display_element: "jspsych-target",
       show_progress_bar: true,
       auto_update_progress_bar: false,
       message_progress_bar: "Progress",
+      // jsPsych 8 also counts the conditional pages that were skipped; number the rows that ran,
+      // 0, 1, 2, ... as jsPsych 6 did (the main block's trial_index then gives the trial number).
+      on_trial_finish: (data) => {
+        data.trial_index = rowIndex++;
+      },
     });
     if (fast) {
       jsPsych.data.addProperties({ test_fast: true });

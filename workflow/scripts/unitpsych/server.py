@@ -458,7 +458,11 @@ def check_submission(raw_data: list[dict], thresholds: Mapping[str, Any]) -> tup
     """Run the five exclusion checks. A payload made with one of the page's URL flags never passes:
     `fast` (tests) fails the timing check, `ni` (no instruction pages) the instruction time and
     `nd` (no practice block) the practice check."""
-    results = run_checks(raw_data, thresholds)
+    try:
+        results = run_checks(raw_data, thresholds)
+    except Exception as err:  # keep the payload; the response stage checks it again
+        log.exception("the checks failed to run; the payload is stored as not passing")
+        return False, json.dumps({"failed": ["checks_error"], "error": repr(err)})
     failed = set(failed_checks(results))
     types = [row.get("trial_type") for row in raw_data]
     first = types.index(TRIAL_TYPE) if TRIAL_TYPE in types else len(types)
@@ -529,9 +533,12 @@ def create_app(settings: Settings) -> Starlette:
     experiments_root = settings.experiments_dir.resolve()
     ui_root = UI_DIR.resolve()
 
+    raw_root = Path(paths.raw_payloads("", "", root=""))  # responses/raw
+
     def out_path(a: Assignment) -> Path:
-        """Where a payload goes: the layout of paths.payload_file under the responses folder."""
-        return settings.responses_dir / a.experiment / SOURCE / f"{a.participant}_task_{a.task}.json"
+        """Where a payload goes: paths.payload_file's layout under the responses folder."""
+        layout = Path(paths.payload_file(a.experiment, SOURCE, a.participant, a.task, root=""))
+        return settings.responses_dir / layout.relative_to(raw_root)
 
     def recover() -> None:
         """Record payloads written before a crash that the database does not know of yet."""
