@@ -264,6 +264,19 @@ def test_exclusion_figures(tables):
     lines = [[ln.get_xdata()[0] for ln in ax.get_lines()] for ax in fig.axes]
     assert lines == [[15], [135, 2500], [5], [5], [0.8], [3]]
     assert all(sum(p.get_height() for p in ax.patches) == len(ex) for ax in fig.axes)
+    # the responses stage's exclusions.csv: <check>_value / <check>_result, no per-row counts
+    ex2 = ex.drop(columns=["row_variability_upper", "row_variability_lower"]).rename(
+        columns={f"{c}_passed": f"{c}_result" for c in fx.CHECKS}
+    )
+    ex2["row_variability_value"] = np.minimum(
+        ex["row_variability_upper"], ex["row_variability_lower"]
+    )
+    fig = fx.exclusion_values(ex2, thresholds)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in shown][2] == "Presses of the Less-Used Row" and len(shown) == 5
+    assert [b.get_height() for b in container(fx.exclusion_decisions(ex2).axes[0], "Failed")] == [
+        int((~ex[f"{c}_passed"]).sum()) for c in fx.CHECKS
+    ]
 
 
 def test_baselines_and_mis(tables):

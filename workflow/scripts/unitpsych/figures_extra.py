@@ -49,6 +49,16 @@ CHECK_LABEL = {
     "instruction_time": "Instruction Time",
     "demo_trials": "Practice Attempts",
 }
+UPPER_COLUMNS = [
+    "row_variability_upper",
+    "n_upper_row",
+    "row_variability_details_details_upper_extracted",
+]
+LOWER_COLUMNS = [
+    "row_variability_lower",
+    "n_lower_row",
+    "row_variability_details_details_lower_extracted",
+]
 BASELINES = {  # figure name: (unit-statistics column, x label)
     "imi_pixel_sparsity_natural": ("pixel_sparsity", "Pixel Sparsity"),
     "imi_channel_sparsity_natural": ("channel_sparsity", "Channel Sparsity"),
@@ -183,15 +193,23 @@ def exclusion_values(exclusions: pd.DataFrame, thresholds: Mapping[str, float | 
          [thresholds.get("instruction_time_min_s"), thresholds.get("instruction_time_max_s")]),
         ("Total Response Time [s]", ["total_response_time_value", "total_response_time"],
          [thresholds.get("total_response_time_min_s"), thresholds.get("total_response_time_max_s")]),
-        ("Upper Row Presses", ["row_variability_upper", "n_upper_row", "row_variability_n_upper_row"], [row_min]),
-        ("Lower Row Presses", ["row_variability_lower", "n_lower_row", "row_variability_n_lower_row"], [row_min]),
+        ("Upper Row Presses", UPPER_COLUMNS, [row_min]),
+        ("Lower Row Presses", LOWER_COLUMNS, [row_min]),
         ("Catch Trial Ratio", ["catch_trials_value", "catch_trials_ratio", "catch_trials"],
          [thresholds.get("catch_trials_min_ratio")]),
         ("Practice Attempts", ["demo_trials_value", "demo_trials_attempts", "demo_trials"],
          [thresholds.get("demo_trials_max_attempts")]),
     ]  # fmt: skip
+    if (
+        _first_column(exclusions, UPPER_COLUMNS) is None
+        or _first_column(exclusions, LOWER_COLUMNS) is None
+    ):
+        # only the check's value (the less-used row's count): one panel instead of two
+        panels[2:4] = [("Presses of the Less-Used Row", ["row_variability_value"], [row_min])]
     fig, axes = plt.subplots(2, 3, figsize=(8.4, 4.6), layout="constrained")
-    for ax, (title, names, lines) in zip(axes.ravel(), panels, strict=True):
+    for ax in axes.ravel()[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (title, names, lines) in zip(axes.ravel(), panels, strict=False):
         col = _first_column(exclusions, names)
         if col is None:
             raise FigureInputError(f"exclusions table has none of the columns {names}")
@@ -204,7 +222,7 @@ def exclusion_values(exclusions: pd.DataFrame, thresholds: Mapping[str, float | 
                 )
         ax.set_title(title)
         ax.set_ylabel("Number of Tasks")
-    labelled = next((ax for ax in axes.ravel() if ax.get_lines()), None)
+    labelled = next((ax for ax in axes.ravel() if ax.get_visible() and ax.get_lines()), None)
     if labelled is not None:
         labelled.legend(loc="upper right")
     add_note(fig, _exclusion_note(exclusions))
