@@ -35,16 +35,48 @@ rule analysis_tables:
     input:
         responses="results/responses/responses.parquet",
         units=get_analysis_units,
-        models="resources/models.csv",
+        models=f"{workflow.basedir}/resources/models.csv",
     output:
-        unit_scores="results/tables/unit_scores.csv",
-        model_scores="results/tables/model_scores.csv",
-        confidence_scores="results/tables/confidence_scores.csv",
-        confidence_distribution="results/tables/confidence_distribution.csv",
-        layer_scores="results/tables/layer_scores.csv",
-        kruskal_wallis="results/tables/kruskal_wallis.csv",
-        conover_holm="results/tables/conover_holm.csv",
-        regression="results/tables/regression.csv",
+        unit_scores=report(
+            "results/tables/unit_scores.csv",
+            caption="../report/table_unit_scores.rst",
+            category="Tables",
+        ),
+        model_scores=report(
+            "results/tables/model_scores.csv",
+            caption="../report/table_model_scores.rst",
+            category="Tables",
+        ),
+        confidence_scores=report(
+            "results/tables/confidence_scores.csv",
+            caption="../report/table_confidence_scores.rst",
+            category="Tables",
+        ),
+        confidence_distribution=report(
+            "results/tables/confidence_distribution.csv",
+            caption="../report/table_confidence_distribution.rst",
+            category="Tables",
+        ),
+        layer_scores=report(
+            "results/tables/layer_scores.csv",
+            caption="../report/table_layer_scores.rst",
+            category="Tables",
+        ),
+        kruskal_wallis=report(
+            "results/tables/kruskal_wallis.csv",
+            caption="../report/table_kruskal_wallis.rst",
+            category="Tables",
+        ),
+        conover_holm=report(
+            "results/tables/conover_holm.csv",
+            caption="../report/table_conover_holm.rst",
+            category="Tables",
+        ),
+        regression=report(
+            "results/tables/regression.csv",
+            caption="../report/table_regression.rst",
+            category="Tables",
+        ),
     log:
         "logs/analysis_tables/tables.log",
     benchmark:
@@ -69,7 +101,11 @@ rule spearman_table:
         statistics=get_analysis_unit_statistics,
         mis=get_analysis_mis,
     output:
-        csv="results/tables/spearman.csv",
+        csv=report(
+            "results/tables/spearman.csv",
+            caption="../report/table_spearman.rst",
+            category="Tables",
+        ),
     log:
         "logs/spearman_table/spearman.log",
     conda:
