@@ -279,9 +279,10 @@ def check_columns(results: Mapping[str, CheckResult]) -> dict[str, Any]:
     return cols
 
 
-def read_payload(path: Path) -> dict[str, Any]:
-    """Read a payload file: UTF-8 JSON {main_data, raw_data, task_id}, decoding the inner strings."""
-    data = path.read_bytes()
+def read_payload(path: Path, data: bytes | None = None) -> dict[str, Any]:
+    """Read a payload file (or its bytes): UTF-8 JSON {main_data, raw_data, task_id}, decoding
+    the inner strings."""
+    data = path.read_bytes() if data is None else data
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -334,41 +335,46 @@ class ExperimentInfo:
     difficulty: str = "easy"
 
 
-def _payload_rows(
-    payload: Mapping, participant: str, task: int, trials: pd.DataFrame, exp: ExperimentInfo
-) -> pd.DataFrame:
-    """A payload's 2-AFC rows joined to trials.csv on (task, trial) (demo rows are not joined)."""
-    rows = pd.DataFrame(payload["main_data"], columns=list(ROW_FIELDS))
-    rows["participant_id"] = participant
-    rows["task_id"] = payload["task_id"]
-    rows["task_number"] = task
-    rows["response_index"] = 0
-    main_index = rows.loc[~rows["is_demo"], "trial_index"]
-    rows["corrected_trial_index"] = rows["trial_index"] - main_index.min()
-    rows.loc[rows["is_demo"], "corrected_trial_index"] = pd.NA
-    rows["corrected_trial_index"] = rows["corrected_trial_index"].astype("Int64")
-    rows["trial"] = (rows["corrected_trial_index"] + 1).astype("Int64")
-    task_trials = trials[trials["task"] == task].set_index("trial")
-    joined = task_trials.reindex(rows["trial"].astype("float").to_numpy())
-    for col in ("unit", "layer", "mode"):
-        rows[col] = joined[col].to_numpy(object)
-    for col in ("channel", "batch"):
-        rows[col] = pd.array(joined[col].to_numpy(float), dtype="Float64").astype("Int64")
-    rows["model"] = exp.model
-    rows["condition"] = exp.condition
-    rows["difficulty"] = exp.difficulty
-    return rows
+def _payload_records(
+    payload: Mapping, participant: str, task: int, response_index: int
+) -> list[dict[str, Any]]:
+    """A payload's 2-AFC rows as plain records with the §8.3 columns (joins come later)."""
+    main = payload["main_data"]
+    first = min(row["trial_index"] for row in main if not row["is_demo"])
+    records = []
+    for row in main:
+        record = {key: row[key] for key in ROW_FIELDS}
+        corrected = None if row["is_demo"] else row["trial_index"] - first
+        record.update(
+            participant_id=participant,
+            task_id=payload["task_id"],
+            task_number=task,
+            response_index=response_index,
+            corrected_trial_index=corrected,
+            trial=None if corrected is None else corrected + 1,
+        )
+        records.append(record)
+    return records
 
 
 def parse_payload_file(
-    path: Path, source: str, exp: ExperimentInfo, trials: pd.DataFrame, thresholds: Mapping
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Parse and check one payload file; raise RejectedFile with the reason it cannot be used."""
+    path: Path,
+    source: str,
+    exp: ExperimentInfo,
+    n_trials: Mapping[int, int],
+    thresholds: Mapping,
+    data: bytes | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], Mapping]:
+    """Read, validate and check one payload file: (participation, check columns, payload).
+
+    `n_trials` maps each task of the experiment to its number of main trials. Raises
+    RejectedFile with the reason the file cannot be used.
+    """
     match = PAYLOAD_NAME.match(path.name)
     if not match:
         raise RejectedFile("file name is not <participant>_task_<k>.json")
     participant, task = match["participant"], int(match["task"])
-    payload = read_payload(path)
+    payload = read_payload(path, data)
     task_id = str(payload["task_id"])
     name, _, k = task_id.rpartition("-")
     if not k.isdigit():
@@ -377,18 +383,16 @@ def parse_payload_file(
         raise RejectedFile(f"payload for unknown experiment {name!r} (folder of {exp.name!r})")
     if int(k) != task:
         raise RejectedFile(f"task_id {task_id!r} disagrees with the file name's task {task}")
-    n_expected = int((trials["task"] == task).sum())
-    if task < 1 or n_expected == 0:
+    if task < 1 or task not in n_trials:
         raise RejectedFile(f"unknown task {task} of experiment {exp.name}")
     main = payload["main_data"]
     _validate_rows(main)
     n_main = sum(1 for row in main if not row["is_demo"])
-    if n_main != n_expected:
-        raise RejectedFile(f"{n_main} main trials, task {task} has {n_expected}")
+    if n_main != n_trials[task]:
+        raise RejectedFile(f"{n_main} main trials, task {task} has {n_trials[task]}")
     if not payload["raw_data"] or any("time_elapsed" not in r for r in payload["raw_data"]):
         raise RejectedFile("raw_data is empty or lacks time_elapsed")
     results = run_checks(payload["raw_data"], thresholds)
-    rows = _payload_rows(payload, participant, task, trials, exp)
     participation = {
         "source": source,
         "experiment": exp.name,
@@ -396,16 +400,14 @@ def parse_payload_file(
         "task_id": task_id,
         "task_number": task,
         "file": path.name,
-        "n_rows": len(rows),
+        "n_rows": len(main),
         **{f"{n}_value": r.value for n, r in results.items()},
         **{f"{n}_result": r.passed for n, r in results.items()},
         "passed_checks": passed(results),
         "failed_checks": ";".join(failed_checks(results)),
     }
-    for col, value in check_columns(results).items():
-        rows[col] = value
-    rows["passed_checks"] = participation["passed_checks"]
-    return rows, participation
+    checks = {**check_columns(results), "passed_checks": participation["passed_checks"]}
+    return participation, checks, payload
 
 
 def _n_rows_of(path: Path) -> int:
@@ -423,23 +425,48 @@ def _file_order(item: tuple[str, Path]) -> tuple[str, str, bool, str]:
     return source, original, original != path.name, path.name
 
 
+def _join_trials(
+    records: list[dict[str, Any]], checks: list[dict[str, Any]], exp: ExperimentInfo,
+    trials: pd.DataFrame,
+) -> pd.DataFrame:  # fmt: skip
+    """One table of all records, joined to trials.csv on (task, trial) and to their checks."""
+    rows = pd.DataFrame.from_records(records)
+    keys = trials.rename(columns={"task": "task_number"})[
+        ["task_number", "trial", "unit", "layer", "mode", "channel", "batch"]
+    ]
+    rows["trial"] = rows["trial"].astype("Int64")
+    keys = keys.astype({"task_number": "int64", "trial": "Int64"})
+    rows = rows.merge(keys, on=["task_number", "trial"], how="left", validate="m:1")
+    check_table = pd.DataFrame.from_records(checks)
+    rows = rows.join(check_table, on="_participation")
+    rows["model"] = exp.model
+    rows["condition"] = exp.condition
+    rows["difficulty"] = exp.difficulty
+    return rows
+
+
 def parse_payloads(
     files: Sequence[tuple[str, Path]], exp: ExperimentInfo, trials: pd.DataFrame,
     thresholds: Mapping,
 ) -> Parsed:  # fmt: skip
     """Parse every payload file of one experiment; reject unusable and duplicate files with reasons."""
-    frames, participations, rejected = [], [], []
+    n_trials = trials[trials["task"] > 0].groupby("task").size().to_dict()
+    records: list[dict[str, Any]] = []
+    checks: list[dict[str, Any]] = []
+    participations, rejected = [], []
     seen: dict[tuple[str, str, int], str] = {}
     digests: dict[str, str] = {}
+    per_task: dict[int, int] = {}
     n_rows = 0
     for source, path in sorted(files, key=_file_order):
         label = f"{source}/{path.name}"
-        digest = hashlib.md5(path.read_bytes()).hexdigest()
+        data = path.read_bytes()
+        digest = hashlib.md5(data).hexdigest()
         try:
             if digest in digests:
                 raise RejectedFile(f"duplicate file: same content as {digests[digest]}")
             digests[digest] = label
-            rows, part = parse_payload_file(path, source, exp, trials, thresholds)
+            part, check, payload = parse_payload_file(path, source, exp, n_trials, thresholds, data)
             key = (source, part["participant_id"], part["task_number"])
             if key in seen:
                 raise RejectedFile(f"duplicate file: participant and task already in {seen[key]}")
@@ -457,15 +484,21 @@ def parse_payloads(
                 }  # fmt: skip
             )
             continue
-        rows["response_index"] = sum(
-            1 for p in participations if p["task_number"] == part["task_number"]
-        )
-        rows.insert(0, "source", source)
-        rows.insert(1, "experiment", exp.name)
-        frames.append(rows)
+        task = part["task_number"]
+        new = _payload_records(payload, part["participant_id"], task, per_task.get(task, 0))
+        per_task[task] = per_task.get(task, 0) + 1
+        for record in new:
+            record["source"] = source
+            record["experiment"] = exp.name
+            record["_participation"] = len(checks)
+        records.extend(new)
+        checks.append(check)
         participations.append(part)
-        n_rows += len(rows)
-    table = tidy(pd.concat(frames, ignore_index=True)) if frames else empty_responses()
+        n_rows += len(new)
+    if records:
+        table = tidy(_join_trials(records, checks, exp, trials))
+    else:
+        table = empty_responses()
     return Parsed(table, participations, rejected, len(files), n_rows)
 
 
