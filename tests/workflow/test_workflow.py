@@ -70,3 +70,37 @@ def test_tiny_config_through_the_caches(tmp_path):
     # nothing left to do on a rerun
     proc = run_snakemake(tmp_path, REPO / "tests" / "data" / "config.yaml", "activations", "-n")
     assert "Nothing to be done" in proc.stdout
+
+
+def test_accuracy_check_gates_the_activation_pass(tmp_path, test_config, labelled_photos):
+    """With a labelled set configured, a wrong top-1 stops the model before its activation pass."""
+    import json
+    import re
+
+    from joblog import parse_jobs, planned_rules
+
+    model = "efficientnet_lite0"
+    cfg = copy.deepcopy(test_config)
+    cfg["accuracy"] = {"root": str(labelled_photos[0]), "labels": str(labelled_photos[1])}
+    cfg["models"][model]["expected_accuracy"] = 0.05
+    target = f"results/{model}/activations.h5"
+    proc = run_snakemake(tmp_path, write_config(tmp_path / "c.yaml", cfg), target, check=False)
+    assert proc.returncode != 0
+    failed = re.search(rf"model {model} .*top-1 accuracy (0\.\d+) .* expected 0\.0500", proc.stdout)
+    assert failed, proc.stdout[-3000:]
+    assert not (tmp_path / target).exists()
+    assert not (tmp_path / "logs" / "collect_activations").exists(), "the pass ran anyway"
+    # the measured value passes; the activation pass runs after the check
+    cfg["models"][model]["expected_accuracy"] = float(failed[1])
+    proc = run_snakemake(tmp_path, write_config(tmp_path / "c.yaml", cfg), target)
+    order = [job.rule for job in parse_jobs(proc.stdout)]
+    assert order.index("check_accuracy") < order.index("collect_activations"), order
+    record = json.loads((tmp_path / "results" / model / "accuracy.json").read_text())
+    assert record["passed"] is True and record["n_images"] == 6 and record["tolerance"] == 0.01
+    # a new expected value reruns the check alone; every model is checked as part of `all`
+    cfg["models"][model]["expected_accuracy"] = float(failed[1]) + 0.005
+    changed = write_config(tmp_path / "c.yaml", cfg)
+    assert planned_rules(run_snakemake(tmp_path, changed, "-n", target).stdout) == {"check_accuracy": 1}
+    assert planned_rules(run_snakemake(tmp_path, changed, "-n").stdout)["check_accuracy"] == 2
+    plain = write_config(tmp_path / "plain.yaml", test_config)
+    assert "check_accuracy" not in planned_rules(run_snakemake(tmp_path, plain, "-n").stdout)

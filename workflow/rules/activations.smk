@@ -5,6 +5,7 @@ rule collect_activations:
     input:
         units="results/{model}/units.json",
         images="results/images/index.csv",
+        accuracy=get_accuracy_input,
     output:
         h5="results/{model}/activations.h5",
         unreadable="results/{model}/unreadable_images.csv",
@@ -14,14 +15,11 @@ rule collect_activations:
         "benchmarks/collect_activations/{model}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: 4
     resources:
         gpu=1,
-        mem_mb=32000,
-        runtime=24 * 60,
     params:
         model=get_model_config,
-        images=images_config("root", "batch_size", "block_size"),
+        images=images_config("root", "batch_size"),
         seed=config["seed"],
         code_version=1,
     script:

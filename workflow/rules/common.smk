@@ -28,14 +28,15 @@ wildcard_constraints:
 
 
 PRESENTATION_KEYS = ("label", "scale_rank")  # read by tables and figures only
+CHECK_KEYS = ("expected_accuracy",)  # read by the accuracy check only (accuracy.smk)
 
 
 def get_model_config(wildcards) -> dict:
-    """The config slice of one model (with its name), without keys that only label it."""
+    """The config slice of one model (with its name), without keys that only label or check it."""
     model = config["models"][wildcards.model]
-    return {k: v for k, v in model.items() if k not in PRESENTATION_KEYS} | {
-        "name": wildcards.model
-    }
+    hidden = PRESENTATION_KEYS + CHECK_KEYS
+    kept = {k: v for k, v in model.items() if k not in hidden}
+    return kept | {"name": wildcards.model}
 
 
 def get_units_config(wildcards) -> dict:
@@ -81,6 +82,7 @@ def get_final_outputs(wildcards=None) -> list[str]:
     """Everything `rule all` builds."""
     return (
         get_all_units()
+        + get_all_accuracy()
         + get_all_activations()
         + get_all_stimuli()
         + get_all_visualizations()

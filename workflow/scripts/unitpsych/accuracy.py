@@ -28,9 +28,7 @@ from unitpsych.models import get_spec
 log = logging.getLogger("unitpsych.accuracy")
 
 # Lucid's label order of InceptionV1's 1008 logits (`synsets_path` of lucid.modelzoo's InceptionV1).
-LUCID_SYNSETS_URL = (
-    "https://storage.googleapis.com/modelzoo/labels/ImageNet_alternate_synsets.txt"
-)
+LUCID_SYNSETS_URL = "https://storage.googleapis.com/modelzoo/labels/ImageNet_alternate_synsets.txt"
 _SYNSET = re.compile(r"n\d{8}")
 
 
@@ -163,7 +161,9 @@ def lucid_logit_indices(synsets_file: str | Path) -> np.ndarray:
     order = sorted(indices, key=indices.get)
     missing = [s for s in order if s not in position]
     if missing:
-        raise ValueError(f"{synsets_file} lacks {len(missing)} ImageNet synsets, e.g. {missing[:3]}")
+        raise ValueError(
+            f"{synsets_file} lacks {len(missing)} ImageNet synsets, e.g. {missing[:3]}"
+        )
     return np.array([position[s] for s in order], dtype=np.int64)
 
 
