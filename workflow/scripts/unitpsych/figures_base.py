@@ -137,6 +137,13 @@ def grid(
     return fig, flat[:n]
 
 
+def label_rows(axes: list[Axes], text: str) -> None:
+    """The y label on the first panel of every row of a grid."""
+    for ax in axes:
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel(text)
+
+
 def spearman_title(
     spearman: pd.DataFrame | None, analysis: str, model: str, condition: str | None = None
 ) -> str:

@@ -26,6 +26,7 @@ from unitpsych.figures_base import (
     ci_errors,
     grid,
     join_notes,
+    label_rows,
     model_labels,
     model_order,
     require,
@@ -254,7 +255,7 @@ def unit_baseline(unit_scores: pd.DataFrame, unit_statistics: pd.DataFrame, spea
         ax.set_ylim(min(0.0, float(rows["proportion_correct"].min()) - 0.05), 1.02)
         ax.set_title(f"{labels[m]}\n{spearman_title(spearman, measure, m, 'natural')}")
         ax.set_xlabel(xlabel)
-    axes[0].set_ylabel("Natural: " + SCORE_LABEL)
+    label_rows(axes, "Natural: " + SCORE_LABEL)
     add_note(fig, join_notes(sources_text([scores], unit_col=None), "one point per unit"))
     return fig
 
@@ -316,7 +317,7 @@ def mis_vs_human(
         ax.set_ylim(min(0.0, float(rows["proportion_correct"].min()) - 0.05), 1.02)
         ax.set_title(f"{labels[m]}\n{spearman_title(spearman, 'mis_vs_human', m, 'natural')}")
         ax.set_xlabel("Machine Interpretability Score")
-    axes[0].set_ylabel("Natural: " + SCORE_LABEL)
+    label_rows(axes, "Natural: " + SCORE_LABEL)
     add_note(
         fig, join_notes(sources_text([scores], unit_col=None), "one point per unit; grey: identity")
     )

@@ -28,6 +28,7 @@ from unitpsych.figures_base import (
     ci_errors,
     grid,
     join_notes,
+    label_rows,
     model_labels,
     model_order,
     require,
@@ -198,8 +199,7 @@ def layer_depth(layer_scores: pd.DataFrame, model_scores: pd.DataFrame,
         ax.set_xlim(-0.05, 1.05)
         ax.set_title(f"{labels[m]}\n{spearman_title(spearman, 'layer_depth', m, 'natural')}")
         ax.set_xlabel("Relative Layer Position")
-    for ax in axes[:: min(len(models), int(np.ceil(np.sqrt(len(models)))))]:
-        ax.set_ylabel(SCORE_LABEL)
+    label_rows(axes, SCORE_LABEL)
     add_note(fig, join_notes(sources_text([ms]), "one point per layer (mean over its units)"))
     return fig
 
@@ -228,7 +228,7 @@ def natural_vs_synthetic(unit_scores: pd.DataFrame, spearman: pd.DataFrame | Non
         ax.set_ylim(0, 1.02)
         ax.set_title(f"{labels[m]}\n{spearman_title(spearman, 'natural_vs_synthetic', m)}")
         ax.set_xlabel("Natural: " + SCORE_LABEL)
-    axes[0].set_ylabel("Synthetic: " + SCORE_LABEL)
+    label_rows(axes, "Synthetic: " + SCORE_LABEL)
     add_note(fig, join_notes(sources_text([t], unit_col=None), "one point per unit"))
     return fig
 
