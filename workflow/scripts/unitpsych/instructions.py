@@ -65,10 +65,10 @@ PAGES: tuple[Page, ...] = (
          ("lower_buttons",)),
     Page("choose upper", "Upper image fits better: use the upper row",
          "To pick the upper image, click a number in the row just below it.",
-         ("upper_query", "upper_buttons"), "pressed_upper"),
+         ("upper_choice",), "pressed_upper"),
     Page("choose lower", "Lower image fits better: use the lower row",
          "To pick the lower image, click a number in the row just above it.",
-         ("lower_query", "lower_buttons"), "pressed_lower"),
+         ("lower_choice",), "pressed_lower"),
     Page("confidence", "Higher number: more confident",
          "1 = not sure (a best guess is fine), 2 = fairly sure, 3 = very sure.",
          ("choices",)),
@@ -148,6 +148,18 @@ def screen_layout() -> dict[str, Box]:
     top = boxes["lower_buttons"][3] + 8
     boxes["lower_query"] = (cx - half, top, cx + half, top + 2 * half)
     boxes["queries"] = (cx - half, boxes["upper_query"][1], cx + half, boxes["lower_query"][3])
+    boxes["upper_choice"] = (
+        cx - half,
+        boxes["upper_query"][1],
+        cx + half,
+        boxes["upper_buttons"][3],
+    )
+    boxes["lower_choice"] = (
+        cx - half,
+        boxes["lower_buttons"][1],
+        cx + half,
+        boxes["lower_query"][3],
+    )
     boxes["continue"] = (
         cx - 60,
         boxes["lower_query"][3] + 20,
