@@ -170,6 +170,12 @@ def test_a_participant_completes_a_task_in_chromium(playwright_api, server, tmp_
         # A second visit by the same participant is refused politely.
         second = page.goto(f"{url}/?PROLIFIC_PID=5f0c0ffee0000000000000a1&STUDY_ID=st1&SESSION_ID=se2")
         assert second.status == 403 and "already taken part" in page.content()
+        # The payload fails the checks (fast mode), so task 1 goes to the next participant, who
+        # skips instructions and practice (`ni`, `nd`) and sees the same screens.
+        assert _status(url)["1"] == {"handed_out": 1, "open": 0, "submitted": 1, "passed": 0}
+        page.goto(f"{url}/?PROLIFIC_PID=second0participant&ni&nd&fast")
+        Participant(page, tmp_path / "second.png").run(TIME_LIMIT_S)
+        assert not errors, errors
     finally:
         browser.close()
 
@@ -193,29 +199,33 @@ def test_a_participant_completes_a_task_in_chromium(playwright_api, server, tmp_
     types = [r["trial_type"] for r in raw]
     assert types.count("call-function") == 2 and "survey-text" in types and "fullscreen" in types
 
-    # Ingestion (unitpsych.responses) gives the policy's `correct` values, trial by trial.
+    # Ingestion (the response stage's parser) gives the policy's `correct` values, trial by trial.
     import pandas as pd
 
-    from unitpsych.responses import ExperimentInfo, parse_payload_file
+    from unitpsych.responses import ExperimentInfo, parse_payloads
     from unitpsych.server import load_config
 
-    thresholds = load_config()["responses"]["checks"]
-    rows, participation = parse_payload_file(
-        path, "local", ExperimentInfo(EXPERIMENT, "toy", "natural"),
-        pd.read_csv(root / "experiments" / EXPERIMENT / "trials.csv"), thresholds,
+    parsed = parse_payloads(
+        [("local", path)], ExperimentInfo(EXPERIMENT, "toy", "natural"),
+        pd.read_csv(root / "experiments" / EXPERIMENT / "trials.csv"),
+        load_config()["responses"]["checks"],
     )  # fmt: skip
-    main_rows = rows[~rows["is_demo"]].sort_values("trial")
+    assert parsed.rejected == []
+    rows = parsed.rows
+    assert set(rows["source"]) == {"local"} and set(rows["participant_id"]) == {"5f0c0ffee0000000000000a1"}
+    main_rows = rows[~rows["is_demo"].astype(bool)].sort_values("trial")
     assert main_rows["trial"].tolist() == [1, 2, 3, 4]
     assert main_rows["correct"].tolist() == participant.main_answers == [True, True, False, True]
+    (participation,) = parsed.participations
     assert participation["demo_trials_value"] == 2
     assert not participation["total_response_time_result"]  # fast mode: far under 135 s
 
-    # The payload failed the checks, so task 1 is handed out again.
-    status = _status(url)
-    assert status["1"] == {"handed_out": 1, "open": 0, "submitted": 1, "passed": 0}
-    with urllib.request.urlopen(f"{url}/?PROLIFIC_PID=second0participant", timeout=5) as r:
-        assert "aid=" in r.url
+    # Task 1 again: the same reference order and query placement, seeded by the task name alone.
     assert _status(url)["1"]["handed_out"] == 2
+    again = json.loads(json.loads((path.parent / "second0participant_task_1.json").read_text())["main_data"])
+    assert [r["is_demo"] for r in again] == [False] * N_TRIALS
+    shown = ["switched_queries", "min_references", "max_references"]
+    assert [[r[k] for k in shown] for r in again] == [[r[k] for k in shown] for r in main if not r["is_demo"]]
 
     if os.environ.get("UNITPSYCH_UPDATE_SCREENSHOT") == "1":
         from PIL import Image

@@ -33,6 +33,8 @@ var jsPsych2afcImageConfidenceResponse = (function (jspsych) {
       prompt: { type: T.HTML_STRING, default: null },
       /** Show the queries in random order (Math.random() > 0.5 puts query b on top). */
       randomize_queries: { type: T.BOOL, default: true },
+      /** A placement drawn beforehand (true: query b on top); overrides randomize_queries. */
+      switched_queries: { type: T.BOOL, default: null },
       /** Which query is correct: "a" or "b". */
       correct_query_choice: { type: T.STRING, default: "b" },
       /** Buttons are disabled for this long after the display (ms). */
@@ -70,7 +72,10 @@ var jsPsych2afcImageConfidenceResponse = (function (jspsych) {
     }
 
     trial(display_element, trial) {
-      const switched = trial.randomize_queries && Math.random() > 0.5;
+      const switched =
+        trial.switched_queries !== null
+          ? trial.switched_queries
+          : trial.randomize_queries && Math.random() > 0.5;
       const upper = switched ? trial.query_b_stimulus : trial.query_a_stimulus;
       const lower = switched ? trial.query_a_stimulus : trial.query_b_stimulus;
       const perRow = Math.round(trial.choices.length / 2);

@@ -152,7 +152,12 @@
     // jsPsych 6's internal_node_id ("<child>.<iteration>" per timeline level), kept in every row.
     const nodeId = (...levels) => ["0.0", ...levels].join("-");
 
-    const mainTrials = taskTrials(mainIndex, false).map((t) => shuffledReferences(jsPsych, t));
+    // Main trials: reference order and query placement drawn here, right after seeding, so every
+    // participant of a task sees the same screens whatever happens in the practice block.
+    const mainTrials = taskTrials(mainIndex, false).map((t) => ({
+      ...shuffledReferences(jsPsych, t),
+      switched_queries: Math.random() > 0.5,
+    }));
     const demoTrials = taskTrials(demoIndex, true).map((t) => shuffledReferences(jsPsych, t));
     const instructionImages = assignment.instructions.map(
       (path) => new URL(path, window.location.origin).href
@@ -221,6 +226,7 @@
             choices: ["1", "2", "3", "1", "2", "3"],
             prompt: PROMPT,
             randomize_queries: true,
+            switched_queries: isDemo ? null : variable("switched_queries"),
             correct_query_choice: "b",
             initial_wait_duration: 1500 * speed,
             feedback_delay_duration: 350 * speed,

@@ -217,3 +217,13 @@ def imi_archive(root: str = RESULTS) -> str:
 def parsed_imi(ext: str = "parquet", root: str = RESULTS) -> str:
     """The released IMI responses in our schema (parquet) and their report (json)."""
     return _join(responses_dir(root), "parsed_imi", f"imi.{ext}")
+
+
+def observer_alpha(backend: str = "{backend}", root: str = RESULTS) -> str:
+    """A similarity backend's α and its origin (fitted to human responses, given, or none)."""
+    return _join(root, "observer", backend, "alpha.json")
+
+
+def mis_tasks(model: str = "{model}", root: str = RESULTS) -> str:
+    """The machine observer's sampled MIS tasks per unit with their decision variable d (α-free)."""
+    return _join(root, model, "mis_tasks.csv")
