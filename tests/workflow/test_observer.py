@@ -1,0 +1,55 @@
+"""Workflow: the `observer` target on the tiny config (per-trial observer files, MIS per model)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import h5py
+import pandas as pd
+import pytest
+
+from conftest import run_snakemake, write_config
+
+pytestmark = pytest.mark.workflow
+
+
+def test_observer_target_scores_every_trial_and_every_unit(tmp_path, test_config):
+    cfg = copy.deepcopy(test_config)
+    # no human source: α must not depend on the responses stage at all
+    cfg.setdefault("responses", {})["sources"] = ["simulated"]
+    config = write_config(tmp_path / "config.yaml", cfg)
+    proc = run_snakemake(tmp_path, config, "observer")
+    assert "rule fit_alpha" in proc.stdout and "responses.parquet" not in proc.stdout
+    results = tmp_path / "results"
+    backend = cfg["observer"]["backend"]
+    slug = backend.replace(":", "-")
+    with h5py.File(results / "observer" / slug / "embeddings.h5") as f:
+        n_images = len(pd.read_csv(results / "images" / "index.csv"))
+        assert f["embeddings"].shape[0] == n_images and f.attrs["backend"] == backend
+    alpha = json.loads((results / "observer" / slug / "alpha.json").read_text())
+    assert alpha["alpha"] is None and "α-free accuracy" in alpha["alpha_source"]
+    experiments = [p.name for p in (results / "experiments").iterdir()
+                   if not p.name.startswith(("demo_", "."))]  # fmt: skip
+    assert len(experiments) == len(cfg["experiments"]["list"])
+    for exp in experiments:
+        trials = pd.read_csv(results / "experiments" / exp / "trials.csv")
+        scored = pd.read_csv(results / "observer" / "trials" / f"{exp}.csv")
+        assert list(scored.columns) == ["task", "trial", "unit", "d", "p_correct", "backend",
+                                        "alpha", "alpha_source"]  # fmt: skip
+        assert scored[["task", "trial", "unit"]].equals(trials[["task", "trial", "unit"]])
+        assert scored["d"].notna().all() and (scored["backend"] == backend).all()
+        assert (scored["task"] == 0).any() and trials["catch_trial"].any()
+        # a catch trial repeats a query among its references: the observer gets it right
+        catch = scored[trials["catch_trial"].to_numpy()]
+        assert (catch["d"] > 0).all(), exp
+    for model in cfg["models"]:
+        mis = pd.read_csv(results / model / "mis.csv", keep_default_na=False, na_values=[""])
+        units = json.loads((results / model / "units.json").read_text())["units"]
+        assert list(mis["unit"]) == units and (mis["backend"] == backend).all()
+        kept = mis[mis["excluded"].isna()]
+        assert (kept["n_tasks"] == cfg["observer"]["n_tasks"]).all()
+        assert kept["score"].between(0, 1).all() and (kept["score_kind"] == "accuracy").all()
+    # nothing reruns
+    again = run_snakemake(tmp_path, config, "observer", "-n")
+    assert "Nothing to be done" in again.stdout, again.stdout[-2000:]

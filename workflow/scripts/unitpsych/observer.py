@@ -1,0 +1,596 @@
+"""The machine observer: image embeddings, the MIS decision rule, our own trials, MIS per unit, α.
+
+Decision rule for one 2-AFC trial (Zimmermann, Klindt & Brendel, NeurIPS 2024, §3): for a query
+q, Δ(q) = mean similarity to the max references − mean similarity to the min references; the
+trial's decision variable is d = Δ(max query) − Δ(min query), and the observer is correct with
+p = σ(α·d). The machine interpretability score (MIS) of a unit is the mean p over N tasks drawn
+from the unit's top and bottom activation quantiles (K references per side); mean(d > 0) is the
+α-free accuracy.
+
+α scales one backend's similarity differences, so it belongs to the backend. It is fitted by
+maximum likelihood to human responses where there are any; else a value given in the config is
+used (the paper's 0.16 fits DreamSim); else there is no α and the α-free accuracy is the score.
+
+Embeddings: every image of the image set once per backend, cached in `embeddings.h5` with the
+activation cache's resumable block pattern (`unitpsych.activations`): natural images are cut as
+the exemplars are (Resize, CenterCrop), so an image-set embedding is the embedding of the shown
+exemplar. Stimuli outside the image set (feature visualisations) are embedded from the files shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from unitpsych import __version__
+from unitpsych.activations import STR, _fingerprint, _flush, _open_partial
+from unitpsych.io import atomic_path, derive_seed
+from unitpsych.similarity import COSINE, NEG_SQEUCLIDEAN, Backend, parse_backend
+
+log = logging.getLogger("unitpsych.observer")
+
+HUMAN_SOURCES = ("imi", "local")
+SIDES = ("min", "max")
+TRIAL_COLUMNS = ["task", "trial", "unit", "d", "p_correct", "backend", "alpha", "alpha_source"]
+MIN_FIT_RESPONSES = 20
+
+# --------------------------------------------------------------------------- config
+
+
+def backend_of(observer_cfg: Mapping[str, Any], model: str) -> str:
+    """The backend that scores `model` (its override, else `observer.backend`)."""
+    return observer_cfg.get("backend_overrides", {}).get(model) or observer_cfg["backend"]
+
+
+def backend_weights(observer_cfg: Mapping[str, Any], backend: str) -> str | None:
+    """A local weights file/folder for `backend` (keyed by the backend or by its kind), or None."""
+    weights = observer_cfg.get("weights", {})
+    return weights.get(backend) or weights.get(parse_backend(backend).kind)
+
+
+def human_sources(config: Mapping[str, Any]) -> list[str]:
+    """The configured response sources with human participants (imi, local)."""
+    sources = config.get("responses", {}).get("sources", [])
+    names = sources if isinstance(sources, list) else list(sources)
+    names = [s if isinstance(s, str) else s.get("name", "") for s in names]
+    return [s for s in names if s in HUMAN_SOURCES]
+
+
+def check_observer_config(config: Mapping[str, Any]) -> None:
+    """Raise ConfigError naming the observer key whose value is bad (before any job runs)."""
+    from unitpsych.config import ConfigError
+
+    obs, models = config["observer"], config["models"]
+    keys = {"observer.backend": obs["backend"]} | {
+        f"observer.backend_overrides.{m}": b for m, b in obs.get("backend_overrides", {}).items()
+    }
+    for key, name in keys.items():
+        try:
+            parse_backend(name)
+        except ValueError as err:
+            raise ConfigError(f"{key}: {err}") from None
+    for model in obs.get("backend_overrides", {}):
+        if model not in models:
+            raise ConfigError(f"observer.backend_overrides.{model}: not a configured model")
+    for model, cfg in models.items():
+        name = backend_of(obs, model)
+        spec = parse_backend(name)
+        same_weights = str(cfg.get("weights", "pretrained")) == (
+            backend_weights(obs, name) or "pretrained"
+        )
+        if spec.kind == "features" and spec.arch == cfg["arch"] and same_weights:
+            key = (
+                f"observer.backend_overrides.{model}"
+                if model in obs.get("backend_overrides", {})
+                else "observer.backend"
+            )
+            raise ConfigError(
+                f"{key}: backend {name!r} is model {model!r} itself (same architecture and "
+                f"weights); an observer must not score a model with its own features. Choose "
+                f"another backend, e.g. observer.backend_overrides.{model}: "
+                "'features:<another arch>'"
+            )
+
+
+# --------------------------------------------------------------------------- embeddings
+
+
+@dataclass
+class EmbedResult:
+    """Summary of a finished embedding pass."""
+
+    n_images: int
+    n_unreadable: int
+    dim: int
+
+
+def natural_transform(resize: int, image_size: int) -> Callable:
+    """PIL image -> (3, S, S) in [0, 1], cut exactly as the exemplars are (Resize, CenterCrop)."""
+    from torchvision.transforms.functional import to_tensor
+
+    from unitpsych.exemplars import resize_center_crop
+
+    def transform(img):
+        return to_tensor(resize_center_crop(img, resize, image_size))
+
+    return transform
+
+
+def load_shown(path: str | Path, image_size: int):
+    """A stimulus file as the UI shows it: RGB, scaled to image_size², in [0, 1]."""
+    from PIL import Image
+    from torchvision.transforms.functional import to_tensor
+
+    from unitpsych.images import load_rgb
+
+    img = load_rgb(path)
+    if img.size != (image_size, image_size):
+        img = img.resize((image_size, image_size), Image.Resampling.BILINEAR)
+    return to_tensor(img)
+
+
+def embed_files(backend: Backend, files: Sequence[str | Path], image_size: int,
+                batch_size: int = 32) -> np.ndarray:  # fmt: skip
+    """Embed stimulus files as shown (feature visualisations): (n, D) float32."""
+    import torch
+
+    out = []
+    for s in range(0, len(files), batch_size):
+        x = torch.stack([load_shown(f, image_size) for f in files[s : s + batch_size]])
+        out.append(backend(x).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def embed_image_set(
+    backend: Backend,
+    image_root: str | Path,
+    paths: list[str],
+    out: str | Path,
+    resize: int = 256,
+    image_size: int = 224,
+    batch_size: int = 32,
+    num_workers: int = 0,
+    block_size: int = 4096,
+    progress: IO[str] | None = None,
+) -> EmbedResult:
+    """Embed every image of the image set once; resumable from the last finished block.
+
+    Blocks go to `<out>.partial` (the activation cache's helpers); when complete, readable rows are
+    written to `out` (datasets `embeddings` [n, D] float32, `images`, `unreadable`). A crash leaves
+    the partial file with every finished block; the next call with the same backend, cut and images
+    resumes from there.
+    """
+    import torch
+    from torch.utils.data import DataLoader, Subset
+    from tqdm import tqdm
+
+    from unitpsych.images import ImageDataset
+
+    out = Path(out)
+    partial = out.with_name(out.name + ".partial")
+    dim = int(backend(torch.zeros(1, 3, image_size, image_size)).shape[1])
+    n = len(paths)
+    block_size = max(batch_size, block_size // batch_size * batch_size)
+    preprocessing = f"Resize({resize}) CenterCrop({image_size}); {backend.description}"
+    attrs = {
+        "model": backend.spec.name,  # the activation cache's attribute names (shared helpers)
+        "arch": backend.spec.kind,
+        "image_root": str(image_root),
+        "preprocessing": preprocessing,
+        "code_version": __version__,
+    }
+    fp = _fingerprint(backend.spec.name, [backend.similarity, str(dim)], paths, preprocessing)
+    f = _open_partial(partial, fp, n, dim, block_size, attrs)
+    try:
+        start = int(f.attrs["n_done"])
+        dataset = ImageDataset(image_root, paths, natural_transform(resize, image_size), image_size)
+        loader = DataLoader(Subset(dataset, list(range(start, n))), batch_size=batch_size,
+                            shuffle=False, num_workers=num_workers)  # fmt: skip
+        buf = np.zeros((block_size, dim), np.float32)
+        valid = np.zeros(block_size, bool)
+        errors: list[tuple[str, str]] = []
+        row0, filled = start, 0
+        bar = tqdm(total=n, initial=start, file=progress, mininterval=5,
+                   desc=f"embeddings {backend.spec.name}")  # fmt: skip
+        for x, idx, err in loader:
+            b = len(idx)
+            buf[filled : filled + b] = backend(x).cpu().numpy()
+            valid[filled : filled + b] = [e == "" for e in err]
+            for i, e in zip(idx.tolist(), err, strict=True):
+                if e:
+                    errors.append((paths[i], e))
+                    log.warning("unreadable image %s: %s", paths[i], e)
+            filled += b
+            bar.update(b)
+            if filled == block_size or row0 + filled == n:
+                _flush(f, row0, buf[:filled], valid[:filled], errors)
+                row0, filled, errors = row0 + filled, 0, []
+                log.info("block written: %d of %d images done (the resume point)", row0, n)
+        bar.close()
+        return _finalize_embeddings(f, partial, out, paths, backend, dim, resize, image_size)
+    finally:
+        if f.id.valid:
+            f.close()
+
+
+def _finalize_embeddings(f: h5py.File, partial: Path, out: Path, paths: list[str],
+                         backend: Backend, dim: int, resize: int, image_size: int) -> EmbedResult:  # fmt: skip
+    """Copy readable rows into the final cache (row-chunked), drop the partial file."""
+    keep = np.flatnonzero(f["valid"][:])
+    errors = f["errors"].asstr()[:].reshape(-1, 2)
+    rows = max(1, min(len(keep) or 1, (1 << 20) // (4 * dim)))  # ~1 MB chunks of whole rows
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as g:
+        ds = g.create_dataset("embeddings", shape=(len(keep), dim), dtype="float32",
+                              chunks=(rows, dim) if len(keep) else None)  # fmt: skip
+        src = f["activations"]
+        step = max(rows, 4096)
+        for s in range(0, len(keep), step):
+            sel = keep[s : s + step]
+            ds[s : s + len(sel)] = src[int(sel[0]) : int(sel[-1]) + 1][sel - sel[0]]
+        g.create_dataset("images", data=np.array([paths[i] for i in keep], dtype=object), dtype=STR)
+        g.create_dataset("unreadable", data=np.array(errors, dtype=object), dtype=STR)
+        g.attrs.update({
+            "backend": backend.spec.name, "similarity": backend.similarity,
+            "description": backend.description, "image_root": f.attrs["image_root"],
+            "resize": resize, "image_size": image_size, "code_version": __version__,
+            "n_unreadable": len(paths) - len(keep), "complete": True,
+        })  # fmt: skip
+    f.close()
+    os.remove(partial)
+    return EmbedResult(len(keep), len(paths) - len(keep), dim)
+
+
+class EmbeddingCache:
+    """Read access to a finished embeddings.h5: rows by image path."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        with h5py.File(self.path, "r") as f:
+            if not f.attrs.get("complete", False):
+                raise RuntimeError(f"{self.path} is not a complete embedding cache")
+            self.images = list(f["images"].asstr()[:])
+            self.backend = str(f.attrs["backend"])
+            self.similarity = str(f.attrs["similarity"])
+            self.image_size = int(f.attrs["image_size"])
+            self.shape = f["embeddings"].shape
+        self.row = {p: i for i, p in enumerate(self.images)}
+
+    def __contains__(self, image: str) -> bool:
+        return image in self.row
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        """Embeddings of the given rows (any shape, order and repeats): (*idx.shape, D).
+
+        Reads the file once in slabs of whole chunks and keeps only the rows asked for, so a sparse
+        selection of a large cache (ImageNet) costs one pass and little memory.
+        """
+        idx = np.asarray(idx, dtype=np.int64)
+        uniq, inverse = np.unique(idx, return_inverse=True)
+        out = np.empty((len(uniq), self.shape[1]), np.float32)
+        with h5py.File(self.path, "r") as f:
+            ds = f["embeddings"]
+            chunk = ds.chunks[0] if ds.chunks else 1
+            step = max(1, (256 << 20) // (4 * max(1, self.shape[1]) * chunk)) * chunk  # ~256 MB
+            for s in range(0, self.shape[0], step):
+                lo, hi = np.searchsorted(uniq, [s, s + step])
+                if hi > lo:
+                    block = ds[s : min(s + step, self.shape[0])]
+                    out[lo:hi] = block[uniq[lo:hi] - s]
+        return out[inverse.reshape(idx.shape)]
+
+    def lookup(self, images: Sequence[str]) -> np.ndarray:
+        """Embeddings of image-set paths."""
+        return self.rows(np.array([self.row[p] for p in images], dtype=np.int64))
+
+
+# --------------------------------------------------------------------------- decision rule
+
+
+def similarity(q: np.ndarray, refs: np.ndarray, kind: str) -> np.ndarray:
+    """Similarity of queries (..., D) to references (..., K, D) -> (..., K)."""
+    if kind == COSINE:  # embeddings are L2-normalised
+        return np.einsum("...d,...kd->...k", q, refs)
+    if kind == NEG_SQEUCLIDEAN:
+        return -((q[..., None, :] - refs) ** 2).sum(-1)
+    raise ValueError(f"unknown similarity kind {kind!r}")
+
+
+def delta(q: np.ndarray, max_refs: np.ndarray, min_refs: np.ndarray, kind: str) -> np.ndarray:
+    """Δ(q) = mean similarity to the max references − mean similarity to the min references."""
+    return similarity(q, max_refs, kind).mean(-1) - similarity(q, min_refs, kind).mean(-1)
+
+
+def decision_variable(max_query: np.ndarray, min_query: np.ndarray, max_refs: np.ndarray,
+                      min_refs: np.ndarray, kind: str) -> np.ndarray:  # fmt: skip
+    """d = Δ(max query) − Δ(min query); the observer picks the max query when d > 0."""
+    return delta(max_query, max_refs, min_refs, kind) - delta(min_query, max_refs, min_refs, kind)
+
+
+def p_correct(d: np.ndarray, alpha: float | None) -> np.ndarray:
+    """σ(α·d), or NaN where there is no α."""
+    d = np.asarray(d, dtype=float)
+    return np.full_like(d, np.nan) if alpha is None else 0.5 * (1 + np.tanh(alpha * d / 2))
+
+
+# --------------------------------------------------------------------------- our own trials
+
+
+def trial_roles(n_references: int) -> list[str]:
+    """Columns of trials.csv naming each shown image: queries, then references per side."""
+    refs = [f"{s}_reference_{j}" for s in SIDES for j in range(n_references)]
+    return ["min_query", "max_query", *refs]
+
+
+def shown_file(exp_dir: Path, demo_dir: Path, task: int, trial: int, role: str) -> Path:
+    """The file the UI shows for one role of one trial (task 0 = the practice folder)."""
+    base = demo_dir if task == 0 else exp_dir / f"task_{task}"
+    folder = base / "trials" / f"trial_{trial}"
+    if role.endswith("_query"):
+        return folder / "queries" / f"{role.split('_')[0]}.png"
+    side, _, j = role.split("_")
+    return folder / "references" / f"{side}_{j}.png"
+
+
+def n_references_of(trials: pd.DataFrame) -> int:
+    """References per side in a trials table."""
+    return sum(1 for c in trials.columns if c.startswith("max_reference_"))
+
+
+def score_trials(
+    trials: pd.DataFrame,
+    cache: EmbeddingCache,
+    embed: Callable[[list[Path]], np.ndarray],
+    exp_dir: str | Path,
+    demo_dir: str | Path,
+) -> pd.DataFrame:
+    """d for every trial (practice, catch, regular) on exactly the images shown.
+
+    Image-set stimuli (natural exemplars) come from the cache by source path; the others (feature
+    visualisations) are embedded by `embed` from the shown files, each distinct source once.
+    """
+    k = n_references_of(trials)
+    roles = trial_roles(k)
+    sources = trials[roles].astype(str).to_numpy()  # (T, 2 + 2K)
+    outside = sorted({s for s in sources.ravel() if s not in cache})
+    files: dict[str, Path] = {}
+    for t, row in enumerate(trials.itertuples(index=False)):
+        for r, role in enumerate(roles):
+            s = sources[t, r]
+            if s not in cache and s not in files:
+                files[s] = shown_file(
+                    Path(exp_dir), Path(demo_dir), int(row.task), int(row.trial), role
+                )
+    extra = embed([files[s] for s in outside]) if outside else None
+    dim = cache.shape[1]
+    emb = np.zeros(sources.shape + (dim,), np.float32)
+    in_set = np.vectorize(lambda s: s in cache)(sources)
+    emb[in_set] = cache.lookup(list(sources[in_set]))
+    if extra is not None:
+        pos = {s: i for i, s in enumerate(outside)}
+        emb[~in_set] = extra[[pos[s] for s in sources[~in_set]]]
+    d = decision_variable(emb[:, 1], emb[:, 0], emb[:, 2 + k :], emb[:, 2 : 2 + k],
+                          cache.similarity)  # fmt: skip
+    log.info("%d trials scored: %d images from the cache, %d stimulus files embedded",
+             len(trials), len(set(sources[in_set])), len(outside))  # fmt: skip
+    return pd.DataFrame({"task": trials["task"].to_numpy(), "trial": trials["trial"].to_numpy(),
+                         "unit": trials["unit"].to_numpy(), "d": d})  # fmt: skip
+
+
+def with_alpha(table: pd.DataFrame, backend: str, alpha: float | None, source: str) -> pd.DataFrame:
+    """Add p_correct, backend, alpha and alpha_source to a table with a `d` column."""
+    return table.assign(p_correct=p_correct(table["d"], alpha), backend=backend,
+                        alpha=np.nan if alpha is None else alpha, alpha_source=source)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- MIS
+
+
+def mis_seed(seed: int, model: str, unit: str) -> int:
+    """A unit's task-sampling seed: depends only on the seed, model and unit."""
+    return derive_seed(seed, "mis", model, unit)
+
+
+def sample_tasks(acts: np.ndarray, n_tasks: int, n_references: int, quantile: float,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Image rows of N tasks: (top, bottom), each (N, K+1), most extreme first.
+
+    Per task K+1 images are drawn without replacement from the top (bottom) `quantile` of the
+    unit's activations; the K most extreme are the references and the least extreme the query
+    (as the MIS reimplementation orders them).
+    """
+    n = len(acts)
+    size = math.ceil(n * quantile)
+    if size < n_references + 1:
+        raise ValueError(f"the {quantile} quantile of {n} images holds {size} < K+1 = "
+                         f"{n_references + 1} images")  # fmt: skip
+    order = np.argsort(acts, kind="stable")
+    bottom_set, top_set = order[:size], order[::-1][:size]
+    top = np.stack(
+        [top_set[rng.choice(size, n_references + 1, replace=False)] for _ in range(n_tasks)]
+    )
+    bottom = np.stack([bottom_set[rng.choice(size, n_references + 1, replace=False)]
+                       for _ in range(n_tasks)])  # fmt: skip
+    top = np.take_along_axis(top, np.argsort(-acts[top], axis=1, kind="stable"), axis=1)
+    bottom = np.take_along_axis(bottom, np.argsort(acts[bottom], axis=1, kind="stable"), axis=1)
+    return top, bottom
+
+
+def excluded_reason(acts: np.ndarray) -> str | None:
+    """Why a unit cannot be scored, or None."""
+    if not np.isfinite(acts).all():
+        return "non-finite activations"
+    if acts.max() == acts.min():
+        return "constant activation over the image set"
+    return None
+
+
+def mis_tasks(
+    activations: np.ndarray,
+    units: Sequence[str],
+    images: Sequence[str],
+    cache: EmbeddingCache,
+    model: str,
+    seed: int,
+    n_tasks: int = 20,
+    n_references: int = 9,
+    quantile: float = 0.2,
+) -> pd.DataFrame:
+    """d of N sampled tasks per unit (α-free); an excluded unit gets one row with its reason.
+
+    Columns: unit, task (1..N; 0 for an excluded unit), d, max_query, min_query, excluded.
+    """
+    rows_of = np.array([cache.row.get(p, -1) for p in images])
+    if (rows_of < 0).any():
+        missing = [p for p, r in zip(images, rows_of, strict=True) if r < 0][:3]
+        raise KeyError(f"{(rows_of < 0).sum()} activation images lack an embedding, e.g. {missing}")
+    draws, excluded = {}, {}
+    for u, unit in enumerate(units):
+        acts = activations[:, u].astype(np.float64)
+        reason = excluded_reason(acts)
+        if reason is None:
+            try:
+                rng = np.random.default_rng(mis_seed(seed, model, unit))
+                draws[unit] = sample_tasks(acts, n_tasks, n_references, quantile, rng)
+            except ValueError as err:
+                reason = str(err)
+        if reason is not None:
+            excluded[unit] = reason
+            log.info("unit %s kept out of MIS: %s", unit, reason)
+    d = {}
+    if draws:
+        drawn = np.stack([np.stack(pair) for pair in draws.values()])  # (U, 2, N, K+1) image rows
+        uniq, pos = np.unique(rows_of[drawn], return_inverse=True)
+        emb = cache.rows(uniq)  # each needed embedding read once
+        pos = pos.reshape(drawn.shape)
+        k = n_references
+        for i, unit in enumerate(draws):
+            top, bottom = emb[pos[i, 0]], emb[pos[i, 1]]  # (N, K+1, D), most extreme first
+            d[unit] = decision_variable(top[:, k], bottom[:, k], top[:, :k], bottom[:, :k],
+                                        cache.similarity)  # fmt: skip
+    img = np.asarray(images, dtype=object)
+    frames = []
+    for unit in units:
+        if unit in draws:
+            top_i, bottom_i = draws[unit]
+            frames.append(pd.DataFrame({
+                "unit": unit, "task": np.arange(1, n_tasks + 1), "d": d[unit],
+                "max_query": img[top_i[:, n_references]], "min_query": img[bottom_i[:, n_references]],
+                "excluded": "",
+            }))  # fmt: skip
+        else:
+            frames.append(pd.DataFrame({"unit": [unit], "task": [0], "d": [np.nan], "max_query": [""],
+                                        "min_query": [""], "excluded": [excluded[unit]]}))  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def mis_table(tasks: pd.DataFrame, model: str, backend: str, alpha: float | None,
+              alpha_source: str) -> pd.DataFrame:  # fmt: skip
+    """One row per unit: MIS = mean σ(α·d), α-free accuracy mean(d > 0), and the score used."""
+    from unitpsych.units import split_unit
+
+    rows = []
+    for unit, group in tasks.groupby("unit", sort=False):
+        layer, channel = split_unit(unit)
+        row = {"model": model, "unit": unit, "layer": layer, "channel": channel}
+        reason = str(group["excluded"].fillna("").iloc[0])
+        if not reason:
+            d = group["d"].to_numpy(float)
+            mis = float(p_correct(d, alpha).mean()) if alpha is not None else np.nan
+            acc = float((d > 0).mean())
+            row |= {"n_tasks": len(d), "mis": mis, "accuracy": acc, "mean_d": float(d.mean()),
+                    "score": acc if alpha is None else mis,
+                    "score_kind": "accuracy" if alpha is None else "mis", "excluded": ""}  # fmt: skip
+        else:
+            row |= {"n_tasks": 0, "mis": np.nan, "accuracy": np.nan, "mean_d": np.nan,
+                    "score": np.nan, "score_kind": "", "excluded": reason}  # fmt: skip
+        rows.append(row | {"backend": backend, "alpha": np.nan if alpha is None else alpha,
+                           "alpha_source": alpha_source})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- α
+
+
+def fit_alpha(d: np.ndarray, correct: np.ndarray) -> dict[str, Any]:
+    """Maximum-likelihood α of p(correct) = σ(α·d) (logistic regression without intercept)."""
+    import statsmodels.api as sm
+
+    d = np.asarray(d, dtype=float)
+    y = np.asarray(correct, dtype=float)
+    ok = np.isfinite(d) & np.isfinite(y)
+    d, y = d[ok], y[ok]
+    if len(d) == 0 or not d.any():
+        raise ValueError("no responses with a non-zero decision variable to fit α on")
+    result = sm.Logit(y, d[:, None]).fit(disp=0, maxiter=100)
+    alpha, se = float(result.params[0]), float(result.bse[0])
+    return {"alpha": alpha, "se": se, "n": int(len(d)), "log_likelihood": float(result.llf),
+            "converged": bool(result.mle_retvals.get("converged", True))}  # fmt: skip
+
+
+def human_trials(responses: pd.DataFrame, sources: Sequence[str]) -> pd.DataFrame:
+    """Kept, non-practice, non-catch human responses with experiment, task, trial and correct."""
+    r = responses[responses["source"].isin(list(sources))]
+    for flag, keep in (("kept", True), ("is_demo", False), ("catch_trial", False)):
+        if flag in r:
+            r = r[r[flag].fillna(not keep).astype(bool) == keep]
+    task = r["task"] if "task" in r else r["task_number"]
+    trial = r["trial"] if "trial" in r else r["corrected_trial_index"] + 1
+    return pd.DataFrame({"experiment": r["experiment"].to_numpy(), "task": task.astype(int).to_numpy(),
+                         "trial": trial.astype(int).to_numpy(),
+                         "correct": r["correct"].astype(bool).to_numpy()})  # fmt: skip
+
+
+def resolve_alpha(
+    backend: str,
+    given: float | None,
+    sources: Sequence[str],
+    responses: pd.DataFrame | None = None,
+    observer_trials: Mapping[str, pd.DataFrame] | None = None,
+    why: str = "no human response source is configured (responses.sources)",
+) -> dict[str, Any]:
+    """α of a backend and where it comes from: fitted to human responses, given in config, or none.
+
+    `why` says why there is no fit when no responses are passed.
+    """
+    record: dict[str, Any] = {"backend": backend, "human_sources": list(sources), "fit": None}
+    if sources and responses is not None and observer_trials:
+        humans = human_trials(responses, sources)
+        d_tables = [t.assign(experiment=e)[["experiment", "task", "trial", "d"]]
+                    for e, t in observer_trials.items()]  # fmt: skip
+        joined = humans.merge(pd.concat(d_tables), on=["experiment", "task", "trial"])
+        record["n_human_responses"] = int(len(humans))
+        record["n_joined"] = int(len(joined))
+        if len(joined) >= MIN_FIT_RESPONSES:
+            try:
+                fit = fit_alpha(joined["d"].to_numpy(), joined["correct"].to_numpy())
+            except Exception as err:  # noqa: BLE001 - separation, singular data: say so, no α
+                why = (
+                    f"the fit to {len(joined)} human responses failed ({type(err).__name__}: {err})"
+                )
+            else:
+                return record | {
+                    "alpha": fit["alpha"], "fit": fit,
+                    "alpha_source": f"fitted by maximum likelihood to {fit['n']} human responses "
+                                    f"({', '.join(sources)}); SE {fit['se']:.3g}",
+                }  # fmt: skip
+        else:
+            why = (f"only {len(joined)} human responses (of {len(humans)}) fall on trials this "
+                   f"backend scored; at least {MIN_FIT_RESPONSES} are needed")  # fmt: skip
+    if given is not None:
+        return record | {
+            "alpha": float(given),
+            "alpha_source": f"given in config (observer.alpha); not fitted: {why}",
+        }
+    return record | {
+        "alpha": None,
+        "alpha_source": f"none: {why}; the score is the α-free accuracy mean(d > 0)",
+    }
