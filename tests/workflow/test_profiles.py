@@ -5,6 +5,7 @@ Fast checks without a cluster; test_slurm.py runs the profiles on a real SLURM.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -18,7 +19,9 @@ from conftest import REPO, SNAKEMAKE
 SLURM_PROFILE = REPO / "slurm" / "config.yaml"
 WORKFLOW_PROFILE = REPO / "profiles" / "default" / "config.yaml"
 PARTITIONS = REPO / "slurm" / "partitions.yaml"
-TARGET_RULES = {"all", "units", "activations", "stimuli", "experiments", "responses", "figures"}
+TARGET_RULES = {
+    "all", "units", "activations", "stimuli", "experiments", "observer", "responses", "figures"
+}
 
 
 def _load(path: Path) -> dict:
@@ -89,8 +92,10 @@ def test_every_compute_rule_is_sized_and_grows_with_the_attempt(workflow_rules):
     )
     for rule, resources in sizes.items():
         for key in ("mem_mb", "runtime"):
-            values = [eval(str(resources[key]), {"attempt": a}) for a in (1, 2, 3)]  # noqa: S307
-            assert values[0] > 0 and values[0] < values[1] < values[2], (rule, key, values)
+            for size_mb in (0.07, 54.0, 5000.0):  # the demo's image index, ImageNet's, far beyond
+                scope = {"input": SimpleNamespace(size_mb=size_mb)}
+                values = [eval(str(resources[key]), scope | {"attempt": a}) for a in (1, 2, 3)]  # noqa: S307
+                assert values[0] > 0 and values[0] < values[1] < values[2], (rule, key, values)
 
 
 def test_gpu_rules_go_to_the_gpu_partition_and_the_others_to_the_cpu_partition():
@@ -108,3 +113,50 @@ def test_gpu_rules_go_to_the_gpu_partition_and_the_others_to_the_cpu_partition()
         resources = {"gpu": 1} if name in gpu_rules else {}
         job = SimpleNamespace(name=name, threads=1, resources=resources)
         assert get_best_partition(partitions, job, logger) == by_gpu[name in gpu_rules], name
+
+
+def _imagenet_like_index(path: Path, n_images: int, demo: bool) -> None:
+    """An image index of `n_images` rows named like the demo's generated set or ImageNet's train set."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if demo:
+        rows = [f"class_{i % 10:03d}/img_{i:06d}.jpg,class_{i % 10:03d}" for i in range(n_images)]
+    else:
+        synsets = [f"n{1440764 + i // 1300:08d}" for i in range(n_images)]
+        rows = [f"{s}/{s}_{10026 + i % 1300}.JPEG,{s}" for i, s in enumerate(synsets)]
+    path.write_text("path,class\n" + "\n".join(rows) + "\n")
+
+
+def _planned_sizes(workdir: Path, config: Path, target: str) -> dict[str, int]:
+    """threads, mem_mb and runtime of the job `snakemake -n` plans for `target` (16 cores free)."""
+    out = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(config), "-n",
+         "--cores", "16", target],  # fmt: skip
+        capture_output=True, text=True, check=True, cwd=workdir,
+    ).stdout  # fmt: skip
+    block = out.split("rule collect_activations:", 1)[1].split("\n\n", 1)[0]
+    threads = re.search(r"threads: (\d+)", block)
+    sizes = dict(re.findall(r"\b(mem_mb|runtime)=(\d+)", block))
+    return {"threads": int(threads[1]) if threads else 1} | {k: int(v) for k, v in sizes.items()}
+
+
+@pytest.mark.parametrize(
+    ("config", "model", "n_images"),
+    [("config/config.yaml", "resnet50", 1_281_167), ("config/demo.yaml", "efficientnet_lite0", 2000)],
+    ids=["paper", "demo"],
+)
+def test_activation_jobs_request_what_their_image_set_needs(tmp_path, config, model, n_images):
+    """The paper's pass gets the authors' 8 CPUs, 40 GB and 12 h; the demo's fits a laptop,
+    so a small SLURM node does not leave it waiting forever (reason PartitionConfig)."""
+    cfg = yaml.safe_load((REPO / config).read_text())
+    if cfg["images"].get("generate"):
+        (tmp_path / cfg["images"]["root"]).mkdir(parents=True)  # older than the index
+    _imagenet_like_index(tmp_path / "results" / "images" / "index.csv", n_images, "demo" in config)
+    units = tmp_path / "results" / model / "units.json"
+    units.parent.mkdir(parents=True)
+    units.write_text(json.dumps({"units": [f"layer1__{i}" for i in range(10)]}))
+    sizes = _planned_sizes(tmp_path, REPO / config, f"results/{model}/activations.h5")
+    if config == "config/config.yaml":
+        assert sizes == {"threads": 8, "mem_mb": 40000, "runtime": 12 * 60}
+    else:
+        assert sizes["threads"] <= 2 and 1000 <= sizes["mem_mb"] <= 4000, sizes
+        assert sizes["runtime"] <= 60, sizes
