@@ -340,3 +340,162 @@ def get_all_tables(wildcards=None) -> list[str]:
     from unitpsych.stats import TABLES
 
     return [paths.table(t) for t in TABLES] + get_analysis_unit_statistics()
+
+
+# Responses (responses.smk): config slices, payload inputs (local payloads listed when the DAG is
+# built), the merge's inputs and the stage's targets.
+from unitpsych.responses import list_payload_files  # noqa: E402
+
+RESPONSE_SOURCES = list(config["responses"]["sources"])
+
+
+def get_simulation_config(wildcards=None) -> dict:
+    """The simulation slice of the config."""
+    return dict(config["simulation"])
+
+
+def get_check_thresholds(wildcards=None) -> dict:
+    """The thresholds of the five exclusion checks."""
+    return dict(config["responses"]["checks"])
+
+
+def get_payload_sources(wildcards=None) -> list[str]:
+    """The payload sources parsed per experiment (local, simulated), in config order."""
+    return [s for s in RESPONSE_SOURCES if s != "imi"]
+
+
+def get_imi_config(wildcards=None) -> dict:
+    """The released IMI data set's slice of the config."""
+    return dict(config["responses"]["imi"])
+
+
+def get_imi_member(wildcards=None) -> str:
+    """The released table's file name inside the archive."""
+    return config["responses"]["imi"]["member"]
+
+
+def get_imi_copy(wildcards=None) -> list[str]:
+    """The user's copy of human_responses.zip, if configured."""
+    path = config["responses"]["imi"].get("path")
+    return [path] if path else []
+
+
+def get_simulated_payloads(wildcards) -> list[str]:
+    """The experiment's simulated payload folder when simulated participants are a source."""
+    if "simulated" not in RESPONSE_SOURCES:
+        return []
+    return [paths.raw_payloads(wildcards.experiment, "simulated")]
+
+
+def get_simulated_participants(wildcards) -> list[str]:
+    """The experiment's simulated participant list when simulated participants are a source."""
+    if "simulated" not in RESPONSE_SOURCES:
+        return []
+    return [paths.simulated_participants(wildcards.experiment)]
+
+
+def get_local_payloads(wildcards) -> list[str]:
+    """Every file in the experiment's local payload folder (none when it does not exist)."""
+    if "local" not in RESPONSE_SOURCES:
+        return []
+    folder = paths.raw_payloads(wildcards.experiment, "local")
+    return [str(p) for p in list_payload_files(folder)]
+
+
+def get_parsed_experiments() -> list[str]:
+    """Experiments to parse: all with simulated participants, else those with local payloads."""
+    names = [exp.name for exp in EXPERIMENTS]
+    if "simulated" in RESPONSE_SOURCES:
+        return names
+    if "local" in RESPONSE_SOURCES:
+        return [n for n in names if list_payload_files(paths.raw_payloads(n, "local"))]
+    return []
+
+
+def get_merge_input(kind: str) -> list[str]:
+    """The parsed responses (kind "parquet") or reports ("json") of every source."""
+    pattern = paths.parsed_responses if kind == "parquet" else paths.parsed_report
+    files = [pattern(name) for name in get_parsed_experiments()]
+    if "imi" in RESPONSE_SOURCES:
+        files.append(paths.parsed_imi(kind))
+    return files
+
+
+def get_merged_responses(wildcards=None) -> list[str]:
+    """Parsed responses of every experiment and source."""
+    return get_merge_input("parquet")
+
+
+def get_merged_reports(wildcards=None) -> list[str]:
+    """Parse reports of every experiment and source."""
+    return get_merge_input("json")
+
+
+def get_all_responses(wildcards=None) -> list[str]:
+    """Every final output of this stage."""
+    return [
+        paths.responses(),
+        paths.exclusions(),
+        paths.participants(),
+        paths.responses_summary(),
+    ]
+
+
+# Figures (figures.smk): which figures the config can make, their inputs and params.
+
+FIGURE_STYLE = f"{workflow.basedir}/resources/unitpsych.mplstyle"
+MODEL_TABLE = f"{workflow.basedir}/resources/models.csv"
+FIGURE_EXPERIMENTS = EXPERIMENTS  # common.smk: the configured experiments
+FIGURE_PROPERTIES = model_properties(config["models"], pd.read_csv(MODEL_TABLE))
+
+
+def figure_input(name: str):
+    """The input function of figure `name`: its style, tables and per-model files.
+
+    Fails with the experiments the figure needs when the config does not define them.
+    """
+
+    def get_figure_input(wildcards) -> dict:
+        problem = missing_requirement(name, FIGURE_EXPERIMENTS, FIGURE_PROPERTIES)
+        if problem:
+            raise ValueError(problem)
+        spec = FIGURES[name]
+        inputs = {"style": FIGURE_STYLE}
+        for table in spec.tables:
+            inputs[table] = (
+                paths.exclusions() if table == "exclusions" else paths.table(table)
+            )
+        models = figure_models(name, FIGURE_EXPERIMENTS)
+        if "unit_statistics" in spec.per_model:
+            inputs["unit_statistics"] = [paths.unit_statistics(m) for m in models]
+        if "mis" in spec.per_model:
+            inputs["mis"] = [paths.mis(m) for m in models]
+        if spec.properties:
+            inputs["properties"] = MODEL_TABLE
+        return inputs
+
+    get_figure_input.__name__ = f"get_{name}_input"
+    return get_figure_input
+
+
+def get_figure_model_info(wildcards=None) -> dict:
+    """Architecture and weights of each model (to look up top-1 accuracy and mean rank)."""
+    return {
+        m: {"arch": cfg["arch"], "weights": cfg.get("weights", "pretrained")}
+        for m, cfg in config["models"].items()
+    }
+
+
+def get_exclusion_thresholds(wildcards=None) -> dict:
+    """The exclusion thresholds drawn as lines (config responses.checks)."""
+    return dict(config["responses"]["checks"])
+
+
+def get_all_figures(wildcards=None) -> list[str]:
+    """Every figure the configured experiments can make (PDF and PNG)."""
+    return [
+        paths.figure(name, ext)
+        for name in FIGURES
+        if missing_requirement(name, FIGURE_EXPERIMENTS, FIGURE_PROPERTIES) is None
+        for ext in ("pdf", "png")
+    ]

@@ -5,107 +5,13 @@
 # Local payloads (results/responses/raw/{experiment}/local/*.json) are not made by any rule: an
 # input function lists the folder when the DAG is built, so a new file changes the job's input set
 # and Snakemake reruns that experiment's parsing (rerun trigger `input`) and the merge.
+# Helpers (inputs, config slices, targets) are in common.smk.
 from unitpsych import paths
-from unitpsych.responses import list_payload_files
-
-RESPONSE_SOURCES = list(config["responses"]["sources"])
 
 
 localrules:
     fetch_imi_responses,
     merge_responses,
-
-
-def get_simulation_config(wildcards=None) -> dict:
-    """The simulation slice of the config."""
-    return dict(config["simulation"])
-
-
-def get_check_thresholds(wildcards=None) -> dict:
-    """The thresholds of the five exclusion checks."""
-    return dict(config["responses"]["checks"])
-
-
-def get_payload_sources(wildcards=None) -> list[str]:
-    """The payload sources parsed per experiment (local, simulated), in config order."""
-    return [s for s in RESPONSE_SOURCES if s != "imi"]
-
-
-def get_imi_config(wildcards=None) -> dict:
-    """The released IMI data set's slice of the config."""
-    return dict(config["responses"]["imi"])
-
-
-def get_imi_member(wildcards=None) -> str:
-    """The released table's file name inside the archive."""
-    return config["responses"]["imi"]["member"]
-
-
-def get_imi_copy(wildcards=None) -> list[str]:
-    """The user's copy of human_responses.zip, if configured."""
-    path = config["responses"]["imi"].get("path")
-    return [path] if path else []
-
-
-def get_simulated_payloads(wildcards) -> list[str]:
-    """The experiment's simulated payload folder when simulated participants are a source."""
-    if "simulated" not in RESPONSE_SOURCES:
-        return []
-    return [paths.raw_payloads(wildcards.experiment, "simulated")]
-
-
-def get_simulated_participants(wildcards) -> list[str]:
-    """The experiment's simulated participant list when simulated participants are a source."""
-    if "simulated" not in RESPONSE_SOURCES:
-        return []
-    return [paths.simulated_participants(wildcards.experiment)]
-
-
-def get_local_payloads(wildcards) -> list[str]:
-    """Every file in the experiment's local payload folder (none when it does not exist)."""
-    if "local" not in RESPONSE_SOURCES:
-        return []
-    folder = paths.raw_payloads(wildcards.experiment, "local")
-    return [str(p) for p in list_payload_files(folder)]
-
-
-def get_parsed_experiments() -> list[str]:
-    """Experiments to parse: all with simulated participants, else those with local payloads."""
-    names = [exp.name for exp in EXPERIMENTS]
-    if "simulated" in RESPONSE_SOURCES:
-        return names
-    if "local" in RESPONSE_SOURCES:
-        return [n for n in names if list_payload_files(paths.raw_payloads(n, "local"))]
-    return []
-
-
-def get_merge_input(kind: str) -> list[str]:
-    """The parsed responses (kind "parquet") or reports ("json") of every source."""
-    pattern = paths.parsed_responses if kind == "parquet" else paths.parsed_report
-    files = [pattern(name) for name in get_parsed_experiments()]
-    if "imi" in RESPONSE_SOURCES:
-        files.append(paths.parsed_imi(kind))
-    return files
-
-
-def get_merged_responses(wildcards=None) -> list[str]:
-    """Parsed responses of every experiment and source."""
-    return get_merge_input("parquet")
-
-
-def get_merged_reports(wildcards=None) -> list[str]:
-    """Parse reports of every experiment and source."""
-    return get_merge_input("json")
-
-
-def get_all_responses(wildcards=None) -> list[str]:
-    """Every final output of this stage."""
-    return [
-        paths.responses(),
-        paths.exclusions(),
-        paths.participants(),
-        paths.responses_summary(),
-    ]
 
 
 rule simulate_participants:
