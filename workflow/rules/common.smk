@@ -4,6 +4,8 @@ import re
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from unitpsych import paths  # noqa: E402
@@ -13,6 +15,12 @@ from unitpsych.experiments import (  # noqa: E402
     Settings,
     get_experiment,
     list_experiments,
+)
+from unitpsych.figures import (  # noqa: E402
+    FIGURES,
+    figure_models,
+    missing_requirement,
+    model_properties,
 )
 
 check_config(config)
@@ -438,4 +446,64 @@ def get_all_responses(wildcards=None) -> list[str]:
         paths.exclusions(),
         paths.participants(),
         paths.responses_summary(),
+    ]
+
+
+# Figures (figures.smk): which figures the config can make, their inputs and params.
+
+FIGURE_STYLE = f"{workflow.basedir}/resources/unitpsych.mplstyle"
+MODEL_TABLE = f"{workflow.basedir}/resources/models.csv"
+FIGURE_EXPERIMENTS = EXPERIMENTS  # common.smk: the configured experiments
+FIGURE_PROPERTIES = model_properties(config["models"], pd.read_csv(MODEL_TABLE))
+
+
+def figure_input(name: str):
+    """The input function of figure `name`: its style, tables and per-model files.
+
+    Fails with the experiments the figure needs when the config does not define them.
+    """
+
+    def get_figure_input(wildcards) -> dict:
+        problem = missing_requirement(name, FIGURE_EXPERIMENTS, FIGURE_PROPERTIES)
+        if problem:
+            raise ValueError(problem)
+        spec = FIGURES[name]
+        inputs = {"style": FIGURE_STYLE}
+        for table in spec.tables:
+            inputs[table] = (
+                paths.exclusions() if table == "exclusions" else paths.table(table)
+            )
+        models = figure_models(name, FIGURE_EXPERIMENTS)
+        if "unit_statistics" in spec.per_model:
+            inputs["unit_statistics"] = [paths.unit_statistics(m) for m in models]
+        if "mis" in spec.per_model:
+            inputs["mis"] = [paths.mis(m) for m in models]
+        if spec.properties:
+            inputs["properties"] = MODEL_TABLE
+        return inputs
+
+    get_figure_input.__name__ = f"get_{name}_input"
+    return get_figure_input
+
+
+def get_figure_model_info(wildcards=None) -> dict:
+    """Architecture and weights of each model (to look up top-1 accuracy and mean rank)."""
+    return {
+        m: {"arch": cfg["arch"], "weights": cfg.get("weights", "pretrained")}
+        for m, cfg in config["models"].items()
+    }
+
+
+def get_exclusion_thresholds(wildcards=None) -> dict:
+    """The exclusion thresholds drawn as lines (config responses.checks)."""
+    return dict(config["responses"]["checks"])
+
+
+def get_all_figures(wildcards=None) -> list[str]:
+    """Every figure the configured experiments can make (PDF and PNG)."""
+    return [
+        paths.figure(name, ext)
+        for name in FIGURES
+        if missing_requirement(name, FIGURE_EXPERIMENTS, FIGURE_PROPERTIES) is None
+        for ext in ("pdf", "png")
     ]
