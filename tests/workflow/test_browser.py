@@ -236,3 +236,41 @@ def test_a_participant_completes_a_task_in_chromium(playwright_api, server, tmp_
 
 
 TEST_MARK = "test_fast"
+
+
+# Records (performance.now(), ms) when a trial is shown, its buttons unlock, the participant
+# clicks, the feedback appears and the Continue button appears.
+TIMING_PROBE = """
+window.__t = {};
+new MutationObserver(() => {
+  const now = performance.now(), t = window.__t;
+  if (!t.shown && document.querySelector(".imi-trial")) t.shown = now;
+  const button = document.querySelector(".imi-button button");
+  if (t.shown && !t.enabled && button && !button.disabled) t.enabled = now;
+  if (!t.feedback && document.querySelector(".imi-feedback")) t.feedback = now;
+  if (!t.next && document.querySelector("#imi-continue")) t.next = now;
+}).observe(document, {subtree: true, childList: true, attributes: true});
+document.addEventListener("click", () => {
+  if (window.__t.enabled && !window.__t.click) window.__t.click = performance.now();
+}, true);
+"""
+
+
+def test_the_trial_keeps_the_papers_timing(playwright_api, server):
+    """Without the fast flag: buttons locked 1.5 s, feedback 350 ms after the click, Continue 1150 ms later."""
+    url, _ = server
+    browser = playwright_api.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.add_init_script(TIMING_PROBE)
+        page.goto(f"{url}/?PROLIFIC_PID=timing0participant&ni&nd")
+        page.click("#jspsych-fullscreen-btn")
+        page.wait_for_selector(".imi-button button:enabled", timeout=10_000)
+        page.click("#imi-button-4 button")
+        page.wait_for_selector("#imi-continue", timeout=10_000)
+        t = page.evaluate("window.__t")
+    finally:
+        browser.close()
+    assert t["enabled"] - t["shown"] >= 1490
+    assert 340 <= t["feedback"] - t["click"] < 1000
+    assert 1140 <= t["next"] - t["feedback"] < 2000
