@@ -19,8 +19,9 @@ $(UI)/node_modules/.package-lock.json: $(UI)/package-lock.json
 
 setup: $(BIN)/snakemake $(UI)/node_modules/.package-lock.json  ## create .venv/ with the pinned environment; jsPsych for the experiment page
 
-demo: setup  ## run the embedded offline demo end to end (results/, logs/, benchmarks/)
+demo: setup  ## run the embedded offline demo end to end (results/, logs/, benchmarks/), then its report
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
+	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml --report results/report.html
 
 test: setup  ## fast unit tests, then the workflow tests (Snakemake end to end, SLURM, browser)
 	bash tests/setup_browser.sh
