@@ -209,6 +209,18 @@ def test_payload_rows_join_trials_and_keep_demo_rows(tmp_path):
     assert rows["passed_checks"].all() and rows["row_variability_result"].all()
 
 
+def test_a_test_mode_payload_is_excluded(tmp_path):
+    trials = trials_table()
+    data = payload("p1", 1, trials)
+    data["raw_data"] = json.dumps([{**r, "test_fast": True} for r in json.loads(data["raw_data"])])
+    write(tmp_path, "p1_task_1.json", data)
+    parsed = parse_payloads([("local", tmp_path / "p1_task_1.json")], EXP, trials, SMALL)
+    (part,) = parsed.participations
+    assert part["failed_checks"] == "test_mode" and not part["passed_checks"]
+    _, exclusions, _, _ = merge([parsed.rows], [report_of("local", parsed)])
+    assert exclusions["exclusion_reason"].tolist() == ["test_mode"]
+
+
 def test_bad_input_is_counted_never_lost(tmp_path):
     trials = trials_table()
     local = tmp_path / "local"
@@ -388,6 +400,13 @@ def test_imi_local_copy_checked_and_parsed(tmp_path):
     assert by.loc["P0001", "kept"] and not by.loc["P0002", "kept"]
     assert by.loc["P0002", "exclusion_reason"] == "catch_trials"
     assert by.loc["P0003", "exclusion_reason"] == "multi_participation"  # the release's flag
+    assert (
+        by.loc["P0001", "catch_trials_value"] == 1.0
+        and by.loc["P0002", "catch_trials_value"] == 0.2
+    )
+    assert by.loc["P0001", "demo_trials_value"] == 1 and pd.isna(
+        by.loc["P0001", "row_variability_value"]
+    )
     assert summary["rows"] == {"input": 19, "kept": 6, "excluded": 12, "rejected": 1}
     assert responses["catch_trials_details_ratio_extracted"].notna().all()
 

@@ -204,6 +204,24 @@ def parse_released(table: pd.DataFrame) -> Parsed:
     return Parsed(tidy(t.reset_index(drop=True)), participations, rejected, 0, len(table))
 
 
+def _released_values(row: pd.Series) -> dict[str, float | None]:
+    """`<check>_value` of a released participation from its `*_extracted` columns (if present)."""
+    columns = {
+        "catch_trials": ["catch_trials_details_ratio_extracted"],
+        "row_variability": ["row_variability_details_details_upper_extracted",
+                            "row_variability_details_details_lower_extracted"],
+        "total_response_time": ["total_response_time_details_extracted"],
+        "instruction_time": ["instruction_time_details_extracted"],
+        "demo_trials": ["demo_trials_details_extracted"],
+    }  # fmt: skip
+    out: dict[str, float | None] = {}
+    for check, cols in columns.items():
+        values = [pd.to_numeric(row.get(c), errors="coerce") for c in cols]
+        values = [float(v) for v in values if v is not None and not pd.isna(v)]
+        out[f"{check}_value"] = min(values) if len(values) == len(cols) else None
+    return out
+
+
 def _participations(t: pd.DataFrame, key: list[str]) -> list[dict[str, Any]]:
     """One record per released participation with the release's check results and flags."""
     out = []
@@ -216,6 +234,7 @@ def _participations(t: pd.DataFrame, key: list[str]) -> list[dict[str, Any]]:
             "participant_id": str(first["participant_id"]), "task_id": str(first["task_id"]),
             "task_number": int(first["task_number"]), "file": None, "n_rows": len(rows),
             **{f"{c}_result": bool(v) for c, v in results.items()},
+            **_released_values(first),
             "passed_checks": bool(first["passed_checks"]),
             "failed_checks": ";".join(c for c, v in results.items() if not v)
             or ("" if first["passed_checks"] else "released_checks"),

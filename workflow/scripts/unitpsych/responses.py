@@ -42,6 +42,8 @@ THRESHOLD_KEYS = (
     "instruction_time_max_s",
     "demo_trials_max_attempts",
 )
+#: Rows the experiment page marks when run with its `fast` flag (tests): never counted as passing.
+TEST_MARK = "test_fast"
 UPPER_ROW = (0, 1, 2)  # buttons under the upper query; 3..5 are above the lower one
 
 
@@ -393,6 +395,9 @@ def parse_payload_file(
     if not payload["raw_data"] or any("time_elapsed" not in r for r in payload["raw_data"]):
         raise RejectedFile("raw_data is empty or lacks time_elapsed")
     results = run_checks(payload["raw_data"], thresholds)
+    failed = failed_checks(results)
+    if any(row.get(TEST_MARK) for row in payload["raw_data"]):
+        failed.append("test_mode")  # the page's `fast` flag: a test run, never a response
     participation = {
         "source": source,
         "experiment": exp.name,
@@ -403,8 +408,8 @@ def parse_payload_file(
         "n_rows": len(main),
         **{f"{n}_value": r.value for n, r in results.items()},
         **{f"{n}_result": r.passed for n, r in results.items()},
-        "passed_checks": passed(results),
-        "failed_checks": ";".join(failed_checks(results)),
+        "passed_checks": not failed,
+        "failed_checks": ";".join(failed),
     }
     checks = {**check_columns(results), "passed_checks": participation["passed_checks"]}
     return participation, checks, payload
