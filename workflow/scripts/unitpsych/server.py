@@ -551,8 +551,9 @@ def create_app(settings: Settings) -> Starlette:
                 log.info("recovered payload %s (passed=%s)", path, passed)
 
     def refuse(request: Request, err: Refusal, page: bool = False) -> Response:
-        log.warning("%s %s %s from %s: %s", err.status, request.method, request.url.path,
-                    _client(request), err.message)  # fmt: skip
+        """Log the refusal (control characters of client input escaped) and answer it."""
+        path, message = (s.encode("unicode_escape").decode() for s in (request.url.path, err.message))
+        log.warning("%s %s %s from %s: %s", err.status, request.method, path, _client(request), message)
         if page:
             return _page("Sorry", html.escape(err.message), err.status)
         return JSONResponse({"error": err.message}, status_code=err.status)
