@@ -11,7 +11,7 @@ fi
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup_browser: installing Debian's chromium for the browser test"
     export DEBIAN_FRONTEND=noninteractive
-    if apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null; then
+    if apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium fonts-liberation fonts-dejavu-core >/dev/null; then
         exit 0
     fi
     echo "setup_browser: apt-get install chromium failed; the browser test will skip (fail in CI)" >&2
