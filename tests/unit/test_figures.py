@@ -338,3 +338,75 @@ def test_model_properties_by_name_then_arch_untrained_left_out():
 def test_empty_input_says_what_is_missing(tables):
     with pytest.raises(FigureInputError, match="easy difficulty"):
         fp.model_comparison(tables["model_scores"].iloc[0:0])
+
+
+def _script_main():
+    """The figure rules' script, imported as the rules run it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "plot_figure", REPO / "workflow" / "scripts" / "plot_figure.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def test_script_writes_pdf_and_png_deterministically(tables, tmp_path):
+    from types import SimpleNamespace
+
+    from snakemake.iocontainers import Namedlist
+
+    main = _script_main()
+    tables["model_scores"].to_csv(tmp_path / "model_scores.csv", index=False)
+    tables["unit_scores"].to_csv(tmp_path / "unit_scores.csv", index=False)
+    mis_files = []
+    for m in MODELS:  # one mis.csv per model, without a model column (as the observer writes it)
+        path = tmp_path / f"{m}_mis.csv"
+        tables["mis"].query("model == @m").drop(columns="model").to_csv(path, index=False)
+        mis_files.append(str(path))
+    props = tmp_path / "models.csv"
+    pd.DataFrame({"model": ["arch_a"], "top1_accuracy": [0.7], "mean_rank": [2.0]}).to_csv(
+        props, index=False
+    )
+
+    def run(name, inputs, params, out):
+        smk = SimpleNamespace(
+            input=Namedlist(fromdict={"style": str(STYLE), **inputs}),
+            output=Namedlist(
+                fromdict={"pdf": str(out / f"{name}.pdf"), "png": str(out / f"{name}.png")}
+            ),
+            params=Namedlist(fromdict={"figure": name, **params}),
+            log=[str(out / f"{name}.log")],
+        )
+        main(smk)
+        return (out / f"{name}.pdf").read_bytes(), (out / f"{name}.png").read_bytes()
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    pdf, png = run(
+        "model_comparison", {"model_scores": str(tmp_path / "model_scores.csv")}, {}, tmp_path / "a"
+    )
+    assert pdf.startswith(b"%PDF") and png.startswith(b"\x89PNG")
+    assert (
+        run(
+            "model_comparison",
+            {"model_scores": str(tmp_path / "model_scores.csv")},
+            {},
+            tmp_path / "b",
+        )[0]
+        == pdf
+    )
+    run("mis_per_model", {"unit_scores": str(tmp_path / "unit_scores.csv"), "mis": mis_files},
+        {"models": list(MODELS)}, tmp_path / "a")  # fmt: skip
+    assert (tmp_path / "a" / "mis_per_model.png").stat().st_size > 1000
+    info = {
+        "m_a": {"arch": "arch_a", "weights": "pretrained"},
+        "m_b": {"arch": "arch_a", "weights": "random"},
+    }
+    run("model_accuracy_vs_performance", {"model_scores": str(tmp_path / "model_scores.csv"), "properties": str(props)},
+        {"model_info": info}, tmp_path / "a")  # fmt: skip
+    assert (
+        "drew model_accuracy_vs_performance"
+        in (tmp_path / "a" / "model_accuracy_vs_performance.log").read_text()
+    )
