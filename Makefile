@@ -23,14 +23,17 @@ demo: setup  ## run the embedded offline demo end to end (results/, logs/, bench
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml --report results/report.html
 
-test: setup  ## fast unit tests, then the workflow tests (Snakemake end to end, SLURM, browser)
+test: setup lint  ## lint, fast unit tests, then the workflow tests (Snakemake end to end, SLURM, browser)
 	bash tests/setup_browser.sh
 	$(BIN)/pytest tests/unit -q -n $(CORES)
+	bash tests/setup_slurm.sh
 	$(BIN)/pytest tests/workflow -q
 
 serve: setup  ## serve results/experiments to participants (see README: running a study)
 	PYTHONPATH=workflow/scripts $(BIN)/python -m unitpsych.server serve $(SERVE_ARGS)
 
-lint: setup
+lint: setup  ## ruff, snakefmt and Snakemake's linter (the paper config, in a scratch folder)
 	$(BIN)/ruff check workflow tests
 	$(BIN)/snakefmt --check Snakefile workflow/rules
+	scratch=$$(mktemp -d) && $(BIN)/snakemake --lint --snakefile Snakefile --directory "$$scratch"; \
+		status=$$?; rm -rf "$$scratch"; exit $$status

@@ -1,13 +1,16 @@
 """A real single-node SLURM (munge, slurmctld, slurmd) with a CPU and a GPU partition, for tests.
 
-The cluster keeps its state, spool, logs and fake GPU device files in a folder of its own; its
-slurm.conf and gres.conf go to /etc/slurm (the only place ``srun`` inside a job finds them: the
-SLURM job-step executor drops ``SLURM_*`` variables such as ``SLURM_CONF`` from the job's
-environment), are refused when a foreign slurm.conf is there, and are removed at stop. Free ports
-are picked at start. Every daemon started here is stopped by its PID; munged is reused when one already
-answers. Without accounting (no slurmdbd), ``sacct`` does not work: run Snakemake with
-``--slurm-status-command squeue`` (the controller keeps finished jobs for ``MinJobAge`` = 600 s,
-so ``scontrol show job`` also reports them after the run).
+The cluster lives in a folder of its own: its slurm.conf and gres.conf, state, spool, logs, PID
+files and fake GPU device files. Client commands find it through ``SLURM_CONF`` (see `env`), so
+nothing is written to /etc/slurm and a machine's own SLURM (a login node, an earlier local
+cluster) is neither used nor disturbed. The SLURM job-step executor drops ``SLURM_*`` variables
+such as ``SLURM_CONF`` from a job's environment before it calls ``srun``; a ``srun`` wrapper first
+on ``PATH`` (which jobs inherit) sets it again. Free ports are picked at start. Every daemon
+started here is stopped by its PID; munged is reused when one already answers. Installing the
+packages is not done here but by ``tests/setup_slurm.sh`` (run by ``make test``). Without
+accounting (no slurmdbd), ``sacct`` does not work: run Snakemake with ``--slurm-status-command
+squeue`` (the controller keeps finished jobs for ``MinJobAge`` = 600 s, so ``scontrol show job``
+also reports them after the run).
 """
 
 from __future__ import annotations
@@ -23,11 +26,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PACKAGES = ("slurmctld", "slurmd", "slurm-client", "munge")
 SBIN = Path("/usr/sbin")
 MUNGE_RUN_DIR = Path("/run/munge")
-CONF_DIR = Path("/etc/slurm")
-MARKER = "# written by unitpsych tests/workflow/slurm_cluster.py"
+SETUP = "tests/setup_slurm.sh"
 
 
 class SlurmUnavailable(RuntimeError):
@@ -46,28 +47,6 @@ def _which(name: str) -> str | None:
 def is_installed() -> bool:
     """Whether the daemons and the client commands are installed."""
     return all(_which(name) for name in ("slurmctld", "slurmd", "sbatch", "munged", "munge"))
-
-
-def install() -> None:
-    """Install SLURM and munge with apt-get when missing (needs root and Debian/Ubuntu)."""
-    if is_installed():
-        return
-    if os.geteuid() != 0:
-        raise SlurmUnavailable("SLURM is not installed and installing it needs root")
-    if not shutil.which("apt-get"):
-        raise SlurmUnavailable("SLURM is not installed and there is no apt-get to install it")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for command in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", *PACKAGES],
-    ):
-        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-        if result.returncode != 0:
-            raise SlurmUnavailable(
-                f"`{' '.join(command)}` failed ({result.returncode}): {result.stderr[-2000:]}"
-            )
-    if not is_installed():
-        raise SlurmUnavailable(f"apt-get installed {PACKAGES} but the commands are still missing")
 
 
 def _free_port() -> int:
@@ -115,13 +94,14 @@ class SlurmCluster:
 
     @property
     def conf(self) -> Path:
-        """The slurm.conf of this cluster."""
-        return CONF_DIR / "slurm.conf"
+        """The slurm.conf of this cluster (gres.conf sits next to it, where SLURM looks)."""
+        return self.root / "etc" / "slurm.conf"
 
     @property
     def env(self) -> dict[str, str]:
         """Environment for SLURM client commands (and Snakemake) talking to this cluster."""
-        return dict(os.environ)
+        path = f"{self.root / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+        return dict(os.environ, SLURM_CONF=str(self.conf), PATH=path)
 
     def _write_config(self) -> None:
         """Write slurm.conf and gres.conf (fake GPU device files).
@@ -130,18 +110,22 @@ class SlurmCluster:
         (``SlurmdParameters=config_overrides``; nothing enforces limits without cgroups), so jobs
         sized for a real cluster (8 threads, 32 GB) are scheduled here too, only slower.
         """
-        for path in (self.conf, CONF_DIR / "gres.conf"):
-            if path.exists() and MARKER not in path.read_text():
-                raise SlurmUnavailable(f"{path} exists and was not written by this helper")
-        CONF_DIR.mkdir(parents=True, exist_ok=True)
-        for sub in ("state", "spool", "log", "run", "fakegpu"):
+        for sub in ("etc", "bin", "state", "spool", "log", "run", "fakegpu"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        srun = _which("srun")
+        if srun is None:
+            raise SlurmUnavailable(f"srun is not installed; run {SETUP} as root")
+        wrapper = self.root / "bin" / "srun"
+        wrapper.write_text(
+            "#!/bin/sh\n# srun of the test cluster: jobs lose SLURM_CONF on the way to srun\n"
+            f"SLURM_CONF='{self.conf}' exec '{srun}' \"$@\"\n"
+        )
+        wrapper.chmod(0o755)
         gpu_files = [self.root / "fakegpu" / f"nvidia{i}" for i in range(self.n_gpus)]
         for path in gpu_files:
             path.touch()
         user = getpass.getuser()
         conf = f"""\
-{MARKER}
 ClusterName=unitpsychtest
 SlurmctldHost={self.nodename}(127.0.0.1)
 AuthType=auth/munge
@@ -183,8 +167,8 @@ PartitionName={self.gpu_partition} Nodes={self.nodename} Default=NO MaxTime=INFI
 """
         self.conf.write_text(conf)
         files = f"{self.root}/fakegpu/nvidia[0-{self.n_gpus - 1}]"
-        (CONF_DIR / "gres.conf").write_text(
-            f"{MARKER}\nAutoDetect=off\nNodeName={self.nodename} Name=gpu File={files}\n"
+        (self.conf.parent / "gres.conf").write_text(
+            f"AutoDetect=off\nNodeName={self.nodename} Name=gpu File={files}\n"
         )
 
     def _munge_works(self) -> bool:
@@ -297,9 +281,6 @@ PartitionName={self.gpu_partition} Nodes={self.nodename} Default=NO MaxTime=INFI
             pid = self.pids.pop(name, None)
             if pid is not None:
                 _stop_pid(pid)
-        for path in (self.conf, CONF_DIR / "gres.conf"):
-            if path.exists() and MARKER in path.read_text():
-                path.unlink()
 
     def __enter__(self) -> SlurmCluster:
         return self.start()
@@ -311,7 +292,8 @@ PartitionName={self.gpu_partition} Nodes={self.nodename} Default=NO MaxTime=INFI
 if __name__ == "__main__":  # manual check: start, submit one CPU and one GPU job, stop
     import tempfile
 
-    install()
+    if not is_installed():
+        raise SystemExit(f"SLURM is not installed; run {SETUP} as root")
     with SlurmCluster(Path(tempfile.mkdtemp(prefix="slurm-"))) as cluster:
         print("node:", cluster.node_state())
         print(cluster.run(["srun", "-p", cluster.gpu_partition, "--gpus=1", "env"]).stdout)

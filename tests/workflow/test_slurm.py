@@ -1,7 +1,8 @@
 """The tiny test config through `snakemake --profile slurm` on a real single-node SLURM.
 
-The harness (slurm_cluster.py) installs and starts munge, slurmctld and slurmd with the two
-partitions named in slurm/partitions.yaml and two fake GPUs. The repository's profiles are used
+The harness (slurm_cluster.py) starts munge, slurmctld and slurmd from a configuration in a
+temporary folder (SLURM_CONF), with the two partitions named in slurm/partitions.yaml and two fake
+GPUs; tests/setup_slurm.sh installs the packages (`make test` runs it first). The repository's profiles are used
 unchanged; test-only settings go on the command line. Evidence comes from SLURM itself: the
 controller's job records (`scontrol show job`: partition, GPU request, state, exit code, time
 limit) and each SLURM job's own log, which holds the inner Snakemake's job blocks.
@@ -19,7 +20,7 @@ import yaml
 
 from conftest import REPO, SNAKEMAKE, run_snakemake
 from joblog import assert_same_activations, files_under, parse_jobs
-from slurm_cluster import SlurmCluster, SlurmUnavailable, install
+from slurm_cluster import SETUP, SlurmCluster, SlurmUnavailable, is_installed
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 
@@ -60,10 +61,8 @@ def _unavailable(reason: str):
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A running single-node SLURM for this module, stopped (by PID) afterwards."""
-    try:
-        install()
-    except SlurmUnavailable as err:
-        _unavailable(str(err))
+    if not is_installed():
+        _unavailable(f"SLURM is not installed; run {SETUP} as root first (`make test` does)")
     cpu, gpu = _partitions()
     slurm = SlurmCluster(tmp_path_factory.mktemp("slurm"), cpu_partition=cpu, gpu_partition=gpu)
     try:
