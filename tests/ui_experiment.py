@@ -33,30 +33,35 @@ def _image(side: str, seed: int) -> Image.Image:
     return Image.fromarray((rgb * 255).astype(np.uint8))
 
 
-def _trials(folder: Path, n_trials: int, seed: int, images: bool) -> None:
+def _trials(folder: Path, n_trials: int, seed: int, images: bool, catch: tuple[int, ...] = ()) -> None:
+    """Trial folders; a catch trial's queries repeat its most extreme references (`_8`)."""
     folder.mkdir(parents=True)
     for i in range(1, n_trials + 1) if images else ():
         trial = folder / "trials" / f"trial_{i}"
         (trial / "queries").mkdir(parents=True)
         (trial / "references").mkdir()
         for side in ("min", "max"):
-            _image(side, seed + 100 * i).save(trial / "queries" / f"{side}.png")
             for j in range(9):
                 _image(side, seed + 100 * i + j + 1).save(trial / "references" / f"{side}_{j}.png")
+            query = _image(side, seed + 100 * i + (9 if i in catch else 0))
+            query.save(trial / "queries" / f"{side}.png")
 
 
 def build_experiment(
     root: Path, name: str = "toy_natural", n_tasks: int = 2, n_trials: int = 4,
-    catch_trials: tuple[int, ...] = (3,), n_demo: int = 2, n_instruction_pages: int = 2,
+    catch_trials: tuple[int, ...] = (3,), n_demo: int = 2, n_instruction_pages: int | None = None,
     images: bool = True,
 ) -> Path:  # fmt: skip
-    """Write `root/<name>/` (task_<k>/, instructions/, trials.csv) and `root/demo_<name>/`
-    (without images: only the index.json files, for tests that never load an image)."""
+    """Write `root/<name>/` (task_<k>/, instructions/, trials.csv, structure.json) and
+    `root/demo_<name>/` (without images: only the index.json files, for tests that never load an
+    image). Instruction pages: 12 for natural, 13 for synthetic experiments, as the UI expects."""
+    if n_instruction_pages is None:
+        n_instruction_pages = 13 if name.endswith("synthetic") else 12
     exp = root / name
     rows = []
     for k in range(1, n_tasks + 1):
         task = exp / f"task_{k}"
-        _trials(task, n_trials, 1000 * k, images)
+        _trials(task, n_trials, 1000 * k, images, tuple(catch_trials))
         index = {"task_name": f"{name}/task_{k}", "n_reference_images": 9, "n_trials": n_trials,
                  "catch_trial_idxs": list(catch_trials)}  # fmt: skip
         (task / "index.json").write_text(json.dumps(index))
@@ -76,4 +81,6 @@ def build_experiment(
     for page in range(1, n_instruction_pages + 1):
         Image.new("RGB", (640, 360), (230, 230, 230 - 20 * page)).save(exp / "instructions" / f"{page}.jpg")
     pd.DataFrame(rows).to_csv(exp / "trials.csv", index=False)
+    structure = {"tasks": [{"index": k, "trials": [r for r in rows if r["task"] == k]} for k in range(1, n_tasks + 1)]}
+    (exp / "structure.json").write_text(json.dumps(structure, default=str))
     return exp

@@ -116,8 +116,7 @@ def test_tasks_are_handed_out_in_order_and_reserved(study):
     info = c.get(f"/api/assignment?aid={aids[0]}").json()
     assert info["index_url"] == "/experiments/toy_natural/task_1/index.json"
     assert info["demo_index_url"] == "/experiments/demo_toy_natural/index.json"
-    assert info["instructions"] == ["/experiments/toy_natural/instructions/1.jpg",
-                                    "/experiments/toy_natural/instructions/2.jpg"]  # fmt: skip
+    assert info["instructions"] == [f"/experiments/toy_natural/instructions/{n}.jpg" for n in range(1, 13)]
     assert c.get(info["index_url"]).json()["task_name"] == "toy_natural/task_1"
 
 
@@ -209,6 +208,14 @@ def test_local_participants_get_an_id_and_are_refused_on_return(study):
     assert c.post(f"/api/submit?aid={aid}", content=make_payload(*task_of(c, aid).rsplit("-", 1))).status_code == 200
     assert (study / "raw" / "toy_natural" / "local" / f"{pid}_task_1.json").is_file()
     assert c.get("/").status_code == 403
+
+
+def test_the_hand_made_experiment_folder_is_one_the_ui_loads(tmp_path):
+    from unitpsych.experiment_check import check_experiment_folder
+
+    exp = build_experiment(tmp_path, "toy_natural", n_tasks=2, n_trials=4, catch_trials=(3,))
+    counts = check_experiment_folder(exp)
+    assert counts == {"n_tasks": 2, "n_trials": 8, "n_catch_trials": 2, "n_demo_trials": 2}
 
 
 def test_the_page_and_its_libraries_are_served(study):
