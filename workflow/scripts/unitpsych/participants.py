@@ -6,7 +6,7 @@ An attentive participant picks the upper query with probability
 
 where d is the observer's decision variable of the trial (positive: the max query looks more like
 the max references), the sign is + when the max query is on top, s is the experiment's spread of d
-(the median d of its catch trials, a trial everyone solves), β the scale-free sensitivity and
+(its standard deviation over the regular trials), β the scale-free sensitivity and
 `bias` the participant's pull toward the upper button row. With bias 0 this is the issue's
 lapse/2 + (1 − lapse)·σ(β·d/s) for the max query. Confidence grows with |β·d/s|; response times
 are log-normal on top of the UI's 1.5 s button lock, and every trial lasts rt + 350 + 1150 ms of
@@ -98,11 +98,15 @@ def plan_participants(
 
 
 def d_spread(trials: pd.DataFrame) -> float:
-    """s: the median d of the catch trials (a trial everyone solves); else the std of d, else 1."""
-    catch = trials.loc[trials["catch_trial"].astype(bool), "d"].to_numpy(float)
-    if catch.size and np.median(catch) > 0:
-        return float(np.median(catch))
-    spread = float(np.std(trials["d"].to_numpy(float)))
+    """s: the standard deviation of d over the regular (not catch) trials, else 1.
+
+    β·d/s is then a signal-to-noise scale: a unit whose exemplars the observer tells apart
+    reliably relative to the trial-to-trial spread of its evidence is answered well. (Scaling by
+    the catch trials' d instead would scale away the differences between models, since every
+    experiment's catch trials are built from its own model's exemplars.)
+    """
+    regular = trials.loc[~trials["catch_trial"].astype(bool), "d"].to_numpy(float)
+    spread = float(np.std(regular)) if regular.size > 1 else 0.0
     return spread if spread > 0 else 1.0
 
 
