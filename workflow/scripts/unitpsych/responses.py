@@ -577,6 +577,15 @@ def merge(
     responses = responses.drop(
         columns=[c for c in ("multi_participation", "kept", "exclusion_reason") if c in responses]
     ).merge(flags, on=key, how="left", validate="m:1")
+    responses = pd.concat(
+        [
+            tidy(responses),
+            responses["multi_participation"].astype(bool),
+            responses["kept"].astype(bool),
+            responses["exclusion_reason"].astype("string"),
+        ],
+        axis=1,
+    )
     responses = responses.sort_values(
         ["source", "experiment", "task_number", "participant_id", "trial_index"], kind="stable"
     ).reset_index(drop=True)
