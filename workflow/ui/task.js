@@ -168,6 +168,8 @@
 
     timeline.push({
       type: jsPsychBrowserCheck,
+      // Only what the study needs: the window size (no webcam, microphone or frame-rate probes).
+      features: ["width", "height", "browser", "browser_version", "mobile", "os"],
       minimum_width: MIN_WINDOW.width,
       minimum_height: MIN_WINDOW.height,
       data: { internal_node_id: nodeId(top()) },
