@@ -215,7 +215,7 @@ def exclusion_values(exclusions: pd.DataFrame, thresholds: Mapping[str, float | 
         if col is None:
             raise FigureInputError(f"exclusions table has none of the columns {names}")
         values = pd.to_numeric(exclusions[col], errors="coerce").dropna()
-        ax.hist(values, bins=20, color="0.55")
+        ax.hist(values, bins=_bins(values), color="0.55")
         for t in lines:
             if t is not None:
                 ax.axvline(
@@ -228,6 +228,13 @@ def exclusion_values(exclusions: pd.DataFrame, thresholds: Mapping[str, float | 
         labelled.legend(loc="upper right")
     add_note(fig, _exclusion_note(exclusions))
     return fig
+
+
+def _bins(values: pd.Series) -> int | np.ndarray:
+    """20 bins (protocol §8.5), or one bin per value for counts with fewer than 20 values."""
+    if len(values) and np.allclose(values, np.round(values)) and values.max() - values.min() < 20:
+        return np.arange(values.min() - 0.5, values.max() + 1.5)
+    return 20
 
 
 def unit_baseline(unit_scores: pd.DataFrame, unit_statistics: pd.DataFrame, spearman: pd.DataFrame | None,
@@ -266,7 +273,7 @@ def mis_per_model(mis: pd.DataFrame, unit_scores: pd.DataFrame) -> Figure:
     meta = unit_scores.groupby("model", sort=False)[["label", "scale_rank"]].first().reset_index()
     t = mis.merge(meta, on="model", how="left")
     models, labels = model_order(t), model_labels(t)
-    fig, ax = plt.subplots(figsize=(max(3.5, 0.7 * len(models) + 1.6), 3.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * len(models) + 1.6), 3.2), layout="constrained")
     rng = np.random.default_rng(0)  # fixed jitter: the same figure every run
     for i, m in enumerate(models):
         v = select(t, model=m)["mis"].dropna().to_numpy(float)
@@ -283,7 +290,7 @@ def mis_per_model(mis: pd.DataFrame, unit_scores: pd.DataFrame) -> Figure:
     )
     ax.set_xlabel(SCALE_LABEL)
     ax.set_ylabel("Machine Interpretability Score")
-    ax.legend(loc="upper left")
+    fig.legend(loc="outside upper center")
     add_note(fig, f"bars: mean over units; dots: units ({len(t)} units of {len(models)} models)")
     return fig
 

@@ -45,7 +45,7 @@ CONDITION_SHADES = {"natural": "Oranges", "synthetic": "Blues"}
 
 def _bar_figure(n_models: int, height: float = 3.2) -> tuple[Figure, plt.Axes]:
     """One axes sized for `n_models` groups of bars."""
-    return plt.subplots(figsize=(max(3.5, 0.75 * n_models + 1.6), height), layout="constrained")
+    return plt.subplots(figsize=(max(4.0, 0.75 * n_models + 1.6), height), layout="constrained")
 
 
 def _model_ticks(ax: plt.Axes, models: Sequence[str], labels: dict[str, str]) -> None:
@@ -89,7 +89,7 @@ def model_comparison(model_scores: pd.DataFrame, reveal: str = "all") -> Figure:
     _model_ticks(ax, models, labels)
     ax.set_xlabel(SCALE_LABEL)
     ax.set_ylabel(SCORE_LABEL)
-    ax.legend(loc="upper left", ncols=3)
+    fig.legend(loc="outside upper center", ncols=3)
     add_note(fig, sources_text([t]))
     return fig
 
@@ -361,7 +361,7 @@ def confidence_comparison(confidence_scores: pd.DataFrame, condition: str) -> Fi
     ax.set_xlabel(SCALE_LABEL)
     ax.set_ylabel(SCORE_LABEL)
     ax.set_title(f"{CONDITION_LABEL[condition]} Stimuli")
-    ax.legend(loc="upper left", ncols=3)
+    fig.legend(loc="outside upper center", ncols=3)
     add_note(fig, sources_text([t]))
     return fig
 
