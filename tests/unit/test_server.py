@@ -121,10 +121,10 @@ def test_tasks_are_handed_out_in_order_and_reserved(study):
 
 
 def test_reservation_times_out_and_the_task_goes_to_the_next_participant(study):
-    c = client(study, reservation_minutes=0.002, experiments=["toy_synthetic"])
+    c = client(study, reservation_minutes=0.05, experiments=["toy_synthetic"])  # 3 s
     first = arrive(c, "slow")
     assert c.get("/?PROLIFIC_PID=other").status_code == 503
-    time.sleep(0.2)
+    time.sleep(3.2)
     second = arrive(c, "other")
     assert task_of(c, second) == task_of(c, first) == "toy_synthetic-1"
     assert c.get("/?PROLIFIC_PID=slow").status_code == 403  # time ran out: no second try
