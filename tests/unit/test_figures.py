@@ -292,6 +292,19 @@ def test_baselines_and_mis(tables):
     )
     fig = fx.mis_vs_human(tables["mis"], tables["unit_scores"], tables["spearman"])
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 3
+    assert fig.axes[0].get_xlabel() == "Machine Interpretability Score"
+    # the observer's mis.csv: no fitted α -> mis empty, score = α-free accuracy (score_kind accuracy)
+    observer = tables["mis"].assign(
+        accuracy=tables["mis"]["mis"], score=tables["mis"]["mis"], score_kind="accuracy"
+    )
+    observer["mis"] = np.nan
+    fig = fx.mis_per_model(observer, tables["unit_scores"])
+    assert fig.axes[0].get_ylabel() == "Machine Observer Accuracy (α-free)"
+    assert [p.get_height() for p in fig.axes[0].patches] == pytest.approx(
+        means[["m_a", "m_b", "m_c"]].to_list()
+    )
+    with pytest.raises(FigureInputError, match="no unit with a score"):
+        fx.mis_per_model(observer.assign(score=np.nan, accuracy=np.nan), tables["unit_scores"])
 
 
 def test_every_registered_figure_draws(tables):

@@ -159,14 +159,15 @@ def spearman_title(
         return "ρ = n/a"
     r = row.iloc[0]
     n = f" (n = {int(r['n'])})" if "n" in r and not pd.isna(r["n"]) else ""
-    return f"ρ = {r['rho']:.2f}, p = {format_p(r['p_value'])}{n}"
+    p = format_p(r["p_value"])
+    return f"ρ = {r['rho']:.2f}, p {p if p.startswith('<') else '= ' + p}{n}"
 
 
 def format_p(p: float) -> str:
     """A p-value for a panel title."""
     if pd.isna(p):
         return "n/a"
-    return f"{p:.1e}" if p < 0.001 else f"{p:.3f}"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def shades(n: int, cmap: str = "YlOrBr", lo: float = 0.35, hi: float = 0.95) -> list:

@@ -267,29 +267,47 @@ def unit_baseline(unit_scores: pd.DataFrame, unit_statistics: pd.DataFrame, spea
     return fig
 
 
+def machine_scores(mis: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """model, unit, value of the observer's per-unit score and its axis label.
+
+    mis.csv holds `mis` (needs α fitted to human responses), the α-free `accuracy` and `score`
+    (the MIS where there is one, else the accuracy) with `score_kind`; the label says which.
+    """
+    column = next(
+        (c for c in ("score", "mis", "accuracy") if c in mis and mis[c].notna().any()), None
+    )
+    if column is None:
+        raise FigureInputError("mis.csv has no unit with a score, MIS or accuracy value")
+    kinds = (
+        set(mis["score_kind"].dropna()) if column == "score" and "score_kind" in mis else {column}
+    )
+    label = {frozenset({"mis"}): "Machine Interpretability Score",
+             frozenset({"accuracy"}): "Machine Observer Accuracy (α-free)"}.get(
+        frozenset(kinds), "MIS or α-free Observer Accuracy")  # fmt: skip
+    t = mis[["model", "unit", column]].rename(columns={column: "value"}).dropna(subset=["value"])
+    return t, label
+
+
 def mis_per_model(mis: pd.DataFrame, unit_scores: pd.DataFrame) -> Figure:
-    """Beyond the paper: mean machine interpretability score per model, with every unit as a dot."""
-    require(mis, "units with a machine interpretability score")
+    """Beyond the paper: mean machine score (MIS) per model, with every unit as a dot."""
+    values, ylabel = machine_scores(require(mis, "units with a machine interpretability score"))
     meta = unit_scores.groupby("model", sort=False)[["label", "scale_rank"]].first().reset_index()
-    t = mis.merge(meta, on="model", how="left")
+    t = values.merge(meta, on="model", how="left")
     models, labels = model_order(t), model_labels(t)
     fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * len(models) + 1.6), 3.2), layout="constrained")
     rng = np.random.default_rng(0)  # fixed jitter: the same figure every run
     for i, m in enumerate(models):
-        v = select(t, model=m)["mis"].dropna().to_numpy(float)
-        ax.bar(i, v.mean() if len(v) else np.nan, 0.7, color="C3", alpha=0.6)
+        v = select(t, model=m)["value"].to_numpy(float)
+        ax.bar(i, v.mean(), 0.7, color="C3", alpha=0.6)
         ax.scatter(i + rng.uniform(-0.2, 0.2, len(v)), v, s=10, color="0.2", zorder=3)
     chance_line(ax)
-    ax.set_ylim(min(0.45, float(t["mis"].min()) - 0.03), 1.02)
+    ax.set_ylim(min(0.45, float(t["value"].min()) - 0.03), 1.02)
     ax.set_xticks(np.arange(len(models)))
     rotate = len(models) > 4
-    ax.set_xticklabels(
-        [labels[m] for m in models],
-        rotation=30 if rotate else 0,
-        ha="right" if rotate else "center",
-    )
+    ax.set_xticklabels([labels[m] for m in models], rotation=30 if rotate else 0,
+                       ha="right" if rotate else "center")  # fmt: skip
     ax.set_xlabel(SCALE_LABEL)
-    ax.set_ylabel("Machine Interpretability Score")
+    ax.set_ylabel(ylabel)
     fig.legend(loc="outside upper center")
     add_note(fig, f"bars: mean over units; dots: units ({len(t)} units of {len(models)} models)")
     return fig
@@ -298,20 +316,19 @@ def mis_per_model(mis: pd.DataFrame, unit_scores: pd.DataFrame) -> Figure:
 def mis_vs_human(
     mis: pd.DataFrame, unit_scores: pd.DataFrame, spearman: pd.DataFrame | None = None
 ) -> Figure:
-    """Beyond the paper: per-unit MIS (x) vs the per-unit natural score (y), one panel per model."""
+    """Beyond the paper: per-unit machine score (x) vs the per-unit natural score (y), per model."""
+    values, xlabel = machine_scores(require(mis, "units with a machine interpretability score"))
     scores = select(unit_scores, condition="natural", difficulty=EASY)
-    t = scores.merge(mis[["model", "unit", "mis"]], on=["model", "unit"], how="inner").dropna(
-        subset=["mis"]
-    )
+    t = scores.merge(values, on=["model", "unit"], how="inner")
     models = [m for m in model_order(scores) if m in set(t["model"])]
     if not models:
-        raise FigureInputError("no unit has both a natural score and an MIS")
+        raise FigureInputError("no unit has both a natural score and a machine score")
     labels = model_labels(scores)
     fig, axes = grid(len(models))
     for ax, m in zip(axes, models, strict=True):
         rows = select(t, model=m)
         ax.scatter(
-            rows["mis"],
+            rows["value"],
             rows["proportion_correct"],
             color="C0",
             edgecolor="0.2",
@@ -320,10 +337,10 @@ def mis_vs_human(
         )
         ax.plot([0, 1], [0, 1], color="0.6", linewidth=0.8, zorder=1)
         chance_line(ax, label=None)
-        ax.set_xlim(min(0.45, float(rows["mis"].min()) - 0.03), 1.02)
+        ax.set_xlim(min(0.45, float(rows["value"].min()) - 0.03), 1.02)
         ax.set_ylim(min(0.0, float(rows["proportion_correct"].min()) - 0.05), 1.02)
         ax.set_title(f"{labels[m]}\n{spearman_title(spearman, 'mis_vs_human', m, 'natural')}")
-        ax.set_xlabel("Machine Interpretability Score")
+        ax.set_xlabel(xlabel)
     label_rows(axes, "Natural: " + SCORE_LABEL)
     add_note(
         fig, join_notes(sources_text([scores], unit_col=None), "one point per unit; grey: identity")
