@@ -1,0 +1,52 @@
+"""The analysis stage end to end on the tiny config: the tables agree with a direct pandas
+computation from responses.parquet, say which sources they used, and the unit statistics feed the
+Spearman table."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, run_snakemake
+
+pytestmark = pytest.mark.workflow
+TINY = REPO / "tests" / "data" / "config.yaml"
+
+
+def test_tiny_config_tables_agree_with_the_responses(tmp_path):
+    run_snakemake(tmp_path, TINY, "results/tables/spearman.csv", "results/tables/model_scores.csv")
+    responses = pd.read_parquet(tmp_path / "results" / "responses" / "responses.parquet")
+    tables = tmp_path / "results" / "tables"
+    used = responses[
+        responses["kept"].fillna(False).astype(bool)
+        & ~responses["is_demo"].astype(bool)
+        & ~responses["catch_trial"].astype(bool)
+        & ~responses["multi_participation"].fillna(False).astype(bool)
+        & (responses["source"] == "simulated")
+    ]
+    assert len(used) > 0 and len(used) < len(responses)  # practice, catch and excluded rows exist
+    direct = used.groupby(["experiment", "unit"])["correct"].mean().astype(float)
+    units = pd.read_csv(tables / "unit_scores.csv").set_index(["experiment", "unit"])
+    same = {"check_names": False, "check_index_type": False}
+    pd.testing.assert_series_equal(
+        units["proportion_correct"].sort_index(), direct.sort_index(), **same
+    )
+    scores = pd.read_csv(tables / "model_scores.csv").set_index("experiment")
+    pd.testing.assert_series_equal(
+        scores["score"].sort_index(), direct.groupby(level=0).mean().sort_index(), **same
+    )
+    assert (scores["sources"] == "simulated").all()
+    assert (scores["ci_low"] <= scores["score"]).all() and (scores["score"] <= scores["ci_high"]).all()
+    assert set(scores.index) == {
+        "efficientnet_lite0_natural", "efficientnet_lite0_synthetic", "vit_tiny-untrained_natural"
+    }  # fmt: skip
+    spearman = pd.read_csv(tables / "spearman.csv")
+    lite = spearman[(spearman["model"] == "efficientnet_lite0")]
+    assert {"layer_depth", "natural_vs_synthetic", "pixel_sparsity", "channel_sparsity",
+            "local_contrast", "mis_vs_human"} <= set(lite["analysis"])  # fmt: skip
+    vit = spearman[(spearman["model"] == "vit_tiny-untrained") & (spearman["analysis"] == "local_contrast")]
+    assert vit["rho"].isna().all()  # tokens have no spatial map: no local contrast
+    stats = pd.read_csv(tmp_path / "results" / "efficientnet_lite0" / "unit_statistics.csv")
+    assert (stats["n_images"] == 50).all() and stats["local_contrast"].notna().all()
+    regression = pd.read_csv(tables / "regression.csv")
+    assert "refuted" in regression["interpretation"].iloc[0]  # one trained model: not fitted, says why
