@@ -25,7 +25,7 @@ N_TRIALS = 10  # enough main trials for the row-variability check (5 per button 
 TOKEN = "status-secret"
 
 
-def make_payload(experiment: str, task: int, *, trial_ms: float = 12000, catch=(3,)) -> bytes:
+def make_payload(experiment: str, task: int, *, trial_ms: float = 12000, catch=(3,), n_trials: int = N_TRIALS) -> bytes:
     """A payload in the UI's format whose rows pass the five checks (trial_ms=1000: too fast)."""
     rows: list[dict] = []
     clock = 0.0
@@ -51,7 +51,7 @@ def make_payload(experiment: str, task: int, *, trial_ms: float = 12000, catch=(
     for trial in (1, 2):
         add(TRIAL_TYPE, 4000, **two_afc(f"demo_{experiment}", trial, 0, True))
     add("instructions", 1500)
-    for trial in range(1, N_TRIALS + 1):
+    for trial in range(1, n_trials + 1):
         add(TRIAL_TYPE, trial_ms, **two_afc(f"{experiment}/task_{task}", trial, trial % 6, False, trial in catch))
     add("survey-text", 5000, response={"feedback": ""})
     add("instructions", 1000)

@@ -38,7 +38,6 @@ import jsonschema
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -141,6 +140,11 @@ PAYLOAD = {
 }
 MAIN_DATA = {"type": "array", "minItems": 1, "items": TWO_AFC_ROW}
 RAW_DATA = {"type": "array", "minItems": 1, "items": _ROW}
+#: Validators built once (jsonschema.validate would check the schema itself on every call).
+VALIDATORS = {
+    key: jsonschema.Draft202012Validator(schema)
+    for key, schema in (("payload", PAYLOAD), ("main_data", MAIN_DATA), ("raw_data", RAW_DATA))
+}
 
 
 class Refusal(Exception):
@@ -414,22 +418,19 @@ def validate_payload(body: bytes) -> dict[str, Any]:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise Refusal(400, f"malformed JSON: {err}") from err
+    error = jsonschema.exceptions.best_match(VALIDATORS["payload"].iter_errors(payload))
+    if error is not None:
+        raise Refusal(422, f"payload: {error.message}")
     parts = {}
-    for schema, key, value in ((PAYLOAD, "payload", payload),):
-        try:
-            jsonschema.validate(value, schema)
-        except jsonschema.ValidationError as err:
-            raise Refusal(422, f"{key}: {err.message}") from err
-    for key, schema in (("main_data", MAIN_DATA), ("raw_data", RAW_DATA)):
+    for key in ("main_data", "raw_data"):
         try:
             rows = json.loads(payload[key])
         except json.JSONDecodeError as err:
             raise Refusal(400, f"{key}: malformed JSON: {err}") from err
-        try:
-            jsonschema.validate(rows, schema)
-        except jsonschema.ValidationError as err:
-            where = "/".join(str(p) for p in err.absolute_path)
-            raise Refusal(422, f"{key}[{where}]: {err.message}") from err
+        error = jsonschema.exceptions.best_match(VALIDATORS[key].iter_errors(rows))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path)
+            raise Refusal(422, f"{key}[{where}]: {error.message}")
         parts[key] = rows
     parts["task_id"] = payload["task_id"]
     return parts
@@ -478,6 +479,22 @@ def check_submission(raw_data: list[dict], thresholds: Mapping[str, Any]) -> tup
 
 
 # The app
+
+
+class Guard:
+    """ASGI middleware: `check` answers a request itself (a refusal) or lets it through."""
+
+    def __init__(self, app: Callable, check: Callable[[Request], Response | None]):
+        self.app = app
+        self.check = check
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http":
+            refusal = self.check(Request(scope))
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class RateLimiter:
@@ -743,7 +760,7 @@ def create_app(settings: Settings) -> Starlette:
         yield
         state.close()
 
-    async def guard(request: Request, call_next):
+    def guard(request: Request) -> Response | None:
         """Refuse path traversal in the path or any parameter, and too many requests per address."""
         values = [request.url.path, *request.query_params.keys(), *request.query_params.values()]
         raw = request.scope.get("raw_path", b"").decode("latin-1").lower()
@@ -754,11 +771,9 @@ def create_app(settings: Settings) -> Starlette:
             response = refuse(request, Refusal(429, "too many requests; slow down"))
             response.headers["Retry-After"] = str(int(settings.rate_window_s))
             return response
-        return await call_next(request)
+        return None
 
-    app = Starlette(
-        routes=routes, lifespan=lifespan, middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)]
-    )
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Guard, check=guard)])
 
     recover()
     app.state.state = state
