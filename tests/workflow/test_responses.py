@@ -121,3 +121,39 @@ def test_simulated_payloads_reach_the_response_table(tmp_path):
     assert [r["file"] for r in summary["rejected"]] == ["worker8_task_2.json"]
     responses = pd.read_parquet(out / "responses.parquet")
     assert (responses["source"] == "local").sum() == summary["by_source"]["local"]["rows"]["kept"]
+
+
+def test_released_imi_data_downloaded_checked_and_parsed(tmp_path):
+    import copy
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests" / "data"))
+    from imi_release import make_archive, released_table
+
+    from conftest import write_config
+
+    archive = tmp_path / "zenodo" / "human_responses.zip"
+    archive.parent.mkdir()
+    md5 = make_archive(archive, released_table())
+    cfg = copy.deepcopy(yaml.safe_load(CONFIG.read_text()))
+    cfg["responses"] = {"sources": ["imi"], "imi": {"url": archive.as_uri(), "md5": "0" * 32}}
+    bad = write_config(tmp_path / "bad.yaml", cfg)
+    proc = run_snakemake(tmp_path, bad, "responses", check=False)
+    assert proc.returncode != 0
+    log = (tmp_path / "logs" / "fetch_imi_responses" / "fetch.log").read_text()
+    assert md5 in log and "0" * 32 in log and "kept aside" in log, log[-2000:]
+    assert md5 in proc.stdout and "0" * 32 in proc.stdout
+    imi_dir = tmp_path / "results" / "responses" / "imi"
+    assert (imi_dir / f"human_responses.zip.bad-{md5}").exists()
+    assert not (imi_dir / "human_responses.zip").exists()
+    assert not (tmp_path / "results" / "responses" / "responses.parquet").exists()
+
+    cfg["responses"]["imi"]["md5"] = md5
+    run_snakemake(tmp_path, write_config(tmp_path / "good.yaml", cfg), "responses")
+    responses = pd.read_parquet(tmp_path / "results" / "responses" / "responses.parquet")
+    assert set(responses["source"]) == {"imi"}
+    assert set(responses["experiment"]) == {
+        "resnet50_natural", "resnet50_synthetic", "resnet50_hard95_natural"
+    }  # fmt: skip
+    summary = json.loads((tmp_path / "results" / "responses" / "summary.json").read_text())
+    assert summary["rows"] == {"input": 19, "kept": 6, "excluded": 12, "rejected": 1}

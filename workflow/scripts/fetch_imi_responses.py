@@ -1,12 +1,12 @@
 """Download the released IMI data set (or take the user's copy) and verify its MD5 checksum."""
 
-from unitpsych.imi import install_archive
+from unitpsych.imi import ChecksumError, install_archive
 from unitpsych.io import log_stream, setup_logging
 
 
 def main(snakemake) -> None:
     """Put the checksum-verified human_responses.zip in place (a mismatch stops the run)."""
-    setup_logging(snakemake.log[0])
+    log = setup_logging(snakemake.log[0])
     imi = snakemake.params.imi
     stream = log_stream(snakemake.log[0])
     try:
@@ -18,6 +18,9 @@ def main(snakemake) -> None:
             retries=int(imi["retries"]),
             stream=stream,
         )
+    except (ChecksumError, RuntimeError, OSError) as err:
+        log.error("%s", err)
+        raise
     finally:
         stream.close()
 

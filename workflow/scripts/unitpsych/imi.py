@@ -49,7 +49,8 @@ def md5sum(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, dest: Path, retries: int, stream: TextIO | None = None) -> None:
+def download(url: str, dest: Path, retries: int, stream: TextIO | None = None,
+             name: str | None = None) -> None:  # fmt: skip
     """Download `url` to `dest` with `retries` attempts and a tqdm progress bar on `stream`."""
     from tqdm import tqdm
 
@@ -58,7 +59,7 @@ def download(url: str, dest: Path, retries: int, stream: TextIO | None = None) -
             with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
                 total = int(response.headers.get("Content-Length") or 0) or None
                 with tqdm(total=total, unit="B", unit_scale=True, file=stream, mininterval=5,
-                          desc=Path(dest).name) as bar:  # fmt: skip
+                          desc=name or Path(dest).name) as bar:  # fmt: skip
                     while block := response.read(1 << 20):
                         out.write(block)
                         bar.update(len(block))
@@ -95,7 +96,7 @@ def install_archive(dest: str | Path, md5: str, url: str | None = None, path: st
             if not url:
                 raise ValueError("responses.imi: give url or path")
             log.info("downloading %s", url)
-            download(url, tmp, retries, stream)
+            download(url, tmp, retries, stream, name=dest.name)
             actual = md5sum(tmp)
             if actual != md5:
                 bad = dest.with_name(f"{dest.name}.bad-{actual}")
