@@ -109,7 +109,7 @@ def _flag(df: pd.DataFrame, column: str, default: bool) -> pd.Series:
 def analysis_rows(responses: pd.DataFrame, sources: Iterable[str]) -> pd.DataFrame:
     """The responses protocol §8.4 scores: kept, non-demo, non-catch, no multi-participation."""
     sources = list(sources)
-    missing = {"source", "experiment", "unit", "correct"} - set(responses.columns)
+    missing = {"source", "experiment", "unit", "correct", "kept"} - set(responses.columns)
     if missing:
         raise ValueError(f"the response table lacks the columns {sorted(missing)}")
     keep = (
@@ -117,10 +117,11 @@ def analysis_rows(responses: pd.DataFrame, sources: Iterable[str]) -> pd.DataFra
         & ~_flag(responses, "is_demo", False)
         & ~_flag(responses, "catch_trial", False)
         & ~_flag(responses, "multi_participation", False)
-        & responses["source"].isin(sources)
+        & responses["source"].isin(sources).fillna(False).astype(bool)
+        & responses["correct"].notna()
     )
     rows = responses.loc[keep].copy()
-    rows["correct"] = rows["correct"].astype(float)
+    rows["correct"] = rows["correct"].astype(bool).astype(float)
     log.info(
         "%d of %d responses analysed (kept, non-demo, non-catch, sources %s)",
         len(rows), len(responses), "+".join(sources),
