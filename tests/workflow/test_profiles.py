@@ -145,8 +145,8 @@ def _planned_sizes(workdir: Path, config: Path, target: str) -> dict[str, int]:
     ids=["paper", "demo"],
 )
 def test_activation_jobs_request_what_their_image_set_needs(tmp_path, config, model, n_images):
-    """The paper's pass gets the authors' 8 CPUs, 40 GB and 12 h; the demo's fits a laptop,
-    so a small SLURM node does not leave it waiting forever (reason PartitionConfig)."""
+    """The paper's pass gets the authors' 8 CPUs, 40 GB and 12 h; the demo's memory and time fit
+    a small node, so SLURM does not leave it waiting forever (reason PartitionConfig)."""
     cfg = yaml.safe_load((REPO / config).read_text())
     if cfg["images"].get("generate"):
         (tmp_path / cfg["images"]["root"]).mkdir(parents=True)  # older than the index
@@ -160,5 +160,5 @@ def test_activation_jobs_request_what_their_image_set_needs(tmp_path, config, mo
     if config == "config/config.yaml":
         assert sizes == {"threads": 8, "mem_mb": 40000, "runtime": 12 * 60}
     else:
-        assert sizes["threads"] <= 2 and 1000 <= sizes["mem_mb"] <= 4000, sizes
+        assert 1000 <= sizes["mem_mb"] <= 4000, sizes
         assert sizes["runtime"] <= 60, sizes

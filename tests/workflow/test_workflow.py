@@ -20,6 +20,7 @@ def test_paper_config_dry_run_plans_without_imagenet_or_network(tmp_path):
         if len(line.split()) == 2 and line.split()[1].isdigit()
     )
     assert counts["sample_units"] == "9" and counts["collect_activations"] == "9"
+    assert counts["check_accuracy"] == "9"  # ImageNet val against the protocol's table
     assert counts["build_experiment"] == "23"  # the paper's 23 experiments
     assert (
         counts["index_stimuli"] == "9" and counts["summarize_featureviz"] == "7"
