@@ -34,11 +34,15 @@ def _test_config() -> dict:
 
 
 def _small_config() -> dict:
-    """The test config cut down for speed: its first model, 3 units, no experiment folders."""
+    """The test config cut down for speed: its first model, 4 units, one natural experiment
+    (2 units in 2 tasks of 2 trials, a catch and a practice unit)."""
     cfg = _test_config()
     cfg["models"] = {MODEL: cfg["models"][MODEL]}
-    cfg["models"][MODEL]["units"]["n"] = 3
-    cfg.setdefault("experiments", {})["list"] = []
+    cfg["models"][MODEL]["units"]["n"] = 4
+    cfg["experiments"] |= {
+        "list": [{"model": MODEL, "condition": "natural"}],
+        "n_units": 2, "n_catch_units": 1, "n_practice_units": 1, "n_tasks": 2, "n_trials": 2,
+    }  # fmt: skip
     return cfg
 
 
@@ -62,11 +66,13 @@ def _units(workdir: Path, model: str = MODEL) -> list[str]:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> tuple[Path, Path]:
-    """(workdir, config): the one-model config built through `stimuli`, uninterrupted."""
+    """(workdir, config): the one-model config built through `stimuli` and `experiments`."""
     workdir = tmp_path_factory.mktemp("reference")
     config = write_config(workdir / "config.yaml", _small_config())
-    run_snakemake(workdir, config, "stimuli")
-    assert "Nothing to be done" in run_snakemake(workdir, config, "-n", "stimuli").stdout
+    run_snakemake(workdir, config, "stimuli", "experiments")
+    assert (workdir / "results" / "experiments" / f"{MODEL}_natural" / "task_2").is_dir()
+    dry = run_snakemake(workdir, config, "-n", "stimuli", "experiments").stdout
+    assert "Nothing to be done" in dry
     return workdir, config
 
 
@@ -129,8 +135,8 @@ def test_adding_a_model_plans_only_that_models_jobs_and_the_aggregates(reference
             {"sample_units", "collect_activations", "extract_exemplars", "visualize_unit"},
         ),
         (
-            lambda c: c["experiments"].update(n_trials=c["experiments"]["n_trials"] + 1),
-            set(),
+            lambda c: c["experiments"].update(n_tasks=c["experiments"]["n_tasks"] * 2),
+            {"build_experiment"},
             {"sample_units", "collect_activations", "extract_exemplars", "visualize_unit"},
         ),
     ],
@@ -143,9 +149,25 @@ def test_a_job_reruns_when_its_config_slice_changes_and_only_then(
     cfg = copy.deepcopy(_small_config())
     change(cfg)
     config = write_config(tmp_path / "changed.yaml", cfg)
-    planned = {j.rule for j in _dry(workdir, config, "stimuli")}
+    planned = {j.rule for j in _dry(workdir, config, "stimuli", "experiments")}
     assert reruns <= planned, f"expected reruns of {reruns}, planned {planned}"
     assert not planned & kept, f"{planned & kept} rerun although their config slice is unchanged"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"block_size": 100}, {"num_workers": 1}],
+    ids=["images-block-size", "images-num-workers"],
+)
+def test_speed_only_image_keys_rerun_nothing(reference, tmp_path, change):
+    """Keys that change only how fast a job runs are read from the config, never params."""
+    workdir, _ = reference
+    cfg = _small_config()
+    assert all(cfg["images"].get(key) != value for key, value in change.items())
+    cfg["images"].update(change)
+    config = write_config(tmp_path / "changed.yaml", cfg)
+    dry = run_snakemake(workdir, config, "-n", "stimuli", "experiments").stdout
+    assert "Nothing to be done" in dry, planned_rules(dry)
 
 
 # --- any target on its own ---------------------------------------------------------------------
@@ -180,16 +202,19 @@ def test_one_units_stimuli_by_path_builds_that_unit_only(reference, tmp_path):
 
 def test_one_experiment_by_path_and_all_by_named_rule(tmp_path):
     cfg = _test_config()
-    if not cfg.get("experiments", {}).get("list"):
-        pytest.skip("no experiments in the test config")
     config = REPO / "tests" / "data" / "config.yaml"
     exp = cfg["experiments"]["list"][0]
     name = f"{exp['model']}_{exp['condition']}"
     proc = run_snakemake(tmp_path, config, "-n", f"results/experiments/{name}")
     jobs = parse_jobs(proc.stdout)
+    assert {j.rule for j in jobs} >= {"sample_units", "collect_activations", "build_experiment"}
+    built = [j for j in jobs if j.rule == "build_experiment"]
+    assert len(built) == 1 and f"experiment={name}" in built[0].wildcards
     others = [m for m in cfg["models"] if m != exp["model"]]
-    assert jobs and not any(m in j.wildcards for j in jobs for m in others)
-    assert planned_rules(run_snakemake(tmp_path, config, "-n", "experiments").stdout)
+    assert not any(m in j.wildcards for j in jobs for m in others)
+    counts = planned_rules(run_snakemake(tmp_path, config, "-n", "experiments").stdout)
+    assert counts["build_experiment"] == len(cfg["experiments"]["list"]), counts
+    assert counts["collect_activations"] == len(cfg["models"]), counts
 
 
 # --- kill and resume ---------------------------------------------------------------------------
