@@ -248,6 +248,11 @@ def test_bad_input_is_counted_never_lost(tmp_path):
     rows[3]["button_pressed"] = 7
     bad_row["main_data"] = json.dumps(rows)
     write(local, "p10_task_1.json", bad_row)
+    bad_raw = payload("p11", 1, trials)
+    raw = json.loads(bad_raw["raw_data"])
+    raw[-1]["time_elapsed"] = "late"
+    bad_raw["raw_data"] = json.dumps(raw)
+    write(local, "p11_task_1.json", bad_raw)
     simulated = tmp_path / "simulated"
     write(simulated, "p2_task_2.json", payload("p2", 2, trials))  # other source: not a duplicate
     write(simulated, "s1_task_2.json", payload("s1", 2, trials))
@@ -271,8 +276,9 @@ def test_bad_input_is_counted_never_lost(tmp_path):
     assert set(reasons) == {
         "p1_task_1.json", "p1_task_1.json.bak", "p4_task_1.json", "p5_task_1.json",
         "p6_task_1.json", "p7_task_1.json", "p8_task_9.json", "p9_task_1.json",
-        "p10_task_1.json", "s1_task_2 (1).json",
+        "p10_task_1.json", "p11_task_1.json", "s1_task_2 (1).json",
     }  # fmt: skip
+    assert "raw_data cannot be checked" in reasons["p11_task_1.json"]
     assert "same content as local/copy_task_1.json" in reasons["p1_task_1.json"]
     assert (
         "participant and task already in simulated/s1_task_2.json" in reasons["s1_task_2 (1).json"]
@@ -285,7 +291,7 @@ def test_bad_input_is_counted_never_lost(tmp_path):
     assert "main trials" in reasons["p9_task_1.json"]
     assert "button_pressed" in reasons["p10_task_1.json"]
     files, rows = summary["files"], summary["rows"]
-    assert files == {"input": n_files, "kept": 4, "excluded": 1, "rejected": 10}
+    assert files == {"input": n_files, "kept": 4, "excluded": 1, "rejected": 11}
     assert files["kept"] + files["excluded"] + files["rejected"] == files["input"]
     assert rows["kept"] + rows["excluded"] + rows["rejected"] == rows["input"]
     assert rows["kept"] + rows["excluded"] == len(responses)

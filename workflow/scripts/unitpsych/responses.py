@@ -394,7 +394,10 @@ def parse_payload_file(
         raise RejectedFile(f"{n_main} main trials, task {task} has {n_trials[task]}")
     if not payload["raw_data"] or any("time_elapsed" not in r for r in payload["raw_data"]):
         raise RejectedFile("raw_data is empty or lacks time_elapsed")
-    results = run_checks(payload["raw_data"], thresholds)
+    try:
+        results = run_checks(payload["raw_data"], thresholds)
+    except (TypeError, ValueError) as err:
+        raise RejectedFile(f"raw_data cannot be checked ({err})") from err
     failed = failed_checks(results)
     if any(row.get(TEST_MARK) for row in payload["raw_data"]):
         failed.append("test_mode")  # the page's `fast` flag: a test run, never a response
