@@ -50,3 +50,11 @@ def test_tiny_config_tables_agree_with_the_responses(tmp_path):
     assert (stats["n_images"] == 50).all() and stats["local_contrast"].notna().all()
     regression = pd.read_csv(tables / "regression.csv")
     assert "refuted" in regression["interpretation"].iloc[0]  # one trained model: not fitted, says why
+
+
+def test_score_tables_do_not_wait_for_the_unit_statistics(tmp_path):
+    """Model scores need only the responses; the GPU pass of the baselines feeds spearman.csv."""
+    scores = run_snakemake(tmp_path, TINY, "-n", "results/tables/model_scores.csv").stdout
+    assert "analysis_tables" in scores and "unit_statistics" not in scores
+    spearman = run_snakemake(tmp_path, TINY, "-n", "results/tables/spearman.csv").stdout
+    assert "unit_statistics" in spearman and "spearman_table" in spearman
