@@ -366,6 +366,13 @@ def test_imi_local_copy_checked_and_parsed(tmp_path):
     )
     assert summary["rows"] == {"input": 19, "kept": 6, "excluded": 12, "rejected": 1}
     assert responses["catch_trials_details_ratio_extracted"].notna().all()
+    unnumbered = released_table().drop(columns="task_number")
+    derived = imi.parse_released(unnumbered).rows
+    assert derived["task_number"].tolist() == rows["task_number"].tolist()
+    unnumbered["task_id"] = unnumbered["task_id"].str.replace("-4", "-x")
+    again = imi.parse_released(unnumbered)
+    assert "no task number" in again.rejected[-1]["reason"] and again.rejected[-1]["n_rows"] == 6
+    assert len(again.rows) + sum(r["n_rows"] for r in again.rejected) == len(unnumbered)
 
 
 def test_imi_checksum_mismatch_names_both_sums_and_keeps_the_file_aside(tmp_path):

@@ -187,8 +187,16 @@ def parse_released(table: pd.DataFrame) -> Parsed:
     for col in CARRIED:
         if col not in t:
             t[col] = pd.NA
-    if t["task_number"].isna().all():
-        t["task_number"] = t["task_id"].astype(str).str.rsplit("-", n=1).str[-1].astype(int)
+    from_id = pd.to_numeric(t["task_id"].astype(str).str.rsplit("-", n=1).str[-1], errors="coerce")
+    t["task_number"] = pd.to_numeric(t["task_number"], errors="coerce").fillna(from_id)
+    unnumbered = t["task_number"].isna()
+    for group, rows in t[unnumbered].groupby(key, dropna=False):
+        rejected.append({
+            "source": "imi", "experiment": rows["experiment"].iloc[0], "file": None,
+            "participation": "/".join(map(str, group if isinstance(group, tuple) else (group,))),
+            "n_rows": len(rows), "reason": "no task number (task_number or task_id <name>-<k>)",
+        })  # fmt: skip
+    t = t[~unnumbered].copy()
     t.loc[t["is_demo"], ["layer", "channel", "batch"]] = pd.NA
     t["mode"] = t["mode"].where(~t["is_demo"], pd.NA)
     for col in ("channel", "batch", "task_number"):
