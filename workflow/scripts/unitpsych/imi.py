@@ -213,40 +213,53 @@ def parse_released(table: pd.DataFrame) -> Parsed:
     return Parsed(tidy(t.reset_index(drop=True)), participations, rejected, 0, len(table))
 
 
-def _released_values(row: pd.Series) -> dict[str, float | None]:
-    """`<check>_value` of a released participation from its `*_extracted` columns (if present)."""
-    columns = {
-        "catch_trials": ["catch_trials_details_ratio_extracted"],
-        "row_variability": ["row_variability_details_details_upper_extracted",
-                            "row_variability_details_details_lower_extracted"],
-        "total_response_time": ["total_response_time_details_extracted"],
-        "instruction_time": ["instruction_time_details_extracted"],
-        "demo_trials": ["demo_trials_details_extracted"],
-    }  # fmt: skip
-    out: dict[str, float | None] = {}
-    for check, cols in columns.items():
-        values = [pd.to_numeric(row.get(c), errors="coerce") for c in cols]
-        values = [float(v) for v in values if v is not None and not pd.isna(v)]
-        out[f"{check}_value"] = min(values) if len(values) == len(cols) else None
-    return out
+EXTRACTED = {
+    "catch_trials": ["catch_trials_details_ratio_extracted"],
+    "row_variability": ["row_variability_details_details_upper_extracted",
+                        "row_variability_details_details_lower_extracted"],
+    "total_response_time": ["total_response_time_details_extracted"],
+    "instruction_time": ["instruction_time_details_extracted"],
+    "demo_trials": ["demo_trials_details_extracted"],
+}  # fmt: skip
 
 
 def _participations(t: pd.DataFrame, key: list[str]) -> list[dict[str, Any]]:
-    """One record per released participation with the release's check results and flags."""
-    out = []
-    for _, rows in t.groupby(key, sort=True, dropna=False):
-        first = rows.iloc[0]
-        results = {c: _bool(rows[f"{c}_result"]).iloc[0] for c in CHECKS if f"{c}_result" in rows}
-        multi = first.get("multi_participation")
-        out.append({
-            "source": "imi", "experiment": first["experiment"],
-            "participant_id": str(first["participant_id"]), "task_id": str(first["task_id"]),
-            "task_number": int(first["task_number"]), "file": None, "n_rows": len(rows),
-            **{f"{c}_result": bool(v) for c, v in results.items()},
-            **_released_values(first),
-            "passed_checks": bool(first["passed_checks"]),
-            "failed_checks": ";".join(c for c, v in results.items() if not v)
-            or ("" if first["passed_checks"] else "released_checks"),
-            "multi_participation": None if pd.isna(multi) else bool(_bool(pd.Series([multi]))[0]),
-        })  # fmt: skip
-    return out
+    """One record per released participation with the release's check results, the check values
+    (`<check>_value` from the `*_extracted` columns, row_variability the less-used row) and flags."""
+    if t.empty:
+        return []
+    first = t.groupby(key, sort=True, dropna=False).first()
+    size = t.groupby(key, sort=True, dropna=False).size()
+    table = pd.DataFrame({
+        "source": "imi", "experiment": first["experiment"].astype(str),
+        "participant_id": first.index.get_level_values("participant_id").astype(str),
+        "task_id": first.index.get_level_values("task_id").astype(str),
+        "task_number": first["task_number"].astype(int), "file": None,
+        "n_rows": size.astype(int),
+    }, index=first.index)  # fmt: skip
+    results = [c for c in CHECKS if f"{c}_result" in first]
+    for c in results:
+        table[f"{c}_result"] = _bool(first[f"{c}_result"])
+    for c, cols in EXTRACTED.items():
+        if all(col in first for col in cols):
+            values = [pd.to_numeric(first[col], errors="coerce") for col in cols]
+            table[f"{c}_value"] = pd.concat(values, axis=1).min(axis=1, skipna=False)
+        else:
+            table[f"{c}_value"] = float("nan")
+    table["passed_checks"] = _bool(first["passed_checks"])
+    failed = pd.Series("", index=first.index)
+    for c in results:
+        failed = failed.where(table[f"{c}_result"], failed + ";" + c)
+    failed = failed.str.lstrip(";")
+    table["failed_checks"] = failed.where(
+        (failed != "") | table["passed_checks"], "released_checks"
+    )
+    multi = first["multi_participation"]
+    table["multi_participation"] = [None if pd.isna(m) else bool(_bool(pd.Series([m]))[0])
+                                    for m in multi]  # fmt: skip
+    records = table.reset_index(drop=True).to_dict("records")
+    for record in records:
+        for k, v in record.items():
+            if isinstance(v, float) and v != v:
+                record[k] = None
+    return records
