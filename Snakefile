@@ -8,6 +8,9 @@
 #   results/{model}/stimuli/{unit}/natural_{difficulty}/batch_{b}/{min,max}_{i}.png
 #   results/{model}/stimuli/{unit}/synthetic/{min,max}_{i}.png + fv.json
 #   results/experiments/{experiment}/                task folders for the experiment UI
+#   results/responses/raw/{experiment}/{local,simulated}/{participant}_task_{k}.json   UI payloads
+#   results/responses/responses.parquet              one row per 2-AFC response (+ exclusions.csv,
+#                                                    participants.csv, summary.json)
 # Logs mirror them under logs/{rule}/..., benchmarks under benchmarks/{rule}/...
 #
 # Configs: config/config.yaml (the paper, on a cluster), config/demo.yaml (offline demo).
