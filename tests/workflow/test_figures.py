@@ -85,4 +85,6 @@ def test_tiny_config_builds_its_figures_and_the_report(tmp_path):
     assert (tmp_path / "logs" / "plot_figure" / "model_comparison.log").exists()
     run_snakemake(tmp_path, TINY, "figures", "--report", "report.html")
     html = (tmp_path / "report.html").read_text(errors="replace")
-    assert "model_comparison.png" in html and "Protocol §8.5 item 1" in html
+    assert "model_comparison.png" in html and "mis_vs_human.png" in html  # figures
+    assert "model_scores.csv" in html and "Tables" in html  # tables
+    assert "Protocol \\u00a78.5 item 1." in html  # captions (JSON-escaped in the page)
