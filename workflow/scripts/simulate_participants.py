@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from unitpsych import paths
 from unitpsych.io import atomic_dir, atomic_path, setup_logging
 from unitpsych.participants import simulate_experiment, trials_with_d
 
@@ -21,7 +22,9 @@ def main(snakemake) -> None:
     )
     with atomic_dir(snakemake.output.payloads) as folder:
         for person, payload in people:
-            name = f"{person.participant}_task_{person.task}.json"
+            name = Path(
+                paths.payload_file(experiment, "simulated", person.participant, person.task)
+            ).name
             (folder / name).write_text(json.dumps(payload) + "\n", encoding="utf-8")
     manifest = pd.DataFrame(
         [
