@@ -7,7 +7,9 @@ careless ones on top), about 50 rows a payload. Then times, as the workflow runs
 (a) `parse_responses` of every experiment (payloads read, validated, checked, joined to
     trials.csv, written to Parquet) on 2 worker processes, and the merge into responses.parquet;
 (b) the same parsing on 1 process;
-(c) baseline: only reading and decoding every payload's JSON (json.loads twice), in the same run.
+(c) baseline: only reading and decoding every payload's JSON (json.loads twice), in the same run;
+(d) the released-table path: as many rows in the IMI layout (the test fixture of tests/data,
+    replicated with new participant ids) zipped, read, parsed and merged.
 Prints seconds, rows per second, the ratio to the goal and to the baseline, and the peak resident
 memory of the parsing processes and of the merge.
 
@@ -125,6 +127,28 @@ def baseline(root: Path, names: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def released(root: Path, n_rows: int) -> tuple[float, float, int]:
+    """(wall s, CPU s, rows) of reading, parsing and merging a release of n_rows rows."""
+    sys.path.insert(0, str(REPO / "tests" / "data"))
+    from imi_release import make_archive, released_table
+
+    from unitpsych.imi import parse_released, read_released_table
+
+    one = released_table().iloc[:-1]  # without the row whose experiment cannot be told
+    copies = -(-n_rows // len(one))
+    table = pd.concat(
+        [one.assign(participant_id=one["participant_id"] + f"_{i}") for i in range(copies)],
+        ignore_index=True,
+    )
+    archive = root / "human_responses.zip"
+    make_archive(archive, table)
+    start, cpu = time.perf_counter(), time.process_time()
+    parsed = parse_released(read_released_table(archive, "responses_all.csv"))
+    responses, *_ = merge([parsed.rows], [report_of("imi", parsed)])
+    responses.to_parquet(root / "imi.parquet", index=False)
+    return time.perf_counter() - start, time.process_time() - cpu, len(table)
+
+
 def main() -> None:
     """Generate, then time parsing with `workers` processes and with one, and the baseline."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -157,6 +181,7 @@ def main() -> None:
             parse_one((tmp, name))
         serial_s = time.perf_counter() - start
         serial_cpu = time.process_time() - serial_cpu
+        imi_s, imi_cpu, imi_rows = released(root, args.rows)
 
     rows = summary["rows"]
     assert rows["kept"] + rows["excluded"] + rows["rejected"] == rows["input"]
@@ -169,7 +194,9 @@ def main() -> None:
           f" (wall time exceeds CPU time / {args.workers} when the machine is shared)")  # fmt: skip
     print(f"(b) parse on 1 process: {serial_s:.1f} s (CPU {serial_cpu:.1f} s)")
     print(f"(c) baseline, JSON decoding only: {base:.1f} s; (a)/(c) = {total / base:.1f}")
-    print(f"peak RSS: parse worker {max(p for _, _, p in outputs)} MB, merge {merge_peak:.0f} MB")
+    print(f"(d) released table, {imi_rows} rows: {imi_s:.1f} s (CPU {imi_cpu:.1f} s)")
+    print(f"peak RSS: parse worker {max(p for _, _, p in outputs)} MB, merge {merge_peak:.0f} MB, "
+          f"whole run {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")  # fmt: skip
 
 
 if __name__ == "__main__":
