@@ -14,10 +14,8 @@ from PIL import Image
 
 from unitpsych.config import ConfigError
 from unitpsych.observer import (
-    EmbeddingCache,
     check_observer_config,
     decision_variable,
-    embed_image_set,
     fit_alpha,
     mis_table,
     mis_tasks,
@@ -32,6 +30,8 @@ from unitpsych.similarity import (
     Backend,
     BackendSpec,
     BackendUnavailable,
+    EmbeddingCache,
+    embed_image_set,
     load_backend,
     parse_backend,
 )
@@ -226,7 +226,7 @@ def test_trials_are_scored_on_the_shown_images(tmp_path, brightness_cache):
 
     def embed(files):
         seen.extend(files)
-        from unitpsych.observer import embed_files
+        from unitpsych.similarity import embed_files
 
         return embed_files(backend, files, image_size=32)
 

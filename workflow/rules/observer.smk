@@ -2,21 +2,7 @@
 # observer answers every trial of our experiments (d and p per trial), and the machine
 # interpretability score (MIS) per unit is computed from the activation cache and the embeddings.
 # α belongs to a backend: fitted to human responses where the config has a human source.
-from unitpsych import paths
-from unitpsych.observer import (
-    backend_of,
-    backend_weights,
-    check_observer_config,
-    human_sources,
-)
-from unitpsych.similarity import backend_slug
-
-check_observer_config(config)
-
-OBSERVER = config["observer"]
-BACKENDS = {
-    backend_slug(backend_of(OBSERVER, m)): backend_of(OBSERVER, m) for m in MODELS
-}
+# Helpers: common.smk (section "Observer").
 
 
 localrules:
@@ -24,98 +10,12 @@ localrules:
     score_mis,
 
 
-def get_backend_pattern() -> str:
-    """Wildcard pattern matching exactly the configured backend slugs."""
-    return "|".join(re.escape(slug) for slug in BACKENDS)
-
-
-def get_backend_params(wildcards) -> dict:
-    """The backend's name and local weights (what its embeddings depend on)."""
-    name = BACKENDS[wildcards.backend]
-    return {"name": name, "weights": backend_weights(OBSERVER, name)}
-
-
-def get_given_alpha(wildcards) -> float | None:
-    """The α given in config for this backend (None: none given)."""
-    return OBSERVER["alpha"].get(BACKENDS[wildcards.backend])
-
-
-def get_observer_exemplars(wildcards=None) -> dict:
-    """How exemplars are cut (natural images are embedded as shown)."""
-    return {k: config["exemplars"][k] for k in ("resize", "image_size")}
-
-
-def get_mis_settings(wildcards=None) -> dict:
-    """The MIS task counts (N tasks, K references, quantile)."""
-    return {k: OBSERVER[k] for k in ("n_tasks", "n_references", "quantile")}
-
-
-def get_model_backend(wildcards) -> str:
-    """The slug of the backend that scores this model."""
-    return backend_slug(backend_of(OBSERVER, wildcards.model))
-
-
-def get_model_embeddings(wildcards) -> str:
-    """The embedding cache of the backend that scores this model."""
-    return paths.embeddings(get_model_backend(wildcards))
-
-
-def get_model_alpha(wildcards) -> str:
-    """alpha.json of the backend that scores this model."""
-    return paths.observer_alpha(get_model_backend(wildcards))
-
-
-def get_experiment_backend(wildcards) -> dict:
-    """The backend (name, weights) that scores this experiment's model."""
-    exp = get_experiment(config["experiments"], wildcards.experiment)
-    name = backend_of(OBSERVER, exp.model)
-    return {"name": name, "weights": backend_weights(OBSERVER, name)}
-
-
-def get_experiment_embeddings(wildcards) -> str:
-    """The embedding cache of the backend that scores this experiment."""
-    return paths.embeddings(backend_slug(get_experiment_backend(wildcards)["name"]))
-
-
-def get_experiment_given_alpha(wildcards) -> float | None:
-    """The α given in config for the experiment's backend."""
-    return OBSERVER["alpha"].get(get_experiment_backend(wildcards)["name"])
-
-
-def get_backend_experiments(backend: str) -> list[str]:
-    """The experiments whose model this backend (slug) scores."""
-    return [
-        e.name
-        for e in EXPERIMENTS
-        if backend_slug(backend_of(OBSERVER, e.model)) == backend
-    ]
-
-
-def get_fit_alpha_input(wildcards) -> dict:
-    """Human responses and the per-trial d of this backend's experiments; nothing without humans."""
-    if not human_sources(config):
-        return {}
-    return {
-        "responses": paths.responses(),
-        "trials": [
-            paths.observer_trials(e) for e in get_backend_experiments(wildcards.backend)
-        ],
-    }
-
-
-def get_all_observer(wildcards=None) -> list[str]:
-    """The per-trial observer file of every experiment and mis.csv of every model."""
-    return [paths.observer_trials(e.name) for e in EXPERIMENTS] + [
-        paths.mis(m) for m in MODELS
-    ]
-
-
 rule embed_images:
     input:
-        images="results/images/index.csv",
+        images=paths.image_index(),
         root=get_image_root_input,
     output:
-        h5="results/observer/{backend}/embeddings.h5",
+        h5=paths.embeddings(),
     log:
         "logs/embed_images/{backend}.log",
     benchmark:
@@ -137,11 +37,11 @@ rule embed_images:
 
 rule score_trials:
     input:
-        folder="results/experiments/{experiment}",
-        demo="results/experiments/demo_{experiment}",
+        folder=paths.experiment_dir(),
+        demo=paths.demo_dir(),
         embeddings=get_experiment_embeddings,
     output:
-        csv="results/observer/trials/{experiment}.csv",
+        csv=paths.observer_trials(),
     log:
         "logs/score_trials/{experiment}.log",
     benchmark:
@@ -163,7 +63,7 @@ rule fit_alpha:
     input:
         unpack(get_fit_alpha_input),
     output:
-        json="results/observer/{backend}/alpha.json",
+        json=paths.observer_alpha(),
     log:
         "logs/fit_alpha/{backend}.log",
     wildcard_constraints:
@@ -181,10 +81,10 @@ rule fit_alpha:
 
 rule sample_mis_tasks:
     input:
-        h5="results/{model}/activations.h5",
+        h5=paths.activations(),
         embeddings=get_model_embeddings,
     output:
-        csv="results/{model}/mis_tasks.csv",
+        csv=paths.mis_tasks(),
     log:
         "logs/sample_mis_tasks/{model}.log",
     benchmark:
@@ -201,10 +101,10 @@ rule sample_mis_tasks:
 
 rule score_mis:
     input:
-        tasks="results/{model}/mis_tasks.csv",
+        tasks=paths.mis_tasks(),
         alpha=get_model_alpha,
     output:
-        csv="results/{model}/mis.csv",
+        csv=paths.mis(),
     log:
         "logs/score_mis/{model}.log",
     conda:

@@ -6,8 +6,7 @@ import pandas as pd
 import torch
 
 from unitpsych.io import log_stream, setup_logging
-from unitpsych.observer import embed_image_set
-from unitpsych.similarity import load_backend
+from unitpsych.similarity import embed_image_set, load_backend
 
 
 def main(snakemake) -> None:

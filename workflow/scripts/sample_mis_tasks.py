@@ -4,7 +4,8 @@ import logging
 
 from unitpsych.activations import read_activations
 from unitpsych.io import atomic_path, setup_logging
-from unitpsych.observer import EmbeddingCache, mis_tasks
+from unitpsych.observer import mis_tasks
+from unitpsych.similarity import EmbeddingCache
 
 
 def main(snakemake) -> None:

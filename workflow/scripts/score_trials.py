@@ -6,15 +6,8 @@ import pandas as pd
 import torch
 
 from unitpsych.io import atomic_path, setup_logging
-from unitpsych.observer import (
-    TRIAL_COLUMNS,
-    EmbeddingCache,
-    embed_files,
-    resolve_alpha,
-    score_trials,
-    with_alpha,
-)
-from unitpsych.similarity import load_backend
+from unitpsych.observer import TRIAL_COLUMNS, resolve_alpha, score_trials, with_alpha
+from unitpsych.similarity import EmbeddingCache, embed_files, load_backend
 
 WHY = ("per-trial observer files use only an α given in config, so that simulated participants "
        "can read them; the fitted α is in alpha.json and mis.csv")  # fmt: skip
