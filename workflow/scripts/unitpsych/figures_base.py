@@ -116,11 +116,20 @@ def join_notes(*parts: str) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def add_note(fig: Figure, text: str) -> None:
-    """A small note under the axes (which responses and how many units the figure used)."""
-    if text:
-        fig.text(0.01, 0.0, text, ha="left", va="top", fontsize=6.5, color="0.35",
-                 transform=fig.transFigure)  # fmt: skip
+def add_note(fig: Figure, text: str, below: Axes | None = None) -> None:
+    """A small note under the axes (which responses and how many units the figure used).
+
+    `below`: an axes of a figure without a layout engine, whose tick labels the note must clear.
+    """
+    if not text:
+        return
+    y = 0.0
+    if below is not None:
+        box = below.get_tightbbox(fig.canvas.get_renderer()).transformed(fig.transFigure.inverted())
+        y = min(0.0, box.y0 - 0.02)
+    fig.text(
+        0.01, y, text, ha="left", va="top", fontsize=6.5, color="0.35", transform=fig.transFigure
+    )
 
 
 def grid(

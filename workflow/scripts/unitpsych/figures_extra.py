@@ -134,7 +134,7 @@ def significance_matrix(
     plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
     ax.tick_params(axis="y", labelrotation=0)
     ax.grid(False)
-    add_note(fig, sources_text([ms]))
+    add_note(fig, sources_text([ms]), below=ax)
     return fig
 
 
