@@ -76,7 +76,7 @@ def test_asking_for_a_figure_the_config_cannot_make_names_the_experiments(tmp_pa
 
 
 def test_tiny_config_builds_its_figures_and_the_report(tmp_path):
-    run_snakemake(tmp_path, TINY, "figures")
+    run_snakemake(tmp_path, TINY, "figures", timeout=3600)  # every stage of the tiny config
     figures = Path(tmp_path / "results" / "figures")
     for name in ("model_comparison", "model_comparison_unit_performance", "imi_pixel_sparsity_natural",
                  "exclusion_criteria_value_distribution", "mis_vs_human"):  # fmt: skip
