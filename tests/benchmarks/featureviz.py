@@ -26,16 +26,14 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow" / "scripts"))
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
-from unitpsych.featureviz import (  # noqa: E402
-    FVSettings,
-    evaluate_images,
-    lucent_transforms,
-    reset_seeds,
-    sequential_alpha_search,
-    visualize_unit,
-)
+from snakemake.utils import validate  # noqa: E402
+
+from unitpsych.featureviz import FVSettings, visualize_unit  # noqa: E402
+from unitpsych.fv_optimise import evaluate_images, lucent_transforms, reset_seeds  # noqa: E402
+from unitpsych.fv_search import sequential_alpha_search  # noqa: E402
 from unitpsych.io import derive_seed  # noqa: E402
 from unitpsych.models import load_model  # noqa: E402
 
@@ -140,16 +138,18 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_model(args.arch, {"arch": args.arch, "weights": "pretrained"}, device=device)
-    settings = FVSettings.from_config(
-        {
+    cfg = {
+        "featureviz": {
             "param_size": args.size,
             "crop_size": args.crop or args.size - 32,
             "max_steps": args.steps,
             "plateau": {"min_steps": args.steps + 1},
             "alpha": {"max": args.alpha_max, "bisection_steps": args.bisection_steps},
-            "batch_images": args.batch_images,
         }
-    )
+    }
+    validate(cfg, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # fills defaults
+    cfg["featureviz"].pop("batch_images")
+    settings = FVSettings.from_config(cfg["featureviz"])
     print(f"{args.arch} on {device}: {len(args.units)} units, {args.size} px, {args.steps} steps/run, "
           f"α ≤ {args.alpha_max:g} + {args.bisection_steps} bisection steps, batch budget {args.batch_images}")  # fmt: skip
     targets = {
@@ -166,7 +166,7 @@ def main() -> None:
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        fv = visualize_unit(model, unit, lo, hi, settings, seed)
+        fv = visualize_unit(model, unit, lo, hi, settings, seed, args.batch_images)
         ours += time.perf_counter() - t0
         ours_runs += len(fv.runs)
         peaks["ours"] = peak_memory()

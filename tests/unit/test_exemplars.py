@@ -22,8 +22,8 @@ from unitpsych.exemplars import (
     save_exemplars,
     select_exemplars,
     stimulus_index,
-    unit_preview_sheet,
 )
+from unitpsych.preview import unit_preview_sheet
 
 PAPER_N = 1_281_167
 QUANTILES = {"easy": 0.0, "hard99": 0.01, "hard95": 0.05, "hard85": 0.15}
@@ -40,7 +40,7 @@ PAPER_TABLE = {
 @pytest.mark.parametrize("difficulty", PAPER_TABLE)
 def test_paper_table_for_imagenet_train(difficulty):
     start_min, stop_max, min_q, max_q = PAPER_TABLE[difficulty]
-    w = rank_windows(PAPER_N, 20, QUANTILES[difficulty])
+    w = rank_windows(PAPER_N, 20, QUANTILES[difficulty], 9)
     assert (w.start_min, w.stop_max) == (start_min, stop_max)
     assert (w.min_queries[0], w.min_queries[-1]) == min_q
     assert (w.max_queries[0], w.max_queries[-1]) == max_q
@@ -67,7 +67,7 @@ def shuffled_values():
 @pytest.mark.parametrize("difficulty", SMALL_QUERIES)
 def test_exact_membership_of_every_bin_and_query(shuffled_values, difficulty):
     values, ranks_of_row = shuffled_values
-    table = select_exemplars(values, n_batches=5, quantile=QUANTILES[difficulty], seed=3)
+    table = select_exemplars(values, 5, QUANTILES[difficulty], 9, seed=3)
     assert len(table) == 2 * 5 * 10
     # rank and activation are consistent with the image rows
     assert (ranks_of_row[table["image"]] == table["rank"]).all()
@@ -93,7 +93,7 @@ def test_exact_membership_of_every_bin_and_query(shuffled_values, difficulty):
 @pytest.mark.parametrize("difficulty", QUANTILES)
 def test_queries_and_references_never_overlap(n, difficulty):
     values = np.random.default_rng(n).normal(size=n)
-    table = select_exemplars(values, n_batches=20, quantile=QUANTILES[difficulty], seed=1)
+    table = select_exemplars(values, 20, QUANTILES[difficulty], 9, seed=1)
     assert table["image"].is_unique
     assert table["rank"].is_unique
     mins = table[table["side"] == "min"]["activation"]
@@ -102,14 +102,14 @@ def test_queries_and_references_never_overlap(n, difficulty):
 
 
 def test_too_small_image_set_names_the_minimum():
-    assert minimum_n_images(20, 0.0) == 401
-    rank_windows(401, 20, 0.0)
+    assert minimum_n_images(20, 0.0, 9) == 401
+    rank_windows(401, 20, 0.0, 9)
     with pytest.raises(ValueError, match=r"400 images are too few.*at least N = 401"):
-        rank_windows(400, 20, 0.0)
+        rank_windows(400, 20, 0.0, 9)
     with pytest.raises(ValueError, match="at least N = 401"):
-        select_exemplars(np.arange(300.0), n_batches=20, quantile=0.15)
+        select_exemplars(np.arange(300.0), 20, 0.15, 9, seed=0)
     with pytest.raises(ValueError, match=r"outside \[0, 0.5\)"):
-        rank_windows(PAPER_N, 20, 0.5)
+        rank_windows(PAPER_N, 20, 0.5, 9)
 
 
 @pytest.mark.parametrize("quantile", [0.0, 0.15, 0.3, 0.45])
@@ -123,13 +123,13 @@ def test_minimum_n_is_tight(quantile):
 
 def test_selection_is_deterministic_and_seeded():
     values = np.random.default_rng(0).normal(size=2000)
-    a = select_exemplars(values, 20, 0.05, seed=11)
-    pd.testing.assert_frame_equal(a, select_exemplars(values, 20, 0.05, seed=11))
-    b = select_exemplars(values, 20, 0.05, seed=12)
+    a = select_exemplars(values, 20, 0.05, 9, seed=11)
+    pd.testing.assert_frame_equal(a, select_exemplars(values, 20, 0.05, 9, seed=11))
+    b = select_exemplars(values, 20, 0.05, 9, seed=12)
     assert not a["image"].equals(b["image"])
     assert set(a["image"]) == set(b["image"])
     # the shuffles do not depend on the query window: same references in the same batches
-    easy = select_exemplars(values, 20, 0.0, seed=11)
+    easy = select_exemplars(values, 20, 0.0, 9, seed=11)
     refs = ["batch", "side", "index", "image"]
     pd.testing.assert_frame_equal(
         a.loc[a["role"] == "reference", refs], easy.loc[easy["role"] == "reference", refs]
@@ -137,7 +137,7 @@ def test_selection_is_deterministic_and_seeded():
 
 
 def test_ties_are_broken_by_image_order():
-    table = select_exemplars(np.zeros(500), n_batches=2, quantile=0.0, seed=0)
+    table = select_exemplars(np.zeros(500), 2, 0.0, 9, seed=0)
     assert (table["image"] == table["rank"]).all()
 
 
@@ -145,7 +145,7 @@ def test_non_finite_activations_are_rejected():
     values = np.arange(500.0)
     values[17] = np.nan
     with pytest.raises(ValueError, match="not finite.*row 17"):
-        select_exemplars(values, 2, 0.0)
+        select_exemplars(values, 2, 0.0, 9, seed=0)
 
 
 @pytest.mark.parametrize("size", [(300, 200), (200, 300), (256, 256), (257, 401), (96, 96)])
@@ -184,7 +184,7 @@ def test_saved_pngs_are_rgb_224_from_any_source_mode(tmp_path):
     values = np.random.default_rng(1).normal(size=len(paths))
     table = select_exemplars(values, n_batches=2, quantile=0.0, n_references=9, seed=0)
     out = tmp_path / "natural_easy"
-    saved = save_exemplars(table, root, paths, out)
+    saved = save_exemplars(table, root, paths, out, resize=256, size=224)
     modes = {Image.open(root / p).mode for p in saved["source"]}
     assert {"L", "CMYK", "P"} <= modes  # grey, CMYK and palette sources were among the saved
     for row in saved.itertuples():
@@ -277,7 +277,7 @@ def test_script_writes_batches_metadata_and_windows(extracted):
     # the saved max query of batch 0 is the resized, centre-cropped RGB source
     row = meta.query("batch == 0 and side == 'max' and index == 9").iloc[0]
     with Image.open(extracted.root / row.source) as src:
-        expected = np.asarray(resize_center_crop(src.convert("RGB")))
+        expected = np.asarray(resize_center_crop(src.convert("RGB"), 256, 224))
     assert np.array_equal(np.asarray(Image.open(exemplar_path(folder, 0, "max", 9))), expected)
     info = json.loads((folder / "natural.json").read_text())
     assert info["n_images"] == 60 and info["min_query_ranks"] == [18, 19]
@@ -306,33 +306,45 @@ def test_script_reports_a_missing_unit(extracted, tmp_path):
     assert not (tmp_path / "natural_easy").exists()  # no half-written folder is left behind
 
 
-def _write_fvs(folder: Path, per_side_blocks: bool) -> None:
-    """Nine FV PNGs per side and an fv.json in either of the two layouts the preview reads."""
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(4)
-    acts = {"min": [-5.0 - i for i in range(9)], "max": [5.0 + i for i in range(9)]}
-    for side in ("min", "max"):
-        for i in range(9):
-            pixels = rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(folder / f"{side}_{i}.png")
-    if per_side_blocks:
-        fv = {s: {"activations": acts[s], "alpha": 10.0} for s in acts} | {"success": True}
-    else:
-        fv = {"activations": acts, "alpha": {"min": 10.0, "max": 100.0}, "success": False}
-    (folder / "fv.json").write_text(json.dumps(fv))
+FV_COLOURS = {
+    "min": [(20 * i + 10, 0, 200) for i in range(9)],
+    "max": [(200, 20 * i + 10, 0) for i in range(9)],
+}
 
 
-@pytest.mark.parametrize("per_side_blocks", [True, False])
-def test_preview_sheet_shows_exemplars_and_fvs(extracted, tmp_path, per_side_blocks):
+def _write_fvs(folder: Path, success: bool) -> None:
+    """Nine uniform FV images per side (one colour each) and their fv.json, as visualize_unit writes."""
+    from unitpsych.featureviz import SideResult, UnitFV, save_unit_fv
+
+    sides = {}
+    for side, sign in (("min", -1.0), ("max", 1.0)):
+        colours = np.array(FV_COLOURS[side], dtype=np.float64) / 255 + 0.5 / 255
+        images = np.broadcast_to(colours[:, None, None, :], (9, 224, 224, 3))
+        sides[side] = SideResult([sign * (5.0 + i) for i in range(9)], 10.0, "bisection", images)
+    reason = "ok" if success else "min: the weakest non-diverse FV (-5) does not beat ..."
+    fv = UnitFV("tiny", "block_2__0", "block_2", 0, -4.0, 4.0, success, reason, sides, [], {})
+    save_unit_fv(fv, folder)
+
+
+def _centre_of(pixels: np.ndarray, colour: tuple[int, int, int]) -> tuple[float, float, int]:
+    """(x, y) centre and pixel count of the pixels of exactly `colour` on the sheet."""
+    ys, xs = np.nonzero((pixels == np.array(colour, dtype=np.uint8)).all(-1))
+    if not len(xs):
+        return float("nan"), float("nan"), 0
+    return float(xs.mean()), float(ys.mean()), len(xs)
+
+
+@pytest.mark.parametrize("success", [True, False])
+def test_preview_sheet_shows_exemplars_and_fvs(extracted, tmp_path, success):
     import preview_unit
 
     synthetic = tmp_path / "synthetic"
-    _write_fvs(synthetic, per_side_blocks)
+    _write_fvs(synthetic, success)
     out = tmp_path / "preview.png"
     fake = SimpleNamespace(
         input=SimpleNamespace(
             natural=[str(extracted.folders["easy"]), str(extracted.folders["hard85"])],
-            synthetic=[str(synthetic / "fv.json")],
+            synthetic=[str(synthetic)],
         ),
         output=SimpleNamespace(png=str(out)),
         log=[str(tmp_path / "preview.log")],
@@ -347,8 +359,18 @@ def test_preview_sheet_shows_exemplars_and_fvs(extracted, tmp_path, per_side_blo
     without_fv = unit_preview_sheet(dict(easy=extracted.folders["easy"]))
     assert width == without_fv.size[0] and width > 20 * 112
     assert height > without_fv.size[1] + 2 * 112  # a queries row and an FV row more
-    # the bottom (FV) row holds the noise images: far from a blank white background
-    assert pixels[-140:-30, :200].std() > 40
+    # every FV is one thumbnail in the bottom row: min_8 ... min_0 | max_0 ... max_8, left to right
+    centres = [_centre_of(pixels, FV_COLOURS["min"][i]) for i in reversed(range(9))]
+    centres += [_centre_of(pixels, FV_COLOURS["max"][i]) for i in range(9)]
+    xs, ys, counts = zip(*centres, strict=True)
+    assert all(c > 100 * 100 for c in counts)  # a whole thumbnail of each colour
+    assert list(xs) == sorted(xs) and len(set(ys)) == 1 and ys[0] > height - 2 * 112
+    # the natural row has no such block: exemplars and FVs are not confused
+    assert _centre_of(pixels[: height - 2 * 112], FV_COLOURS["max"][0])[2] == 0
+    # the FV row's title is red for an unsuccessful unit (its text pixels), black otherwise
+    title = pixels[int(ys[0]) - 56 - 22 : int(ys[0]) - 56]
+    red = ((title[..., 0] > 100) & (title[..., 1] < 60) & (title[..., 2] < 60)).sum()
+    assert (red > 50) != success
 
 
 def test_model_difficulties_are_easy_plus_those_of_its_experiments():
@@ -368,7 +390,7 @@ def test_model_difficulties_are_easy_plus_those_of_its_experiments():
 
 def test_paper_scale_selection_uses_the_table_windows():
     values = np.random.default_rng(0).permutation(PAPER_N).astype(np.float64)  # value = rank
-    table = select_exemplars(values, n_batches=20, quantile=QUANTILES["hard95"], seed=42)
+    table = select_exemplars(values, 20, QUANTILES["hard95"], 9, seed=42)
     queries = table[table["role"] == "query"]
     assert sorted(queries.loc[queries["side"] == "min", "activation"]) == list(
         range(64_058, 64_078)

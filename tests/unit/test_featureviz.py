@@ -5,30 +5,60 @@ from __future__ import annotations
 import json
 import random
 import types
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from snakemake.utils import validate
 
+from conftest import REPO
 from unitpsych.featureviz import (
-    AlphaSearch,
-    AlphaSettings,
+    SUMMARY_COLUMNS,
     FVSettings,
+    read_fv,
+    save_unit_fv,
+    summarize_fv_folders,
+    visualize_unit,
+)
+from unitpsych.fv_optimise import (
     PlateauSettings,
     PlateauStop,
-    RunSpec,
     evaluate_images,
     gram_similarity,
     lucent_on,
     optimise_runs,
+)
+from unitpsych.fv_search import (
+    AlphaSearch,
+    AlphaSettings,
+    RunResult,
+    RunSpec,
+    UnitPlan,
     sequential_alpha_search,
-    summarize_fv_folders,
-    visualize_unit,
 )
 
+SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 # Small and fast: 48 px optimised, 32 px stored, a handful of Adam steps.
-TINY = {"param_size": 48, "crop_size": 32, "max_steps": 12, "batch_images": 18}
+TINY = {"param_size": 48, "crop_size": 32, "max_steps": 12}
+
+
+def featureviz_config(**overrides) -> dict:
+    """The featureviz slice with the schema's defaults filled in (as the workflow sees it)."""
+    cfg = {"featureviz": overrides}
+    validate(cfg, SCHEMA)
+    return cfg["featureviz"]
+
+
+def fv_settings(**overrides) -> FVSettings:
+    """FVSettings from a validated slice (batch_images, speed only, is not a setting)."""
+    cfg = featureviz_config(**overrides)
+    cfg.pop("batch_images")
+    return FVSettings.from_config(cfg)
+
+
+PAPER_ALPHA = AlphaSettings(**featureviz_config()["alpha"])
 UNIT = "blocks_3_0_conv_pwl__7"  # a middle EfficientNet-lite0 layer (80 channels, linear)
 LATE_UNIT = "blocks_5_0_conv_pwl__7"  # a late one (192 channels)
 
@@ -56,7 +86,7 @@ def bisection_reference(threshold: float, s: AlphaSettings) -> float:
 
 @pytest.mark.parametrize("threshold", [1.7, 37.0, 420.0, 12_345.0, 99_999.0])
 def test_alpha_search_finds_largest_working_alpha_below_threshold(threshold):
-    s = AlphaSettings()
+    s = PAPER_ALPHA
     out = sequential_alpha_search(lambda a: a < threshold, s)
     assert out.alpha == pytest.approx(bisection_reference(threshold, s))
     assert out.alpha < threshold
@@ -70,7 +100,7 @@ def test_alpha_search_finds_largest_working_alpha_below_threshold(threshold):
 
 
 def test_alpha_search_edge_cases():
-    s = AlphaSettings()
+    s = PAPER_ALPHA
     # every α works: the ladder stops at its bound and keeps 1e5 (no bisection)
     out = sequential_alpha_search(lambda a: True, s)
     assert (out.alpha, out.source) == (1e5, "exponential")
@@ -88,7 +118,7 @@ def test_alpha_search_edge_cases():
 @pytest.mark.parametrize("k", [1, 2, 5, 12])
 def test_speculative_search_matches_sequential(k):
     """Outcomes told in any batch of candidates give exactly the sequential protocol's result."""
-    s = AlphaSettings()
+    s = PAPER_ALPHA
     rng = random.Random(k)
     for _ in range(40):
         threshold = 10 ** rng.uniform(-3, 6.5)
@@ -107,13 +137,26 @@ def test_speculative_search_matches_sequential(k):
             assert evaluated == len(expected.tried)
 
 
-def test_settings_from_config_rejects_bad_values():
-    assert FVSettings.from_config({}).max_steps == 20_000
-    assert FVSettings.from_config({"alpha": {"bisection_steps": 3}}).alpha.bisection_steps == 3
+def test_settings_take_the_schema_defaults_and_reject_bad_values():
+    paper = fv_settings()  # protocol §5: the paper's values come from the schema alone
+    assert (paper.n_images, paper.param_size, paper.crop_size) == (9, 256, 224)
+    assert (paper.lr, paper.max_steps, paper.diversity) == (0.05, 20_000, True)
+    assert paper.alpha == AlphaSettings(start=1.0, factor=10.0, max=999_999.0, bisection_steps=7)
+    assert paper.plateau == PlateauSettings(min_steps=2500, window=2000, ratio=1.1, smoothing=0.99)
+    assert fv_settings(alpha={"bisection_steps": 3}).alpha == AlphaSettings(1.0, 10.0, 999_999.0, 3)
     with pytest.raises(ValueError, match="crop_size"):
-        FVSettings.from_config({"param_size": 64, "crop_size": 80})
-    with pytest.raises(ValueError, match="unknown featureviz settings"):
-        FVSettings.from_config({"units_per_batch": 4})
+        fv_settings(param_size=64, crop_size=80)
+    with pytest.raises(ValueError, match="n_images must be >= 2"):
+        FVSettings.from_config({**asdict(paper), "n_images": 1})
+    # batch_images changes the speed only: it is not a setting, so it never reaches a result
+    with pytest.raises(ValueError, match=r"unknown settings \['batch_images'\]"):
+        FVSettings.from_config(featureviz_config())
+    # no silent defaults: an unvalidated slice names what it lacks
+    partial = {**asdict(paper), "alpha": {"start": 1.0, "bisection_steps": 1}}
+    with pytest.raises(
+        ValueError, match=r"featureviz.alpha: .*missing settings \['factor', 'max'\]"
+    ):
+        FVSettings.from_config(partial)
 
 
 # --------------------------------------------------------------------------- plateau stop
@@ -201,7 +244,7 @@ def _start_images(settings: FVSettings, n: int, seed: int) -> np.ndarray:
 
 
 def test_maximising_and_minimising_move_the_unit_on_trained_lite0(lite0):
-    settings = FVSettings.from_config({"param_size": 96, "crop_size": 80, "max_steps": 24})
+    settings = fv_settings(param_size=96, crop_size=80, max_steps=24)
     layer, channel = LATE_UNIT.rsplit("__", 1)
     start = _unit_values(lite0, LATE_UNIT, _start_images(settings, 2, seed=5))
     runs = [RunSpec("max", 0.0, 2), RunSpec("min", 0.0, 2)]
@@ -220,7 +263,7 @@ def test_maximising_and_minimising_move_the_unit_on_trained_lite0(lite0):
 
 def test_batched_runs_equal_separate_runs(lite0):
     """Stacking runs (sides, α values) along the batch reproduces each run made on its own."""
-    settings = FVSettings.from_config({**TINY, "max_steps": 8})
+    settings = fv_settings(**{**TINY, "max_steps": 8})
     layer, channel = UNIT.rsplit("__", 1)
     runs = [RunSpec("max", 0.0, 3), RunSpec("min", 10.0, 2), RunSpec("max", 100.0, 2)]
     together = optimise_runs(lite0, layer, int(channel), runs, settings, seed=3)
@@ -239,70 +282,110 @@ def test_batched_runs_equal_separate_runs(lite0):
 
 
 def test_visualize_unit_is_deterministic_and_follows_the_protocol(lite0):
-    cfg = {**TINY, "max_steps": 12, "alpha": {"max": 9, "bisection_steps": 1}}
-    settings = FVSettings.from_config({**cfg, "batch_images": 50})  # every run in one round
+    settings = fv_settings(**TINY, alpha={"max": 9, "bisection_steps": 1})
     layer, channel = UNIT.rsplit("__", 1)
-    # dataset extremes the non-diverse FVs beat by a margin, so the diversity search runs
-    nondiv = optimise_runs(
-        lite0,
-        layer,
-        int(channel),
-        [RunSpec("min", 0.0, 9), RunSpec("max", 0.0, 9)],
-        settings,
-        seed=11,
-    )
-    lo = float(_unit_values(lite0, UNIT, nondiv[0].images).max()) + 0.1
-    hi = float(_unit_values(lite0, UNIT, nondiv[1].images).min()) - 0.1
-    a = visualize_unit(lite0, UNIT, lo, hi, settings, seed=11)
-    b = visualize_unit(lite0, UNIT, lo, hi, settings, seed=11)
-    assert a.settings["rounds"] == 1
+    # dataset extremes: the unit's range over the starting noise, which the FVs leave far behind
+    start = _unit_values(lite0, UNIT, _start_images(settings, 9, seed=11))
+    lo, hi = float(start.min()), float(start.max())
+    a = visualize_unit(lite0, UNIT, lo, hi, settings, seed=11, batch_images=50)  # one round
+    b = visualize_unit(lite0, UNIT, lo, hi, settings, seed=11, batch_images=50)
+    assert a.settings["rounds"] == 1 and a.settings["batch_images"] == 50
     for side in ("min", "max"):
         np.testing.assert_array_equal(a.sides[side].images, b.sides[side].images)
         assert a.sides[side].activations == b.sides[side].activations
         assert a.sides[side].alpha == b.sides[side].alpha
     # without speculative runs (one side-pair per round) the search takes more rounds, same result
-    c = visualize_unit(
-        lite0, UNIT, lo, hi, FVSettings.from_config({**cfg, "batch_images": 18}), seed=11
-    )
+    c = visualize_unit(lite0, UNIT, lo, hi, settings, seed=11, batch_images=18)
     assert c.settings["rounds"] > 1
     for side in ("min", "max"):
         assert c.sides[side].alpha == a.sides[side].alpha
         np.testing.assert_allclose(c.sides[side].activations, a.sides[side].activations, atol=0.05)
     assert a.success and a.reason == "ok"
-    searched = {(r["side"], r["alpha"]) for r in a.runs}
-    assert ("min", 1.0) in searched and ("max", 1.0) in searched
     for side, sign, target in (("min", -1, lo), ("max", 1, hi)):
         r = a.sides[side]
+        # protocol §10 item 10: the search found a diversity weight, and with it every stored
+        # diverse image beats the dataset extreme
+        assert r.alpha > 0 and r.alpha_source in ("exponential", "bisection"), (side, r.alpha)
+        assert all(sign * v > sign * target for v in r.activations[:8])
         assert r.images.shape == (9, 32, 32, 3) and len(r.activations) == 9
         diverse = np.array(r.activations[:8]) * sign
         assert np.all(np.diff(diverse) >= 0)  # weakest -> strongest
         nd = next(run for run in a.runs if run["side"] == side and run["alpha"] == 0.0)
         assert r.activations[8] == pytest.approx(sign * max(sign * np.array(nd["activations"])))
-        if r.alpha:  # every stored diverse image beats the dataset extreme
-            assert r.alpha_source in ("exponential", "bisection")
-            assert all(sign * v > sign * target for v in r.activations[:8])
+        used = next(run for run in a.runs if run["side"] == side and run["alpha"] == r.alpha)
+        assert used["works"] and sorted(used["activations"]) == sorted(r.activations[:8])
     # the stored images re-evaluate to the recorded activations
     again = _unit_values(lite0, UNIT, a.sides["max"].images)
     np.testing.assert_allclose(again, a.sides["max"].activations, rtol=1e-4, atol=1e-4)
     # a different seed starts from different noise
-    other = optimise_runs(lite0, layer, int(channel), [RunSpec("max", 0.0, 9)], settings, seed=12)
-    assert not np.allclose(other[0].images, nondiv[1].images, atol=1e-3)
+    nondiv = next(r for r in a.runs if r["side"] == "max" and r["alpha"] == 0.0)
+    other = visualize_unit(lite0, UNIT, lo, hi, fv_settings(**TINY, diversity=False), seed=12,
+                           batch_images=18)  # fmt: skip
+    assert not np.allclose(other.sides["max"].activations, sorted(nondiv["activations"]), atol=1e-3)
+    assert other.sides["max"].alpha_source == "no_diversity" and len(other.runs) == 2
+
+
+def _run(side: str, alpha: float, activations: list[float]) -> RunResult:
+    """A finished run with the given re-evaluated activations (images: their values as grey)."""
+    acts = np.asarray(activations, dtype=np.float64)
+    images = np.broadcast_to(acts[:, None, None, None], (len(acts), 2, 2, 3)).copy()
+    return RunResult(RunSpec(side, alpha, len(acts)), images, 5, acts)
+
+
+def test_only_one_side_too_weak_searches_the_other_and_marks_the_unit_unsuccessful():
+    """The min side's non-diverse batch misses the dataset minimum; the max side's beats its maximum."""
+    from unitpsych.featureviz import _assemble
+
+    settings = fv_settings(n_images=3, alpha={"max": 9, "bisection_steps": 1})
+    plan = UnitPlan(settings.alpha, 3, True, dataset_min=-1.0, dataset_max=1.0)
+    assert plan.requests(6) == [RunSpec("min", 0.0, 3), RunSpec("max", 0.0, 3)]
+    plan.add(_run("min", 0.0, [-2.0, -0.5, -3.0]))  # weakest -0.5 is not below -1
+    plan.add(_run("max", 0.0, [3.0, 2.0, 4.0]))
+    assert plan.non_diverse_too_weak() == {"min": True, "max": False}
+    assert plan.searching() and not plan.done()
+    assert plan.requests(4) == [RunSpec("min", 1.0, 2), RunSpec("max", 1.0, 2)]
+    plan.add(_run("min", 1.0, [-0.2, -2.0]))  # fails
+    plan.add(_run("max", 1.0, [2.0, 1.5]))  # works; 10 > α max, so the ladder ends at α = 1
+    assert plan.requests(4) == [RunSpec("min", 0.5, 2)] and not plan.done()
+    plan.add(_run("min", 0.5, [-0.9, -2.0]))  # fails: the min side falls back to α = 0
+    assert plan.done()
+    fv = _assemble("m", "layer__3", plan, settings)
+    assert not fv.success
+    assert (
+        "min: the weakest non-diverse FV (-0.5) does not beat the dataset minimum (-1)" in fv.reason
+    )
+    assert "maximum" not in fv.reason
+    assert (fv.sides["max"].alpha, fv.sides["max"].alpha_source) == (1.0, "exponential")
+    # the diverse batch weakest first, then the strongest non-diverse image
+    assert fv.sides["max"].activations == [1.5, 2.0, 4.0]
+    assert fv.sides["max"].images[:, 0, 0, 0].tolist() == [1.5, 2.0, 4.0]
+    assert (fv.sides["min"].alpha, fv.sides["min"].alpha_source) == (0.0, "non_diverse")
+    assert fv.sides["min"].activations == [-0.5, -2.0, -3.0]  # the non-diverse batch, weakest first
+    assert [(r["side"], r["alpha"], r["works"]) for r in fv.runs] == [
+        ("min", 0.0, False), ("max", 0.0, True), ("min", 1.0, False), ("max", 1.0, True),
+        ("min", 0.5, False),
+    ]  # fmt: skip
 
 
 def test_constant_unit_is_kept_and_marked_unsuccessful(lite0):
-    settings = FVSettings.from_config({**TINY, "max_steps": 2})
-    fv = visualize_unit(lite0, UNIT, 0.0, 0.0, settings, seed=1)
-    assert not fv.success and "constant" in fv.reason
-    assert len(fv.runs) == 2 and len(fv.sides["min"].activations) == 9
+    settings = fv_settings(**{**TINY, "max_steps": 2})
+    fv = visualize_unit(lite0, UNIT, 0.0, 0.0, settings, seed=1, batch_images=18)
+    assert not fv.success and fv.reason.startswith(
+        "the unit's dataset activations are constant (0)"
+    )
+    assert [(r["side"], r["alpha"]) for r in fv.runs] == [("min", 0.0), ("max", 0.0)]
+    assert len(fv.sides["min"].activations) == 9 and fv.sides["min"].alpha is None
 
 
 def test_unreachable_targets_mark_the_unit_unsuccessful(lite0):
-    settings = FVSettings.from_config({**TINY, "max_steps": 4})
-    fv = visualize_unit(lite0, UNIT, -1e6, 1e6, settings, seed=1)
+    settings = fv_settings(**{**TINY, "max_steps": 4})
+    fv = visualize_unit(lite0, UNIT, -1e6, 1e6, settings, seed=1, batch_images=18)
     assert not fv.success
-    assert "does not beat the dataset minimum" in fv.reason and "maximum" in fv.reason
+    assert "does not beat the dataset minimum (-1e+06)" in fv.reason
+    assert "does not beat the dataset maximum (1e+06)" in fv.reason
     assert len(fv.runs) == 2  # only the non-diverse runs: no search when both sides fail
     assert fv.sides["max"].images.shape[0] == 9 and fv.sides["max"].alpha is None
+    assert fv.sides["max"].alpha_source == "skipped"
 
 
 def test_vit_unit_token_mean_objective():
@@ -312,7 +395,7 @@ def test_vit_unit_token_mean_objective():
 
     vit = load_model("vit_tiny-untrained", {"arch": "vit_tiny", "weights": "random"})
     unit = "blocks_2_mlp_fc1__5"
-    settings = FVSettings.from_config({"param_size": 240, "crop_size": 224, "max_steps": 6})
+    settings = fv_settings(param_size=240, crop_size=224, max_steps=6)
     start = _unit_values(vit, unit, _start_images(settings, 2, seed=2))
     res = optimise_runs(
         vit,
@@ -342,7 +425,7 @@ def test_convnext_channel_last_layer():
     layer = "stages_1_blocks_0_mlp_fc1"
     assert layer in model.layers and model.channel_last(layer)
     # untrained: the unit's mean is dominated by borders, so evaluate the whole optimised image
-    settings = FVSettings.from_config({"param_size": 64, "crop_size": 64, "max_steps": 10})
+    settings = fv_settings(param_size=64, crop_size=64, max_steps=10)
     unit = f"{layer}__3"
     start = _unit_values(model, unit, _start_images(settings, 2, seed=4))
     runs = [RunSpec("max", 0.0, 2), RunSpec("min", 1e-3, 2)]  # the second with the diversity term
@@ -354,13 +437,11 @@ def test_convnext_channel_last_layer():
 # --------------------------------------------------------------------------- script contract
 
 
-def test_visualize_unit_script_writes_pngs_and_fv_json(tmp_path, monkeypatch):
+def test_visualize_unit_script_writes_pngs_and_fv_json(lite0, tmp_path):
     import h5py
     import pandas as pd
     import summarize_featureviz as summarize_script
     import visualize_unit as script
-
-    from unitpsych.featureviz import SUMMARY_COLUMNS
 
     # a minimal activation cache with one unit whose dataset range is easy to beat
     h5 = tmp_path / "activations.h5"
@@ -372,6 +453,10 @@ def test_visualize_unit_script_writes_pngs_and_fv_json(tmp_path, monkeypatch):
         f.attrs["image_root"] = str(tmp_path)
         f.attrs["model"] = "efficientnet_lite0"
     out = tmp_path / "results" / "efficientnet_lite0" / "stimuli" / UNIT / "synthetic"
+    featureviz = featureviz_config(
+        **{**TINY, "max_steps": 6}, alpha={"max": 9, "bisection_steps": 1}
+    )
+    speed = {"batch_images": featureviz.pop("batch_images")}
     fake = types.SimpleNamespace(
         input=types.SimpleNamespace(h5=str(h5)),
         output=types.SimpleNamespace(folder=str(out)),
@@ -384,26 +469,33 @@ def test_visualize_unit_script_writes_pngs_and_fv_json(tmp_path, monkeypatch):
                 "weights": "pretrained",
                 "name": "efficientnet_lite0",
             },
-            featureviz={**TINY, "max_steps": 6, "alpha": {"max": 9, "bisection_steps": 1}},
+            featureviz=featureviz,
             seed=42,
         ),
+        config={"featureviz": speed},  # the speed-only key is read from the config
     )
     script.main(fake)
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted([f"{s}_{i}.png" for s in ("min", "max") for i in range(9)] + ["fv.json"])
-    img = np.asarray(Image.open(out / "max_8.png"))
-    assert img.shape == (32, 32, 3) and img.dtype == np.uint8
-    fv = json.loads((out / "fv.json").read_text())
-    assert fv["unit"] == UNIT and fv["dataset"] == {
-        "min": pytest.approx(-0.2),
-        "max": pytest.approx(0.3),
-    }
-    assert len(fv["max"]["activations"]) == 9 and isinstance(fv["success"], bool) and fv["reason"]
-    assert all(run["steps"] == 6 for run in fv["runs"])
+    fv = read_fv(out)
+    assert (fv.model, fv.unit, fv.layer, fv.channel) == ("efficientnet_lite0", UNIT, UNIT[:-3], 7)
+    assert (fv.dataset_min, fv.dataset_max) == (pytest.approx(-0.2), pytest.approx(0.3))
+    assert fv.settings["batch_images"] == 32 and fv.settings["max_steps"] == 6
+    assert all(run["steps"] == 6 for run in fv.runs)
+    # the verdict follows from the non-diverse runs, as the protocol defines it
+    nondiv = {r["side"]: r["activations"] for r in fv.runs if r["alpha"] == 0.0}
+    beats = max(nondiv["min"]) < -0.2 and min(nondiv["max"]) > 0.3
+    assert fv.success == beats and (fv.reason == "ok") == beats
+    # every PNG is the stored image: re-evaluated it gives the recorded activation (up to uint8)
+    for side in ("min", "max"):
+        pixels = np.stack([np.asarray(Image.open(out / f"{side}_{i}.png")) for i in range(9)])
+        assert pixels.shape == (9, 32, 32, 3) and pixels.dtype == np.uint8
+        again = _unit_values(lite0, UNIT, pixels / 255.0)
+        np.testing.assert_allclose(again, fv.sides[side].activations, atol=0.05)
     table = summarize_fv_folders([out])
-    assert (
-        table.loc[0, "unit"] == UNIT and table.loc[0, "weakest_max"] == fv["max"]["activations"][0]
-    )
+    assert table.loc[0, "unit"] == UNIT
+    assert table.loc[0, "weakest_max"] == fv.sides["max"].activations[0]
+    assert table.loc[0, "strongest_min"] == fv.sides["min"].activations[-1]
     summary = tmp_path / "featureviz_summary.csv"
     summarize_script.main(
         types.SimpleNamespace(
@@ -413,11 +505,37 @@ def test_visualize_unit_script_writes_pngs_and_fv_json(tmp_path, monkeypatch):
         )
     )
     written = pd.read_csv(summary)
-    assert list(written.columns) == SUMMARY_COLUMNS and written.loc[0, "success"] == fv["success"]
+    assert list(written.columns) == SUMMARY_COLUMNS and written.loc[0, "success"] == fv.success
     assert json.loads(written.loc[0, "activations_min"]) == pytest.approx(
-        fv["min"]["activations"], abs=1e-6
+        fv.sides["min"].activations, abs=1e-6
     )
     assert "synthetic: false" in _raises_for_non_synthetic(script, fake)
+
+
+def test_fv_json_round_trip_and_a_record_of_another_layout_is_refused(tmp_path):
+    """`read_fv` (the one reader of fv.json) gives back what `save_unit_fv` wrote."""
+    from unitpsych.featureviz import _assemble
+
+    settings = fv_settings(n_images=3, diversity=False)
+    plan = UnitPlan(settings.alpha, 3, False, dataset_min=-1.0, dataset_max=1.0)
+    plan.add(_run("min", 0.0, [-2.0, -1.5, -3.0]))
+    plan.add(_run("max", 0.0, [0.25, 2.0, 4.0]))
+    fv = _assemble("m", "layer__3", plan, settings)
+    save_unit_fv(fv, tmp_path / "synthetic")
+    back = read_fv(tmp_path / "synthetic")
+    assert back.to_json() == fv.to_json()
+    assert back.sides["max"].activations == [0.25, 2.0, 4.0] and back.sides["max"].images is None
+    assert not back.success and "maximum (1)" in back.reason and "minimum" not in back.reason
+    with Image.open(tmp_path / "synthetic" / "max_0.png") as png:  # 0.25 grey, truncated
+        assert np.asarray(png).tolist() == [[[63] * 3] * 2] * 2
+    record = json.loads((tmp_path / "synthetic" / "fv.json").read_text())
+    old = {k: v for k, v in record.items() if k not in ("min", "max")}
+    old |= {"activations": {s: record[s]["activations"] for s in ("min", "max")}}
+    (tmp_path / "synthetic" / "fv.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match="not a feature-visualisation record of this version"):
+        read_fv(tmp_path / "synthetic")
+    with pytest.raises(FileNotFoundError, match="run the visualize_unit rule first"):
+        read_fv(tmp_path / "nowhere")
 
 
 def _raises_for_non_synthetic(script, fake) -> str:

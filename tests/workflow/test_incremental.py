@@ -117,6 +117,11 @@ def test_adding_a_model_plans_only_that_models_jobs_and_the_aggregates(reference
             {"visualize_unit"},
             {"sample_units", "collect_activations", "extract_exemplars"},
         ),
+        (  # speed only: read from the config by the script, never a param
+            lambda c: c["featureviz"].update(batch_images=c["featureviz"]["batch_images"] + 9),
+            set(),
+            {"sample_units", "collect_activations", "extract_exemplars", "visualize_unit"},
+        ),
         (
             lambda c: c.setdefault("exemplars", {}).update(
                 n_batches=c["exemplars"]["n_batches"] + 1
@@ -140,7 +145,14 @@ def test_adding_a_model_plans_only_that_models_jobs_and_the_aggregates(reference
             {"sample_units", "collect_activations", "extract_exemplars", "visualize_unit"},
         ),
     ],
-    ids=["featureviz", "exemplars", "model-batch-size", "model-label", "experiments"],
+    ids=[
+        "featureviz",
+        "featureviz-batch-images",
+        "exemplars",
+        "model-batch-size",
+        "model-label",
+        "experiments",
+    ],
 )
 def test_a_job_reruns_when_its_config_slice_changes_and_only_then(
     reference, tmp_path, change, reruns, kept

@@ -165,19 +165,15 @@ def get_preview_difficulties(wildcards) -> list[str]:
 
 def get_preview_natural_input(wildcards) -> list[str]:
     """The unit's natural-exemplar folders, one per difficulty of its model."""
-    return expand(
-        "results/{model}/stimuli/{unit}/natural_{difficulty}",
-        model=wildcards.model,
-        unit=wildcards.unit,
-        difficulty=get_model_difficulties(wildcards.model),
-    )
+    model, unit = wildcards.model, wildcards.unit
+    return [paths.natural_dir(model, unit, d) for d in get_model_difficulties(model)]
 
 
 def get_preview_synthetic_input(wildcards) -> list[str]:
     """The unit's feature-visualisation folder when its model has the synthetic condition."""
-    if not config["models"][wildcards.model].get("synthetic", True):
+    if wildcards.model not in SYNTHETIC_MODELS:
         return []
-    return [f"results/{wildcards.model}/stimuli/{wildcards.unit}/synthetic"]
+    return [paths.synthetic_dir(wildcards.model, wildcards.unit)]
 
 
 def get_model_units(model: str) -> list[str]:
@@ -193,15 +189,11 @@ def get_model_stimuli(wildcards) -> list[str]:
     The preview sheets depend on the synthetic folders (for models with `synthetic: true`), so
     asking for them builds the feature visualisations too.
     """
-    units = get_model_units(wildcards.model)
-    return expand(
-        "results/{model}/stimuli/{unit}/natural_{difficulty}",
-        model=wildcards.model,
-        unit=units,
-        difficulty=get_model_difficulties(wildcards.model),
-    ) + expand(
-        "results/{model}/stimuli/{unit}/preview.png", model=wildcards.model, unit=units
-    )
+    model = wildcards.model
+    units = get_model_units(model)
+    difficulties = get_model_difficulties(model)
+    natural = [paths.natural_dir(model, u, d) for u in units for d in difficulties]
+    return natural + [paths.preview(model, u) for u in units]
 
 
 def get_all_stimuli(wildcards=None) -> list[str]:
@@ -210,7 +202,7 @@ def get_all_stimuli(wildcards=None) -> list[str]:
     Listing per-model aggregates (not per-unit folders) keeps the checkpoint out of the top-level
     targets, so a dry run plans every stage of every model before any unit is sampled.
     """
-    return expand("results/{model}/stimuli/index.csv", model=MODELS)
+    return [paths.stimuli_index(m) for m in MODELS]
 
 
 # Feature visualisations (visualizations.smk): synthetic models, per-model inputs, targets.
@@ -225,17 +217,20 @@ def get_synthetic_model_pattern() -> str:
     return "|".join(map(re.escape, SYNTHETIC_MODELS))
 
 
+# speed only: the script reads these from the config, so they are never params
+FEATUREVIZ_SPEED_KEYS = ("batch_images",)
+
+
 def get_featureviz_config(wildcards=None) -> dict:
-    """The featureviz slice of the config."""
-    return dict(config["featureviz"])
+    """The featureviz slice of the config without its speed-only keys."""
+    fv = config["featureviz"]
+    return {k: v for k, v in fv.items() if k not in FEATUREVIZ_SPEED_KEYS}
 
 
 def get_model_visualizations(wildcards) -> list[str]:
     """The feature-visualisation folder of every unit of one model (after sample_units)."""
     units = get_model_units(wildcards.model)
-    return expand(
-        "results/{model}/stimuli/{unit}/synthetic", model=wildcards.model, unit=units
-    )
+    return [paths.synthetic_dir(wildcards.model, u) for u in units]
 
 
 def get_all_visualizations(wildcards=None) -> list[str]:
@@ -244,7 +239,7 @@ def get_all_visualizations(wildcards=None) -> list[str]:
     Per-model aggregates (not per-unit folders) keep the checkpoint out of the top-level targets,
     so a dry run plans every stage before any unit is sampled.
     """
-    return expand("results/{model}/featureviz_summary.csv", model=SYNTHETIC_MODELS)
+    return [paths.featureviz_summary(m) for m in SYNTHETIC_MODELS]
 
 
 # Experiments (experiments.smk): the configured experiments, their slices, inputs and targets.

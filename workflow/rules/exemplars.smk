@@ -1,5 +1,5 @@
 # Stage 3a: natural exemplars per (model, unit, difficulty) and a preview sheet per unit.
-# Many tiny CPU jobs: they share the group "stimuli" so a cluster profile can bundle them.
+# Many tiny CPU jobs; the SLURM profile bundles them (its `groups`).
 
 
 localrules:
@@ -8,24 +8,18 @@ localrules:
 
 rule extract_exemplars:
     input:
-        h5="results/{model}/activations.h5",
+        h5=paths.activations(),
     output:
-        folder=directory("results/{model}/stimuli/{unit}/natural_{difficulty}"),
+        folder=directory(paths.natural_dir()),
     log:
         "logs/extract_exemplars/{model}/{unit}_{difficulty}.log",
     benchmark:
         "benchmarks/extract_exemplars/{model}/{unit}_{difficulty}.tsv"
-    group:
-        "stimuli"
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=30,
     params:
         exemplars=get_exemplars_params,
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/extract_exemplars.py"
 
@@ -35,20 +29,14 @@ rule preview_unit:
         natural=get_preview_natural_input,
         synthetic=get_preview_synthetic_input,
     output:
-        png="results/{model}/stimuli/{unit}/preview.png",
+        png=paths.preview(),
     log:
         "logs/preview_unit/{model}/{unit}.log",
-    group:
-        "stimuli"
     conda:
         "../../envs/analysis.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         difficulties=get_preview_difficulties,
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/preview_unit.py"
 
@@ -57,7 +45,7 @@ rule index_stimuli:
     input:
         get_model_stimuli,
     output:
-        csv="results/{model}/stimuli/index.csv",
+        csv=paths.stimuli_index(),
     log:
         "logs/index_stimuli/{model}.log",
     conda:

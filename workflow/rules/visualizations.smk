@@ -1,5 +1,7 @@
 # Stage 3b: feature visualisations (synthetic condition) per (model, unit) with the diversity
 # search, for models with `synthetic: true`, and a per-model summary table.
+# `featureviz.batch_images` is speed only: the script reads it from the config, so changing it
+# reruns nothing.
 
 
 localrules:
@@ -8,29 +10,24 @@ localrules:
 
 rule visualize_unit:
     input:
-        h5="results/{model}/activations.h5",
+        h5=paths.activations(),
     output:
-        folder=directory("results/{model}/stimuli/{unit}/synthetic"),
+        folder=directory(paths.synthetic_dir()),
     log:
         "logs/visualize_unit/{model}/{unit}.log",
     benchmark:
         "benchmarks/visualize_unit/{model}/{unit}.tsv"
     wildcard_constraints:
         model=get_synthetic_model_pattern(),
-    group:
-        "stimuli"
     conda:
         "../../envs/torch.yaml"
-    threads: 1
     resources:
         gpu=1,
-        mem_mb=16000,
-        runtime=24 * 60,
     params:
         model=get_model_config,
         featureviz=get_featureviz_config,
         seed=config["seed"],
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/visualize_unit.py"
 
@@ -39,7 +36,7 @@ rule summarize_featureviz:
     input:
         folders=get_model_visualizations,
     output:
-        csv="results/{model}/featureviz_summary.csv",
+        csv=paths.featureviz_summary(),
     log:
         "logs/summarize_featureviz/{model}.log",
     wildcard_constraints:
@@ -47,6 +44,6 @@ rule summarize_featureviz:
     conda:
         "../../envs/analysis.yaml"
     params:
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/summarize_featureviz.py"

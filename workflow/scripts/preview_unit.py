@@ -1,10 +1,7 @@
 """A unit's preview sheet: natural references and queries, and its feature visualisations."""
 
-from pathlib import Path
-
-from unitpsych.exemplars import unit_preview_sheet
 from unitpsych.io import atomic_path, setup_logging
-from unitpsych.units import split_unit
+from unitpsych.preview import preview_title, unit_preview_sheet
 
 
 def main(snakemake) -> None:
@@ -12,17 +9,9 @@ def main(snakemake) -> None:
     log = setup_logging(snakemake.log[0])
     model, unit = snakemake.wildcards.model, snakemake.wildcards.unit
     difficulties = list(snakemake.params.difficulties)
-    folders = list(snakemake.input.natural)
-    if len(folders) != len(difficulties):
-        raise ValueError(f"{len(folders)} natural folders for difficulties {difficulties}")
-    synthetic = None
-    given = list(getattr(snakemake.input, "synthetic", []) or [])
-    if given:
-        synthetic = Path(given[0])
-        synthetic = synthetic.parent if synthetic.is_file() else synthetic
-    layer, channel = split_unit(unit)
-    title = f"{model} · unit {unit} (layer {layer}, channel {channel})"
-    sheet = unit_preview_sheet(dict(zip(difficulties, folders, strict=True)), synthetic, title)
+    natural = dict(zip(difficulties, snakemake.input.natural, strict=True))
+    synthetic = next(iter(snakemake.input.synthetic), None)  # only models with FVs have one
+    sheet = unit_preview_sheet(natural, synthetic, preview_title(model, unit))
     with atomic_path(snakemake.output.png) as tmp:
         sheet.save(tmp, format="PNG")
     log.info("preview of %s: %dx%d px", unit, *sheet.size)

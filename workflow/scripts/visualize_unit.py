@@ -3,11 +3,10 @@
 import logging
 
 import torch
-from PIL import Image
 
 from unitpsych.activations import read_unit_activations
-from unitpsych.featureviz import FVSettings, to_uint8, visualize_unit
-from unitpsych.io import atomic_dir, derive_seed, log_stream, setup_logging, write_json
+from unitpsych.featureviz import FVSettings, save_unit_fv, visualize_unit
+from unitpsych.io import atomic_dir, derive_seed, log_stream, setup_logging
 from unitpsych.models import load_model
 
 
@@ -22,6 +21,7 @@ def main(snakemake) -> None:
             f"model {cfg['name']!r} has synthetic: false; it gets no feature visualisations"
         )
     settings = FVSettings.from_config(snakemake.params.featureviz)
+    batch_images = snakemake.config["featureviz"]["batch_images"]  # not a param: speed only
     values, _ = read_unit_activations(snakemake.input.h5, unit)
     dataset_min, dataset_max = float(values.min()), float(values.max())
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -32,19 +32,16 @@ def main(snakemake) -> None:
     torch.backends.cudnn.benchmark = False
     model = load_model(cfg["name"], cfg, device=device, seed=snakemake.params.seed)
     seed = derive_seed(settings.seed, unit)
-    log.info("%s %s on %s: dataset range [%.4g, %.4g], seed %d", cfg["name"], unit, device,
-             dataset_min, dataset_max, seed)  # fmt: skip
+    log.info("%s %s on %s: dataset range [%.4g, %.4g], seed %d, %d images a batch", cfg["name"],
+             unit, device, dataset_min, dataset_max, seed, batch_images)  # fmt: skip
     with log_stream(snakemake.log[0]) as progress:
-        fv = visualize_unit(model, unit, dataset_min, dataset_max, settings, seed, progress)
+        fv = visualize_unit(
+            model, unit, dataset_min, dataset_max, settings, seed, batch_images, progress
+        )
     if device == "cuda":
         log.info("peak GPU memory %.2f GiB", torch.cuda.max_memory_allocated() / 2**30)
     with atomic_dir(snakemake.output.folder) as tmp:
-        for side, result in fv.sides.items():
-            for i, image in enumerate(to_uint8(result.images)):
-                Image.fromarray(image).save(tmp / f"{side}_{i}.png")
-        record = fv.to_json()
-        record["model"] = cfg["name"]
-        write_json(tmp / "fv.json", record)
+        save_unit_fv(fv, tmp)
     log.info("%s: success=%s (%s); alpha min=%s max=%s", unit, fv.success, fv.reason,
              fv.sides["min"].alpha, fv.sides["max"].alpha)  # fmt: skip
 

@@ -14,20 +14,22 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
 from unitpsych.images import load_rgb
-from unitpsych.io import derive_seed
+from unitpsych.io import derive_seed, write_json
+from unitpsych.paths import SIDES, exemplar_file, exemplar_table, natural_record
 
 log = logging.getLogger("unitpsych.exemplars")
 
-SIDES = ("min", "max")
-METADATA_FILE = "exemplars.csv"
+TABLE_COLUMNS = ["batch", "side", "index", "role", "source", "rank", "activation"]
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def _check_quantile(quantile: float) -> None:
         )
 
 
-def minimum_n_images(n_batches: int, quantile: float, n_references: int = 9) -> int:
+def minimum_n_images(n_batches: int, quantile: float, n_references: int) -> int:
     """The smallest N from which on every image set has disjoint references and query windows."""
     _check_quantile(quantile)
     refs = n_references * n_batches
@@ -108,9 +110,7 @@ def minimum_n_images(n_batches: int, quantile: float, n_references: int = 9) -> 
     return int(candidates[invalid[-1]] + 1) if len(invalid) else 1
 
 
-def rank_windows(
-    n_images: int, n_batches: int, quantile: float, n_references: int = 9
-) -> RankWindows:
+def rank_windows(n_images: int, n_batches: int, quantile: float, n_references: int) -> RankWindows:
     """Query windows scaling with N: start_min = max(9B, ⌊qN⌋), stop_max = min(N-9B-1, N-⌊qN⌋)."""
     _check_quantile(quantile)
     if n_batches < 1 or n_references < 1:
@@ -138,8 +138,8 @@ def select_exemplars(
     activations: np.ndarray,
     n_batches: int,
     quantile: float,
-    n_references: int = 9,
-    seed: int = 42,
+    n_references: int,
+    seed: int,
 ) -> pd.DataFrame:
     """Every exemplar of one unit and difficulty: batch, side, index, role, image row, rank, activation.
 
@@ -165,7 +165,7 @@ def select_exemplars(
     min_ranks = np.r_[np.array(windows.min_queries), np.array(windows.min_references)][::-1]
     max_ranks = np.r_[np.array(windows.max_references), np.array(windows.max_queries)]
     rows = []
-    for side, ranks in (("min", min_ranks), ("max", max_ranks)):
+    for side, ranks in zip(SIDES, (min_ranks, max_ranks), strict=True):
         batches = make_fair_batches(ranks.reshape(-1, b), rng)
         for batch in range(b):
             for index, rank in enumerate(batches[batch]):
@@ -177,7 +177,7 @@ def select_exemplars(
     return table
 
 
-def resize_center_crop(img: Image.Image, resize: int = 256, size: int = 224) -> Image.Image:
+def resize_center_crop(img: Image.Image, resize: int, size: int) -> Image.Image:
     """torchvision's Resize(resize) then CenterCrop(size) on a PIL image, without importing torch.
 
     Same output size rule (shorter side to `resize`, longer side truncated), the same PIL bilinear
@@ -200,7 +200,7 @@ def resize_center_crop(img: Image.Image, resize: int = 256, size: int = 224) -> 
 
 def exemplar_path(folder: str | Path, batch: int, side: str, index: int) -> Path:
     """`<folder>/batch_<b>/<side>_<i>.png`."""
-    return Path(folder) / f"batch_{batch}" / f"{side}_{index}.png"
+    return Path(exemplar_file(str(folder), batch, side, index))
 
 
 def save_exemplars(
@@ -208,17 +208,23 @@ def save_exemplars(
     image_root: str | Path,
     image_paths: list[str],
     folder: str | Path,
-    resize: int = 256,
-    size: int = 224,
-    progress=None,
+    resize: int,
+    size: int,
+    progress: IO[str] | None = None,
 ) -> pd.DataFrame:
-    """Write every exemplar as an RGB PNG and `exemplars.csv`; return the table with `source` paths."""
+    """Write every exemplar as an RGB PNG and `exemplars.csv`; return the table with `source` paths.
+
+    `progress`: a text stream (the rule's log) for a tqdm bar, or None.
+    """
+    from tqdm import tqdm
+
     folder = Path(folder)
     table = table.copy()
     table["source"] = [image_paths[i] for i in table["image"]]
     cache: dict[int, Image.Image] = {}
-    items = table.itertuples(index=False)
-    for row in progress(items, total=len(table)) if progress else items:
+    items = tqdm(table.itertuples(index=False), total=len(table), file=progress,
+                 disable=progress is None, mininterval=5, desc=f"{folder.name} exemplars")  # fmt: skip
+    for row in items:
         img = cache.get(row.image)
         if img is None:
             img = resize_center_crop(load_rgb(Path(image_root) / row.source), resize, size)
@@ -226,8 +232,7 @@ def save_exemplars(
         out = exemplar_path(folder, row.batch, row.side, row.index)
         out.parent.mkdir(parents=True, exist_ok=True)
         img.save(out, format="PNG", compress_level=1)
-    columns = ["batch", "side", "index", "role", "source", "rank", "activation"]
-    table[columns].to_csv(folder / METADATA_FILE, index=False)
+    table[TABLE_COLUMNS].to_csv(exemplar_table(str(folder)), index=False)
     return table
 
 
@@ -250,29 +255,51 @@ def unit_seed(seed: int, model: str, unit: str) -> int:
 
 def read_exemplars(folder: str | Path) -> pd.DataFrame:
     """The metadata table of one natural-exemplar folder."""
-    path = Path(folder) / METADATA_FILE
+    path = Path(exemplar_table(str(folder)))
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist; run the extract_exemplars rule first")
     return pd.read_csv(path)
+
+
+def natural_json(
+    model: str, unit: str, difficulty: str, quantile: float, seed: int, windows: RankWindows
+) -> dict[str, Any]:
+    """What `natural.json` records about a natural-exemplar folder: the rank windows and counts."""
+    return {
+        "model": model,
+        "unit": unit,
+        "difficulty": difficulty,
+        "quantile": quantile,
+        "n_images": windows.n_images,
+        "n_batches": windows.n_batches,
+        "n_references": windows.n_references,
+        "start_min": windows.start_min,
+        "stop_max": windows.stop_max,
+        "min_query_ranks": [windows.min_queries[0], windows.min_queries[-1]],
+        "max_query_ranks": [windows.max_queries[0], windows.max_queries[-1]],
+        "seed": seed,
+        "window_inside_references": windows.collapsed(quantile),
+    }
 
 
 def extract_unit_exemplars(
     h5_path: str | Path,
     model: str,
     unit: str,
+    difficulty: str,
     folder: str | Path,
-    quantile: float,
-    n_batches: int = 20,
-    n_references: int = 9,
-    seed: int = 42,
-    resize: int = 256,
-    size: int = 224,
+    cfg: Mapping[str, Any],
     image_root: str | Path | None = None,
-    progress=None,
+    progress: IO[str] | None = None,
 ) -> tuple[pd.DataFrame, RankWindows]:
-    """Select one unit's exemplars from the activation cache and save them into `folder`."""
+    """Select one unit's exemplars from the activation cache; save PNGs, exemplars.csv and natural.json.
+
+    `cfg` is the exemplars config slice with this difficulty's `quantile` (keys quantile,
+    n_batches, n_references, seed, resize, image_size); `image_root` defaults to the cache's.
+    """
     from unitpsych.activations import read_image_root, read_unit_activations
 
+    quantile, n_batches, n_references = cfg["quantile"], cfg["n_batches"], cfg["n_references"]
     values, paths = read_unit_activations(h5_path, unit)
     root = Path(image_root) if image_root is not None else Path(read_image_root(h5_path))
     windows = rank_windows(len(values), n_batches, quantile, n_references)
@@ -286,157 +313,12 @@ def extract_unit_exemplars(
         model, unit, len(values), windows.min_queries[0], windows.min_queries[-1],
         windows.max_queries[0], windows.max_queries[-1],
     )  # fmt: skip
-    table = select_exemplars(
-        values, n_batches, quantile, n_references, unit_seed(seed, model, unit)
-    )
-    table = save_exemplars(table, root, paths, folder, resize, size, progress)
+    seed = unit_seed(cfg["seed"], model, unit)
+    table = select_exemplars(values, n_batches, quantile, n_references, seed)
+    table = save_exemplars(table, root, paths, folder, cfg["resize"], cfg["image_size"], progress)
+    record = natural_json(model, unit, difficulty, quantile, cfg["seed"], windows)
+    write_json(natural_record(str(folder)), record)
     return table, windows
-
-
-# --------------------------------------------------------------------------- preview sheet
-#
-# The preview sheet lives here rather than in figures.py: it is a per-unit view of the stimuli this
-# module writes (it reads exemplars.csv and the FV stage's fv.json), it runs as one tiny job per
-# unit, and composing thumbnails with Pillow takes a fraction of the time a Matplotlib figure with
-# dozens of axes would (figures.py holds the analysis figures).
-
-THUMB = 112
-GAP = 6
-CAPTION = 16
-ROW_TITLE = 22
-
-
-def _font(size: int):
-    """DejaVu Sans (shipped with Matplotlib) at `size` px, or Pillow's default font."""
-    from PIL import ImageFont
-
-    try:
-        import matplotlib.font_manager as fm
-
-        return ImageFont.truetype(fm.findfont("DejaVu Sans"), size)
-    except Exception:  # noqa: BLE001 - any font problem falls back to the built-in font
-        return ImageFont.load_default(size)
-
-
-def _fv_side(fv: dict, side: str) -> tuple[list[float], float | None]:
-    """(activations, α) of one FV side from fv.json (per-side blocks or per-key maps)."""
-    if isinstance(fv.get(side), dict):
-        block = fv[side]
-        return list(block.get("activations", [])), block.get("alpha")
-    return list(fv.get("activations", {}).get(side, [])), fv.get("alpha", {}).get(side)
-
-
-def _fmt(value: float) -> str:
-    """An activation in four significant digits."""
-    return f"{value:.4g}"
-
-
-def unit_preview_sheet(
-    natural: dict[str, str | Path],
-    synthetic: str | Path | None = None,
-    title: str = "",
-    batch: int = 0,
-) -> Image.Image:
-    """One image to eyeball a unit: natural batch `batch` and both FV rows, activations underneath.
-
-    Columns, from the left: the min references (most extreme first), the min and max queries, the
-    max references (most extreme last). Rows: the first difficulty in `natural` (easy) with its
-    references; every further difficulty's queries; the feature visualisations (min_8 ... min_0 |
-    max_0 ... max_8) with α and success when `synthetic` (a folder with fv.json) is given.
-    """
-    from PIL import ImageDraw
-
-    if not natural:
-        raise ValueError("the preview sheet needs at least one natural-exemplar folder")
-    tables = {d: read_exemplars(folder) for d, folder in natural.items()}
-    first = next(iter(natural))
-    main = tables[first]
-    n_refs = int(main["index"].max())
-    if batch not in set(main["batch"]):
-        raise ValueError(f"batch {batch} is not among the batches 0..{main['batch'].max()}")
-    n_cols = 2 * n_refs + 2
-    sep = 3 * GAP  # extra space around the query columns
-    width = GAP + n_cols * (THUMB + GAP) + 2 * sep
-    cell_h = THUMB + CAPTION
-    fv = None
-    if synthetic is not None:
-        import json
-
-        fv = json.loads((Path(synthetic) / "fv.json").read_text())
-    n_rows = len(tables) + (fv is not None)
-    header = 46
-    height = header + n_rows * (ROW_TITLE + cell_h + GAP) + GAP
-    sheet = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(sheet)
-    font, small, big = _font(13), _font(11), _font(17)
-    draw.text((GAP, 6), title, fill="black", font=big)
-    all_values = pd.concat(tables.values())["activation"]
-    draw.text(
-        (GAP, 27),
-        f"dataset range of the unit's activation: {_fmt(all_values.min())} … {_fmt(all_values.max())}"
-        f" · batch {batch} · min references (most extreme at the left) | queries | max references "
-        "(most extreme at the right)",
-        fill="dimgray",
-        font=small,
-    )
-
-    def x_of(col: int) -> int:
-        shift = sep if col >= n_refs else 0
-        shift += sep if col >= n_refs + 2 else 0
-        return GAP + col * (THUMB + GAP) + shift
-
-    def paste(path: Path, col: int, y: int, caption: str, colour: str = "black") -> None:
-        with Image.open(path) as img:
-            sheet.paste(img.convert("RGB").resize((THUMB, THUMB), Image.Resampling.LANCZOS),
-                        (x_of(col), y))  # fmt: skip
-        draw.text((x_of(col) + 2, y + THUMB + 1), caption, fill=colour, font=small)
-
-    y = header
-    for row, (difficulty, table) in enumerate(tables.items()):
-        part = table[table["batch"] == batch].set_index(["side", "index"])
-        folder = Path(natural[difficulty])
-        ranks = table[table["role"] == "query"].groupby("side")["rank"].agg(["min", "max"])
-        label = (
-            f"natural, {difficulty}: queries at ranks {ranks.loc['min', 'min']}–"
-            f"{ranks.loc['min', 'max']} (min) and {ranks.loc['max', 'min']}–{ranks.loc['max', 'max']}"
-            " (max) of the ascending sort"
-        )
-        draw.text((GAP, y + 3), label, fill="black", font=font)
-        y += ROW_TITLE
-        if row == 0:
-            for i in range(n_refs):
-                for side, col in (("min", n_refs - 1 - i), ("max", n_refs + 2 + i)):
-                    act = part.loc[(side, i), "activation"]
-                    paste(exemplar_path(folder, batch, side, i), col, y, _fmt(act))
-        for side, col, colour in (("min", n_refs, "navy"), ("max", n_refs + 1, "darkred")):
-            act = part.loc[(side, n_refs), "activation"]
-            paste(
-                exemplar_path(folder, batch, side, n_refs), col, y, f"{side} q {_fmt(act)}", colour
-            )
-        y += cell_h + GAP
-    if fv is not None:
-        alphas = {side: "–" if (a := _fv_side(fv, side)[1]) is None else _fmt(a) for side in SIDES}
-        status = (
-            "successful" if fv.get("success", True) else f"unsuccessful: {fv.get('reason', '')}"
-        )
-        draw.text(
-            (GAP, y + 3),
-            f"feature visualisations ({status}); α min = {alphas['min']}, α max = {alphas['max']}; "
-            "index 8 = the strongest non-diverse image (outermost)",
-            fill="black" if fv.get("success", True) else "darkred",
-            font=font,
-        )
-        y += ROW_TITLE
-        for side in SIDES:
-            acts, _ = _fv_side(fv, side)
-            n = len(acts)
-            for i, act in enumerate(acts):
-                col = (n_refs - 1 - i) if side == "min" else (n_refs + 2 + i)
-                if 0 <= col < n_cols and (side == "min" or col >= n_refs + 2):
-                    paste(Path(synthetic) / f"{side}_{i}.png", col, y, _fmt(act))
-            if n != n_refs:
-                log.warning("%d %s feature visualisations, %d reference bins", n, side, n_refs)
-    return sheet
 
 
 def _hidden(path: Path, root: Path) -> bool:

@@ -95,7 +95,7 @@ def synthetic_dir(model: str = "{model}", unit: str = "{unit}", root: str = RESU
 
 def fv_json(model: str = "{model}", unit: str = "{unit}", root: str = RESULTS) -> str:
     """A unit's feature-visualisation record (activations, α, success)."""
-    return _join(synthetic_dir(model, unit, root), "fv.json")
+    return fv_record(synthetic_dir(model, unit, root))
 
 
 def preview(model: str = "{model}", unit: str = "{unit}", root: str = RESULTS) -> str:
@@ -111,6 +111,26 @@ def featureviz_summary(model: str = "{model}", root: str = RESULTS) -> str:
 def stimulus_file(folder: str, side: str, index: int) -> str:
     """An exemplar or feature-visualisation image in a stimulus folder: <side>_<index>.png."""
     return _join(folder, f"{side}_{index}.png")
+
+
+def exemplar_file(folder: str, batch: int | str, side: str, index: int | str) -> str:
+    """A natural exemplar in a natural-exemplar folder: batch_<b>/<side>_<index>.png."""
+    return stimulus_file(_join(folder, f"batch_{batch}"), side, index)
+
+
+def exemplar_table(folder: str) -> str:
+    """The metadata of a natural-exemplar folder (batch, side, index, role, source, rank, activation)."""
+    return _join(folder, "exemplars.csv")
+
+
+def natural_record(folder: str) -> str:
+    """The rank windows and counts of a natural-exemplar folder (natural.json)."""
+    return _join(folder, "natural.json")
+
+
+def fv_record(folder: str) -> str:
+    """The record of a feature-visualisation folder (fv.json)."""
+    return _join(folder, "fv.json")
 
 
 # Experiments
@@ -156,7 +176,9 @@ def raw_payloads(
     return _join(responses_dir(root), "raw", experiment, source)
 
 
-def payload_file(experiment: str, source: str, participant: str, task: int, root: str = RESULTS) -> str:
+def payload_file(
+    experiment: str, source: str, participant: str, task: int, root: str = RESULTS
+) -> str:
     """One participant's payload for one task."""
     return _join(raw_payloads(experiment, source, root), f"{participant}_task_{task}.json")
 
