@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import scikit_posthocs as sp
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from unitpsych.figures_base import (
     CONDITION_COLOR,
@@ -165,7 +166,8 @@ def exclusion_decisions(exclusions: pd.DataFrame) -> Figure:
     ax.set_xticklabels([CHECK_LABEL[c] for c in CHECKS], rotation=20, ha="right")
     ax.set_ylabel("Number of Tasks")
     ax.set_xlabel("Exclusion Criterion")
-    ax.legend(loc="upper right")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.legend(loc="outside upper center", ncols=2)
     n_all = int(passed.all(axis=1).sum())
     add_note(
         fig, join_notes(_exclusion_note(exclusions), f"{n_all} of {len(passed)} passed every check")
@@ -181,7 +183,8 @@ def _exclusion_note(exclusions: pd.DataFrame) -> str:
             "sources: " + ", ".join(sorted(exclusions["source"].dropna().astype(str).unique()))
         )
     if "experiment" in exclusions:
-        parts.append(f"{exclusions['experiment'].nunique()} experiments")
+        n = exclusions["experiment"].nunique()
+        parts.append(f"{n} experiment{'s' if n != 1 else ''}")
     return "; ".join(parts)
 
 
@@ -215,7 +218,10 @@ def exclusion_values(exclusions: pd.DataFrame, thresholds: Mapping[str, float | 
         if col is None:
             raise FigureInputError(f"exclusions table has none of the columns {names}")
         values = pd.to_numeric(exclusions[col], errors="coerce").dropna()
-        ax.hist(values, bins=_bins(values), color="0.55")
+        bins = _bins(values)
+        ax.hist(
+            values, bins=bins, color="0.55", rwidth=0.8 if isinstance(bins, np.ndarray) else None
+        )
         for t in lines:
             if t is not None:
                 ax.axvline(
@@ -223,6 +229,7 @@ def exclusion_values(exclusions: pd.DataFrame, thresholds: Mapping[str, float | 
                 )
         ax.set_title(title)
         ax.set_ylabel("Number of Tasks")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     labelled = next((ax for ax in axes.ravel() if ax.get_visible() and ax.get_lines()), None)
     if labelled is not None:
         labelled.legend(loc="upper right")
