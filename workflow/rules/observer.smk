@@ -29,7 +29,7 @@ rule embed_images:
     params:
         backend=get_backend_params,
         exemplars=get_observer_exemplars,
-        images=images_config("root", "batch_size", "block_size"),
+        images=images_config("root", "batch_size"),
         code_version=1,
     script:
         "../scripts/embed_images.py"

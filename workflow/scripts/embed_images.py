@@ -22,14 +22,14 @@ def main(snakemake) -> None:
     torch.set_num_threads(max(1, snakemake.threads))
     backend = load_backend(backend_cfg["name"], device=device, weights=backend_cfg["weights"])
     paths = list(pd.read_csv(snakemake.input.images, keep_default_na=False)["path"])
-    workers = snakemake.config["images"].get("num_workers")  # not a param: speed only
-    workers = snakemake.threads if workers is None else workers
+    speed = snakemake.config["images"]  # worker count and block size: speed only, not params
+    workers = snakemake.threads if speed.get("num_workers") is None else speed["num_workers"]
     log.info("%s on %s: %d images, %d workers", backend_cfg["name"], device, len(paths), workers)
     with log_stream(snakemake.log[0]) as progress:
         result = embed_image_set(
             backend, images["root"], paths, snakemake.output.h5,
             resize=cut["resize"], image_size=cut["image_size"], batch_size=images["batch_size"],
-            num_workers=workers, block_size=images["block_size"], progress=progress,
+            num_workers=workers, block_size=speed["block_size"], progress=progress,
         )  # fmt: skip
     log.info("embedded %d images (%d unreadable), %d dimensions", result.n_images,
              result.n_unreadable, result.dim)  # fmt: skip
