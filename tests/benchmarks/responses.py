@@ -34,10 +34,10 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
 from unitpsych.participants import simulate_experiment  # noqa: E402
+from unitpsych.response_merge import merge  # noqa: E402
 from unitpsych.responses import (  # noqa: E402
     ExperimentInfo,
     list_payload_files,
-    merge,
     parse_payloads,
     report_of,
 )

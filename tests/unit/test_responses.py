@@ -16,10 +16,10 @@ import yaml
 
 from unitpsych import imi
 from unitpsych.participants import Participant, Trial, simulate_participant
+from unitpsych.response_merge import merge
 from unitpsych.responses import (
     ExperimentInfo,
     list_payload_files,
-    merge,
     parse_payloads,
     report_of,
     run_checks,

@@ -1,15 +1,7 @@
-"""Responses: the paper's exclusion checks (protocol §8.2), payload parsing (§7.3, §8.3) and merging.
+"""Responses: parsing and validating the payload files of one experiment (protocol §7.3, §8.3).
 
-The five checks run on a participant's `raw_data` (every jsPsych row of one task, in order). The
-rows are split into three blocks as in §8.2:
-
-- instructions: the rows before the first 2-AFC row;
-- demo (practice) block: from the first 2-AFC row up to the `instructions` row that directly
-  precedes a 2-AFC row ("Great! Let's now start with the real trials!");
-- main block: the contiguous run of 2-AFC rows after it.
-
-Without such an `instructions` row (a task run without practice), the demo block is empty and the
-main block starts at the first 2-AFC row.
+The exclusion checks live in `unitpsych.exclusion_checks`, the merge of all experiments and the
+accounting in `unitpsych.response_merge`; the checks' public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -19,174 +11,19 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-TRIAL_TYPE = "2afc-image-confidence-response"
-CHECKS = (
-    "catch_trials",
-    "row_variability",
-    "total_response_time",
-    "instruction_time",
-    "demo_trials",
-)
-THRESHOLD_KEYS = (
-    "catch_trials_min_ratio",
-    "row_variability_min",
-    "total_response_time_min_s",
-    "total_response_time_max_s",
-    "instruction_time_min_s",
-    "instruction_time_max_s",
-    "demo_trials_max_attempts",
-)
-#: Rows the experiment page marks when run with its `fast` flag (tests): never counted as passing.
-TEST_MARK = "test_fast"
-UPPER_ROW = (0, 1, 2)  # buttons under the upper query; 3..5 are above the lower one
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """The outcome of one exclusion check: pass/fail, the value compared, and the paper's details."""
-
-    name: str
-    passed: bool
-    value: float
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Blocks:
-    """A participant's raw rows split into instructions, demo and main blocks (protocol §8.2)."""
-
-    instructions: list[dict]
-    demo: list[dict]
-    main: list[dict]
-
-
-def split_blocks(raw_data: Sequence[Mapping]) -> Blocks:
-    """Split raw jsPsych rows into the instruction, demo and main blocks (protocol §8.2)."""
-    rows = list(raw_data)
-    types = [row.get("trial_type") for row in rows]
-    first = next((i for i, t in enumerate(types) if t == TRIAL_TYPE), None)
-    if first is None:
-        return Blocks(rows, [], [])
-    bridge = next(
-        (
-            i
-            for i in range(first + 1, len(rows) - 1)
-            if types[i] == "instructions" and types[i + 1] == TRIAL_TYPE
-        ),
-        None,
-    )
-    if bridge is None:  # no practice block: the first 2-AFC row starts the main block
-        demo, start = [], first
-    else:
-        demo, start = rows[first:bridge], bridge + 1
-    end = start
-    while end < len(rows) and types[end] == TRIAL_TYPE:
-        end += 1
-    return Blocks(rows[:first], demo, rows[start:end])
-
-
-def _seconds(row: Mapping) -> float:
-    """A row's `time_elapsed` in seconds."""
-    return float(row["time_elapsed"]) / 1000.0
-
-
-def check_catch_trials(main: Sequence[Mapping], min_ratio: float) -> CheckResult:
-    """Correct catch trials / catch trials ≥ min_ratio; passes when there are no catch trials."""
-    answers = [bool(row.get("correct")) for row in main if bool(row.get("catch_trial"))]
-    if not answers:
-        return CheckResult(
-            "catch_trials", True, math.nan, {"ratio": math.nan, "correctly_answered": []}
-        )
-    ratio = sum(answers) / len(answers)
-    return CheckResult(
-        "catch_trials", ratio >= min_ratio, ratio, {"ratio": ratio, "correctly_answered": answers}
-    )
-
-
-def check_row_variability(main: Sequence[Mapping], min_per_row: int) -> CheckResult:
-    """Both button rows used at least min_per_row times in the main block (passes with 1 trial)."""
-    pressed = [row.get("button_pressed") for row in main]
-    upper = sum(1 for b in pressed if b in UPPER_ROW)
-    lower = sum(1 for b in pressed if b in (3, 4, 5))
-    passed = (upper + lower == 1) or (upper >= min_per_row and lower >= min_per_row)
-    return CheckResult(
-        "row_variability",
-        passed,
-        float(min(upper, lower)),
-        {"n_upper_row": upper, "n_lower_row": lower},
-    )
-
-
-def check_total_response_time(
-    rows: Sequence[Mapping], min_s: float, max_s: float | None
-) -> CheckResult:
-    """(last − first time_elapsed) in seconds within [min_s, max_s] (max None: no maximum)."""
-    total = _seconds(rows[-1]) - _seconds(rows[0]) if rows else 0.0
-    passed = total >= min_s and (max_s is None or total <= max_s)
-    return CheckResult("total_response_time", passed, total, {"total_time": total})
-
-
-def check_instruction_time(
-    instructions: Sequence[Mapping], min_s: float, max_s: float | None
-) -> CheckResult:
-    """Time from the start to the end of the instruction block ≥ min_s (and ≤ max_s if set)."""
-    total = _seconds(instructions[-1]) if instructions else 0.0
-    passed = total >= min_s and (max_s is None or total <= max_s)
-    return CheckResult("instruction_time", passed, total, {"total_time": total})
-
-
-def check_demo_trials(demo: Sequence[Mapping], max_attempts: int | None) -> CheckResult:
-    """Practice attempts = 1 + call-function rows in the demo block, at most max_attempts."""
-    attempts = 1 + sum(1 for row in demo if row.get("trial_type") == "call-function")
-    passed = max_attempts is None or attempts <= max_attempts
-    return CheckResult("demo_trials", passed, float(attempts), {"n_demo_trials_blocks": attempts})
-
-
-def run_checks(raw_data: Sequence[Mapping], thresholds: Mapping) -> dict[str, CheckResult]:
-    """The five exclusion checks of protocol §8.2 on one participant's raw rows of one task.
-
-    `thresholds` is the config's `responses.checks` (keys THRESHOLD_KEYS; a `*_max_*` of None
-    means no maximum). Returns {check name: CheckResult} in the order of CHECKS.
-    """
-    missing = [k for k in THRESHOLD_KEYS if k not in thresholds]
-    if missing:
-        raise KeyError(f"responses.checks: missing threshold(s) {', '.join(missing)}")
-    blocks = split_blocks(raw_data)
-    results = [
-        check_catch_trials(blocks.main, float(thresholds["catch_trials_min_ratio"])),
-        check_row_variability(blocks.main, int(thresholds["row_variability_min"])),
-        check_total_response_time(
-            list(raw_data),
-            float(thresholds["total_response_time_min_s"]),
-            thresholds["total_response_time_max_s"],
-        ),
-        check_instruction_time(
-            blocks.instructions,
-            float(thresholds["instruction_time_min_s"]),
-            thresholds["instruction_time_max_s"],
-        ),
-        check_demo_trials(blocks.demo, thresholds["demo_trials_max_attempts"]),
-    ]
-    return {r.name: r for r in results}
-
-
-def passed(results: Mapping[str, CheckResult]) -> bool:
-    """True when every check passed (the paper's `passed_checks`)."""
-    return all(r.passed for r in results.values())
-
-
-def failed_checks(results: Mapping[str, CheckResult]) -> list[str]:
-    """Names of the failed checks, in the order of CHECKS."""
-    return [name for name in CHECKS if name in results and not results[name].passed]
-
-
-# Parsing payloads (protocol §7.3, §8.3)
+from unitpsych.exclusion_checks import CHECK_COLUMNS, TEST_MARK, TRIAL_TYPE, check_columns
+from unitpsych.exclusion_checks import CHECKS as CHECKS
+from unitpsych.exclusion_checks import CheckResult as CheckResult
+from unitpsych.exclusion_checks import failed_checks as failed_checks
+from unitpsych.exclusion_checks import passed as passed
+from unitpsych.exclusion_checks import run_checks as run_checks
+from unitpsych.exclusion_checks import split_blocks as split_blocks
 
 #: `<participant>_task_<k>.json`; a browser's copy suffix ` (n)` is read as the same file name.
 PAYLOAD_NAME = re.compile(
@@ -206,22 +43,6 @@ ROW_FIELDS: dict[str, Any] = {
     "time_elapsed": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
 }
 
-EXTRACTED = {
-    "instruction_time_details_extracted": "Float64",
-    "total_response_time_details_extracted": "Float64",
-    "row_variability_details_details_upper_extracted": "Int64",
-    "row_variability_details_details_lower_extracted": "Int64",
-    "catch_trials_details_ratio_extracted": "Float64",
-    "catch_trials_details_correctly_answered_extracted": "string",
-    "demo_trials_details_extracted": "Int64",
-}
-#: The paper's check columns: `<check>_result`, `<check>_details` (JSON) and the extracted values.
-CHECK_COLUMNS = {
-    **{f"{c}_result": "boolean" for c in CHECKS},
-    **{f"{c}_details": "string" for c in CHECKS},
-    **EXTRACTED,
-    "passed_checks": "boolean",
-}
 #: Columns of responses.parquet before the check columns (protocol §10 item 21 plus ours).
 DTYPES = {
     "source": "string", "experiment": "string", "participant_id": "string", "task_id": "string",
@@ -260,25 +81,6 @@ class Parsed:
     rejected: list[dict[str, Any]]
     n_files: int
     n_rows: int
-
-
-def check_columns(results: Mapping[str, CheckResult]) -> dict[str, Any]:
-    """The paper's per-check columns: `<check>_result`, `<check>_details` and `*_extracted`."""
-    cols: dict[str, Any] = {}
-    for name, r in results.items():
-        cols[f"{name}_result"] = bool(r.passed)
-        cols[f"{name}_details"] = json.dumps(r.details, allow_nan=True)
-    d = {name: r.details for name, r in results.items()}
-    cols["instruction_time_details_extracted"] = d["instruction_time"]["total_time"]
-    cols["total_response_time_details_extracted"] = d["total_response_time"]["total_time"]
-    cols["row_variability_details_details_upper_extracted"] = d["row_variability"]["n_upper_row"]
-    cols["row_variability_details_details_lower_extracted"] = d["row_variability"]["n_lower_row"]
-    cols["catch_trials_details_ratio_extracted"] = d["catch_trials"]["ratio"]
-    cols["catch_trials_details_correctly_answered_extracted"] = json.dumps(
-        d["catch_trials"]["correctly_answered"]
-    )
-    cols["demo_trials_details_extracted"] = d["demo_trials"]["n_demo_trials_blocks"]
-    return cols
 
 
 def read_payload(path: Path, data: bytes | None = None) -> dict[str, Any]:
@@ -521,161 +323,6 @@ def list_payload_files(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-
-
-# Merging: multi-participation, kept/excluded, the tables and the accounting
-
-
-def flag_multi_participation(participations: pd.DataFrame) -> pd.Series:
-    """True for every participation of a participant who took part in more than one task.
-
-    A participant is (source, participant_id); tasks count across all experiments. Every one of
-    their participations is flagged, the first included: the paper allows one participation per
-    worker across all experiments (§8.1) and drops each (task, worker) pair of such workers (§8.2),
-    since a second task is answered with knowledge of the first and the first cannot be told apart
-    from a participant who later came back. Released IMI rows keep the release's own flag.
-    """
-    if participations.empty:
-        return pd.Series(dtype=bool)
-    tasks = participations["experiment"] + "-" + participations["task_number"].astype(str)
-    by = [participations["source"], participations["participant_id"]]
-    flag = tasks.groupby(by).transform("nunique") > 1
-    if "multi_participation" in participations:  # released IMI value
-        released = participations["multi_participation"]
-        flag = flag.where(released.isna(), released.astype("boolean").fillna(False))
-    return flag.astype(bool)
-
-
-def exclusion_reason(failed: str, multi: bool) -> str:
-    """`;`-joined failed checks plus multi_participation; empty when the participation is kept."""
-    reasons = [r for r in failed.split(";") if r]
-    if multi:
-        reasons.append("multi_participation")
-    return ";".join(reasons)
-
-
-def merge(
-    tables: Sequence[pd.DataFrame], reports: Sequence[Mapping[str, Any]]
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Concatenate parsed responses and set multi_participation, kept and exclusion_reason.
-
-    Returns (responses, exclusions, participants, summary); the summary's accounting holds
-    kept + excluded + rejected = input, for rows and for payload files.
-    """
-    parts = pd.DataFrame([p for r in reports for p in r["participations"]])
-    key = ["source", "experiment", "participant_id", "task_number"]
-    if parts.empty:
-        parts = pd.DataFrame(columns=[*key, "task_id", "file", "n_rows", "passed_checks",
-                                      "failed_checks"])  # fmt: skip
-    parts = parts.sort_values(key, kind="stable").reset_index(drop=True)
-    parts["multi_participation"] = flag_multi_participation(parts).to_numpy(bool)
-    parts["kept"] = parts["passed_checks"].astype(bool) & ~parts["multi_participation"]
-    parts["exclusion_reason"] = [
-        exclusion_reason(str(f or ""), bool(m))
-        for f, m in zip(parts["failed_checks"], parts["multi_participation"], strict=True)
-    ]
-    frames = [t for t in tables if len(t)]
-    responses = pd.concat(frames, ignore_index=True) if frames else empty_responses()
-    flags = parts[[*key, "multi_participation", "kept", "exclusion_reason"]]
-    responses = responses.drop(
-        columns=[c for c in ("multi_participation", "kept", "exclusion_reason") if c in responses]
-    ).merge(flags, on=key, how="left", validate="m:1")
-    responses = pd.concat(
-        [
-            tidy(responses),
-            responses["multi_participation"].astype(bool),
-            responses["kept"].astype(bool),
-            responses["exclusion_reason"].astype("string"),
-        ],
-        axis=1,
-    )
-    responses = responses.sort_values(
-        ["source", "experiment", "task_number", "participant_id", "trial_index"], kind="stable"
-    ).reset_index(drop=True)
-    participants = _participants_table(parts)
-    summary = _summary(responses, parts, reports)
-    return responses, parts, participants, summary
-
-
-def _participants_table(parts: pd.DataFrame) -> pd.DataFrame:
-    """One row per (source, participant): tasks taken, kept, multi-participation, simulated kind."""
-    if parts.empty:
-        return pd.DataFrame(columns=["source", "participant_id", "n_tasks", "n_kept", "experiments",
-                                     "multi_participation", "simulated_kind"])  # fmt: skip
-    if "simulated_kind" not in parts:
-        parts = parts.assign(simulated_kind="")
-    grouped = parts.groupby(["source", "participant_id"], sort=True)
-    return grouped.agg(
-        n_tasks=("task_number", "size"),
-        n_kept=("kept", "sum"),
-        experiments=("experiment", lambda e: ";".join(sorted(set(e)))),
-        multi_participation=("multi_participation", "any"),
-        simulated_kind=(
-            "simulated_kind",
-            lambda k: ";".join(sorted({str(x) for x in k if x == x and x})),
-        ),
-    ).reset_index()
-
-
-def _accounting(kept: int, excluded: int, rejected: int, total: int) -> dict[str, int]:
-    """An accounting entry; raises if the identity kept + excluded + rejected = input fails."""
-    if kept + excluded + rejected != total:
-        raise AssertionError(f"accounting broken: {kept} + {excluded} + {rejected} != {total}")
-    return {"input": total, "kept": kept, "excluded": excluded, "rejected": rejected}
-
-
-def _summary(
-    responses: pd.DataFrame, parts: pd.DataFrame, reports: Sequence[Mapping[str, Any]]
-) -> dict[str, Any]:
-    """The accounting of rows and files per source, the rejections and the exclusion reasons."""
-    rejected = [r for rep in reports for r in rep["rejected"]]
-    out: dict[str, Any] = {"by_source": {}}
-    for source in sorted({rep["source"] for rep in reports}):
-        reps = [rep for rep in reports if rep["source"] == source]
-        rows = responses[responses["source"] == source]
-        prt = parts[parts["source"] == source]
-        rej = [r for r in rejected if r["source"] == source]
-        n_kept = int(rows["kept"].sum())
-        entry = {
-            "rows": _accounting(
-                n_kept,
-                len(rows) - n_kept,
-                sum(int(r["n_rows"]) for r in rej),
-                sum(int(rep["n_rows"]) for rep in reps),
-            ),  # fmt: skip
-            "participations": {
-                "kept": int(prt["kept"].sum()),
-                "excluded": int((~prt["kept"].astype(bool)).sum()),
-            },  # fmt: skip
-        }
-        if source != "imi":  # payload files; the IMI release is one table
-            files_rej = sum(1 for r in rej if r.get("file"))
-            entry["files"] = _accounting(
-                int(prt["kept"].sum()), int((~prt["kept"].astype(bool)).sum()), files_rej,
-                sum(int(rep["n_files"]) for rep in reps),
-            )  # fmt: skip
-        out["by_source"][source] = entry
-    totals = {"input": 0, "kept": 0, "excluded": 0, "rejected": 0}
-    files = dict(totals)
-    for entry in out["by_source"].values():
-        for k in totals:
-            totals[k] += entry["rows"][k]
-            files[k] += entry.get("files", {}).get(k, 0)
-    out["rows"] = totals
-    out["files"] = files
-    reasons: dict[str, int] = {}
-    for reason in parts.loc[~parts["kept"].astype(bool), "exclusion_reason"] if len(parts) else []:
-        for r in str(reason).split(";"):
-            reasons[r] = reasons.get(r, 0) + 1
-    out["excluded_participations_by_reason"] = dict(sorted(reasons.items()))
-    out["rejected"] = rejected
-    out["multi_participation_rule"] = (
-        "every participation of a participant (source, participant_id) who took part in more "
-        "than one task across all experiments is flagged and excluded; released IMI rows keep "
-        "the release's flag"
-    )
-    return out
-
 
 def report_of(source: str, parsed: Parsed) -> dict[str, Any]:
     """A source's parse report (participations, rejections, counts) as JSON-ready data."""
