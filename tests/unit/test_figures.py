@@ -374,8 +374,9 @@ def test_script_writes_pdf_and_png_deterministically(tables, tmp_path):
     tables["model_scores"].to_csv(tmp_path / "model_scores.csv", index=False)
     tables["unit_scores"].to_csv(tmp_path / "unit_scores.csv", index=False)
     mis_files = []
-    for m in MODELS:  # one mis.csv per model, without a model column (as the observer writes it)
-        path = tmp_path / f"{m}_mis.csv"
+    for m in MODELS:  # results/<model>/mis.csv: the folder names the model
+        (tmp_path / m).mkdir()
+        path = tmp_path / m / "mis.csv"
         tables["mis"].query("model == @m").drop(columns="model").to_csv(path, index=False)
         mis_files.append(str(path))
     props = tmp_path / "models.csv"
@@ -411,7 +412,7 @@ def test_script_writes_pdf_and_png_deterministically(tables, tmp_path):
         == pdf
     )
     run("mis_per_model", {"unit_scores": str(tmp_path / "unit_scores.csv"), "mis": mis_files},
-        {"models": list(MODELS)}, tmp_path / "a")  # fmt: skip
+        {}, tmp_path / "a")  # fmt: skip
     assert (tmp_path / "a" / "mis_per_model.png").stat().st_size > 1000
     info = {
         "m_a": {"arch": "arch_a", "weights": "pretrained"},

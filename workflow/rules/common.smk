@@ -498,7 +498,7 @@ def figure_input(name: str):
     """
 
     def get_figure_input(wildcards) -> dict:
-        problem = missing_requirement(name, FIGURE_EXPERIMENTS, FIGURE_PROPERTIES)
+        problem = get_figure_problem(name)
         if problem:
             raise ValueError(problem)
         spec = FIGURES[name]
@@ -507,7 +507,7 @@ def figure_input(name: str):
             inputs[table] = (
                 paths.exclusions() if table == "exclusions" else paths.table(table)
             )
-        models = figure_models(name, FIGURE_EXPERIMENTS)
+        models = get_figure_models(name)
         if "unit_statistics" in spec.per_model:
             inputs["unit_statistics"] = [paths.unit_statistics(m) for m in models]
         if "mis" in spec.per_model:
@@ -518,6 +518,27 @@ def figure_input(name: str):
 
     get_figure_input.__name__ = f"get_{name}_input"
     return get_figure_input
+
+
+def get_figure_models(name: str) -> list[str]:
+    """Models whose per-model files figure `name` reads: those with a natural experiment, and for
+    the MIS figures only those whose mis.csv the observer stage builds."""
+    models = figure_models(name, FIGURE_EXPERIMENTS)
+    if "mis" in FIGURES[name].per_model:
+        built = set(get_all_observer())
+        models = [m for m in models if paths.mis(m) in built]
+    return models
+
+
+def get_figure_problem(name: str) -> str | None:
+    """None when the config can make figure `name`, else what it lacks, in words."""
+    problem = missing_requirement(name, FIGURE_EXPERIMENTS, FIGURE_PROPERTIES)
+    if problem is None and FIGURES[name].per_model and not get_figure_models(name):
+        problem = (
+            f"figure {name!r} needs the machine interpretability score (mis.csv of the observer "
+            "stage) of a model with a natural experiment; the observer stage builds none"
+        )
+    return problem
 
 
 def get_figure_model_info(wildcards=None) -> dict:
@@ -538,7 +559,7 @@ def get_all_figures(wildcards=None) -> list[str]:
     return [
         paths.figure(name, ext)
         for name in FIGURES
-        if missing_requirement(name, FIGURE_EXPERIMENTS, FIGURE_PROPERTIES) is None
+        if get_figure_problem(name) is None
         for ext in ("pdf", "png")
     ]
 

@@ -476,7 +476,6 @@ rule plot_imi_pixel_sparsity_natural:
         "../../envs/analysis.yaml"
     params:
         figure="imi_pixel_sparsity_natural",
-        models=figure_models("imi_pixel_sparsity_natural", FIGURE_EXPERIMENTS),
         code_version=1,
     script:
         "../scripts/plot_figure.py"
@@ -499,7 +498,6 @@ rule plot_imi_channel_sparsity_natural:
         "../../envs/analysis.yaml"
     params:
         figure="imi_channel_sparsity_natural",
-        models=figure_models("imi_channel_sparsity_natural", FIGURE_EXPERIMENTS),
         code_version=1,
     script:
         "../scripts/plot_figure.py"
@@ -522,7 +520,6 @@ rule plot_imi_local_contrast:
         "../../envs/analysis.yaml"
     params:
         figure="imi_local_contrast",
-        models=figure_models("imi_local_contrast", FIGURE_EXPERIMENTS),
         code_version=1,
     script:
         "../scripts/plot_figure.py"
@@ -545,7 +542,6 @@ rule plot_mis_per_model:
         "../../envs/analysis.yaml"
     params:
         figure="mis_per_model",
-        models=figure_models("mis_per_model", FIGURE_EXPERIMENTS),
         code_version=1,
     script:
         "../scripts/plot_figure.py"
@@ -568,7 +564,6 @@ rule plot_mis_vs_human:
         "../../envs/analysis.yaml"
     params:
         figure="mis_vs_human",
-        models=figure_models("mis_vs_human", FIGURE_EXPERIMENTS),
         code_version=1,
     script:
         "../scripts/plot_figure.py"

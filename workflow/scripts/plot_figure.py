@@ -2,10 +2,11 @@
 
 Shared by every figure rule (`plot_<figure>`); the rule names the figure in `params.figure`.
 Inputs: `style` (the .mplstyle file), optional `properties` (resources/models.csv), per-model
-lists `unit_statistics` / `mis` (one file per model of `params.models`), and tables by name.
+lists `unit_statistics` / `mis` (results/<model>/<file>.csv), and tables by name.
 """
 
 import logging
+from pathlib import Path
 
 import matplotlib
 
@@ -20,15 +21,18 @@ from unitpsych.io import atomic_path, setup_logging  # noqa: E402
 PER_MODEL = ("unit_statistics", "mis")
 
 
-def read_tables(inputs, models: list[str]) -> dict[str, pd.DataFrame]:
-    """Every table input as a DataFrame; per-model files concatenated with a `model` column."""
+def read_tables(inputs) -> dict[str, pd.DataFrame]:
+    """Every table input as a DataFrame; per-model files concatenated with a `model` column.
+
+    A per-model file lives in its model's folder (results/<model>/mis.csv), which names the model.
+    """
     tables = {}
     for key, value in inputs.items():
         if key in ("style", "properties"):
             continue
         if key in PER_MODEL:
             files = [value] if isinstance(value, str) else list(value)
-            parts = [pd.read_csv(f).assign(model=m) for m, f in zip(models, files, strict=True)]
+            parts = [pd.read_csv(f).assign(model=Path(f).parent.name) for f in files]
             tables[key] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         else:
             tables[key] = pd.read_csv(value)
@@ -41,7 +45,7 @@ def main(snakemake) -> None:
     log = logging.getLogger("unitpsych")
     name = snakemake.params.figure
     params = snakemake.params
-    tables = read_tables(snakemake.input, list(params.get("models", [])))
+    tables = read_tables(snakemake.input)
     properties = None
     if "properties" in snakemake.input.keys():
         table = pd.read_csv(snakemake.input.properties)
