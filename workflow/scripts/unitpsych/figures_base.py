@@ -21,6 +21,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 CONDITIONS = ("natural", "synthetic")
 CONDITION_COLOR = {"natural": "C0", "synthetic": "C1"}  # the style's cycle: #FFAC74, #47789E
+ROLE_COLOR = {"passed": "C2", "failed": "C3", "threshold": "C3", "machine": "C4"}  # style cycle
 CONDITION_LABEL = {"natural": "Natural", "synthetic": "Synthetic"}
 DIFFICULTY_ORDER = ("easy", "hard99", "hard95", "hard85")
 DIFFICULTY_LABEL = {"easy": "Easy", "hard99": "Medium", "hard95": "Hard", "hard85": "Very Hard"}

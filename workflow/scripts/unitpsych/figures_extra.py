@@ -19,6 +19,7 @@ from unitpsych.figures_base import (
     CONDITION_LABEL,
     CONDITIONS,
     EASY,
+    ROLE_COLOR,
     SCALE_LABEL,
     SCORE_LABEL,
     FigureInputError,
@@ -160,8 +161,8 @@ def exclusion_decisions(exclusions: pd.DataFrame) -> Figure:
     n_fail = len(passed) - n_pass
     x = np.arange(len(CHECKS))
     fig, ax = plt.subplots(figsize=(5.0, 3.0), layout="constrained")
-    ax.bar(x - 0.2, n_pass, 0.4, color="#4DAF4A", label="Passed")
-    ax.bar(x + 0.2, n_fail, 0.4, color="#E41A1C", label="Failed")
+    ax.bar(x - 0.2, n_pass, 0.4, color=ROLE_COLOR["passed"], label="Passed")
+    ax.bar(x + 0.2, n_fail, 0.4, color=ROLE_COLOR["failed"], label="Failed")
     ax.set_xticks(x)
     ax.set_xticklabels([CHECK_LABEL[c] for c in CHECKS], rotation=20, ha="right")
     ax.set_ylabel("Number of Tasks")
@@ -225,7 +226,11 @@ def exclusion_values(exclusions: pd.DataFrame, thresholds: Mapping[str, float | 
         for t in lines:
             if t is not None:
                 ax.axvline(
-                    float(t), color="#E41A1C", linestyle="--", linewidth=1.2, label="Threshold"
+                    float(t),
+                    color=ROLE_COLOR["threshold"],
+                    linestyle="--",
+                    linewidth=1.2,
+                    label="Threshold",
                 )
         ax.set_title(title)
         ax.set_ylabel("Number of Tasks")
@@ -305,7 +310,7 @@ def mis_per_model(mis: pd.DataFrame, unit_scores: pd.DataFrame) -> Figure:
     rng = np.random.default_rng(0)  # fixed jitter: the same figure every run
     for i, m in enumerate(models):
         v = select(t, model=m)["value"].to_numpy(float)
-        ax.bar(i, v.mean(), 0.7, color="C3", alpha=0.6)
+        ax.bar(i, v.mean(), 0.7, color=ROLE_COLOR["machine"], alpha=0.6)
         ax.scatter(i + rng.uniform(-0.2, 0.2, len(v)), v, s=10, color="0.2", zorder=3)
     chance_line(ax)
     ax.set_ylim(min(0.45, float(t["value"].min()) - 0.03), 1.02)
