@@ -1,0 +1,174 @@
+"""The experiment server's state in SQLite: participants and the tasks assigned to them (§8.1)."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class Refusal(Exception):
+    """A request the server refuses: HTTP status and a message for the client and the log."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS assignments (
+    aid TEXT PRIMARY KEY,
+    participant TEXT NOT NULL UNIQUE,   -- one participation across all experiments
+    source TEXT NOT NULL,               -- prolific | local
+    study_id TEXT,
+    session_id TEXT,
+    experiment TEXT NOT NULL,
+    task INTEGER NOT NULL,
+    assigned_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    submitted_at REAL,
+    payload TEXT,
+    passed INTEGER,
+    checks TEXT
+);
+CREATE INDEX IF NOT EXISTS assignments_task ON assignments (experiment, task);
+"""
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A task handed out to a participant."""
+
+    aid: str
+    participant: str
+    experiment: str
+    task: int
+    expires_at: float
+    submitted_at: float | None
+
+    @property
+    def task_id(self) -> str:
+        """The payload's task_id: `<experiment>-<k>`."""
+        return f"{self.experiment}-{self.task}"
+
+
+class State:
+    """Participants and assignments in SQLite; every method is one transaction."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA_SQL)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def _transaction(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(self._db)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return result
+
+    @staticmethod
+    def _assignment(row: tuple) -> Assignment:
+        return Assignment(*row)
+
+    _COLUMNS = "aid, participant, experiment, task, expires_at, submitted_at"
+
+    def get(self, aid: str) -> Assignment | None:
+        """The assignment with this id, or None."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {self._COLUMNS} FROM assignments WHERE aid = ?", (aid,)
+            ).fetchone()
+        return self._assignment(row) if row else None
+
+    def assign(
+        self, participant: str, source: str, study_id: str | None, session_id: str | None,
+        order: Sequence[tuple[str, int]], reservation_s: float,
+    ) -> Assignment | None:  # fmt: skip
+        """The participant's open assignment, else a new one for the first task still needing a
+        passing response; None when every task is passed or reserved. Raises Refusal for a
+        participant who already took part."""
+
+        def run(db: sqlite3.Connection) -> Assignment | None:
+            now = time.time()
+            row = db.execute(
+                f"SELECT {self._COLUMNS} FROM assignments WHERE participant = ?", (participant,)
+            ).fetchone()
+            if row:
+                known = self._assignment(row)
+                if known.submitted_at is None and known.expires_at > now:
+                    return known  # a reload: the same task again
+                raise Refusal(403, "already took part")
+            busy = set(
+                db.execute(
+                    "SELECT experiment, task FROM assignments WHERE passed = 1"
+                    " OR (submitted_at IS NULL AND expires_at > ?)",
+                    (now,),
+                ).fetchall()
+            )
+            for experiment, task in order:
+                if (experiment, task) not in busy:
+                    aid = secrets.token_urlsafe(18)
+                    db.execute(
+                        "INSERT INTO assignments (aid, participant, source, study_id, session_id,"
+                        " experiment, task, assigned_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                        (aid, participant, source, study_id, session_id, experiment, task, now,
+                         now + reservation_s),
+                    )  # fmt: skip
+                    return Assignment(aid, participant, experiment, task, now + reservation_s, None)
+            return None
+
+        return self._transaction(run)
+
+    def submit(self, aid: str, write: Callable[[], str], passed: bool, checks: str) -> None:
+        """Record a submission; `write` stores the payload inside the transaction (409 if taken)."""
+
+        def run(db: sqlite3.Connection) -> None:
+            row = db.execute("SELECT submitted_at FROM assignments WHERE aid = ?", (aid,)).fetchone()
+            if row is None:
+                raise Refusal(403, "no such assignment")
+            if row[0] is not None:
+                raise Refusal(409, "this task was already submitted; the first submission is kept")
+            payload = write()
+            db.execute(
+                "UPDATE assignments SET submitted_at = ?, payload = ?, passed = ?, checks = ?"
+                " WHERE aid = ?",
+                (time.time(), payload, int(passed), checks, aid),
+            )
+
+        self._transaction(run)
+
+    def unsubmitted(self) -> list[Assignment]:
+        """Assignments without a recorded submission."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {self._COLUMNS} FROM assignments WHERE submitted_at IS NULL"
+            ).fetchall()
+        return [self._assignment(r) for r in rows]
+
+    def counts(self) -> list[tuple[str, int, int, int, int, int]]:
+        """Per (experiment, task): handed out, open reservations, submitted, passed."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT experiment, task, COUNT(*),"
+                " SUM(submitted_at IS NULL AND expires_at > ?), SUM(submitted_at IS NOT NULL),"
+                " SUM(COALESCE(passed, 0)) FROM assignments GROUP BY experiment, task",
+                (time.time(),),
+            ).fetchall()
