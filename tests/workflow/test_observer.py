@@ -53,3 +53,12 @@ def test_observer_target_scores_every_trial_and_every_unit(tmp_path, test_config
     # nothing reruns
     again = run_snakemake(tmp_path, config, "observer", "-n")
     assert "Nothing to be done" in again.stdout, again.stdout[-2000:]
+    # with a human source α is fitted on the responses; the MIS tasks, the embeddings and the
+    # per-trial files do not depend on responses, so only fit_alpha and score_mis would rerun
+    cfg["responses"]["sources"] = ["local", "simulated"]
+    human = write_config(tmp_path / "human.yaml", cfg)
+    plan = run_snakemake(tmp_path, human, "observer", "-n", "--quiet", "rules").stdout
+    jobs = {line.split()[0] for line in plan.splitlines()
+            if len(line.split()) == 2 and line.split()[1].isdigit()}  # fmt: skip
+    assert {"merge_responses", "fit_alpha", "score_mis"} <= jobs, plan[-3000:]
+    assert not jobs & {"embed_images", "sample_mis_tasks", "score_trials"}, plan[-3000:]
