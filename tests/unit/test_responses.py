@@ -298,6 +298,15 @@ def test_bad_input_is_counted_never_lost(tmp_path):
     assert rows["rejected"] > 0 and rows["kept"] == int(responses["kept"].sum())
     assert exclusions.loc[~exclusions["kept"], "exclusion_reason"].tolist() == ["row_variability"]
     assert summary["excluded_participations_by_reason"] == {"row_variability": 1}
+    # both button-row counts: together every main trial once, the check's value the smaller one
+    key = ["source", "participant_id", "task_number"]
+    main = responses[~responses["is_demo"]].groupby(key).size()
+    ex = exclusions.set_index(key)
+    assert (ex["n_upper_row"] + ex["n_lower_row"]).sort_index().to_dict() == main.to_dict()
+    assert (ex["row_variability_value"] == ex[["n_upper_row", "n_lower_row"]].min(axis=1)).all()
+    one_row = ex.loc[~ex["kept"].astype(bool)]
+    assert (one_row[["n_upper_row", "n_lower_row"]].min(axis=1) == 0).all()
+    assert (ex.loc[ex["kept"].astype(bool), ["n_upper_row", "n_lower_row"]] >= 1).all().all()
 
 
 def test_multi_participation_flags_every_participation_of_a_returning_participant(tmp_path):
@@ -373,6 +382,18 @@ def test_imi_local_copy_checked_and_parsed(tmp_path):
     again = imi.parse_released(unnumbered)
     assert "no task number" in again.rejected[-1]["reason"] and again.rejected[-1]["n_rows"] == 6
     assert len(again.rows) + sum(r["n_rows"] for r in again.rejected) == len(unnumbered)
+
+
+def test_imi_row_counts_in_exclusions():
+    table = released_table().assign(row_variability_details_details_upper_extracted=30,
+                                    row_variability_details_details_lower_extracted=15)  # fmt: skip
+    parsed = imi.parse_released(table)
+    _, exclusions, _, _ = merge([parsed.rows], [report_of("imi", parsed)])
+    assert set(exclusions["n_upper_row"]) == {30} and set(exclusions["n_lower_row"]) == {15}
+    assert set(exclusions["row_variability_value"]) == {15}
+    bare = imi.parse_released(released_table())  # the release without the counts: left empty
+    _, exclusions, _, _ = merge([bare.rows], [report_of("imi", bare)])
+    assert exclusions[["n_upper_row", "n_lower_row"]].isna().all().all()
 
 
 def test_imi_checksum_mismatch_names_both_sums_and_keeps_the_file_aside(tmp_path):

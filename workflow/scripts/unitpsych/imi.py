@@ -246,6 +246,9 @@ def _participations(t: pd.DataFrame, key: list[str]) -> list[dict[str, Any]]:
             table[f"{c}_value"] = pd.concat(values, axis=1).min(axis=1, skipna=False)
         else:
             table[f"{c}_value"] = float("nan")
+    for side in ("upper", "lower"):  # the row check's two counts, as in our exclusions.csv
+        col = f"row_variability_details_details_{side}_extracted"
+        table[f"n_{side}_row"] = pd.to_numeric(first[col], errors="coerce") if col in first else None
     table["passed_checks"] = _bool(first["passed_checks"])
     failed = pd.Series("", index=first.index)
     for c in results:

@@ -212,6 +212,9 @@ def parse_payload_file(
         "file": path.name,
         "n_rows": len(main),
         **{f"{n}_value": r.value for n, r in results.items()},
+        # the row check's two counts (its value is the smaller one)
+        "n_upper_row": results["row_variability"].details["n_upper_row"],
+        "n_lower_row": results["row_variability"].details["n_lower_row"],
         **{f"{n}_result": r.passed for n, r in results.items()},
         "passed_checks": not failed,
         "failed_checks": ";".join(failed),
