@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from unitpsych import figures
+from unitpsych import figures_exclusions as fe
 from unitpsych import figures_extra as fx
 from unitpsych import figures_paper as fp
+from unitpsych.exclusion_checks import CHECKS
 from unitpsych.experiments import Experiment
 from unitpsych.figures_base import FigureInputError, model_order
 
@@ -85,11 +87,12 @@ def tables() -> dict[str, pd.DataFrame]:
                                               local_contrast=rng.uniform(0, 3, len(natural)))  # fmt: skip
     mis = natural[["model", "unit"]].assign(mis=rng.uniform(0.5, 1, len(natural)))
     n = 40
+    upper = rng.integers(0, 46, n)  # 45 main trials a task, as in the paper
     exclusions = pd.DataFrame({
-        "experiment": "m_a_natural", "participant": [f"P{i}" for i in range(n)], "task": 1, "source": "simulated",
-        **{f"{c}_passed": rng.uniform(size=n) > 0.2 for c in fx.CHECKS},
-        "catch_trials_value": rng.uniform(0.5, 1, n), "row_variability_upper": rng.integers(0, 40, n),
-        "row_variability_lower": rng.integers(0, 40, n), "total_response_time_value": rng.uniform(100, 2000, n),
+        "experiment": "m_a_natural", "participant_id": [f"P{i}" for i in range(n)], "task_number": 1,
+        "source": "simulated", **{f"{c}_result": rng.uniform(size=n) > 0.2 for c in CHECKS},
+        "catch_trials_value": rng.uniform(0.5, 1, n), "n_upper_row": upper, "n_lower_row": 45 - upper,
+        "row_variability_value": np.minimum(upper, 45 - upper), "total_response_time_value": rng.uniform(100, 2000, n),
         "instruction_time_value": rng.uniform(5, 100, n), "demo_trials_value": rng.integers(1, 5, n),
     })  # fmt: skip
     return {"unit_scores": unit_scores, "model_scores": pd.DataFrame(models),
@@ -253,30 +256,32 @@ def test_significance_matrix(tables):
 
 def test_exclusion_figures(tables):
     ex = tables["exclusions"]
-    fig = fx.exclusion_decisions(ex)
+    fig = fe.exclusion_decisions(ex)
     ax = fig.axes[0]
     passed = container(ax, "Passed")
-    assert [b.get_height() for b in passed] == [int(ex[f"{c}_passed"].sum()) for c in fx.CHECKS]
+    assert [b.get_height() for b in passed] == [int(ex[f"{c}_result"].sum()) for c in CHECKS]
+    failed = container(ax, "Failed")
+    assert [b.get_height() for b in failed] == [int((~ex[f"{c}_result"]).sum()) for c in CHECKS]
     thresholds = {"instruction_time_min_s": 15, "instruction_time_max_s": None, "total_response_time_min_s": 135,
                   "total_response_time_max_s": 2500, "row_variability_min": 5, "catch_trials_min_ratio": 0.8,
                   "demo_trials_max_attempts": 3}  # fmt: skip
-    fig = fx.exclusion_values(ex, thresholds)
+    fig = fe.exclusion_values(ex, thresholds)
+    assert [ax.get_title() for ax in fig.axes] == [
+        "Instruction Time [s]", "Total Response Time [s]", "Upper Row Presses", "Lower Row Presses",
+        "Catch Trial Ratio", "Practice Attempts",
+    ]  # fmt: skip
+    # the paper's lines (§8.5 item 15): rows 5–40 of 45 trials, from the thresholds given
     lines = [[ln.get_xdata()[0] for ln in ax.get_lines()] for ax in fig.axes]
-    assert lines == [[15], [135, 2500], [5], [5], [0.8], [3]]
+    assert lines == [[15], [135, 2500], [5, 40], [5, 40], [0.8], [3]]
     assert all(sum(p.get_height() for p in ax.patches) == len(ex) for ax in fig.axes)
-    # the responses stage's exclusions.csv: <check>_value / <check>_result, no per-row counts
-    ex2 = ex.drop(columns=["row_variability_upper", "row_variability_lower"]).rename(
-        columns={f"{c}_passed": f"{c}_result" for c in fx.CHECKS}
-    )
-    ex2["row_variability_value"] = np.minimum(
-        ex["row_variability_upper"], ex["row_variability_lower"]
-    )
-    fig = fx.exclusion_values(ex2, thresholds)
-    shown = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title() for ax in shown][2] == "Presses of the Less-Used Row" and len(shown) == 5
-    assert [b.get_height() for b in container(fx.exclusion_decisions(ex2).axes[0], "Failed")] == [
-        int((~ex[f"{c}_passed"]).sum()) for c in fx.CHECKS
-    ]
+    for ax, col in ((fig.axes[2], "n_upper_row"), (fig.axes[3], "n_lower_row")):  # 20 bins (§8.5)
+        assert [p.get_height() for p in ax.patches] == np.histogram(ex[col], 20)[0].tolist()
+    lines = [[ln.get_xdata()[0] for ln in ax.get_lines()]
+             for ax in fe.exclusion_values(ex, thresholds | {"row_variability_min": 2}).axes]  # fmt: skip
+    assert lines[2] == [2, 43]
+    # an exclusions table without the row counts (written before they existed) says what it lacks
+    with pytest.raises(FigureInputError, match="n_upper_row"):
+        fe.exclusion_values(ex.drop(columns=["n_upper_row", "n_lower_row"]), thresholds)
 
 
 def test_baselines_and_mis(tables):

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from unitpsych import figures_exclusions as fe
 from unitpsych import figures_extra as fx
 from unitpsych import figures_paper as fp
 from unitpsych.figures_base import EASY, FigureInputError
@@ -88,8 +89,8 @@ FIGURES: dict[str, FigureSpec] = {
         _spec("model_comparison_significance_optimized",
               partial(fx.significance_matrix, condition="synthetic"), ["conover_holm", "model_scores"],
               "synthetic_pair"),
-        _spec("exclusion_criteria_decision_distribution", fx.exclusion_decisions, ["exclusions"], "any"),
-        _spec("exclusion_criteria_value_distribution", fx.exclusion_values, ["exclusions"], "any",
+        _spec("exclusion_criteria_decision_distribution", fe.exclusion_decisions, ["exclusions"], "any"),
+        _spec("exclusion_criteria_value_distribution", fe.exclusion_values, ["exclusions"], "any",
               thresholds=True),
         *[_spec(name, partial(fx.unit_baseline, measure=col, xlabel=label), ["unit_scores", "spearman"],
                 "natural", per_model=("unit_statistics",), group=_BASELINE)

@@ -133,6 +133,19 @@ def add_note(fig: Figure, text: str, below: Axes | None = None) -> None:
     )
 
 
+def unit_dots(ax: Axes, x, y, color: str = "C0", **kwargs) -> None:
+    """One dot per unit (or layer) with a thin dark edge, above the grid and reference lines."""
+    ax.scatter(x, y, color=color, edgecolor="0.2", linewidth=0.5, zorder=3, **kwargs)
+
+
+def model_ticks(ax: Axes, models: Sequence[str], labels: dict[str, str]) -> None:
+    """Model labels under the groups, slanted when there are many or long ones."""
+    ax.set_xticks(np.arange(len(models)))
+    rotate = len(models) > 4 or max(len(labels[m]) for m in models) > 12
+    ax.set_xticklabels([labels[m] for m in models], rotation=30 if rotate else 0,
+                       ha="right" if rotate else "center")  # fmt: skip
+
+
 def grid(
     n: int, panel: tuple[float, float] = (2.6, 2.3), sharey: bool = True
 ) -> tuple[Figure, list[Axes]]:

@@ -31,12 +31,14 @@ from unitpsych.figures_base import (
     label_rows,
     model_labels,
     model_order,
+    model_ticks,
     require,
     score_ylim,
     select,
     shades,
     sources_text,
     spearman_title,
+    unit_dots,
 )
 
 REVEAL = ("all", "none", "first_natural", "natural")
@@ -46,14 +48,6 @@ CONDITION_SHADES = {"natural": "Oranges", "synthetic": "Blues"}
 def _bar_figure(n_models: int, height: float = 3.2) -> tuple[Figure, plt.Axes]:
     """One axes sized for `n_models` groups of bars."""
     return plt.subplots(figsize=(max(4.0, 0.75 * n_models + 1.6), height), layout="constrained")
-
-
-def _model_ticks(ax: plt.Axes, models: Sequence[str], labels: dict[str, str]) -> None:
-    """Model labels under the groups, slanted when there are many."""
-    ax.set_xticks(np.arange(len(models)))
-    rotate = len(models) > 4 or max(len(labels[m]) for m in models) > 12
-    ax.set_xticklabels([labels[m] for m in models], rotation=30 if rotate else 0,
-                       ha="right" if rotate else "center")  # fmt: skip
 
 
 def model_comparison(model_scores: pd.DataFrame, reveal: str = "all") -> Figure:
@@ -86,7 +80,7 @@ def model_comparison(model_scores: pd.DataFrame, reveal: str = "all") -> Figure:
     chance_line(ax)
     ax.set_ylim(*score_ylim(t["ci_low"], t["ci_high"]))
     ax.set_xlim(-0.6, len(models) - 0.4)
-    _model_ticks(ax, models, labels)
+    model_ticks(ax, models, labels)
     ax.set_xlabel(SCALE_LABEL)
     ax.set_ylabel(SCORE_LABEL)
     fig.legend(loc="outside upper center", ncols=3)
@@ -186,14 +180,7 @@ def layer_depth(layer_scores: pd.DataFrame, model_scores: pd.DataFrame,
     lo = min(0.25, float(t["score"].min()) - 0.05)
     for ax, m in zip(axes, models, strict=True):
         rows = select(t, model=m)
-        ax.scatter(
-            rows["relative_depth"],
-            rows["score"],
-            color="C0",
-            edgecolor="0.2",
-            linewidth=0.5,
-            zorder=3,
-        )
+        unit_dots(ax, rows["relative_depth"], rows["score"])
         chance_line(ax, label=None)
         ax.set_ylim(lo, 1.0)
         ax.set_xlim(-0.05, 1.05)
@@ -219,9 +206,7 @@ def natural_vs_synthetic(unit_scores: pd.DataFrame, spearman: pd.DataFrame | Non
     xlo = min(0.35, min(float(p["natural"].min()) for p in pairs.values()) - 0.05)
     for ax, m in zip(axes, models, strict=True):
         p = pairs[m].dropna(subset=["natural", "synthetic"])
-        ax.scatter(
-            p["natural"], p["synthetic"], color="C1", edgecolor="0.2", linewidth=0.5, zorder=3
-        )
+        unit_dots(ax, p["natural"], p["synthetic"], color="C1")
         chance_line(ax, label=None)
         ax.axvline(0.5, color="k", linestyle="-.", linewidth=1.0, zorder=1)
         ax.set_xlim(xlo, 1.02)
@@ -269,15 +254,7 @@ def difficulty_units(
         vals = p[diffs].to_numpy(float)
         ax.vlines(x, vals.min(axis=1), vals.max(axis=1), color="0.6", linewidth=1.0, zorder=2)
         for d, c in zip(diffs, shades(len(diffs), "Oranges", 0.35, 0.95), strict=True):
-            ax.scatter(
-                x,
-                p[d],
-                color=c,
-                edgecolor="0.2",
-                linewidth=0.4,
-                zorder=3,
-                label=DIFFICULTY_LABEL.get(d, d),
-            )
+            unit_dots(ax, x, p[d], color=c, label=DIFFICULTY_LABEL.get(d, d))
         chance_line(ax, label=None)
         ax.set_ylim(min(0.0, float(np.nanmin(vals)) - 0.05), 1.02)
         ax.set_title(f"{labels[m]} ({len(p)} shared units)")
@@ -322,10 +299,8 @@ def difficulty_gaps(
                 continue
             q = p.dropna(subset=[EASY, d]).reset_index(drop=True)
             gap = q[EASY] - q[d]
-            ax_pos.scatter(
-                _unit_positions(q), gap, color="C0", edgecolor="0.2", linewidth=0.4, zorder=3
-            )
-            ax_easy.scatter(q[EASY], gap, color="C0", edgecolor="0.2", linewidth=0.4, zorder=3)
+            unit_dots(ax_pos, _unit_positions(q), gap)
+            unit_dots(ax_easy, q[EASY], gap)
             for ax in (ax_pos, ax_easy):
                 ax.axhline(0, color="k", linewidth=0.8, zorder=1)
                 ax.set_title(f"{labels[m]}: Easy − {DIFFICULTY_LABEL.get(d, d)}")
@@ -357,7 +332,7 @@ def confidence_comparison(confidence_scores: pd.DataFrame, condition: str) -> Fi
                color=CONDITION_COLOR[condition], alpha=alpha, label=name)  # fmt: skip
     chance_line(ax)
     ax.set_ylim(*score_ylim(t["ci_low"], t["ci_high"]))
-    _model_ticks(ax, models, labels)
+    model_ticks(ax, models, labels)
     ax.set_xlabel(SCALE_LABEL)
     ax.set_ylabel(SCORE_LABEL)
     ax.set_title(f"{CONDITION_LABEL[condition]} Stimuli")
@@ -390,7 +365,7 @@ def confidence_distribution(distribution: pd.DataFrame) -> Figure:
                    label=f"{CONDITION_LABEL[cond]}, confidence {conf}")  # fmt: skip
             bottom[has] += frac[has].to_numpy()
     ax.set_ylim(0, 1.0)
-    _model_ticks(ax, models, labels)
+    model_ticks(ax, models, labels)
     ax.set_xlabel(SCALE_LABEL)
     ax.set_ylabel("Fraction of Responses")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))

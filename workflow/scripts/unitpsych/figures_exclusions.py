@@ -1,0 +1,145 @@
+"""The exclusion-criteria figures (protocol §8.5 items 14–15) from `exclusions.csv`.
+
+One row per (participant, task) with `<check>_result` (pass/fail) and `<check>_value` of the five
+checks of §8.2 (`unitpsych.exclusion_checks`), plus `n_upper_row` and `n_lower_row`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from unitpsych.exclusion_checks import CHECKS
+from unitpsych.figures_base import ROLE_COLOR, FigureInputError, add_note, join_notes, require
+
+CHECK_LABEL = {
+    "catch_trials": "Catch Trials",
+    "row_variability": "Row Variability",
+    "total_response_time": "Total Response Time",
+    "instruction_time": "Instruction Time",
+    "demo_trials": "Practice Attempts",
+}
+#: The paper's per-row counts: ours (exclusions.csv) first, then the released IMI table's.
+UPPER_COLUMNS = ("n_upper_row", "row_variability_details_details_upper_extracted")
+LOWER_COLUMNS = ("n_lower_row", "row_variability_details_details_lower_extracted")
+
+
+def _first_column(table: pd.DataFrame, names: Sequence[str]) -> str:
+    """The first of `names` that is a column of `table`, else a FigureInputError naming them."""
+    found = next((n for n in names if n in table.columns), None)
+    if found is None:
+        raise FigureInputError(f"exclusions table has none of the columns {', '.join(names)}")
+    return found
+
+
+def _check_passed(exclusions: pd.DataFrame, check: str) -> pd.Series:
+    """Pass/fail of one check per (participant, task) row (`<check>_result`)."""
+    col = _first_column(exclusions, [f"{check}_result", f"{check}_passed"])
+    return exclusions[col].map(lambda v: str(v).strip().lower() in ("true", "1", "pass", "passed"))
+
+
+def exclusion_note(exclusions: pd.DataFrame) -> str:
+    """Which sources and experiments the exclusion records come from."""
+    parts = []
+    if "source" in exclusions:
+        sources = sorted(exclusions["source"].dropna().astype(str).unique())
+        parts.append("sources: " + ", ".join(sources))
+    if "experiment" in exclusions:
+        n = exclusions["experiment"].nunique()
+        parts.append(f"{n} experiment{'s' if n != 1 else ''}")
+    return "; ".join(parts)
+
+
+def exclusion_decisions(exclusions: pd.DataFrame) -> Figure:
+    """Item 14: how many (participant, task) records passed and failed each of the 5 checks."""
+    require(exclusions, "(participant, task) records in the exclusions table")
+    passed = pd.DataFrame({c: _check_passed(exclusions, c) for c in CHECKS})
+    n_pass = passed.sum().to_numpy()
+    n_fail = len(passed) - n_pass
+    x = np.arange(len(CHECKS))
+    fig, ax = plt.subplots(figsize=(5.0, 3.0), layout="constrained")
+    ax.bar(x - 0.2, n_pass, 0.4, color=ROLE_COLOR["passed"], label="Passed")
+    ax.bar(x + 0.2, n_fail, 0.4, color=ROLE_COLOR["failed"], label="Failed")
+    ax.set_xticks(x)
+    ax.set_xticklabels([CHECK_LABEL[c] for c in CHECKS], rotation=20, ha="right")
+    ax.set_ylabel("Number of Tasks")
+    ax.set_xlabel("Exclusion Criterion")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.legend(loc="outside upper center", ncols=2)
+    n_all = int(passed.all(axis=1).sum())
+    note = join_notes(exclusion_note(exclusions), f"{n_all} of {len(passed)} passed every check")
+    add_note(fig, note)
+    return fig
+
+
+def _row_limits(exclusions: pd.DataFrame, upper: str, lower: str, row_min: float | None) -> list:
+    """The row check's lines: at least `row_min` presses in a row, so at most N − row_min of N.
+
+    N is the most common number of main trials (upper + lower presses) of a task.
+    """
+    if row_min is None:
+        return []
+    n = (pd.to_numeric(exclusions[upper]) + pd.to_numeric(exclusions[lower])).dropna()
+    return [row_min] + ([float(n.mode().iloc[0]) - row_min] if len(n) else [])
+
+
+def exclusion_values(exclusions: pd.DataFrame, thresholds: Mapping[str, float | None]) -> Figure:
+    """Item 15: 20-bin histograms of the 6 check values with the thresholds as vertical lines.
+
+    `thresholds` is the config's `responses.checks`; a threshold of None draws no line.
+    """
+    require(exclusions, "(participant, task) records in the exclusions table")
+    th = thresholds.get
+    upper = _first_column(exclusions, UPPER_COLUMNS)
+    lower = _first_column(exclusions, LOWER_COLUMNS)
+    rows = _row_limits(exclusions, upper, lower, th("row_variability_min"))
+    panels = [  # (title, value column, threshold lines)
+        ("Instruction Time [s]", "instruction_time_value",
+         [th("instruction_time_min_s"), th("instruction_time_max_s")]),
+        ("Total Response Time [s]", "total_response_time_value",
+         [th("total_response_time_min_s"), th("total_response_time_max_s")]),
+        ("Upper Row Presses", upper, rows),
+        ("Lower Row Presses", lower, rows),
+        ("Catch Trial Ratio", "catch_trials_value", [th("catch_trials_min_ratio")]),
+        ("Practice Attempts", "demo_trials_value", [th("demo_trials_max_attempts")]),
+    ]  # fmt: skip
+    fig, axes = plt.subplots(2, 3, figsize=(8.4, 4.6), layout="constrained")
+    for ax, (title, col, lines) in zip(axes.ravel(), panels, strict=True):
+        values = pd.to_numeric(exclusions[_first_column(exclusions, [col])], errors="coerce")
+        _histogram(ax, values.dropna(), [t for t in lines if t is not None])
+        ax.set_title(title)
+    axes[0][0].set_ylabel("Number of Tasks")
+    axes[1][0].set_ylabel("Number of Tasks")
+    if any(ax.get_lines() for ax in axes.ravel()):
+        fig.legend(handles=[next(ax for ax in axes.ravel() if ax.get_lines()).get_lines()[0]],
+                   loc="outside upper center")  # fmt: skip
+    add_note(fig, join_notes(exclusion_note(exclusions), "catch ratio: tasks with catch trials"))
+    return fig
+
+
+def _histogram(ax: Axes, values: pd.Series, lines: Sequence[float]) -> None:
+    """One panel: the values' histogram and the threshold lines (x range covers both)."""
+    if values.empty:
+        ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
+    else:
+        bins = _bins(values)
+        ax.hist(
+            values, bins=bins, color="0.55", rwidth=0.8 if isinstance(bins, np.ndarray) else None
+        )
+    for t in lines:
+        ax.axvline(float(t), color=ROLE_COLOR["threshold"], linestyle="--", linewidth=1.2,
+                   label="Threshold (config responses.checks)")  # fmt: skip
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _bins(values: pd.Series) -> int | np.ndarray:
+    """20 bins (protocol §8.5), or one bin per value for counts with fewer than 20 values."""
+    if np.allclose(values, np.round(values)) and values.max() - values.min() < 20:
+        return np.arange(values.min() - 0.5, values.max() + 1.5)
+    return 20
