@@ -201,89 +201,76 @@ def optimise_runs(
     progress: Any = None,
 ) -> list[RunResult]:
     """Optimise all `runs` of one unit together (§5.1); each gives what a separate run would."""
-    with lucent_on(model.device):
-        return _optimise_runs(model, layer, channel, runs, settings, seed, progress)
-
-
-def _optimise_runs(
-    model: LoadedModel,
-    layer: str,
-    channel: int,
-    runs: list[RunSpec],
-    settings: FVSettings,
-    seed: int,
-    progress: Any = None,
-) -> list[RunResult]:
-    """The optimisation loop of `optimise_runs` (lucent already pointed at the model's device)."""
     import torch
     from lucent.optvis import param
     from tqdm import tqdm
 
-    size = settings.param_size
-    crop = fv_input_crop(model)
-    if crop and size < crop:
-        raise ValueError(
-            f"featureviz.param_size ({size}) must be >= {crop}: {model.name} takes {crop} px inputs"
-        )
-    model.module.requires_grad_(False)
+    with lucent_on(model.device):  # lucent's tensors on the model's device
+        size = settings.param_size
+        crop = fv_input_crop(model)
+        if crop and size < crop:
+            raise ValueError(
+                f"featureviz.param_size ({size}) must be >= {crop}: {model.name} takes {crop} px inputs"
+            )
+        model.module.requires_grad_(False)
 
-    spectra, image_fs = [], []
-    for run in runs:
-        reset_seeds(seed)  # every run starts from the same noise, as in the authors' code
-        params, image_f = param.image(size, batch=run.n, fft=True, decorrelate=True)
-        spectra.append(params[0])
-        image_fs.append(image_f)
-    reset_seeds(seed)  # the transforms' draws: one sequence shared by all runs
-    transforms = lucent_transforms()
-    optimizer = torch.optim.Adam(spectra, lr=settings.lr)
+        spectra, image_fs = [], []
+        for run in runs:
+            reset_seeds(seed)  # every run starts from the same noise, as in the authors' code
+            params, image_f = param.image(size, batch=run.n, fft=True, decorrelate=True)
+            spectra.append(params[0])
+            image_fs.append(image_f)
+        reset_seeds(seed)  # the transforms' draws: one sequence shared by all runs
+        transforms = lucent_transforms()
+        optimizer = torch.optim.Adam(spectra, lr=settings.lr)
 
-    checks = [PlateauStop(settings.plateau) for _ in runs]
-    steps = [0] * len(runs)
-    finals: list[torch.Tensor | None] = [None] * len(runs)
-    active = list(range(len(runs)))
-    bar = tqdm(total=settings.max_steps, file=progress, disable=progress is None, mininterval=5,
-               desc=f"{layer}__{channel} {len(runs)} runs {sum(r.n for r in runs)} images")  # fmt: skip
-    with model.record([layer]) as rec:
-        stop_handle = model.get_layer_module(layer).register_forward_hook(_stop_forward)
-        try:
-            for step in range(1, settings.max_steps + 1):
-                optimizer.zero_grad(set_to_none=True)
-                x = torch.cat([image_fs[i]() for i in active])
-                for t in transforms:
-                    x = t(x)
-                if crop:
-                    x = _center_crop(x, crop)
-                try:
-                    model.module(model.normalize(x))
-                except _StopForward:
-                    pass
-                act = model.as_bcn(layer, rec[layer])
-                loss = _loss(act, channel, [runs[i] for i in active])
-                loss.backward()
-                optimizer.step()
+        checks = [PlateauStop(settings.plateau) for _ in runs]
+        steps = [0] * len(runs)
+        finals: list[torch.Tensor | None] = [None] * len(runs)
+        active = list(range(len(runs)))
+        bar = tqdm(total=settings.max_steps, file=progress, disable=progress is None, mininterval=5,
+                   desc=f"{layer}__{channel} {len(runs)} runs {sum(r.n for r in runs)} images")  # fmt: skip
+        with model.record([layer]) as rec:
+            stop_handle = model.get_layer_module(layer).register_forward_hook(_stop_forward)
+            try:
+                for step in range(1, settings.max_steps + 1):
+                    optimizer.zero_grad(set_to_none=True)
+                    x = torch.cat([image_fs[i]() for i in active])
+                    for t in transforms:
+                        x = t(x)
+                    if crop:
+                        x = _center_crop(x, crop)
+                    try:
+                        model.module(model.normalize(x))
+                    except _StopForward:
+                        pass
+                    act = model.as_bcn(layer, rec[layer])
+                    loss = _loss(act, channel, [runs[i] for i in active])
+                    loss.backward()
+                    optimizer.step()
 
-                norms = _grad_norms([spectra[i] for i in active], size)
-                still = []
-                for i, g in zip(active, norms, strict=True):
-                    steps[i] = step
-                    if checks[i].update(g) or step == settings.max_steps:
-                        with torch.no_grad():
-                            finals[i] = image_fs[i]().detach()
-                    else:
-                        still.append(i)
-                active = still
-                bar.update(1)
-                if not active:
-                    break
-        finally:
-            stop_handle.remove()
-            bar.close()
+                    norms = _grad_norms([spectra[i] for i in active], size)
+                    still = []
+                    for i, g in zip(active, norms, strict=True):
+                        steps[i] = step
+                        if checks[i].update(g) or step == settings.max_steps:
+                            with torch.no_grad():
+                                finals[i] = image_fs[i]().detach()
+                        else:
+                            still.append(i)
+                    active = still
+                    bar.update(1)
+                    if not active:
+                        break
+            finally:
+                stop_handle.remove()
+                bar.close()
 
-    results = []
-    for i, run in enumerate(runs):
-        img = _center_crop(finals[i], settings.crop_size)
-        results.append(RunResult(run, img.permute(0, 2, 3, 1).cpu().numpy(), steps[i]))
-    return results
+        results = []
+        for i, run in enumerate(runs):
+            img = _center_crop(finals[i], settings.crop_size)
+            results.append(RunResult(run, img.permute(0, 2, 3, 1).cpu().numpy(), steps[i]))
+        return results
 
 
 def _loss(act: torch.Tensor, channel: int, runs: list[RunSpec]) -> torch.Tensor:
