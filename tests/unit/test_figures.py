@@ -171,6 +171,13 @@ def test_slides_reveal_progressively(tables):
         for r in ("none", "all")
     }
     assert limits["none"] == limits["all"]  # the frames line up
+    for r in ("none", "first_natural", "all"):  # every frame keeps the full legend in its colours
+        legend = fp.model_comparison(tables["model_scores"], reveal=r).legends[0]
+        assert [t.get_text() for t in legend.get_texts()] == ["Chance", "Natural", "Synthetic"]
+        patches = legend.get_patches()
+        assert [p.get_facecolor()[:3] for p in patches] == [
+            plt.matplotlib.colors.to_rgb(c) for c in ("C0", "C1")
+        ]
 
 
 def test_comparison_figure_1(tables):
@@ -228,6 +235,10 @@ def test_confidence_figures(tables):
     fig = fp.confidence_comparison(tables["confidence_scores"], "synthetic")
     ax = fig.axes[0]
     assert len(container(ax, "Low Confidence")) == 2 and len(container(ax, "High Confidence")) == 2
+    low_missing = tables["confidence_scores"].query("not (model == 'm_b' and confidence == 1)")
+    ax = fp.confidence_comparison(low_missing, "synthetic").axes[0]
+    assert len(container(ax, "Low Confidence")) == 1
+    assert [t.get_text() for t in ax.texts] == ["none"]
     fig = fp.confidence_distribution(tables["confidence_distribution"])
     ax = fig.axes[0]
     assert len(visible_bars(ax)) == 3 * 5  # 3 levels × (3 natural + 2 synthetic) bars
@@ -267,18 +278,24 @@ def test_exclusion_figures(tables):
                   "demo_trials_max_attempts": 3}  # fmt: skip
     fig = fe.exclusion_values(ex, thresholds)
     assert [ax.get_title() for ax in fig.axes] == [
-        "Instruction Time [s]", "Total Response Time [s]", "Upper Row Presses", "Lower Row Presses",
-        "Catch Trial Ratio", "Practice Attempts",
+        "Instruction Time [s]\n(pass ≥ 15)", "Total Response Time [s]\n(pass 135–2500)",
+        "Upper Row Presses\n(pass 5–40)", "Lower Row Presses\n(pass 5–40)",
+        "Catch Trial Ratio\n(pass ≥ 0.8)", "Practice Attempts\n(pass ≤ 3)",
     ]  # fmt: skip
-    # the paper's lines (§8.5 item 15): rows 5–40 of 45 trials, from the thresholds given
+    # the paper's lines (§8.5 item 15), from the thresholds given: rows 5–40 of 45 trials;
+    # practice attempts drawn one bar per value, so the line lies between 3 (pass) and 4 (fail)
     lines = [[ln.get_xdata()[0] for ln in ax.get_lines()] for ax in fig.axes]
-    assert lines == [[15], [135, 2500], [5, 40], [5, 40], [0.8], [3]]
+    assert lines == [[15], [135, 2500], [5, 40], [5, 40], [0.8], [3.5]]
     assert all(sum(p.get_height() for p in ax.patches) == len(ex) for ax in fig.axes)
     for ax, col in ((fig.axes[2], "n_upper_row"), (fig.axes[3], "n_lower_row")):  # 20 bins (§8.5)
         assert [p.get_height() for p in ax.patches] == np.histogram(ex[col], 20)[0].tolist()
     lines = [[ln.get_xdata()[0] for ln in ax.get_lines()]
              for ax in fe.exclusion_values(ex, thresholds | {"row_variability_min": 2}).axes]  # fmt: skip
     assert lines[2] == [2, 43]
+    # a threshold far beyond the data is named at the edge, not drawn (the bars keep their width)
+    fig = fe.exclusion_values(ex, thresholds | {"total_response_time_max_s": 20000})
+    assert [ln.get_xdata()[0] for ln in fig.axes[1].get_lines()] == [135]
+    assert "→ 20000 off scale" in [t.get_text() for t in fig.axes[1].texts]
     # an exclusions table without the row counts (written before they existed) says what it lacks
     with pytest.raises(FigureInputError, match="n_upper_row"):
         fe.exclusion_values(ex.drop(columns=["n_upper_row", "n_lower_row"]), thresholds)

@@ -78,42 +78,54 @@ def exclusion_decisions(exclusions: pd.DataFrame) -> Figure:
     return fig
 
 
-def _row_limits(exclusions: pd.DataFrame, upper: str, lower: str, row_min: float | None) -> list:
-    """The row check's lines: at least `row_min` presses in a row, so at most N − row_min of N.
+def _row_limits(exclusions: pd.DataFrame, upper: str, lower: str, row_min: float | None) -> tuple:
+    """The row check's pass range: at least `row_min` presses in a row, so at most N − row_min.
 
     N is the most common number of main trials (upper + lower presses) of a task.
     """
     if row_min is None:
-        return []
+        return (None, None)
     n = (pd.to_numeric(exclusions[upper]) + pd.to_numeric(exclusions[lower])).dropna()
-    return [row_min] + ([float(n.mode().iloc[0]) - row_min] if len(n) else [])
+    return (row_min, float(n.mode().iloc[0]) - row_min if len(n) else None)
+
+
+def _rule(lo: float | None, hi: float | None) -> str:
+    """A pass range in words for a panel title: '≥ 15', '≤ 3', '135–2500'."""
+    fmt = "{:g}".format
+    if lo is not None and hi is not None:
+        return f"pass {fmt(lo)}–{fmt(hi)}"
+    return (
+        f"pass ≥ {fmt(lo)}" if lo is not None else (f"pass ≤ {fmt(hi)}" if hi is not None else "")
+    )
 
 
 def exclusion_values(exclusions: pd.DataFrame, thresholds: Mapping[str, float | None]) -> Figure:
     """Item 15: 20-bin histograms of the 6 check values with the thresholds as vertical lines.
 
-    `thresholds` is the config's `responses.checks`; a threshold of None draws no line.
+    `thresholds` is the config's `responses.checks`; a threshold of None draws no line. Counts
+    shown one bar per value get their lines on the bar edges, between passing and failing values.
     """
     require(exclusions, "(participant, task) records in the exclusions table")
     th = thresholds.get
     upper = _first_column(exclusions, UPPER_COLUMNS)
     lower = _first_column(exclusions, LOWER_COLUMNS)
     rows = _row_limits(exclusions, upper, lower, th("row_variability_min"))
-    panels = [  # (title, value column, threshold lines)
+    panels = [  # (title, value column, (pass from, pass to), bins)
         ("Instruction Time [s]", "instruction_time_value",
-         [th("instruction_time_min_s"), th("instruction_time_max_s")]),
+         (th("instruction_time_min_s"), th("instruction_time_max_s")), None),
         ("Total Response Time [s]", "total_response_time_value",
-         [th("total_response_time_min_s"), th("total_response_time_max_s")]),
-        ("Upper Row Presses", upper, rows),
-        ("Lower Row Presses", lower, rows),
-        ("Catch Trial Ratio", "catch_trials_value", [th("catch_trials_min_ratio")]),
-        ("Practice Attempts", "demo_trials_value", [th("demo_trials_max_attempts")]),
+         (th("total_response_time_min_s"), th("total_response_time_max_s")), None),
+        ("Upper Row Presses", upper, rows, None),
+        ("Lower Row Presses", lower, rows, None),
+        ("Catch Trial Ratio", "catch_trials_value", (th("catch_trials_min_ratio"), None),
+         np.linspace(0, 1, 21)),
+        ("Practice Attempts", "demo_trials_value", (None, th("demo_trials_max_attempts")), None),
     ]  # fmt: skip
     fig, axes = plt.subplots(2, 3, figsize=(8.4, 4.6), layout="constrained")
-    for ax, (title, col, lines) in zip(axes.ravel(), panels, strict=True):
+    for ax, (title, col, limits, bins) in zip(axes.ravel(), panels, strict=True):
         values = pd.to_numeric(exclusions[_first_column(exclusions, [col])], errors="coerce")
-        _histogram(ax, values.dropna(), [t for t in lines if t is not None])
-        ax.set_title(title)
+        _histogram(ax, values.dropna(), limits, bins)
+        ax.set_title(f"{title}\n({_rule(*limits)})" if _rule(*limits) else title)
     axes[0][0].set_ylabel("Number of Tasks")
     axes[1][0].set_ylabel("Number of Tasks")
     if any(ax.get_lines() for ax in axes.ravel()):
@@ -123,17 +135,29 @@ def exclusion_values(exclusions: pd.DataFrame, thresholds: Mapping[str, float | 
     return fig
 
 
-def _histogram(ax: Axes, values: pd.Series, lines: Sequence[float]) -> None:
-    """One panel: the values' histogram and the threshold lines (x range covers both)."""
+def _histogram(ax: Axes, values: pd.Series, limits: tuple, bins: np.ndarray | None) -> None:
+    """One panel: the values' histogram and its pass range's ends as lines.
+
+    An end far beyond the data (more than half their span) is named at the panel's edge instead,
+    so that the bars keep their width.
+    """
     if values.empty:
         ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
-    else:
-        bins = _bins(values)
-        ax.hist(
-            values, bins=bins, color="0.55", rwidth=0.8 if isinstance(bins, np.ndarray) else None
-        )
-    for t in lines:
-        ax.axvline(float(t), color=ROLE_COLOR["threshold"], linestyle="--", linewidth=1.2,
+        return
+    bins = _bins(values) if bins is None else bins
+    per_value = isinstance(bins, np.ndarray) and np.allclose(np.diff(bins), 1)
+    ax.hist(values, bins=bins, color="0.55", rwidth=0.8 if isinstance(bins, np.ndarray) else None)
+    span = max(float(values.max() - values.min()), 1.0)
+    for t, side in zip(limits, (-0.5, 0.5), strict=True):
+        if t is None:
+            continue
+        x = float(t) + (side if per_value else 0.0)
+        if x > values.max() + span / 2 or x < values.min() - span / 2:
+            ax.text(1.0 if side > 0 else 0.0, 0.97, f"{'→' if side > 0 else '←'} {t:g} off scale",
+                    ha="right" if side > 0 else "left", va="top", transform=ax.transAxes,
+                    color=ROLE_COLOR["threshold"], fontsize=7)  # fmt: skip
+            continue
+        ax.axvline(x, color=ROLE_COLOR["threshold"], linestyle="--", linewidth=1.2,
                    label="Threshold (config responses.checks)")  # fmt: skip
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from unitpsych.figures_base import (
     CONDITION_COLOR,
@@ -83,7 +84,10 @@ def model_comparison(model_scores: pd.DataFrame, reveal: str = "all") -> Figure:
     model_ticks(ax, models, labels)
     ax.set_xlabel(SCALE_LABEL)
     ax.set_ylabel(SCORE_LABEL)
-    fig.legend(loc="outside upper center", ncols=3)
+    # every frame of the slides keeps the full legend, whichever bars it shows
+    swatches = [Patch(facecolor=CONDITION_COLOR[c], label=CONDITION_LABEL[c]) for c in conds]
+    chance = [ln for ln in ax.get_lines() if ln.get_label() == "Chance"]
+    fig.legend(handles=[*chance, *swatches], loc="outside upper center", ncols=3)
     add_note(fig, sources_text([t]))
     return fig
 
@@ -323,20 +327,27 @@ def confidence_comparison(confidence_scores: pd.DataFrame, condition: str) -> Fi
     models, labels = model_order(t), model_labels(t)
     fig, ax = _bar_figure(len(models))
     x = np.arange(len(models))
+    handles = []
     for i, (conf, name, alpha) in enumerate(
         [(1, "Low Confidence", 0.45), (3, "High Confidence", 1.0)]
     ):
         rows = select(t, confidence=conf).set_index("model").reindex(models)
         has = rows["score"].notna().to_numpy()
-        ax.bar(x[has] + (i - 0.5) * 0.4, rows["score"][has], 0.4, yerr=ci_errors(rows[has]),
+        xs = x + (i - 0.5) * 0.4
+        ax.bar(xs[has], rows["score"][has], 0.4, yerr=ci_errors(rows[has]),
                color=CONDITION_COLOR[condition], alpha=alpha, label=name)  # fmt: skip
+        for xm in xs[~has]:  # a model without responses at this confidence: say so
+            ax.text(xm, 0.02, "none", transform=ax.get_xaxis_transform(), ha="center",
+                    va="bottom", fontsize=7, color="0.35")  # fmt: skip
+        handles.append(Patch(facecolor=CONDITION_COLOR[condition], alpha=alpha, label=name))
     chance_line(ax)
     ax.set_ylim(*score_ylim(t["ci_low"], t["ci_high"]))
     model_ticks(ax, models, labels)
     ax.set_xlabel(SCALE_LABEL)
     ax.set_ylabel(SCORE_LABEL)
     ax.set_title(f"{CONDITION_LABEL[condition]} Stimuli")
-    fig.legend(loc="outside upper center", ncols=3)
+    chance = [ln for ln in ax.get_lines() if ln.get_label() == "Chance"]
+    fig.legend(handles=[*chance, *handles], loc="outside upper center", ncols=3)
     add_note(fig, sources_text([t]))
     return fig
 
