@@ -342,6 +342,7 @@ def confidence_comparison(confidence_scores: pd.DataFrame, condition: str) -> Fi
         handles.append(Patch(facecolor=CONDITION_COLOR[condition], alpha=alpha, label=name))
     chance_line(ax)
     ax.set_ylim(*score_ylim(t["ci_low"], t["ci_high"]))
+    ax.set_xlim(-0.6, len(models) - 0.4)  # room for both bars (or their 'none') of every model
     model_ticks(ax, models, labels)
     ax.set_xlabel(SCALE_LABEL)
     ax.set_ylabel(SCORE_LABEL)
