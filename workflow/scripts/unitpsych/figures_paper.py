@@ -161,7 +161,8 @@ def difficulty_comparison(model_scores: pd.DataFrame) -> Figure:
         ax.set_xlabel("Query Difficulty")
         ax.set_title(f"({letter}) {CONDITION_LABEL[cond]}")
         chance_line(ax)
-        ax.legend(loc="upper right")
+        # under the panel, so that it never covers a bar (each panel has its own colours)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=min(3, len(models) + 1))
     all_rows = pd.concat(used)
     axes[0][0].set_ylim(*score_ylim(all_rows["ci_low"], all_rows["ci_high"]))
     axes[0][0].set_ylabel(SCORE_LABEL)
@@ -248,6 +249,8 @@ def difficulty_units(
             f"no model has natural experiments at easy and one of {', '.join(difficulties[1:])}"
         )
     labels = model_labels(t)
+    present = [d for d in difficulties if d in set(t["difficulty"])]
+    colour = dict(zip(present, shades(len(present), "Oranges", 0.35, 0.95), strict=True))
     fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.0), squeeze=False,
                              sharey=True, layout="constrained")  # fmt: skip
     for ax, m in zip(axes[0], models, strict=True):
@@ -257,14 +260,15 @@ def difficulty_units(
         x = _unit_positions(p)
         vals = p[diffs].to_numpy(float)
         ax.vlines(x, vals.min(axis=1), vals.max(axis=1), color="0.6", linewidth=1.0, zorder=2)
-        for d, c in zip(diffs, shades(len(diffs), "Oranges", 0.35, 0.95), strict=True):
-            unit_dots(ax, x, p[d], color=c, label=DIFFICULTY_LABEL.get(d, d))
+        for d in diffs:
+            unit_dots(ax, x, p[d], color=colour[d], label=DIFFICULTY_LABEL.get(d, d))
         chance_line(ax, label=None)
         ax.set_ylim(min(0.0, float(np.nanmin(vals)) - 0.05), 1.02)
         ax.set_title(f"{labels[m]} ({len(p)} shared units)")
         ax.set_xlabel("Relative Layer-Unit Position")
     axes[0][0].set_ylabel(SCORE_LABEL)
-    axes[0][-1].legend(loc="lower right")
+    handles = {h.get_label(): h for ax in axes[0] for h in ax.collections[1:]}  # one per difficulty
+    fig.legend(handles=list(handles.values()), loc="outside upper center", ncols=len(handles))
     add_note(
         fig, join_notes(sources_text([t], unit_col=None), "vertical lines span each unit's min–max")
     )
