@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import scikit_posthocs as sp
 from matplotlib.figure import Figure
+from matplotlib.transforms import ScaledTranslation
 
 from unitpsych import figures_base as fb
 
@@ -30,13 +31,18 @@ def property_vs_score(
     t = fb.require(t.dropna(subset=[column]), f"models with a {column} in resources/models.csv")
     labels = fb.model_labels(t)
     fig, ax = plt.subplots(figsize=(4.2, 3.2), layout="constrained")
-    for cond in [c for c in fb.CONDITIONS if c in set(t["condition"])]:
+    conds = [c for c in fb.CONDITIONS if c in set(t["condition"])]
+    for i, cond in enumerate(conds):
         rows = fb.select(t, condition=cond)
-        ax.errorbar(rows[column], rows["score"], yerr=fb.ci_errors(rows), fmt="o", color=fb.CONDITION_COLOR[cond],
-                    markeredgecolor="0.2", label=fb.CONDITION_LABEL[cond], zorder=3)  # fmt: skip
+        bars = ax.errorbar(rows[column], rows["score"], yerr=fb.ci_errors(rows), fmt="o", color=fb.CONDITION_COLOR[cond],
+                           markeredgecolor="0.2", label=fb.CONDITION_LABEL[cond], zorder=3)  # fmt: skip
+        dx = 3.0 * (2 * i - (len(conds) - 1))  # points: a model's two conditions side by side
+        shift = ax.transData + ScaledTranslation(dx / 72, 0, fig.dpi_scale_trans)
+        for artist in bars.get_children():
+            artist.set_transform(shift)
         if cond == "natural" or "natural" not in set(t["condition"]):
             for _, r in rows.iterrows():
-                ax.annotate(labels[r["model"]], (r[column], r["score"]), xytext=(4, 3),
+                ax.annotate(labels[r["model"]], (r[column], r["score"]), xytext=(3.0 * len(conds) + 3, 3),
                             textcoords="offset points", fontsize=6.5)  # fmt: skip
     fb.chance_line(ax)
     ax.set_ylim(*fb.score_ylim(t["ci_low"], t["ci_high"]))
