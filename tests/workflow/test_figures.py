@@ -9,6 +9,7 @@ import re
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from conftest import REPO, run_snakemake, write_config
@@ -83,6 +84,9 @@ def test_tiny_config_builds_its_figures_and_the_report(tmp_path):
         for ext in ("pdf", "png"):
             assert (figures / f"{name}.{ext}").stat().st_size > 5000, name
     assert (tmp_path / "logs" / "plot_figure" / "model_comparison.log").exists()
+    # the exclusion histograms' row panels: both counts per task, the check's value the smaller
+    ex = pd.read_csv(tmp_path / "results" / "responses" / "exclusions.csv")
+    assert (ex["row_variability_value"] == ex[["n_upper_row", "n_lower_row"]].min(axis=1)).all()
     run_snakemake(tmp_path, TINY, "figures", "--report", "report.html")
     html = (tmp_path / "report.html").read_text(errors="replace")
     assert "model_comparison.png" in html and "mis_vs_human.png" in html  # figures
