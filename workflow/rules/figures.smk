@@ -47,7 +47,7 @@ rule plot_model_comparison:
         "../../envs/analysis.yaml"
     params:
         figure="model_comparison",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -69,7 +69,7 @@ rule plot_comparison_figure_1:
         "../../envs/analysis.yaml"
     params:
         figure="comparison_figure_1",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -91,7 +91,7 @@ rule plot_model_comparison_slides_variation_1:
         "../../envs/analysis.yaml"
     params:
         figure="model_comparison_slides_variation_1",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -113,7 +113,7 @@ rule plot_model_comparison_slides_variation_2:
         "../../envs/analysis.yaml"
     params:
         figure="model_comparison_slides_variation_2",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -135,7 +135,7 @@ rule plot_model_comparison_slides_variation_3:
         "../../envs/analysis.yaml"
     params:
         figure="model_comparison_slides_variation_3",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -161,7 +161,7 @@ rule plot_model_comparison_rn_easy_vs_hard_natural_and_optimized:
         "../../envs/analysis.yaml"
     params:
         figure="model_comparison_rn_easy_vs_hard_natural_and_optimized",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -183,7 +183,7 @@ rule plot_model_comparison_unit_performance:
         "../../envs/analysis.yaml"
     params:
         figure="model_comparison_unit_performance",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -209,7 +209,7 @@ rule plot_model_comparison_unit_performance_natural_vs_synthetic:
         "../../envs/analysis.yaml"
     params:
         figure="model_comparison_unit_performance_natural_vs_synthetic",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -231,7 +231,7 @@ rule plot_model_comparison_units_rn_easy_vs_hard:
         "../../envs/analysis.yaml"
     params:
         figure="model_comparison_units_rn_easy_vs_hard",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -253,7 +253,7 @@ rule plot_model_comparison_units_rn_easy_vs_hard_gaps:
         "../../envs/analysis.yaml"
     params:
         figure="model_comparison_units_rn_easy_vs_hard_gaps",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -275,7 +275,7 @@ rule plot_model_comparison_natural_confidence:
         "../../envs/analysis.yaml"
     params:
         figure="model_comparison_natural_confidence",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -297,7 +297,7 @@ rule plot_model_comparison_synthetic_confidence:
         "../../envs/analysis.yaml"
     params:
         figure="model_comparison_synthetic_confidence",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -319,7 +319,7 @@ rule plot_model_comparison_confidence_distribution:
         "../../envs/analysis.yaml"
     params:
         figure="model_comparison_confidence_distribution",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -342,7 +342,7 @@ rule plot_model_accuracy_vs_performance:
     params:
         figure="model_accuracy_vs_performance",
         model_info=get_figure_model_info(),
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -365,7 +365,7 @@ rule plot_model_human_likeness_vs_performance:
     params:
         figure="model_human_likeness_vs_performance",
         model_info=get_figure_model_info(),
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -387,7 +387,7 @@ rule plot_model_comparison_significance_natural:
         "../../envs/analysis.yaml"
     params:
         figure="model_comparison_significance_natural",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -409,7 +409,7 @@ rule plot_model_comparison_significance_optimized:
         "../../envs/analysis.yaml"
     params:
         figure="model_comparison_significance_optimized",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -431,7 +431,7 @@ rule plot_exclusion_criteria_decision_distribution:
         "../../envs/analysis.yaml"
     params:
         figure="exclusion_criteria_decision_distribution",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -454,7 +454,7 @@ rule plot_exclusion_criteria_value_distribution:
     params:
         figure="exclusion_criteria_value_distribution",
         thresholds=get_exclusion_thresholds(),
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -476,7 +476,7 @@ rule plot_imi_pixel_sparsity_natural:
         "../../envs/analysis.yaml"
     params:
         figure="imi_pixel_sparsity_natural",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -498,7 +498,7 @@ rule plot_imi_channel_sparsity_natural:
         "../../envs/analysis.yaml"
     params:
         figure="imi_channel_sparsity_natural",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -520,7 +520,7 @@ rule plot_imi_local_contrast:
         "../../envs/analysis.yaml"
     params:
         figure="imi_local_contrast",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -542,7 +542,7 @@ rule plot_mis_per_model:
         "../../envs/analysis.yaml"
     params:
         figure="mis_per_model",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
 
@@ -564,6 +564,6 @@ rule plot_mis_vs_human:
         "../../envs/analysis.yaml"
     params:
         figure="mis_vs_human",
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/plot_figure.py"
