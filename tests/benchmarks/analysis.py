@@ -148,6 +148,7 @@ def run_figures(tables: dict[str, pd.DataFrame], units, responses: pd.DataFrame,
     import matplotlib.pyplot as plt
 
     from unitpsych import figures
+    from unitpsych.exclusion_checks import CHECKS
 
     rng = np.random.default_rng(1)
     read = {name: pd.read_csv(out / "tables" / f"{name}.csv") for name in tables}
@@ -159,9 +160,11 @@ def run_figures(tables: dict[str, pd.DataFrame], units, responses: pd.DataFrame,
     read["mis"] = read["unit_statistics"][["model", "unit"]].assign(mis=rng.uniform(0.5, 1, len(read["unit_statistics"])))
     attempts = responses.groupby(["participant_id", "experiment", "task_number"], as_index=False)["kept"].first()
     n = len(attempts)
-    checks = ("catch_trials", "row_variability", "total_response_time", "instruction_time", "demo_trials")
+    checks = CHECKS
+    upper = rng.integers(0, 46, n)  # presses of the upper button row of 45 main trials
     read["exclusions"] = attempts.assign(
-        source="imi", catch_trials_value=rng.uniform(0.4, 1, n), row_variability_value=rng.integers(0, 40, n),
+        source="imi", catch_trials_value=rng.uniform(0.4, 1, n), row_variability_value=np.minimum(upper, 45 - upper),
+        n_upper_row=upper, n_lower_row=45 - upper,
         total_response_time_value=rng.uniform(60, 3000, n), instruction_time_value=rng.uniform(5, 200, n),
         demo_trials_value=rng.integers(1, 5, n), **{f"{c}_result": rng.random(n) > 0.1 for c in checks},
     )  # fmt: skip
