@@ -253,13 +253,15 @@ def test_property_figures(tables):
     fig = fx.model_accuracy_vs_performance(tables["model_scores"], props)
     ax = fig.axes[0]
     assert ax.get_xlabel() == "ImageNet Top-1 Accuracy"
-    assert sorted(t.get_text() for t in ax.texts) == ["Model A", "Model B"]
+    assert sorted(t.get_text() for t in ax.texts) == ["1", "2"]  # numbers in scale order, ...
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Model A", "Model B"]  # a key
     fig.canvas.draw()  # a model's natural and synthetic points side by side, not on top
     natural, synthetic = (ax.transData.inverted().transform(c.lines[0].get_transform().transform(
         c.lines[0].get_xydata()))[:, 0] for c in ax.containers)  # fmt: skip
     assert (natural < synthetic).all() and ax.containers[0].get_label() == "Natural"
     fig = fx.model_human_likeness_vs_performance(tables["model_scores"], props)
-    assert [t.get_text() for t in fig.axes[0].texts] == ["Model A"]
+    assert [t.get_text() for t in fig.axes[0].texts] == ["1"]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["Model A"]
 
 
 def test_significance_matrix(tables):

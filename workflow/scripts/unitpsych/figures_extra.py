@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import scikit_posthocs as sp
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.transforms import ScaledTranslation
 
 from unitpsych import figures_base as fb
@@ -30,7 +31,8 @@ def property_vs_score(
     )
     t = fb.require(t.dropna(subset=[column]), f"models with a {column} in resources/models.csv")
     labels = fb.model_labels(t)
-    fig, ax = plt.subplots(figsize=(4.2, 3.2), layout="constrained")
+    number = {m: k for k, m in enumerate(fb.model_order(t), 1)}  # short marks, named in a key
+    fig, ax = plt.subplots(figsize=(4.6, 3.6), layout="constrained")
     conds = [c for c in fb.CONDITIONS if c in set(t["condition"])]
     for i, cond in enumerate(conds):
         rows = fb.select(t, condition=cond)
@@ -42,13 +44,17 @@ def property_vs_score(
             artist.set_transform(shift)
         if cond == "natural" or "natural" not in set(t["condition"]):
             for _, r in rows.iterrows():
-                ax.annotate(labels[r["model"]], (r[column], r["score"]), xytext=(3.0 * len(conds) + 3, 3),
+                ax.annotate(str(number[r["model"]]), (r[column], r["score"]), xytext=(3.0 * len(conds) + 3, 3),
                             textcoords="offset points", fontsize=6.5)  # fmt: skip
     fb.chance_line(ax)
     ax.set_ylim(*fb.score_ylim(t["ci_low"], t["ci_high"]))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(fb.SCORE_LABEL)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.add_artist(ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0)))
+    key = [Line2D([], [], linestyle="none", marker=f"${k}$", color="0.2", label=labels[m])
+           for m, k in number.items()]  # fmt: skip
+    ax.legend(handles=key, loc="upper left", bbox_to_anchor=(1.0, 0.68), title="Models",
+              fontsize=7, title_fontsize=7, handletextpad=0.4)  # fmt: skip
     fb.add_note(fig, fb.sources_text([t]))
     return fig
 
