@@ -363,7 +363,9 @@ def get_unit_statistics_images(wildcards=None) -> dict:
     cfg = dict(config["analysis"]["unit_statistics"])
     if cfg.get("root") is None:
         cfg["root"] = config["images"]["root"]
-        cfg["list"] = None  # the activation image set's index already applies images.list
+        cfg["list"] = (
+            None  # the activation image set's index already applies images.list
+        )
     cfg["extensions"] = config["images"]["extensions"]
     return cfg
 
