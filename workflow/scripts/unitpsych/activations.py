@@ -14,6 +14,7 @@ import hashlib
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -145,37 +146,54 @@ def collect_activations(
         def pick(layer: str, output):
             return model.reduce(layer, output).index_select(1, selectors[layer][1]).float()
 
-        buf = np.zeros((block_size, u), dtype=np.float32)
-        buf_valid = np.zeros(block_size, dtype=bool)
-        errors: list[tuple[str, str]] = []
-        row0, filled = start, 0
         bar = tqdm(
             total=n, initial=start, file=progress, mininterval=5, desc=f"activations {model.name}"
         )
         with torch.inference_mode(), model.record(list(groups), pick) as store:
-            for x, idx, err in loader:
-                x = x.to(model.device, non_blocking=True)
-                model.module(x)
-                b = len(idx)
+
+            def rows(x) -> np.ndarray:
+                model.module(x.to(model.device, non_blocking=True))
+                out = np.empty((len(x), u), dtype=np.float32)
                 for layer, (cols, _) in selectors.items():
-                    buf[filled : filled + b, cols.numpy()] = store[layer].cpu().numpy()
-                ok = np.array([e == "" for e in err])
-                buf_valid[filled : filled + b] = ok
-                for i, e in zip(idx.tolist(), err, strict=True):
-                    if e:
-                        errors.append((paths[i], e))
-                        log.warning("unreadable image %s: %s", paths[i], e)
-                filled += b
-                bar.update(b)
-                if filled == block_size or row0 + filled == n:
-                    _flush(f, row0, buf[:filled], buf_valid[:filled], errors)
-                    row0, filled, errors = row0 + filled, 0, []
-                    log.info("block written: %d of %d images done (the resume point)", row0, n)
+                    out[:, cols.numpy()] = store[layer].cpu().numpy()
+                return out
+
+            write_blocks(f, loader, paths, rows, start, block_size, u, bar)
         bar.close()
         return _finalize(f, partial, out, Path(unreadable_csv), units, paths)
     finally:
         if f.id.valid:
             f.close()
+
+
+def write_blocks(
+    f: h5py.File, loader, paths: Sequence[str], rows: Callable, start: int, block_size: int,
+    width: int, bar,
+) -> None:  # fmt: skip
+    """Write `rows(x)` of every batch to the partial file a block at a time (each a resume point).
+
+    The loader yields (images, indices, errors); unreadable images get invalid rows, a warning and
+    an entry in the block's error list.
+    """
+    buf = np.zeros((block_size, width), dtype=np.float32)
+    valid = np.zeros(block_size, dtype=bool)
+    errors: list[tuple[str, str]] = []
+    n = len(paths)
+    row0, filled = start, 0
+    for x, idx, err in loader:
+        b = len(idx)
+        buf[filled : filled + b] = rows(x)
+        valid[filled : filled + b] = [e == "" for e in err]
+        for i, e in zip(idx.tolist(), err, strict=True):
+            if e:
+                errors.append((paths[i], e))
+                log.warning("unreadable image %s: %s", paths[i], e)
+        filled += b
+        bar.update(b)
+        if filled == block_size or row0 + filled == n:
+            _flush(f, row0, buf[:filled], valid[:filled], errors)
+            row0, filled, errors = row0 + filled, 0, []
+            log.info("block written: %d of %d images done (the resume point)", row0, n)
 
 
 def _flush(f: h5py.File, row0: int, acts, valid, errors) -> None:

@@ -37,7 +37,7 @@ import h5py
 import numpy as np
 
 from unitpsych import __version__
-from unitpsych.activations import STR, _fingerprint, _flush, _open_partial
+from unitpsych.activations import STR, _fingerprint, _open_partial, write_blocks
 from unitpsych.io import atomic_path
 from unitpsych.models import KNOWN_ARCHS
 
@@ -410,26 +410,11 @@ def embed_image_set(
         dataset = ImageDataset(image_root, paths, natural_transform(resize, image_size), image_size)
         loader = DataLoader(Subset(dataset, list(range(start, n))), batch_size=batch_size,
                             shuffle=False, num_workers=num_workers)  # fmt: skip
-        buf = np.zeros((block_size, dim), np.float32)
-        valid = np.zeros(block_size, bool)
-        errors: list[tuple[str, str]] = []
-        row0, filled = start, 0
         bar = tqdm(total=n, initial=start, file=progress, mininterval=5,
                    desc=f"embeddings {backend.spec.name}")  # fmt: skip
-        for x, idx, err in loader:
-            b = len(idx)
-            buf[filled : filled + b] = backend(x).cpu().numpy()
-            valid[filled : filled + b] = [e == "" for e in err]
-            for i, e in zip(idx.tolist(), err, strict=True):
-                if e:
-                    errors.append((paths[i], e))
-                    log.warning("unreadable image %s: %s", paths[i], e)
-            filled += b
-            bar.update(b)
-            if filled == block_size or row0 + filled == n:
-                _flush(f, row0, buf[:filled], valid[:filled], errors)
-                row0, filled, errors = row0 + filled, 0, []
-                log.info("block written: %d of %d images done (the resume point)", row0, n)
+        write_blocks(
+            f, loader, paths, lambda x: backend(x).cpu().numpy(), start, block_size, dim, bar
+        )
         bar.close()
         return _finalize_embeddings(f, partial, out, paths, backend, dim, resize, image_size)
     finally:
