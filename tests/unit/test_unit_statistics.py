@@ -155,21 +155,47 @@ def test_one_pass_matches_a_direct_computation_and_skips_unreadable_images(tmp_p
     assert not (tmp_path / "stats.csv.partial.npz").exists()
 
 
-def test_a_stopped_pass_resumes_to_the_same_table(tmp_path):
+class _Crash(Exception):
+    """Stands in for a killed job."""
+
+
+def _crash_after_blocks(monkeypatch, n_blocks: int) -> None:
+    """Make the pass die right after its `n_blocks`-th saved resume point."""
+    saved = []
+    save = us._save_partial
+
+    def save_then_crash(*args, **kwargs):
+        save(*args, **kwargs)
+        saved.append(1)
+        if len(saved) >= n_blocks:
+            raise _Crash
+
+    monkeypatch.setattr(us, "_save_partial", save_then_crash)
+
+
+def test_a_stopped_pass_resumes_to_the_same_table(tmp_path, monkeypatch):
     paths = _images(tmp_path / "img")
     units = ["conv__2", "conv__0"]
     kw = {"batch_size": 4, "block_size": 4}
     full = us.compute_unit_statistics(_FakeModel(), units, tmp_path / "img", paths,
                                       tmp_path / "full.csv", **kw)  # fmt: skip
-    assert us.compute_unit_statistics(_FakeModel(), units, tmp_path / "img", paths,
-                                      tmp_path / "part.csv", stop_after_blocks=2, **kw) is None  # fmt: skip
-    assert (tmp_path / "part.csv.partial.npz").exists() and not (tmp_path / "part.csv").exists()
+    with monkeypatch.context() as m:
+        _crash_after_blocks(m, 2)
+        with pytest.raises(_Crash):
+            us.compute_unit_statistics(_FakeModel(), units, tmp_path / "img", paths,
+                                       tmp_path / "part.csv", **kw)  # fmt: skip
+    partial = tmp_path / "part.csv.partial.npz"
+    assert partial.exists() and not (tmp_path / "part.csv").exists()
+    assert int(np.load(partial)["n_done"]) == 8
     resumed = us.compute_unit_statistics(_FakeModel(), units, tmp_path / "img", paths,
                                          tmp_path / "part.csv", **kw)  # fmt: skip
     pd.testing.assert_frame_equal(resumed, full)
     # a partial file of another pass (other units) is not resumed
-    us.compute_unit_statistics(_FakeModel(), ["conv__1"], tmp_path / "img", paths,
-                               tmp_path / "other.csv", stop_after_blocks=1, **kw)  # fmt: skip
+    with monkeypatch.context() as m:
+        _crash_after_blocks(m, 1)
+        with pytest.raises(_Crash):
+            us.compute_unit_statistics(_FakeModel(), ["conv__1"], tmp_path / "img", paths,
+                                       tmp_path / "other.csv", **kw)  # fmt: skip
     (tmp_path / "other.csv.partial.npz").rename(tmp_path / "full.csv.partial.npz")
     again = us.compute_unit_statistics(_FakeModel(), units, tmp_path / "img", paths,
                                        tmp_path / "full.csv", **kw)  # fmt: skip

@@ -117,12 +117,10 @@ def compute_unit_statistics(
     num_workers: int = 0,
     block_size: int = 1024,
     progress: IO[str] | None = None,
-    stop_after_blocks: int | None = None,
-) -> pd.DataFrame | None:
+) -> pd.DataFrame:
     """One pass over `paths`; writes and returns the unit statistics table (resumable).
 
-    `model` is a `unitpsych.models.LoadedModel`. `stop_after_blocks` ends the pass early (leaving
-    the partial file), for tests of the resume.
+    `model` is a `unitpsych.models.LoadedModel`; each finished block is saved as a resume point.
     """
     import torch
     from torch.utils.data import DataLoader, Subset
@@ -157,7 +155,7 @@ def compute_unit_statistics(
         pin_memory=model.device.type == "cuda",
     )  # fmt: skip
     block_sums, block_counts = np.zeros((u, 3)), np.zeros((u, 3))
-    done, in_block, blocks = start, 0, 0
+    done, in_block = start, 0
     bar = tqdm(total=n, initial=start, file=progress, mininterval=5,
                desc=f"unit statistics {model.name}")  # fmt: skip
     with torch.inference_mode(), model.record(list(groups), pick) as store:
@@ -180,10 +178,6 @@ def compute_unit_statistics(
                 block_sums, block_counts, in_block = np.zeros((u, 3)), np.zeros((u, 3)), 0
                 _save_partial(partial, fp, sums, counts, done)
                 log.info("block written: %d of %d images done (the resume point)", done, n)
-                blocks += 1
-                if stop_after_blocks is not None and blocks >= stop_after_blocks and done < n:
-                    bar.close()
-                    return None
     bar.close()
     if start == n and n > 0:
         log.info("every image was already done in %s", partial)
