@@ -13,15 +13,14 @@ import torch
 from PIL import Image
 
 from unitpsych.config import ConfigError
+from unitpsych.embeddings import EmbeddingCache, embed_image_set
+from unitpsych.mis import mis_table, mis_tasks, sample_tasks
 from unitpsych.observer import (
     check_observer_config,
     decision_variable,
     fit_alpha,
-    mis_table,
-    mis_tasks,
     p_correct,
     resolve_alpha,
-    sample_tasks,
     score_trials,
 )
 from unitpsych.similarity import (
@@ -30,8 +29,6 @@ from unitpsych.similarity import (
     Backend,
     BackendSpec,
     BackendUnavailable,
-    EmbeddingCache,
-    embed_image_set,
     load_backend,
     parse_backend,
 )
@@ -226,7 +223,7 @@ def test_trials_are_scored_on_the_shown_images(tmp_path, brightness_cache):
 
     def embed(files):
         seen.extend(files)
-        from unitpsych.similarity import embed_files
+        from unitpsych.embeddings import embed_files
 
         return embed_files(backend, files, image_size=32)
 

@@ -5,8 +5,9 @@ import logging
 import pandas as pd
 import torch
 
+from unitpsych.embeddings import embed_image_set
 from unitpsych.io import log_stream, setup_logging
-from unitpsych.similarity import embed_image_set, load_backend
+from unitpsych.similarity import load_backend
 
 
 def main(snakemake) -> None:

@@ -3,9 +3,9 @@
 import logging
 
 from unitpsych.activations import read_activations
+from unitpsych.embeddings import EmbeddingCache
 from unitpsych.io import atomic_path, setup_logging
-from unitpsych.observer import mis_tasks
-from unitpsych.similarity import EmbeddingCache
+from unitpsych.mis import mis_tasks
 
 
 def main(snakemake) -> None:

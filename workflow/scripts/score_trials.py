@@ -5,9 +5,10 @@ import logging
 import pandas as pd
 import torch
 
+from unitpsych.embeddings import EmbeddingCache, embed_files
 from unitpsych.io import atomic_path, setup_logging
 from unitpsych.observer import TRIAL_COLUMNS, resolve_alpha, score_trials, with_alpha
-from unitpsych.similarity import EmbeddingCache, embed_files, load_backend
+from unitpsych.similarity import load_backend
 
 WHY = ("per-trial observer files use only an α given in config, so that simulated participants "
        "can read them; the fitted α is in alpha.json and mis.csv")  # fmt: skip
