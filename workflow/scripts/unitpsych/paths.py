@@ -8,6 +8,8 @@ folders are relative to the results folder: pass `root=""` for those.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 RESULTS = "results"
 SIDES = ("min", "max")  # the two sides of a unit: least and most activating
 
@@ -15,6 +17,16 @@ SIDES = ("min", "max")  # the two sides of a unit: least and most activating
 def _join(root: str, *parts: str) -> str:
     """Join path parts with `/`, leaving out an empty root."""
     return "/".join(p for p in (root, *parts) if p)
+
+
+def _model_file(*parts: str, doc: str) -> Callable[..., str]:
+    """A path function `(model="{model}", root=RESULTS)` for the file <root>/<model>/<parts>."""
+
+    def path(model: str = "{model}", root: str = RESULTS) -> str:
+        return _join(root, model, *parts)
+
+    path.__doc__ = doc
+    return path
 
 
 # Image set and per-model caches
@@ -25,47 +37,34 @@ def image_index(root: str = RESULTS) -> str:
     return _join(root, "images", "index.csv")
 
 
-def units_json(model: str = "{model}", root: str = RESULTS) -> str:
-    """Sampled units of a model ({"units": [...]}, protocol §2)."""
-    return _join(root, model, "units.json")
-
-
-def units_csv(model: str = "{model}", root: str = RESULTS) -> str:
-    """Sampled units with layer, channel, layer index and relative depth."""
-    return _join(root, model, "units.csv")
-
-
-def activations(model: str = "{model}", root: str = RESULTS) -> str:
-    """The activation cache [n_images, n_units] of a model."""
-    return _join(root, model, "activations.h5")
-
-
-def unreadable_images(model: str = "{model}", root: str = RESULTS) -> str:
-    """Images the activation pass could not decode (path, error)."""
-    return _join(root, model, "unreadable_images.csv")
-
-
-def accuracy(model: str = "{model}", root: str = RESULTS) -> str:
-    """Top-1 accuracy of a model on the labelled check set (protocol §1.1)."""
-    return _join(root, model, "accuracy.json")
-
-
-def mis(model: str = "{model}", root: str = RESULTS) -> str:
-    """Machine interpretability score per unit."""
-    return _join(root, model, "mis.csv")
-
-
-def unit_statistics(model: str = "{model}", root: str = RESULTS) -> str:
-    """Pixel sparsity, channel sparsity and local contrast per sampled unit (protocol §9)."""
-    return _join(root, model, "unit_statistics.csv")
+units_json = _model_file(
+    "units.json", doc='Sampled units of a model ({"units": [...]}, protocol §2).'
+)
+units_csv = _model_file(
+    "units.csv", doc="Sampled units with layer, channel, layer index and relative depth."
+)
+activations = _model_file(
+    "activations.h5", doc="The activation cache [n_images, n_units] of a model."
+)
+unreadable_images = _model_file(
+    "unreadable_images.csv", doc="Images the activation pass could not decode (path, error)."
+)
+accuracy = _model_file(
+    "accuracy.json", doc="Top-1 accuracy of a model on the labelled check set (protocol §1.1)."
+)
+mis = _model_file("mis.csv", doc="Machine interpretability score per unit.")
+unit_statistics = _model_file(
+    "unit_statistics.csv",
+    doc="Pixel sparsity, channel sparsity and local contrast per sampled unit (protocol §9).",
+)
 
 
 # Stimuli
 
 
-def stimuli_index(model: str = "{model}", root: str = RESULTS) -> str:
-    """Every stimulus file of a model with its checksum."""
-    return _join(root, model, "stimuli", "index.csv")
+stimuli_index = _model_file(
+    "stimuli", "index.csv", doc="Every stimulus file of a model with its checksum."
+)
 
 
 def unit_dir(model: str = "{model}", unit: str = "{unit}", root: str = RESULTS) -> str:
@@ -103,9 +102,10 @@ def preview(model: str = "{model}", unit: str = "{unit}", root: str = RESULTS) -
     return _join(unit_dir(model, unit, root), "preview.png")
 
 
-def featureviz_summary(model: str = "{model}", root: str = RESULTS) -> str:
-    """One row per unit: feature-visualisation success, α and activations."""
-    return _join(root, model, "featureviz_summary.csv")
+featureviz_summary = _model_file(
+    "featureviz_summary.csv",
+    doc="One row per unit: feature-visualisation success, α and activations.",
+)
 
 
 def stimulus_file(folder: str, side: str, index: int) -> str:
@@ -246,6 +246,7 @@ def observer_alpha(backend: str = "{backend}", root: str = RESULTS) -> str:
     return _join(root, "observer", backend, "alpha.json")
 
 
-def mis_tasks(model: str = "{model}", root: str = RESULTS) -> str:
-    """The machine observer's sampled MIS tasks per unit with their decision variable d (α-free)."""
-    return _join(root, model, "mis_tasks.csv")
+mis_tasks = _model_file(
+    "mis_tasks.csv",
+    doc="The machine observer's sampled MIS tasks per unit with their decision variable d (α-free).",
+)
