@@ -21,6 +21,7 @@ class LoggedJob:
     outputs: tuple[str, ...]
     jobid: str
     wildcards: str
+    resources: str = ""
 
 
 def parse_jobs(text: str) -> list[LoggedJob]:
@@ -37,6 +38,7 @@ def parse_jobs(text: str) -> list[LoggedJob]:
                     tuple(current.get("output", "").split(", ")) if current.get("output") else (),
                     current.get("jobid", ""),
                     current.get("wildcards", ""),
+                    current.get("resources", ""),
                 )
             )
 

@@ -165,30 +165,44 @@ def test_outputs_equal_a_local_run(runs):
 
 def test_per_unit_jobs_are_bundled_into_group_jobs_sized_for_serial_work(cluster, runs):
     """Exemplar and preview jobs of many units share one SLURM job whose time limit covers
-    its members one after another (the plugin runs group members serially, see the profile)."""
+    its members one after another (the plugin runs group members serially, see the profile).
+
+    The members of each group job are the job blocks the main Snakemake printed just before
+    submitting it, with the resources it sized the job from (at that attempt: a retried group
+    job is submitted again with larger sizes, and the check holds for every submission)."""
     local, remote, main_log = runs
     grouped = [
         job for job in parse_jobs(main_log) if job.rule in ("extract_exemplars", "preview_unit")
     ]
-    group_logs = {
-        path.stem: path.read_text()
-        for path in (remote / "logs" / "slurm").glob("group_stimuli*/**/*.log")
-    }
-    assert group_logs, "no SLURM job of the group `stimuli`"
-    assert len(group_logs) < len(grouped)
+    submissions = _group_submissions(main_log, "stimuli")
+    assert submissions, "no SLURM job of the group `stimuli`"
+    assert set(submissions) <= {p.stem for p in (remote / "logs" / "slurm").rglob("*.log")}
+    submitted = {job.outputs for members in submissions.values() for job in members}
+    assert submitted == {job.outputs for job in grouped}
+    assert len(submissions) < len(submitted)
     records = {rec["JobId"]: rec for rec in cluster.jobs()}
-    members_per_job = []
-    for slurm_id, text in group_logs.items():
-        members = [
-            job for job in parse_jobs(text) if job.rule in ("extract_exemplars", "preview_unit")
-        ]
-        members = list({job.outputs: job for job in members}.values())
-        members_per_job.append(len(members))
-        runtime = sum(
-            int(re.search(r"runtime=(\d+)", _resources(text, job)).group(1)) for job in members
-        )
-        assert _minutes(records[slurm_id]["TimeLimit"]) >= runtime, (records[slurm_id], runtime)
-    assert max(members_per_job) > 1
+    for slurm_id, members in submissions.items():
+        assert {job.rule for job in members} <= {"extract_exemplars", "preview_unit"}, members
+        runtime = sum(int(re.search(r"runtime=(\d+)", job.resources).group(1)) for job in members)
+        limit = _minutes(records[slurm_id]["TimeLimit"])
+        assert limit >= runtime, (slurm_id, limit, runtime, [job.outputs for job in members])
+    assert max(len(members) for members in submissions.values()) > 1
+
+
+def _group_submissions(main_log: str, group: str) -> dict[str, list]:
+    """SLURM job id -> the member jobs of each submitted job of `group` (from the main log)."""
+    submitted = re.compile(r"submitted with SLURM jobid (\d+) \(log: .*/group_" + group + r"_")
+    out: dict[str, list] = {}
+    pending: list[str] = []
+    for line in main_log.splitlines():
+        match = submitted.search(line)
+        if match:
+            out[match.group(1)] = [j for j in parse_jobs("\n".join(pending)) if not j.local]
+        if "submitted with SLURM jobid" in line or line.startswith("Execute "):
+            pending = []
+        else:
+            pending.append(line)
+    return out
 
 
 def _minutes(limit: str) -> int:
@@ -198,12 +212,6 @@ def _minutes(limit: str) -> int:
     while len(parts) < 3:
         parts.insert(0, 0)
     return int(days or 0) * 1440 + parts[0] * 60 + parts[1]
-
-
-def _resources(text: str, job) -> str:
-    """The `resources:` line of a job block (by its output) in a log."""
-    block = text.split(f"output: {', '.join(job.outputs)}", 1)[1]
-    return next(line for line in block.splitlines() if "resources:" in line)
 
 
 TOY_SNAKEFILE = """
