@@ -58,6 +58,38 @@ def units_by_layer(units: list[str]) -> dict[str, list[tuple[int, int]]]:
     return dict(groups)
 
 
+def channel_selectors(model: Any, units: list[str]) -> dict[str, tuple[np.ndarray, Any]]:
+    """layer -> (its units' columns, their channels as a tensor on the model's device).
+
+    Every layer is looked up in the model first, so an unknown layer fails before any work.
+    """
+    import torch
+
+    groups = units_by_layer(units)
+    for layer in groups:
+        model.get_layer_module(layer)
+    return {
+        layer: (
+            np.array([c for c, _ in cols]),
+            torch.tensor([ch for _, ch in cols], device=model.device),
+        )
+        for layer, cols in groups.items()
+    }
+
+
+def image_loader(model: Any, image_root: str | Path, paths: list[str], start: int,
+                 batch_size: int, num_workers: int) -> Any:  # fmt: skip
+    """Batches (images, indices, errors) of `paths[start:]`, cut as `model` expects, in order."""
+    from torch.utils.data import DataLoader, Subset
+
+    from unitpsych.images import ImageDataset
+
+    dataset = ImageDataset(image_root, paths, model.transform(), model.input_size)
+    return DataLoader(Subset(dataset, list(range(start, len(paths)))), batch_size=batch_size,
+                      shuffle=False, num_workers=num_workers,
+                      pin_memory=model.device.type == "cuda")  # fmt: skip
+
+
 def _open_partial(
     path: Path, fingerprint: str, n: int, u: int, block: int, attrs: dict
 ) -> h5py.File:
@@ -103,17 +135,12 @@ def collect_activations(
     finished block; the next call with the same model, units and images resumes from there.
     """
     import torch
-    from torch.utils.data import DataLoader
     from tqdm import tqdm
-
-    from unitpsych.images import ImageDataset
 
     out = Path(out)
     partial = out.with_name(out.name + ".partial")
     n, u = len(paths), len(units)
-    groups = units_by_layer(units)
-    for layer in groups:
-        model.get_layer_module(layer)  # unknown layer -> clear error before any work
+    selectors = channel_selectors(model, units)
     block_size = max(batch_size, block_size // batch_size * batch_size)
     attrs = {
         "model": model.name,
@@ -126,22 +153,7 @@ def collect_activations(
     f = _open_partial(partial, fp, n, u, block_size, attrs)
     try:
         start = int(f.attrs["n_done"])
-        dataset = ImageDataset(image_root, paths, model.transform(), model.input_size)
-        index = list(range(start, n))
-        loader = DataLoader(
-            torch.utils.data.Subset(dataset, index),
-            batch_size=batch_size,
-            shuffle=False,
-            num_workers=num_workers,
-            pin_memory=model.device.type == "cuda",
-        )
-        selectors = {
-            layer: (
-                torch.tensor([c for c, _ in cols]),
-                torch.tensor([ch for _, ch in cols], device=model.device),
-            )
-            for layer, cols in groups.items()
-        }
+        loader = image_loader(model, image_root, paths, start, batch_size, num_workers)
 
         def pick(layer: str, output):
             return model.reduce(layer, output).index_select(1, selectors[layer][1]).float()
@@ -149,13 +161,13 @@ def collect_activations(
         bar = tqdm(
             total=n, initial=start, file=progress, mininterval=5, desc=f"activations {model.name}"
         )
-        with torch.inference_mode(), model.record(list(groups), pick) as store:
+        with torch.inference_mode(), model.record(list(selectors), pick) as store:
 
             def rows(x) -> np.ndarray:
                 model.module(x.to(model.device, non_blocking=True))
                 out = np.empty((len(x), u), dtype=np.float32)
                 for layer, (cols, _) in selectors.items():
-                    out[:, cols.numpy()] = store[layer].cpu().numpy()
+                    out[:, cols] = store[layer].cpu().numpy()
                 return out
 
             write_blocks(f, loader, paths, rows, start, block_size, u, bar)

@@ -27,7 +27,11 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from unitpsych.activations import _fingerprint, units_by_layer  # the cache's pass identity
+from unitpsych.activations import (  # the cache's pass identity, image loader and channel selectors
+    _fingerprint,
+    channel_selectors,
+    image_loader,
+)
 from unitpsych.io import atomic_path
 
 log = logging.getLogger("unitpsych.unit_statistics")
@@ -123,42 +127,25 @@ def compute_unit_statistics(
     `model` is a `unitpsych.models.LoadedModel`; each finished block is saved as a resume point.
     """
     import torch
-    from torch.utils.data import DataLoader, Subset
     from tqdm import tqdm
-
-    from unitpsych.images import ImageDataset
 
     out = Path(out)
     partial = out.with_name(out.name + ".partial.npz")
     n, u = len(paths), len(units)
-    groups = units_by_layer(units)
-    for layer in groups:
-        model.get_layer_module(layer)  # unknown layer -> clear error before any work
+    selectors = channel_selectors(model, units)
     fp = _fingerprint(model.name, units, paths, repr(model.transform()))
     sums, counts, start = _load_partial(partial, fp, u)
     block_size = max(batch_size, block_size // batch_size * batch_size)
-    selectors = {
-        layer: (
-            np.array([c for c, _ in cols]),
-            torch.tensor([ch for _, ch in cols], device=model.device),
-        )
-        for layer, cols in groups.items()
-    }
 
     def pick(layer: str, output):
         return layer_statistics(model, layer, output, selectors[layer][1])
 
-    loader = DataLoader(
-        Subset(ImageDataset(image_root, paths, model.transform(), model.input_size),
-               list(range(start, n))),
-        batch_size=batch_size, shuffle=False, num_workers=num_workers,
-        pin_memory=model.device.type == "cuda",
-    )  # fmt: skip
+    loader = image_loader(model, image_root, paths, start, batch_size, num_workers)
     block_sums, block_counts = np.zeros((u, 3)), np.zeros((u, 3))
     done, in_block = start, 0
     bar = tqdm(total=n, initial=start, file=progress, mininterval=5,
                desc=f"unit statistics {model.name}")  # fmt: skip
-    with torch.inference_mode(), model.record(list(groups), pick) as store:
+    with torch.inference_mode(), model.record(list(selectors), pick) as store:
         for x, idx, err in loader:
             model.module(x.to(model.device, non_blocking=True))
             ok = np.array([e == "" for e in err])
