@@ -83,18 +83,19 @@ def check_weights(weights: str) -> str:
 # --------------------------------------------------------------------------- builders
 
 
+def _shortcut(block: nn.Module, x, out):
+    """The block's hookable `shortcut` on out + identity (x, or x through the block's downsample)."""
+    identity = x if block.downsample is None else block.downsample(x)
+    return block.shortcut(out + identity)
+
+
 class _IMIBottleneckMixin:
     """torchvision Bottleneck with unshared, non-inplace ReLUs and a hookable pre-ReLU residual sum."""
 
     def forward(self, x):  # noqa: D102 - mirrors torchvision's Bottleneck.forward
-        identity = x
         out = self.bn1_relu(self.bn1(self.conv1(x)))
         out = self.bn2_relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        out = self.shortcut(out + identity)
-        return self.shortcut_relu(out)
+        return self.shortcut_relu(_shortcut(self, x, self.bn3(self.conv3(out))))
 
 
 def imi_resnet(block_module: nn.Module) -> nn.Module:
@@ -121,15 +122,10 @@ def imi_resnet(block_module: nn.Module) -> nn.Module:
 
 def _clip_bottleneck_forward(self, x):
     """open_clip ModifiedResNet Bottleneck with the fork's `shortcut` Identity on out + identity."""
-    identity = x
     out = self.act1(self.bn1(self.conv1(x)))
     out = self.act2(self.bn2(self.conv2(out)))
     out = self.avgpool(out)
-    out = self.bn3(self.conv3(out))
-    if self.downsample is not None:
-        identity = self.downsample(x)
-    out = self.shortcut(out + identity)
-    return self.act3(out)
+    return self.act3(_shortcut(self, x, self.bn3(self.conv3(out))))
 
 
 def imi_clip_resnet(visual: nn.Module) -> nn.Module:
