@@ -2,8 +2,6 @@
 
 import logging
 
-import torch
-
 from unitpsych.accuracy import (
     AccuracyResult,
     check,
@@ -12,8 +10,9 @@ from unitpsych.accuracy import (
     labelled_set,
     top1_accuracy,
 )
+from unitpsych.images import loader_workers
 from unitpsych.io import log_stream, setup_logging, write_json
-from unitpsych.models import load_model
+from unitpsych.models import load_job_model
 
 
 def main(snakemake) -> None:
@@ -21,13 +20,11 @@ def main(snakemake) -> None:
     setup_logging(snakemake.log[0])
     log = logging.getLogger("unitpsych")
     cfg, acc = snakemake.params.model, snakemake.params.accuracy
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    torch.set_num_threads(max(1, snakemake.threads))
     images = snakemake.config["images"]  # batch size and workers: speed only, not params
-    workers = images.get("num_workers")
-    model = load_model(cfg["name"], cfg, device=device, seed=snakemake.params.seed)
+    model = load_job_model(cfg, snakemake.threads, snakemake.params.seed)
     table = labelled_set(acc["root"], acc.get("labels"))
-    log.info("%s on %s: %d labelled images under %s", cfg["name"], device, len(table), acc["root"])
+    log.info("%s on %s: %d labelled images under %s", cfg["name"], model.device, len(table),
+             acc["root"])  # fmt: skip
     with log_stream(snakemake.log[0]) as progress:
         top1, unreadable = top1_accuracy(
             model,
@@ -35,7 +32,7 @@ def main(snakemake) -> None:
             table,
             imagenet_head(model, acc.get("lucid_synsets")),
             batch_size=cfg.get("batch_size") or images["batch_size"],
-            num_workers=snakemake.threads if workers is None else workers,
+            num_workers=loader_workers(images, snakemake.threads),
             progress=progress,
         )
     result = AccuracyResult(

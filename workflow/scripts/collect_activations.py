@@ -3,11 +3,11 @@
 import logging
 
 import pandas as pd
-import torch
 
 from unitpsych.activations import collect_activations
+from unitpsych.images import loader_workers
 from unitpsych.io import log_stream, setup_logging
-from unitpsych.models import load_model
+from unitpsych.models import load_job_model
 from unitpsych.units import read_units
 
 
@@ -16,18 +16,15 @@ def main(snakemake) -> None:
     setup_logging(snakemake.log[0])
     log = logging.getLogger("unitpsych")
     cfg, images = snakemake.params.model, snakemake.params.images
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    torch.set_num_threads(max(1, snakemake.threads))
-    model = load_model(cfg["name"], cfg, device=device, seed=snakemake.params.seed)
+    model = load_job_model(cfg, snakemake.threads, snakemake.params.seed)
     units = read_units(snakemake.input.units)
     table = pd.read_csv(snakemake.input.images, keep_default_na=False)
     speed = snakemake.config["images"]  # worker count and block size: speed only, not params
-    workers = speed.get("num_workers")
-    workers = snakemake.threads if workers is None else workers
+    workers = loader_workers(speed, snakemake.threads)
     log.info(
         "%s on %s: %d units, %d images, %d workers",
         cfg["name"],
-        device,
+        model.device,
         len(units),
         len(table),
         workers,

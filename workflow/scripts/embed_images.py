@@ -3,10 +3,11 @@
 import logging
 
 import pandas as pd
-import torch
 
 from unitpsych.embeddings import embed_image_set
+from unitpsych.images import loader_workers
 from unitpsych.io import log_stream, setup_logging
+from unitpsych.models import job_device
 from unitpsych.similarity import load_backend
 
 
@@ -19,12 +20,11 @@ def main(snakemake) -> None:
         snakemake.params.images,
         snakemake.params.exemplars,
     )
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    torch.set_num_threads(max(1, snakemake.threads))
+    device = job_device(snakemake.threads)
     backend = load_backend(backend_cfg["name"], device=device, weights=backend_cfg["weights"])
     paths = list(pd.read_csv(snakemake.input.images, keep_default_na=False)["path"])
     speed = snakemake.config["images"]  # worker count and block size: speed only, not params
-    workers = snakemake.threads if speed.get("num_workers") is None else speed["num_workers"]
+    workers = loader_workers(speed, snakemake.threads)
     log.info("%s on %s: %d images, %d workers", backend_cfg["name"], device, len(paths), workers)
     with log_stream(snakemake.log[0]) as progress:
         result = embed_image_set(

@@ -3,10 +3,10 @@
 import logging
 
 import pandas as pd
-import torch
 
 from unitpsych.embeddings import EmbeddingCache, embed_files
 from unitpsych.io import atomic_path, setup_logging
+from unitpsych.models import job_device
 from unitpsych.observer import TRIAL_COLUMNS, resolve_alpha, score_trials, with_alpha
 from unitpsych.similarity import load_backend
 
@@ -25,8 +25,7 @@ def main(snakemake) -> None:
 
     def embed(files):  # feature visualisations and other stimuli outside the image set
         if "backend" not in state:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-            torch.set_num_threads(max(1, snakemake.threads))
+            device = job_device(snakemake.threads)
             state["backend"] = load_backend(backend_cfg["name"], device, backend_cfg["weights"])
         return embed_files(state["backend"], files, snakemake.params.exemplars["image_size"])
 

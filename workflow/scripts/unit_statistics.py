@@ -3,11 +3,10 @@
 import logging
 
 import pandas as pd
-import torch
 
-from unitpsych.images import index_images
+from unitpsych.images import index_images, loader_workers
 from unitpsych.io import log_stream, setup_logging
-from unitpsych.models import load_model
+from unitpsych.models import load_job_model
 from unitpsych.unit_statistics import compute_unit_statistics, select_images
 from unitpsych.units import read_units
 
@@ -17,9 +16,7 @@ def main(snakemake) -> None:
     setup_logging(snakemake.log[0])
     log = logging.getLogger("unitpsych")
     cfg, images = snakemake.params.model, snakemake.params.images
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    torch.set_num_threads(max(1, snakemake.threads))
-    model = load_model(cfg["name"], cfg, device=device, seed=snakemake.params.seed)
+    model = load_job_model(cfg, snakemake.threads, snakemake.params.seed)
     units = read_units(snakemake.input.units)
     index = list(snakemake.input.images)  # the activation image set's index, or none
     if index:
@@ -27,11 +24,9 @@ def main(snakemake) -> None:
     else:
         paths = list(index_images(images["root"], images.get("list"), tuple(images["extensions"]))["path"])
     paths = select_images(paths, images.get("n_images"))
-    speed = snakemake.config["images"]  # worker count: speed only, not a param
-    workers = speed.get("num_workers")
-    workers = snakemake.threads if workers is None else workers
-    log.info("%s on %s: %d units, %d images from %s", cfg["name"], device, len(units), len(paths),
-             images["root"])  # fmt: skip
+    workers = loader_workers(snakemake.config["images"], snakemake.threads)  # speed only
+    log.info("%s on %s: %d units, %d images from %s", cfg["name"], model.device, len(units),
+             len(paths), images["root"])  # fmt: skip
     with log_stream(snakemake.log[0]) as progress:
         table = compute_unit_statistics(
             model, units, images["root"], paths, snakemake.output.csv,

@@ -199,3 +199,9 @@ def generate_image_set(
         img.save(root / rel, format="JPEG", quality=90)
         rows.append({"path": rel, "source": source})
     return pd.DataFrame(rows)
+
+
+def loader_workers(images_cfg: dict, threads: int) -> int:
+    """DataLoader workers of a pass over images: `images.num_workers`, else the job's threads."""
+    workers = images_cfg.get("num_workers")
+    return threads if workers is None else workers

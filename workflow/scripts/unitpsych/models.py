@@ -289,3 +289,16 @@ def load_model(
     if not layer_list:
         raise RuntimeError(f"no layers of interest found in {name} ({spec.arch})")
     return LoadedModel(name, spec, module, full, torch.device(device), layer_list, _modules=modules)
+
+
+def job_device(threads: int) -> str:
+    """A job's torch device (cuda when there is a GPU, else cpu); torch computes on `threads`."""
+    import torch
+
+    torch.set_num_threads(max(1, threads))
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_job_model(model_cfg: dict, threads: int, seed: int) -> LoadedModel:
+    """A rule's model from its config slice, on the job's device, torch on the job's threads."""
+    return load_model(model_cfg["name"], model_cfg, device=job_device(threads), seed=seed)
