@@ -1,7 +1,5 @@
 """Cache every sampled unit's activation over the image set in one pass (rule collect_activations)."""
 
-import logging
-
 import pandas as pd
 
 from unitpsych.activations import collect_activations
@@ -13,12 +11,11 @@ from unitpsych.units import read_units
 
 def main(snakemake) -> None:
     """Load the model, run the images through it once, write activations.h5 and the unreadable list."""
-    setup_logging(snakemake.log[0])
-    log = logging.getLogger("unitpsych")
+    log = setup_logging(snakemake.log[0])
     cfg, images = snakemake.params.model, snakemake.params.images
-    model = load_job_model(cfg, snakemake.threads, snakemake.params.seed)
-    units = read_units(snakemake.input.units)
+    units = read_units(snakemake.input.units)  # inputs before the model: bad ones fail fast
     table = pd.read_csv(snakemake.input.images, keep_default_na=False)
+    model = load_job_model(cfg, snakemake.threads, snakemake.params.seed)
     speed = snakemake.config["images"]  # worker count and block size: speed only, not params
     workers = loader_workers(speed, snakemake.threads)
     log.info(

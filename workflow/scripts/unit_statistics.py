@@ -1,7 +1,5 @@
 """Pixel sparsity, channel sparsity and local contrast per sampled unit (rule unit_statistics)."""
 
-import logging
-
 import pandas as pd
 
 from unitpsych.images import index_images, loader_workers
@@ -13,17 +11,16 @@ from unitpsych.units import read_units
 
 def main(snakemake) -> None:
     """Load the model, run the image set through it once, write unit_statistics.csv."""
-    setup_logging(snakemake.log[0])
-    log = logging.getLogger("unitpsych")
+    log = setup_logging(snakemake.log[0])
     cfg, images = snakemake.params.model, snakemake.params.images
-    model = load_job_model(cfg, snakemake.threads, snakemake.params.seed)
-    units = read_units(snakemake.input.units)
+    units = read_units(snakemake.input.units)  # inputs before the model: bad ones fail fast
     index = list(snakemake.input.images)  # the activation image set's index, or none
     if index:
         paths = list(pd.read_csv(index[0], keep_default_na=False)["path"])
     else:
         paths = list(index_images(images["root"], images.get("list"), tuple(images["extensions"]))["path"])
     paths = select_images(paths, images.get("n_images"))
+    model = load_job_model(cfg, snakemake.threads, snakemake.params.seed)
     workers = loader_workers(snakemake.config["images"], snakemake.threads)  # speed only
     log.info("%s on %s: %d units, %d images from %s", cfg["name"], model.device, len(units),
              len(paths), images["root"])  # fmt: skip
