@@ -58,6 +58,11 @@ def units_by_layer(units: list[str]) -> dict[str, list[tuple[int, int]]]:
     return dict(groups)
 
 
+def whole_batches(block_size: int, batch_size: int) -> int:
+    """Images per resume block: `block_size` rounded down to whole batches, at least one batch."""
+    return max(batch_size, block_size // batch_size * batch_size)
+
+
 def channel_selectors(model: Any, units: list[str]) -> dict[str, tuple[np.ndarray, Any]]:
     """layer -> (its units' columns, their channels as a tensor on the model's device).
 
@@ -141,7 +146,7 @@ def collect_activations(
     partial = out.with_name(out.name + ".partial")
     n, u = len(paths), len(units)
     selectors = channel_selectors(model, units)
-    block_size = max(batch_size, block_size // batch_size * batch_size)
+    block_size = whole_batches(block_size, batch_size)
     attrs = {
         "model": model.name,
         "arch": model.arch,

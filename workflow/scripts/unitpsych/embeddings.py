@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from unitpsych import __version__
-from unitpsych.activations import STR, _fingerprint, _open_partial, write_blocks
+from unitpsych.activations import STR, _fingerprint, _open_partial, whole_batches, write_blocks
 from unitpsych.io import atomic_path
 from unitpsych.similarity import Backend
 
@@ -99,7 +99,7 @@ def embed_image_set(
     partial = out.with_name(out.name + ".partial")
     dim = int(backend(torch.zeros(1, 3, image_size, image_size)).shape[1])
     n = len(paths)
-    block_size = max(batch_size, block_size // batch_size * batch_size)
+    block_size = whole_batches(block_size, batch_size)
     preprocessing = f"Resize({resize}) CenterCrop({image_size}); {backend.description}"
     attrs = {
         "model": backend.spec.name,  # the activation cache's attribute names (shared helpers)

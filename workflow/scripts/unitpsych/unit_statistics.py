@@ -31,6 +31,7 @@ from unitpsych.activations import (  # the cache's pass identity, image loader a
     _fingerprint,
     channel_selectors,
     image_loader,
+    whole_batches,
 )
 from unitpsych.io import atomic_path
 
@@ -135,7 +136,7 @@ def compute_unit_statistics(
     selectors = channel_selectors(model, units)
     fp = _fingerprint(model.name, units, paths, repr(model.transform()))
     sums, counts, start = _load_partial(partial, fp, u)
-    block_size = max(batch_size, block_size // batch_size * batch_size)
+    block_size = whole_batches(block_size, batch_size)
 
     def pick(layer: str, output):
         return layer_statistics(model, layer, output, selectors[layer][1])
