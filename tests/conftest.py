@@ -57,3 +57,21 @@ def labelled_photos(tmp_path_factory) -> tuple[Path, Path]:
     labels = root.parent / f"{root.name}_labels.csv"
     labels.write_text("\n".join(lines) + "\n")
     return root, labels
+
+
+class Killed(Exception):
+    """Stands in for a job killed mid-pass."""
+
+
+def kill_after(monkeypatch, module, name: str, n_calls: int) -> None:
+    """Make `module.<name>` run, then raise Killed, from its `n_calls`-th call on (a resume point)."""
+    calls = []
+    original = getattr(module, name)
+
+    def run_then_kill(*args, **kwargs):
+        original(*args, **kwargs)
+        calls.append(1)
+        if len(calls) >= n_calls:
+            raise Killed
+
+    monkeypatch.setattr(module, name, run_then_kill)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import Killed, kill_after
 from unitpsych import activations as A
 from unitpsych.activations import collect_activations, read_activations, read_unit_activations
 from unitpsych.images import index_images, load_rgb
@@ -63,22 +64,9 @@ def test_corrupt_image_is_listed_and_skipped(tmp_path, image_set, lite0):
     assert images == paths[:2] + paths[3:]
 
 
-class _Crash(Exception):
-    """Stands in for a killed job."""
-
-
 def _crash_after_blocks(monkeypatch, n_blocks: int) -> None:
     """Make the activation pass die right after its `n_blocks`-th finished block."""
-    written = []
-    flush = A._flush
-
-    def flush_then_crash(*args, **kwargs):
-        flush(*args, **kwargs)
-        written.append(1)
-        if len(written) >= n_blocks:
-            raise _Crash
-
-    monkeypatch.setattr(A, "_flush", flush_then_crash)
+    kill_after(monkeypatch, A, "_flush", n_blocks)
 
 
 def test_interrupted_collection_resumes_and_matches(tmp_path, image_set, lite0, monkeypatch):
@@ -89,7 +77,7 @@ def test_interrupted_collection_resumes_and_matches(tmp_path, image_set, lite0, 
     kw = dict(batch_size=4, block_size=8)
     with monkeypatch.context() as m:
         _crash_after_blocks(m, 1)
-        with pytest.raises(_Crash):
+        with pytest.raises(Killed):
             collect_activations(lite0, UNITS, image_set, paths, part, tmp_path / "u2.csv", **kw)
     partial = tmp_path / "resumed.h5.partial"
     assert partial.exists() and not part.exists()
@@ -105,7 +93,7 @@ def test_partial_file_of_another_collection_is_not_trusted(tmp_path, image_set, 
     out = tmp_path / "a.h5"
     with monkeypatch.context() as m:
         _crash_after_blocks(m, 1)
-        with pytest.raises(_Crash):
+        with pytest.raises(Killed):
             collect_activations(lite0, UNITS[:1], image_set, paths, out, tmp_path / "u.csv", batch_size=4, block_size=4)
     collect_activations(lite0, UNITS, image_set, paths, out, tmp_path / "u.csv", batch_size=4)
     acts, units, _ = read_activations(out)

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from conftest import Killed, kill_after
 from unitpsych import unit_statistics as us
 
 
@@ -155,22 +156,9 @@ def test_one_pass_matches_a_direct_computation_and_skips_unreadable_images(tmp_p
     assert not (tmp_path / "stats.csv.partial.npz").exists()
 
 
-class _Crash(Exception):
-    """Stands in for a killed job."""
-
-
 def _crash_after_blocks(monkeypatch, n_blocks: int) -> None:
     """Make the pass die right after its `n_blocks`-th saved resume point."""
-    saved = []
-    save = us._save_partial
-
-    def save_then_crash(*args, **kwargs):
-        save(*args, **kwargs)
-        saved.append(1)
-        if len(saved) >= n_blocks:
-            raise _Crash
-
-    monkeypatch.setattr(us, "_save_partial", save_then_crash)
+    kill_after(monkeypatch, us, "_save_partial", n_blocks)
 
 
 def test_a_stopped_pass_resumes_to_the_same_table(tmp_path, monkeypatch):
@@ -181,7 +169,7 @@ def test_a_stopped_pass_resumes_to_the_same_table(tmp_path, monkeypatch):
                                       tmp_path / "full.csv", **kw)  # fmt: skip
     with monkeypatch.context() as m:
         _crash_after_blocks(m, 2)
-        with pytest.raises(_Crash):
+        with pytest.raises(Killed):
             us.compute_unit_statistics(_FakeModel(), units, tmp_path / "img", paths,
                                        tmp_path / "part.csv", **kw)  # fmt: skip
     partial = tmp_path / "part.csv.partial.npz"
@@ -193,7 +181,7 @@ def test_a_stopped_pass_resumes_to_the_same_table(tmp_path, monkeypatch):
     # a partial file of another pass (other units) is not resumed
     with monkeypatch.context() as m:
         _crash_after_blocks(m, 1)
-        with pytest.raises(_Crash):
+        with pytest.raises(Killed):
             us.compute_unit_statistics(_FakeModel(), ["conv__1"], tmp_path / "img", paths,
                                        tmp_path / "other.csv", **kw)  # fmt: skip
     (tmp_path / "other.csv.partial.npz").rename(tmp_path / "full.csv.partial.npz")
