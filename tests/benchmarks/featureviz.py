@@ -71,7 +71,7 @@ def lucent_run(
         obj,
         param_f=lambda: param.image(settings.param_size, batch=n),
         optimizer=lambda params: torch.optim.Adam(params, lr=settings.lr),
-        transforms=lucent_transforms(),
+        transforms=lucent_transforms(settings.param_size),
         thresholds=(settings.max_steps,),
         show_image=False,
         progress=False,

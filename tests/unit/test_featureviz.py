@@ -27,6 +27,7 @@ from unitpsych.fv_optimise import (
     PlateauStop,
     evaluate_images,
     gram_similarity,
+    jitters,
     lucent_on,
     optimise_runs,
 )
@@ -241,6 +242,13 @@ def _start_images(settings: FVSettings, n: int, seed: int) -> np.ndarray:
         _, image_f = param.image(settings.param_size, batch=n)
         m, c = (settings.param_size - settings.crop_size) // 2, settings.crop_size
         return image_f()[:, :, m : m + c, m : m + c].permute(0, 2, 3, 1).numpy()
+
+
+def test_jitters_are_the_papers_at_256_px_and_keep_their_share_at_other_sizes():
+    assert jitters(256) == (16, 8)
+    assert jitters(512) == (32, 16)
+    assert jitters(64) == (4, 2)
+    assert jitters(16) == (1, 1)  # never below one pixel
 
 
 def test_maximising_and_minimising_move_the_unit_on_trained_lite0(lite0):

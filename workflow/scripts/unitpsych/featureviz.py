@@ -109,7 +109,7 @@ class FVSettings:
             )
         if self.param_size < 16:
             raise ValueError(
-                f"featureviz.param_size must be >= 16 (jitter moves up to 15 px), got {self.param_size}"
+                f"featureviz.param_size must be >= 16, got {self.param_size}"
             )
         if self.max_steps < 1 or self.lr <= 0:
             raise ValueError(

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 TRANSFORM_SCALES = (1.0, 0.975, 1.025, 0.95, 1.05)
 TRANSFORM_ANGLES = tuple(range(-5, 6))
+PAPER_PARAM_SIZE = 256  # the authors' FFT image side; the jitters below are given for it
 
 
 @dataclass(frozen=True)
@@ -126,15 +127,26 @@ def gram_similarity(act: torch.Tensor) -> torch.Tensor:
     return cos.sum((1, 2)) - torch.diagonal(cos, dim1=1, dim2=2).sum(-1)
 
 
-def lucent_transforms() -> list[Callable]:
-    """The paper's transforms: jitter 16, random scale, rotate −5..5°, jitter 8 (lucent)."""
+def jitters(param_size: int) -> tuple[int, int]:
+    """The two jitters in px: the paper's 16 and 8 at 256 px, scaled with smaller images (>= 1)."""
+    return tuple(max(1, round(j * param_size / PAPER_PARAM_SIZE)) for j in (16, 8))  # type: ignore[return-value]
+
+
+def lucent_transforms(param_size: int = PAPER_PARAM_SIZE) -> list[Callable]:
+    """The paper's transforms: jitter 16, random scale, rotate −5..5°, jitter 8 (lucent).
+
+    The jitters keep their share of the image at other sizes (4 and 2 px at 64 px), so that a
+    small image is moved by what moves a 256 px one: unscaled, 64 px images lose 24 of 64 px to
+    the jitters and are then evaluated on a view that the optimisation rarely saw.
+    """
     from lucent.optvis import transform
 
+    first, second = jitters(param_size)
     return [
-        transform.jitter(16),
+        transform.jitter(first),
         transform.random_scale(TRANSFORM_SCALES),
         transform.random_rotate(TRANSFORM_ANGLES),
-        transform.jitter(8),
+        transform.jitter(second),
     ]
 
 
@@ -221,7 +233,7 @@ def optimise_runs(
             spectra.append(params[0])
             image_fs.append(image_f)
         reset_seeds(seed)  # the transforms' draws: one sequence shared by all runs
-        transforms = lucent_transforms()
+        transforms = lucent_transforms(size)
         optimizer = torch.optim.Adam(spectra, lr=settings.lr)
 
         checks = [PlateauStop(settings.plateau) for _ in runs]
