@@ -298,6 +298,13 @@ def test_exclusion_figures(tables):
     lines = [[ln.get_xdata()[0] for ln in ax.get_lines()]
              for ax in fe.exclusion_values(ex, thresholds | {"row_variability_min": 2}).axes]  # fmt: skip
     assert lines[2] == [2, 43]
+    # practice attempts with a long tail (1..30) still get one bar per attempt count, so the
+    # line at 3.5 falls between the bars of 3 (pass) and 4 (fail) and cuts none
+    tail = ex.assign(demo_trials_value=np.resize(np.arange(1, 31), len(ex)))
+    ax = fe.exclusion_values(tail, thresholds).axes[5]
+    edges = sorted({p.get_x() for p in ax.patches} | {p.get_x() + p.get_width() for p in ax.patches})
+    assert [ln.get_xdata()[0] for ln in ax.get_lines()] == [3.5]
+    assert not any(p.get_x() < 3.5 < p.get_x() + p.get_width() for p in ax.patches), edges
     # a threshold far beyond the data is named at the edge, not drawn (the bars keep their width)
     fig = fe.exclusion_values(ex, thresholds | {"total_response_time_max_s": 20000})
     assert [ln.get_xdata()[0] for ln in fig.axes[1].get_lines()] == [135]

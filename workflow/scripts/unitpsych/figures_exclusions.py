@@ -103,7 +103,8 @@ def exclusion_values(exclusions: pd.DataFrame, thresholds: Mapping[str, float | 
     """Item 15: 20-bin histograms of the 6 check values with the thresholds as vertical lines.
 
     `thresholds` is the config's `responses.checks`; a threshold of None draws no line. Counts
-    shown one bar per value get their lines on the bar edges, between passing and failing values.
+    shown one bar per value (practice attempts always, other counts below 20 values) get their
+    lines on the bar edges, between passing and failing values.
     """
     require(exclusions, "(participant, task) records in the exclusions table")
     th = thresholds.get
@@ -119,7 +120,8 @@ def exclusion_values(exclusions: pd.DataFrame, thresholds: Mapping[str, float | 
         ("Lower Row Presses", lower, rows, None),
         ("Catch Trial Ratio", "catch_trials_value", (th("catch_trials_min_ratio"), None),
          np.linspace(0, 1, 21)),
-        ("Practice Attempts", "demo_trials_value", (None, th("demo_trials_max_attempts")), None),
+        ("Practice Attempts", "demo_trials_value", (None, th("demo_trials_max_attempts")),
+         "per_value"),
     ]  # fmt: skip
     fig, axes = plt.subplots(2, 3, figsize=(8.4, 4.6), layout="constrained")
     for ax, (title, col, limits, bins) in zip(axes.ravel(), panels, strict=True):
@@ -135,7 +137,9 @@ def exclusion_values(exclusions: pd.DataFrame, thresholds: Mapping[str, float | 
     return fig
 
 
-def _histogram(ax: Axes, values: pd.Series, limits: tuple, bins: np.ndarray | None) -> None:
+def _histogram(
+    ax: Axes, values: pd.Series, limits: tuple, bins: np.ndarray | str | None
+) -> None:
     """One panel: the values' histogram and its pass range's ends as lines.
 
     An end far beyond the data (more than half their span) is named at the panel's edge instead,
@@ -144,6 +148,8 @@ def _histogram(ax: Axes, values: pd.Series, limits: tuple, bins: np.ndarray | No
     if values.empty:
         ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
         return
+    if isinstance(bins, str):  # "per_value": small counts with a long tail: 20 bins would split 3 from 4
+        bins = np.arange(values.min() - 0.5, values.max() + 1.5)
     bins = _bins(values) if bins is None else bins
     per_value = isinstance(bins, np.ndarray) and np.allclose(np.diff(bins), 1)
     ax.hist(values, bins=bins, color="0.55", rwidth=0.8 if isinstance(bins, np.ndarray) else None)
