@@ -141,7 +141,7 @@ def _planned_sizes(workdir: Path, config: Path, target: str) -> dict[str, int]:
 
 @pytest.mark.parametrize(
     ("config", "model", "n_images"),
-    [("config/config.yaml", "resnet50", 1_281_167), ("config/demo.yaml", "efficientnet_lite0", 2000)],
+    [("config/config.yaml", "resnet50", 1_281_167), ("config/demo.yaml", "efficientnet_lite0", 1000)],
     ids=["paper", "demo"],
 )
 def test_activation_jobs_request_what_their_image_set_needs(tmp_path, config, model, n_images):
