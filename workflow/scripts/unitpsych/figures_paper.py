@@ -187,7 +187,7 @@ def layer_depth(layer_scores: pd.DataFrame, model_scores: pd.DataFrame,
         rows = select(t, model=m)
         unit_dots(ax, rows["relative_depth"], rows["score"])
         chance_line(ax, label=None)
-        ax.set_ylim(lo, 1.0)
+        ax.set_ylim(lo, 1.02)  # a layer scoring 1.0 keeps its whole dot
         ax.set_xlim(-0.05, 1.05)
         ax.set_title(f"{labels[m]}\n{spearman_title(spearman, 'layer_depth', m, 'natural')}")
         ax.set_xlabel("Relative Layer Position")
