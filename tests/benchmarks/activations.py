@@ -15,13 +15,14 @@ import math
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow" / "scripts"))
 
-from unitpsych.activations import collect_activations  # noqa: E402
+from unitpsych.activations import DEFAULT_PASS, collect_activations  # noqa: E402
 from unitpsych.images import ImageDataset, generate_image_set, index_images  # noqa: E402
 from unitpsych.models import load_model  # noqa: E402
 from unitpsych.units import sample_units, split_unit  # noqa: E402
@@ -72,7 +73,8 @@ def main() -> None:
             bare.append(bare_loop(model, root, paths, args.batch_size, args.workers))
             t = time.perf_counter()
             collect_activations(model, units, root, paths, Path(tmp) / f"a{r}.h5", Path(tmp) / "u.csv",
-                                batch_size=args.batch_size, num_workers=args.workers)  # fmt: skip
+                                replace(DEFAULT_PASS, batch_size=args.batch_size,
+                                        num_workers=args.workers))  # fmt: skip
             ours.append(time.perf_counter() - t)
         print(f"(a) {args.arch} on {device}: {len(paths)} images, {len(units)} units in {n_layers} layers")
         print(f"    bare forward loop {len(paths) / min(bare):.1f} img/s, cache {len(paths) / min(ours):.1f} img/s")

@@ -21,6 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow" / "scripts"))
 
+from unitpsych.activations import ImagePass  # noqa: E402
 from unitpsych.embeddings import EmbeddingCache, embed_image_set, natural_transform  # noqa: E402
 from unitpsych.images import ImageDataset, generate_image_set, index_images  # noqa: E402
 from unitpsych.mis import mis_table, mis_tasks  # noqa: E402
@@ -80,8 +81,9 @@ def main() -> None:
         for r in range(args.repeats):  # interleaved, best of
             bare.append(bare_loop(backend, root, paths, args.batch_size, args.workers))
             t = time.perf_counter()
-            embed_image_set(backend, root, paths, Path(tmp) / f"e{r}.h5", batch_size=args.batch_size,
-                            num_workers=args.workers, block_size=4 * args.batch_size)  # fmt: skip
+            image_pass = ImagePass(batch_size=args.batch_size, num_workers=args.workers,
+                                   block_size=4 * args.batch_size)  # fmt: skip
+            embed_image_set(backend, root, paths, Path(tmp) / f"e{r}.h5", image_pass=image_pass)
             ours.append(time.perf_counter() - t)
         print(f"(a) {args.backend} on {device}: {len(paths)} images")
         print(f"    bare forward loop {len(paths) / min(bare):.1f} img/s, "

@@ -11,11 +11,17 @@ import torch
 
 from conftest import Killed, kill_after
 from unitpsych import activations as A
-from unitpsych.activations import collect_activations, read_activations, read_unit_activations
+from unitpsych.activations import (
+    ImagePass,
+    collect_activations,
+    read_activations,
+    read_unit_activations,
+)
 from unitpsych.images import index_images, load_rgb
 from unitpsych.units import split_unit
 
 UNITS = ["blocks_1_0_conv_pw__5", "blocks_2_1__7", "blocks_5_3_bn3__100", "blocks_1_0_conv_pw__0"]
+BATCHES_OF_4 = ImagePass(batch_size=4, num_workers=0, block_size=8192)  # one block: every image
 
 
 def _manual(model, root, paths, units):
@@ -33,7 +39,7 @@ def _manual(model, root, paths, units):
 def test_cache_equals_manual_forward_and_round_trips(tmp_path, image_set, lite0):
     paths = index_images(image_set)["path"].tolist()[:10]
     out = tmp_path / "activations.h5"
-    res = collect_activations(lite0, UNITS, image_set, paths, out, tmp_path / "bad.csv", batch_size=4)
+    res = collect_activations(lite0, UNITS, image_set, paths, out, tmp_path / "bad.csv", BATCHES_OF_4)
     assert res.n_images == 10 and res.n_unreadable == 0
     acts, units, images = read_activations(out)
     assert units == UNITS and images == paths and acts.dtype == np.float32
@@ -54,7 +60,7 @@ def test_corrupt_image_is_listed_and_skipped(tmp_path, image_set, lite0):
     paths = index_images(root)["path"].tolist()[:6]
     (root / paths[2]).write_bytes(b"garbage")
     out, bad = tmp_path / "a.h5", tmp_path / "unreadable.csv"
-    res = collect_activations(lite0, UNITS[:2], root, paths, out, bad, batch_size=4)
+    res = collect_activations(lite0, UNITS[:2], root, paths, out, bad, BATCHES_OF_4)
     assert res.n_images == 5 and res.n_unreadable == 1
     import pandas as pd
 
@@ -72,18 +78,18 @@ def _crash_after_blocks(monkeypatch, n_blocks: int) -> None:
 def test_interrupted_collection_resumes_and_matches(tmp_path, image_set, lite0, monkeypatch):
     paths = index_images(image_set)["path"].tolist()[:20]
     full = tmp_path / "full.h5"
-    collect_activations(lite0, UNITS, image_set, paths, full, tmp_path / "u1.csv", batch_size=4, block_size=8)
+    blocks_of_8 = ImagePass(batch_size=4, num_workers=0, block_size=8)
+    collect_activations(lite0, UNITS, image_set, paths, full, tmp_path / "u1.csv", blocks_of_8)
     part = tmp_path / "resumed.h5"
-    kw = dict(batch_size=4, block_size=8)
     with monkeypatch.context() as m:
         _crash_after_blocks(m, 1)
         with pytest.raises(Killed):
-            collect_activations(lite0, UNITS, image_set, paths, part, tmp_path / "u2.csv", **kw)
+            collect_activations(lite0, UNITS, image_set, paths, part, tmp_path / "u2.csv", blocks_of_8)
     partial = tmp_path / "resumed.h5.partial"
     assert partial.exists() and not part.exists()
     with h5py.File(partial) as f:
         assert f.attrs["n_done"] == 8
-    res = collect_activations(lite0, UNITS, image_set, paths, part, tmp_path / "u2.csv", **kw)
+    res = collect_activations(lite0, UNITS, image_set, paths, part, tmp_path / "u2.csv", blocks_of_8)
     assert res.n_images == 20 and not partial.exists()
     np.testing.assert_array_equal(read_activations(part)[0], read_activations(full)[0])
 
@@ -91,11 +97,12 @@ def test_interrupted_collection_resumes_and_matches(tmp_path, image_set, lite0, 
 def test_partial_file_of_another_collection_is_not_trusted(tmp_path, image_set, lite0, monkeypatch):
     paths = index_images(image_set)["path"].tolist()[:8]
     out = tmp_path / "a.h5"
+    blocks_of_4 = ImagePass(batch_size=4, num_workers=0, block_size=4)
     with monkeypatch.context() as m:
         _crash_after_blocks(m, 1)
         with pytest.raises(Killed):
-            collect_activations(lite0, UNITS[:1], image_set, paths, out, tmp_path / "u.csv", batch_size=4, block_size=4)
-    collect_activations(lite0, UNITS, image_set, paths, out, tmp_path / "u.csv", batch_size=4)
+            collect_activations(lite0, UNITS[:1], image_set, paths, out, tmp_path / "u.csv", blocks_of_4)
+    collect_activations(lite0, UNITS, image_set, paths, out, tmp_path / "u.csv", BATCHES_OF_4)
     acts, units, _ = read_activations(out)
     assert units == UNITS
     np.testing.assert_allclose(acts, _manual(lite0, image_set, paths, UNITS), rtol=1e-4, atol=1e-5)

@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from unitpsych.activations import ImagePass
 from unitpsych.config import ConfigError
 from unitpsych.embeddings import EmbeddingCache, embed_image_set
 from unitpsych.mis import mis_table, mis_tasks, sample_tasks
@@ -72,7 +73,7 @@ def brightness_cache(tmp_path_factory) -> tuple[EmbeddingCache, list[str], np.nd
     paths, levels = make_images(root, 200)
     out = root / "embeddings.h5"
     embed_image_set(BrightnessBackend(), root, paths, out, resize=36, image_size=32,
-                    batch_size=16, block_size=64)  # fmt: skip
+                    image_pass=ImagePass(batch_size=16, num_workers=0, block_size=64))  # fmt: skip
     return EmbeddingCache(out), paths, levels, root
 
 
@@ -117,7 +118,8 @@ def test_embedding_cache_holds_normalised_rows_by_path(brightness_cache):
 def test_embedding_resumes_after_a_crash(tmp_path, brightness_cache):
     cache, paths, _, root = brightness_cache
     out = tmp_path / "embeddings.h5"
-    kwargs = dict(resize=36, image_size=32, batch_size=16, block_size=32)
+    kwargs = dict(resize=36, image_size=32,
+                  image_pass=ImagePass(batch_size=16, num_workers=0, block_size=32))  # fmt: skip
     crashing = BrightnessBackend(fail_after=6)  # probe call + 5 batches: 2 blocks of 32 finished
     with pytest.raises(RuntimeError, match="simulated crash"):
         embed_image_set(crashing, root, paths, out, **kwargs)
@@ -137,7 +139,7 @@ def test_an_unreadable_image_is_left_out_and_listed(tmp_path):
     (tmp_path / paths[4]).write_bytes(b"not an image")
     out = tmp_path / "e.h5"
     result = embed_image_set(BrightnessBackend(), tmp_path, paths, out, resize=36, image_size=32,
-                             batch_size=8, block_size=8)  # fmt: skip
+                             image_pass=ImagePass(batch_size=8, num_workers=0, block_size=8))  # fmt: skip
     assert (result.n_images, result.n_unreadable) == (19, 1)
     cache = EmbeddingCache(out)
     assert paths[4] not in cache and paths[5] in cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,6 +14,7 @@ import torch
 
 from conftest import Killed, kill_after
 from unitpsych import unit_statistics as us
+from unitpsych.activations import ImagePass
 
 
 def test_local_contrast_of_a_single_bright_pixel():
@@ -143,8 +145,8 @@ def test_one_pass_matches_a_direct_computation_and_skips_unreadable_images(tmp_p
     paths = _images(tmp_path / "img")
     units = ["conv__0", "conv__1", "conv__2"]
     table = us.compute_unit_statistics(
-        _FakeModel(), units, tmp_path / "img", paths, tmp_path / "stats.csv", batch_size=4,
-        block_size=4,
+        _FakeModel(), units, tmp_path / "img", paths, tmp_path / "stats.csv",
+        ImagePass(batch_size=4, num_workers=0, block_size=4),
     )  # fmt: skip
     want = _expected(tmp_path / "img", paths)
     got = table.set_index("channel")
@@ -164,29 +166,29 @@ def _crash_after_blocks(monkeypatch, n_blocks: int) -> None:
 def test_a_stopped_pass_resumes_to_the_same_table(tmp_path, monkeypatch):
     paths = _images(tmp_path / "img")
     units = ["conv__2", "conv__0"]
-    kw = {"batch_size": 4, "block_size": 4}
+    blocks_of_4 = ImagePass(batch_size=4, num_workers=0, block_size=4)
     full = us.compute_unit_statistics(_FakeModel(), units, tmp_path / "img", paths,
-                                      tmp_path / "full.csv", **kw)  # fmt: skip
+                                      tmp_path / "full.csv", blocks_of_4)  # fmt: skip
     with monkeypatch.context() as m:
         _crash_after_blocks(m, 2)
         with pytest.raises(Killed):
             us.compute_unit_statistics(_FakeModel(), units, tmp_path / "img", paths,
-                                       tmp_path / "part.csv", **kw)  # fmt: skip
+                                       tmp_path / "part.csv", blocks_of_4)  # fmt: skip
     partial = tmp_path / "part.csv.partial.npz"
     assert partial.exists() and not (tmp_path / "part.csv").exists()
     assert int(np.load(partial)["n_done"]) == 8
     resumed = us.compute_unit_statistics(_FakeModel(), units, tmp_path / "img", paths,
-                                         tmp_path / "part.csv", **kw)  # fmt: skip
+                                         tmp_path / "part.csv", blocks_of_4)  # fmt: skip
     pd.testing.assert_frame_equal(resumed, full)
     # a partial file of another pass (other units) is not resumed
     with monkeypatch.context() as m:
         _crash_after_blocks(m, 1)
         with pytest.raises(Killed):
             us.compute_unit_statistics(_FakeModel(), ["conv__1"], tmp_path / "img", paths,
-                                       tmp_path / "other.csv", **kw)  # fmt: skip
+                                       tmp_path / "other.csv", blocks_of_4)  # fmt: skip
     (tmp_path / "other.csv.partial.npz").rename(tmp_path / "full.csv.partial.npz")
     again = us.compute_unit_statistics(_FakeModel(), units, tmp_path / "img", paths,
-                                       tmp_path / "full.csv", **kw)  # fmt: skip
+                                       tmp_path / "full.csv", blocks_of_4)  # fmt: skip
     pd.testing.assert_frame_equal(again, full)
 
 
@@ -205,13 +207,14 @@ def test_real_models_conv_and_token_layers(tmp_path):
     paths = list(index_images(tmp_path / "img")["path"])
     vit = load_model("vit", {"arch": "vit_tiny", "weights": "random"}, device="cpu", seed=0)
     layer = [ly for ly in vit.layers if ly.endswith("mlp_fc1")][0]
+    batches_of_3 = replace(us.DEFAULT_PASS, batch_size=3)
     t = us.compute_unit_statistics(vit, [f"{layer}__3"], tmp_path / "img", paths, tmp_path / "v.csv",
-                                   batch_size=3)  # fmt: skip
+                                   batches_of_3)  # fmt: skip
     assert np.isnan(t["local_contrast"].iloc[0]) and 0 <= t["pixel_sparsity"].iloc[0] <= 1
     lite = load_model("lite", {"arch": "efficientnet_lite0"}, device="cpu", seed=0)
     layer = [ly for ly in lite.layers if "conv_dw" in ly][0]
     t = us.compute_unit_statistics(lite, [f"{layer}__0", f"{layer}__5"], tmp_path / "img", paths,
-                                   tmp_path / "l.csv", batch_size=3)  # fmt: skip
+                                   tmp_path / "l.csv", batches_of_3)  # fmt: skip
     assert (t["local_contrast"] > 0).all() and (t["n_images"] == 6).all()
 
 

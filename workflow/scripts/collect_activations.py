@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from unitpsych.activations import collect_activations
+from unitpsych.activations import ImagePass, collect_activations
 from unitpsych.images import loader_workers
 from unitpsych.io import log_stream, setup_logging
 from unitpsych.models import load_job_model
@@ -17,14 +17,18 @@ def main(snakemake) -> None:
     table = pd.read_csv(snakemake.input.images, keep_default_na=False)
     model = load_job_model(cfg, snakemake.threads, snakemake.params.seed)
     speed = snakemake.config["images"]  # worker count and block size: speed only, not params
-    workers = loader_workers(speed, snakemake.threads)
+    image_pass = ImagePass(
+        batch_size=cfg.get("batch_size") or images["batch_size"],
+        num_workers=loader_workers(speed, snakemake.threads),
+        block_size=speed["block_size"],
+    )
     log.info(
         "%s on %s: %d units, %d images, %d workers",
         cfg["name"],
         model.device,
         len(units),
         len(table),
-        workers,
+        image_pass.num_workers,
     )
     with log_stream(snakemake.log[0]) as progress:
         result = collect_activations(
@@ -34,9 +38,7 @@ def main(snakemake) -> None:
             list(table["path"]),
             snakemake.output.h5,
             snakemake.output.unreadable,
-            batch_size=cfg.get("batch_size") or images["batch_size"],
-            num_workers=workers,
-            block_size=speed["block_size"],
+            image_pass,
             progress=progress,
         )
     log.info("cached %d images (%d unreadable)", result.n_images, result.n_unreadable)

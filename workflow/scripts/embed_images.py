@@ -4,6 +4,7 @@ import logging
 
 import pandas as pd
 
+from unitpsych.activations import ImagePass
 from unitpsych.embeddings import embed_image_set
 from unitpsych.images import loader_workers
 from unitpsych.io import log_stream, setup_logging
@@ -24,13 +25,18 @@ def main(snakemake) -> None:
     backend = load_backend(backend_cfg["name"], device=device, weights=backend_cfg["weights"])
     paths = list(pd.read_csv(snakemake.input.images, keep_default_na=False)["path"])
     speed = snakemake.config["images"]  # worker count and block size: speed only, not params
-    workers = loader_workers(speed, snakemake.threads)
-    log.info("%s on %s: %d images, %d workers", backend_cfg["name"], device, len(paths), workers)
+    image_pass = ImagePass(
+        batch_size=images["batch_size"],
+        num_workers=loader_workers(speed, snakemake.threads),
+        block_size=speed["block_size"],
+    )
+    log.info("%s on %s: %d images, %d workers", backend_cfg["name"], device, len(paths),
+             image_pass.num_workers)  # fmt: skip
     with log_stream(snakemake.log[0]) as progress:
         result = embed_image_set(
             backend, images["root"], paths, snakemake.output.h5,
-            resize=cut["resize"], image_size=cut["image_size"], batch_size=images["batch_size"],
-            num_workers=workers, block_size=speed["block_size"], progress=progress,
+            resize=cut["resize"], image_size=cut["image_size"], image_pass=image_pass,
+            progress=progress,
         )  # fmt: skip
     log.info("embedded %d images (%d unreadable), %d dimensions", result.n_images,
              result.n_unreadable, result.dim)  # fmt: skip

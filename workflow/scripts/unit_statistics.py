@@ -1,11 +1,13 @@
 """Pixel sparsity, channel sparsity and local contrast per sampled unit (rule unit_statistics)."""
 
+from dataclasses import replace
+
 import pandas as pd
 
 from unitpsych.images import index_images, loader_workers
 from unitpsych.io import log_stream, setup_logging
 from unitpsych.models import load_job_model
-from unitpsych.unit_statistics import compute_unit_statistics, select_images
+from unitpsych.unit_statistics import DEFAULT_PASS, compute_unit_statistics, select_images
 from unitpsych.units import read_units
 
 
@@ -22,12 +24,13 @@ def main(snakemake) -> None:
     paths = select_images(paths, images.get("n_images"))
     model = load_job_model(cfg, snakemake.threads, snakemake.params.seed)
     workers = loader_workers(snakemake.config["images"], snakemake.threads)  # speed only
+    image_pass = replace(DEFAULT_PASS, batch_size=images["batch_size"], num_workers=workers)
     log.info("%s on %s: %d units, %d images from %s", cfg["name"], model.device, len(units),
              len(paths), images["root"])  # fmt: skip
     with log_stream(snakemake.log[0]) as progress:
         table = compute_unit_statistics(
             model, units, images["root"], paths, snakemake.output.csv,
-            batch_size=images["batch_size"], num_workers=workers, progress=progress,
+            image_pass, progress=progress,
         )  # fmt: skip
     log.info("unit statistics of %d units:\n%s", len(table), table.describe().to_string())
 

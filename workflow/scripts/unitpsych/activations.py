@@ -40,6 +40,23 @@ class CacheResult:
     n_unreadable: int
 
 
+@dataclass(frozen=True)
+class ImagePass:
+    """How a pass over the image set batches, loads and checkpoints its images."""
+
+    batch_size: int
+    num_workers: int
+    block_size: int
+
+    @property
+    def resume_block(self) -> int:
+        """Images per resume block: `block_size` rounded down to whole batches, at least one batch."""
+        return max(self.batch_size, self.block_size // self.batch_size * self.batch_size)
+
+
+DEFAULT_PASS = ImagePass(batch_size=32, num_workers=0, block_size=8192)
+
+
 def _fingerprint(model: str, units: list[str], paths: list[str], preprocessing: str) -> str:
     """Identity of a collection: a partial file is resumed only if it matches."""
     h = hashlib.sha256()
@@ -56,11 +73,6 @@ def units_by_layer(units: list[str]) -> dict[str, list[tuple[int, int]]]:
         layer, channel = split_unit(unit)
         groups[layer].append((col, channel))
     return dict(groups)
-
-
-def whole_batches(block_size: int, batch_size: int) -> int:
-    """Images per resume block: `block_size` rounded down to whole batches, at least one batch."""
-    return max(batch_size, block_size // batch_size * batch_size)
 
 
 def channel_selectors(model: Any, units: list[str]) -> dict[str, tuple[np.ndarray, Any]]:
@@ -83,15 +95,16 @@ def channel_selectors(model: Any, units: list[str]) -> dict[str, tuple[np.ndarra
 
 
 def image_loader(model: Any, image_root: str | Path, paths: list[str], start: int,
-                 batch_size: int, num_workers: int) -> Any:  # fmt: skip
+                 image_pass: ImagePass) -> Any:  # fmt: skip
     """Batches (images, indices, errors) of `paths[start:]`, cut as `model` expects, in order."""
     from torch.utils.data import DataLoader, Subset
 
     from unitpsych.images import ImageDataset
 
     dataset = ImageDataset(image_root, paths, model.transform(), model.input_size)
-    return DataLoader(Subset(dataset, list(range(start, len(paths)))), batch_size=batch_size,
-                      shuffle=False, num_workers=num_workers,
+    return DataLoader(Subset(dataset, list(range(start, len(paths)))),
+                      batch_size=image_pass.batch_size, shuffle=False,
+                      num_workers=image_pass.num_workers,
                       pin_memory=model.device.type == "cuda")  # fmt: skip
 
 
@@ -129,9 +142,7 @@ def collect_activations(
     paths: list[str],
     out: str | Path,
     unreadable_csv: str | Path,
-    batch_size: int = 32,
-    num_workers: int = 0,
-    block_size: int = 8192,
+    image_pass: ImagePass = DEFAULT_PASS,
     progress: IO[str] | None = None,
 ) -> CacheResult:
     """Forward every image once, store each unit's per-image value; resumable; returns a summary.
@@ -146,7 +157,7 @@ def collect_activations(
     partial = out.with_name(out.name + ".partial")
     n, u = len(paths), len(units)
     selectors = channel_selectors(model, units)
-    block_size = whole_batches(block_size, batch_size)
+    block_size = image_pass.resume_block
     attrs = {
         "model": model.name,
         "arch": model.arch,
@@ -158,7 +169,7 @@ def collect_activations(
     f = _open_partial(partial, fp, n, u, block_size, attrs)
     try:
         start = int(f.attrs["n_done"])
-        loader = image_loader(model, image_root, paths, start, batch_size, num_workers)
+        loader = image_loader(model, image_root, paths, start, image_pass)
 
         def pick(layer: str, output):
             return model.reduce(layer, output).index_select(1, selectors[layer][1]).float()

@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 
 from unitpsych import __version__
-from unitpsych.activations import STR, _fingerprint, _open_partial, whole_batches, write_blocks
+from unitpsych.activations import STR, ImagePass, _fingerprint, _open_partial, write_blocks
 from unitpsych.io import atomic_path
 from unitpsych.similarity import Backend
 
@@ -31,6 +31,9 @@ class EmbedResult:
     n_images: int
     n_unreadable: int
     dim: int
+
+
+DEFAULT_PASS = ImagePass(batch_size=32, num_workers=0, block_size=4096)
 
 
 def natural_transform(resize: int, image_size: int) -> Callable:
@@ -77,9 +80,7 @@ def embed_image_set(
     out: str | Path,
     resize: int = 256,
     image_size: int = 224,
-    batch_size: int = 32,
-    num_workers: int = 0,
-    block_size: int = 4096,
+    image_pass: ImagePass = DEFAULT_PASS,
     progress: IO[str] | None = None,
 ) -> EmbedResult:
     """Embed every image of the image set once; resumable from the last finished block.
@@ -99,7 +100,7 @@ def embed_image_set(
     partial = out.with_name(out.name + ".partial")
     dim = int(backend(torch.zeros(1, 3, image_size, image_size)).shape[1])
     n = len(paths)
-    block_size = whole_batches(block_size, batch_size)
+    block_size = image_pass.resume_block
     preprocessing = f"Resize({resize}) CenterCrop({image_size}); {backend.description}"
     attrs = {
         "model": backend.spec.name,  # the activation cache's attribute names (shared helpers)
@@ -113,8 +114,9 @@ def embed_image_set(
     try:
         start = int(f.attrs["n_done"])
         dataset = ImageDataset(image_root, paths, natural_transform(resize, image_size), image_size)
-        loader = DataLoader(Subset(dataset, list(range(start, n))), batch_size=batch_size,
-                            shuffle=False, num_workers=num_workers)  # fmt: skip
+        loader = DataLoader(Subset(dataset, list(range(start, n))),
+                            batch_size=image_pass.batch_size, shuffle=False,
+                            num_workers=image_pass.num_workers)  # fmt: skip
         bar = tqdm(total=n, initial=start, file=progress, mininterval=5,
                    desc=f"embeddings {backend.spec.name}")  # fmt: skip
         write_blocks(

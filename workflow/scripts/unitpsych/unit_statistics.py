@@ -27,11 +27,11 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from unitpsych.activations import (  # the cache's pass identity, image loader and channel selectors
+from unitpsych.activations import (  # the cache's pass settings and identity, loader, selectors
+    ImagePass,
     _fingerprint,
     channel_selectors,
     image_loader,
-    whole_batches,
 )
 from unitpsych.io import atomic_path
 
@@ -39,6 +39,7 @@ log = logging.getLogger("unitpsych.unit_statistics")
 
 STATISTICS = ("pixel_sparsity", "channel_sparsity", "local_contrast")
 COLUMNS = ["unit", "layer", "channel", *STATISTICS, "n_images"]
+DEFAULT_PASS = ImagePass(batch_size=128, num_workers=0, block_size=1024)
 
 
 def local_contrast(maps):
@@ -118,9 +119,7 @@ def compute_unit_statistics(
     image_root: str | Path,
     paths: list[str],
     out: str | Path,
-    batch_size: int = 128,
-    num_workers: int = 0,
-    block_size: int = 1024,
+    image_pass: ImagePass = DEFAULT_PASS,
     progress: IO[str] | None = None,
 ) -> pd.DataFrame:
     """One pass over `paths`; writes and returns the unit statistics table (resumable).
@@ -136,12 +135,12 @@ def compute_unit_statistics(
     selectors = channel_selectors(model, units)
     fp = _fingerprint(model.name, units, paths, repr(model.transform()))
     sums, counts, start = _load_partial(partial, fp, u)
-    block_size = whole_batches(block_size, batch_size)
+    block_size = image_pass.resume_block
 
     def pick(layer: str, output):
         return layer_statistics(model, layer, output, selectors[layer][1])
 
-    loader = image_loader(model, image_root, paths, start, batch_size, num_workers)
+    loader = image_loader(model, image_root, paths, start, image_pass)
     block_sums, block_counts = np.zeros((u, 3)), np.zeros((u, 3))
     done, in_block = start, 0
     bar = tqdm(total=n, initial=start, file=progress, mininterval=5,
