@@ -126,14 +126,16 @@ def _imagenet_like_index(path: Path, n_images: int, demo: bool) -> None:
     path.write_text("path,class\n" + "\n".join(rows) + "\n")
 
 
-def _planned_sizes(workdir: Path, config: Path, target: str) -> dict[str, int]:
-    """threads, mem_mb and runtime of the job `snakemake -n` plans for `target` (16 cores free)."""
+def _planned_sizes(
+    workdir: Path, config: Path, target: str, rule: str = "collect_activations"
+) -> dict[str, int]:
+    """threads, mem_mb and runtime of the `rule` job `snakemake -n` plans for `target` (16 cores free)."""
     out = subprocess.run(
         [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(config), "-n",
          "--cores", "16", target],  # fmt: skip
         capture_output=True, text=True, check=True, cwd=workdir,
     ).stdout  # fmt: skip
-    block = out.split("rule collect_activations:", 1)[1].split("\n\n", 1)[0]
+    block = out.split(f"rule {rule}:", 1)[1].split("\n\n", 1)[0]
     threads = re.search(r"threads: (\d+)", block)
     sizes = dict(re.findall(r"\b(mem_mb|runtime)=(\d+)", block))
     return {"threads": int(threads[1]) if threads else 1} | {k: int(v) for k, v in sizes.items()}
@@ -159,6 +161,27 @@ def test_activation_jobs_request_what_their_image_set_needs(tmp_path, config, mo
     sizes = _planned_sizes(tmp_path, REPO / config, f"results/{model}/activations.h5")
     if config == "config/config.yaml":
         assert sizes == {"threads": 8, "mem_mb": 40000, "runtime": 12 * 60}
+    else:
+        assert 1000 <= sizes["mem_mb"] <= 4000, sizes
+        assert sizes["runtime"] <= 60, sizes
+
+
+@pytest.mark.parametrize(
+    ("config", "n_images"),
+    [("config/config.yaml", 1_281_167), ("config/demo.yaml", 1000)],
+    ids=["paper", "demo"],
+)
+def test_embedding_jobs_request_what_their_image_set_needs(tmp_path, config, n_images):
+    """The observer's pass over the image set: 32 GB and 8 h for ImageNet, a few GB for the demo."""
+    cfg = yaml.safe_load((REPO / config).read_text())
+    if cfg["images"].get("generate"):
+        (tmp_path / cfg["images"]["root"]).mkdir(parents=True)  # older than the index
+    _imagenet_like_index(tmp_path / "results" / "images" / "index.csv", n_images, "demo" in config)
+    backend = cfg["observer"]["backend"].replace(":", "-")
+    sizes = _planned_sizes(tmp_path, REPO / config, f"results/observer/{backend}/embeddings.h5",
+                           rule="embed_images")  # fmt: skip
+    if config == "config/config.yaml":
+        assert sizes["mem_mb"] == 32000 and sizes["runtime"] == 8 * 60, sizes
     else:
         assert 1000 <= sizes["mem_mb"] <= 4000, sizes
         assert sizes["runtime"] <= 60, sizes
