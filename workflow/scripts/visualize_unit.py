@@ -7,7 +7,7 @@ import torch
 from unitpsych.activations import read_unit_activations
 from unitpsych.featureviz import FVSettings, save_unit_fv, visualize_unit
 from unitpsych.io import atomic_dir, derive_seed, log_stream, setup_logging
-from unitpsych.models import load_model
+from unitpsych.models import load_job_model
 
 
 def main(snakemake) -> None:
@@ -24,13 +24,12 @@ def main(snakemake) -> None:
     batch_images = snakemake.config["featureviz"]["batch_images"]  # not a param: speed only
     values, _ = read_unit_activations(snakemake.input.h5, unit)
     dataset_min, dataset_max = float(values.min()), float(values.max())
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    torch.set_num_threads(max(1, snakemake.threads))
     # as the authors: deterministic cuDNN (some CUDA backward kernels still add atomically, so GPU
     # results can differ in the last bits between runs; CPU results are reproducible)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
-    model = load_model(cfg["name"], cfg, device=device, seed=snakemake.params.seed)
+    model = load_job_model(cfg, snakemake.threads, snakemake.params.seed)
+    device = model.device.type
     seed = derive_seed(settings.seed, unit)
     log.info("%s %s on %s: dataset range [%.4g, %.4g], seed %d, %d images a batch", cfg["name"],
              unit, device, dataset_min, dataset_max, seed, batch_images)  # fmt: skip

@@ -148,9 +148,8 @@ def _histogram(
     if values.empty:
         ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
         return
-    if isinstance(bins, str):  # "per_value": small counts with a long tail: 20 bins would split 3 from 4
-        bins = np.arange(values.min() - 0.5, values.max() + 1.5)
-    bins = _bins(values) if bins is None else bins
+    if bins is None or isinstance(bins, str):
+        bins = _bins(values, per_value=bins == "per_value")
     per_value = isinstance(bins, np.ndarray) and np.allclose(np.diff(bins), 1)
     ax.hist(values, bins=bins, color="0.55", rwidth=0.8 if isinstance(bins, np.ndarray) else None)
     span = max(float(values.max() - values.min()), 1.0)
@@ -168,8 +167,9 @@ def _histogram(
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def _bins(values: pd.Series) -> int | np.ndarray:
-    """20 bins (protocol §8.5), or one bin per value for counts with fewer than 20 values."""
-    if np.allclose(values, np.round(values)) and values.max() - values.min() < 20:
+def _bins(values: pd.Series, per_value: bool = False) -> int | np.ndarray:
+    """20 bins (protocol §8.5), or one bin per value: counts with fewer than 20 values, and any
+    counts when `per_value` (small counts with a long tail, where 20 bins would join 3 and 4)."""
+    if per_value or (np.allclose(values, np.round(values)) and values.max() - values.min() < 20):
         return np.arange(values.min() - 0.5, values.max() + 1.5)
     return 20
