@@ -277,13 +277,15 @@ def test_batched_runs_equal_separate_runs(lite0):
     together = optimise_runs(lite0, layer, int(channel), runs, settings, seed=3)
     for run, res in zip(runs, together, strict=True):
         alone = optimise_runs(lite0, layer, int(channel), [run], settings, seed=3)[0]
-        # equal up to float rounding (the batch size changes BLAS blocking; Adam's normalised
-        # first steps amplify it a little): far below how far the images moved from grey
+        # equal up to float rounding (the batch size changes oneDNN's blocking; Adam's normalised
+        # first steps amplify it a little, up to ~1 % of the unit's value after 8 steps): far
+        # below how far the images moved from grey
         change = np.abs(res.images - 0.5).mean()
         assert np.abs(res.images - alone.images).mean() < 0.01 * change
         np.testing.assert_allclose(
             _unit_values(lite0, UNIT, res.images),
             _unit_values(lite0, UNIT, alone.images),
+            rtol=0.02,
             atol=0.01,
         )
         assert res.steps == alone.steps == 8

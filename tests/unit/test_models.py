@@ -124,6 +124,18 @@ def test_trained_lite0_classifies_a_photograph(lite0):
     assert float(probs.max()) > 0.2
 
 
+def test_cpu_models_compute_in_channels_last_layout_with_the_same_values(lite0):
+    """On CPU the conv weights are channels-last (oneDNN's fast layout); outputs match the default."""
+    conv = lite0.module.conv_stem.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    x = torch.rand(4, 3, 224, 224)
+    default = load_model("efficientnet_lite0", {"arch": "efficientnet_lite0"})
+    default.module.to(memory_format=torch.contiguous_format)
+    assert default.module.conv_stem.weight.is_contiguous()
+    with torch.no_grad():
+        torch.testing.assert_close(lite0.module(x), default.module(x), rtol=1e-4, atol=1e-4)
+
+
 def test_local_weights_file_goes_through_the_loader(tmp_path):
     ref = load_model("a", {"arch": "resnet50", "weights": "random"}, seed=1)
     path = tmp_path / "rn50.pth"

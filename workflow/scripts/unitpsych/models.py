@@ -281,8 +281,12 @@ def load_model(
         torch.manual_seed(derive_seed(seed, name))
     log.info("loading %s (%s, weights=%s)", name, spec.arch, weights)
     module, full = spec.build(weights)
-    module.eval().to(device)
-    full.eval().to(device)
+    # on CPU, oneDNN runs convolutions in channels-last layout; with the weights in it, EfficientNet-
+    # lite0's forward pass ran 1.5x (1 thread) to 1.9x (2 threads) faster; the values agree to
+    # float rounding. GPUs keep the default layout.
+    layout = torch.channels_last if torch.device(device).type == "cpu" else torch.contiguous_format
+    module.eval().to(device, memory_format=layout)
+    full.eval().to(device, memory_format=layout)
     modules = {n.replace(".", "_"): m for n, m in module.named_modules() if n}
     prefix = L.CLIP_PREFIX if spec.clip else ""
     layer_list = [prefix + n for n in modules if spec.layer_rule(n)]
