@@ -37,6 +37,7 @@ from unitpsych.fv_search import (
     RunResult,
     RunSpec,
     UnitPlan,
+    beats_target,
     sequential_alpha_search,
 )
 
@@ -342,6 +343,20 @@ def _run(side: str, alpha: float, activations: list[float]) -> RunResult:
     return RunResult(RunSpec(side, alpha, len(acts)), images, 5, acts)
 
 
+def test_non_diverse_fvs_that_tie_the_dataset_extreme_pass_but_a_diverse_batch_must_beat_it():
+    """§5.2: a side is too weak only when strictly short; a diverse batch works only when beyond."""
+    settings = fv_settings(n_images=3, alpha={"max": 9, "bisection_steps": 1})
+    plan = UnitPlan(settings.alpha, 3, True, dataset_min=0.0, dataset_max=1.0)
+    plan.add(_run("min", 0.0, [0.0, 0.0, 0.0]))  # a ReLU unit silenced everywhere: ties 0
+    plan.add(_run("max", 0.0, [1.0, 1.5, 2.0]))  # weakest ties the maximum
+    assert plan.non_diverse_too_weak() == {"min": False, "max": False}
+    assert not beats_target(plan.results[("min", 0.0)], 0.0)
+    assert beats_target(_run("max", 1.0, [1.01, 2.0]), 1.0)
+    assert not beats_target(_run("max", 1.0, [1.0, 2.0]), 1.0)
+    plan.add(_run("min", 0.0, [0.0, 1e-6, 0.0]))  # one image not fully silenced: too weak
+    assert plan.non_diverse_too_weak() == {"min": True, "max": False}
+
+
 def test_only_one_side_too_weak_searches_the_other_and_marks_the_unit_unsuccessful():
     """The min side's non-diverse batch misses the dataset minimum; the max side's beats its maximum."""
     from unitpsych.featureviz import _assemble
@@ -362,7 +377,7 @@ def test_only_one_side_too_weak_searches_the_other_and_marks_the_unit_unsuccessf
     fv = _assemble("m", "layer__3", plan, settings)
     assert not fv.success
     assert (
-        "min: the weakest non-diverse FV (-0.5) does not beat the dataset minimum (-1)" in fv.reason
+        "min: the weakest non-diverse FV (-0.5) does not reach the dataset minimum (-1)" in fv.reason
     )
     assert "maximum" not in fv.reason
     assert (fv.sides["max"].alpha, fv.sides["max"].alpha_source) == (1.0, "exponential")
@@ -391,8 +406,8 @@ def test_unreachable_targets_mark_the_unit_unsuccessful(lite0):
     settings = fv_settings(**{**TINY, "max_steps": 4})
     fv = visualize_unit(lite0, UNIT, -1e6, 1e6, settings, seed=1, batch_images=18)
     assert not fv.success
-    assert "does not beat the dataset minimum (-1e+06)" in fv.reason
-    assert "does not beat the dataset maximum (1e+06)" in fv.reason
+    assert "does not reach the dataset minimum (-1e+06)" in fv.reason
+    assert "does not reach the dataset maximum (1e+06)" in fv.reason
     assert len(fv.runs) == 2  # only the non-diverse runs: no search when both sides fail
     assert fv.sides["max"].images.shape[0] == 9 and fv.sides["max"].alpha is None
     assert fv.sides["max"].alpha_source == "skipped"

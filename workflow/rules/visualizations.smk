@@ -27,7 +27,7 @@ rule visualize_unit:
         model=get_model_config,
         featureviz=get_featureviz_config,
         seed=config["seed"],
-        code_version=3,
+        code_version=4,
     script:
         "../scripts/visualize_unit.py"
 

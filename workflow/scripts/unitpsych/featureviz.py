@@ -250,7 +250,7 @@ def _assemble(model: str, unit: str, plan: UnitPlan, settings: FVSettings) -> Un
         if weak[side]:
             extreme = "minimum" if side == "min" else "maximum"
             reasons.append(
-                f"{side}: the weakest non-diverse FV ({nondiv_acts[0]:.4g}) does not beat the "
+                f"{side}: the weakest non-diverse FV ({nondiv_acts[0]:.4g}) does not reach the "
                 f"dataset {extreme} ({plan.target[side]:.4g})"
             )
         outcome = plan.outcome(side)

@@ -184,6 +184,17 @@ def beats_target(result: RunResult, target: float) -> bool:
     return bool(weakest > target) if result.spec.side == "max" else bool(weakest < target)
 
 
+def reaches_target(result: RunResult, target: float) -> bool:
+    """The non-diverse success test: the weakest image is at least as extreme (§5.2 step 2).
+
+    Unlike a diverse batch (`beats_target`), a tie passes: the authors mark a side too weak only
+    when its weakest image is strictly short of the extreme, so a ReLU unit whose image-set
+    minimum is 0 passes the min side with FVs that silence it completely.
+    """
+    weakest = sorted_weakest_first(result)[1][0]
+    return bool(weakest >= target) if result.spec.side == "max" else bool(weakest <= target)
+
+
 class UnitPlan:
     """The runs a unit needs, in the protocol's order, plus speculative ones (§5.2)."""
 
@@ -213,7 +224,7 @@ class UnitPlan:
         if not all((side, 0.0) in self.results for side in SIDES):
             return None
         return {
-            side: not beats_target(self.results[(side, 0.0)], self.target[side]) for side in SIDES
+            side: not reaches_target(self.results[(side, 0.0)], self.target[side]) for side in SIDES
         }
 
     @property
