@@ -281,9 +281,9 @@ def load_model(
         torch.manual_seed(derive_seed(seed, name))
     log.info("loading %s (%s, weights=%s)", name, spec.arch, weights)
     module, full = spec.build(weights)
-    # on CPU, oneDNN runs convolutions in channels-last layout; with the weights in it, EfficientNet-
-    # lite0's forward pass ran 1.5x (1 thread) to 1.9x (2 threads) faster; the values agree to
-    # float rounding. GPUs keep the default layout.
+    # on CPU, oneDNN runs convolutions fastest in channels-last layout: with the weights in it,
+    # EfficientNet-lite0's forward pass ran 1.7x faster and an FV step 1.3x (1 and 2 threads,
+    # tests/benchmarks/layout.py); the values agree to float rounding. GPUs keep the default.
     layout = torch.channels_last if torch.device(device).type == "cpu" else torch.contiguous_format
     module.eval().to(device, memory_format=layout)
     full.eval().to(device, memory_format=layout)
