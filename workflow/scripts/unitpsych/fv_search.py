@@ -178,21 +178,18 @@ def sorted_weakest_first(result: RunResult) -> tuple[np.ndarray, np.ndarray]:
     return result.images[order], acts[order]
 
 
-def beats_target(result: RunResult, target: float) -> bool:
-    """A batch works if its weakest image beats the dataset extreme strictly (§5.2 step 3)."""
-    weakest = sorted_weakest_first(result)[1][0]
-    return bool(weakest > target) if result.spec.side == "max" else bool(weakest < target)
+def beats_target(result: RunResult, target: float, ties_pass: bool = False) -> bool:
+    """Whether a batch's weakest image beats the dataset extreme (§5.2).
 
-
-def reaches_target(result: RunResult, target: float) -> bool:
-    """The non-diverse success test: the weakest image is at least as extreme (§5.2 step 2).
-
-    Unlike a diverse batch (`beats_target`), a tie passes: the authors mark a side too weak only
-    when its weakest image is strictly short of the extreme, so a ReLU unit whose image-set
-    minimum is 0 passes the min side with FVs that silence it completely.
+    A diverse batch works only strictly beyond it (step 3). The non-diverse success test passes
+    ties (`ties_pass`, step 2): the authors mark a side too weak only when its weakest image falls
+    strictly short, so a ReLU unit whose image-set minimum is 0 passes the min side with FVs that
+    silence it completely.
     """
     weakest = sorted_weakest_first(result)[1][0]
-    return bool(weakest >= target) if result.spec.side == "max" else bool(weakest <= target)
+    if result.spec.side == "min":
+        weakest, target = -weakest, -target
+    return bool(weakest >= target) if ties_pass else bool(weakest > target)
 
 
 class UnitPlan:
@@ -224,7 +221,8 @@ class UnitPlan:
         if not all((side, 0.0) in self.results for side in SIDES):
             return None
         return {
-            side: not reaches_target(self.results[(side, 0.0)], self.target[side]) for side in SIDES
+            side: not beats_target(self.results[(side, 0.0)], self.target[side], ties_pass=True)
+            for side in SIDES
         }
 
     @property
