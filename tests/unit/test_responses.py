@@ -28,7 +28,7 @@ from unitpsych.responses import (
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "data"))
-from imi_release import make_archive, released_table  # noqa: E402
+from imi_release import kept_scores, make_archive, released_table  # noqa: E402
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 PAPER = {k: v["default"] for k, v in SCHEMA["properties"]["responses"]["properties"]["checks"]["properties"].items()}  # fmt: skip
@@ -338,67 +338,139 @@ def test_multi_participation_flags_every_participation_of_a_returning_participan
 # The released IMI data set
 
 
-def test_imi_local_copy_checked_and_parsed(tmp_path):
+def _small_release(**kw) -> pd.DataFrame:
+    """Three tasks of the four ResNet-50 experiments whose `model` column says plain `resnet50`
+    or `resnet50_hard95`, in the release's layout."""
+    exps = [("resnet50", "", "natural"), ("resnet50", "", "optimized"),
+            ("resnet50", "hard95", "natural"), ("resnet50", "hard95", "optimized")]  # fmt: skip
+    return released_table(n_tasks=3, experiments=exps, **kw)
+
+
+def test_fixture_has_the_real_release_layout():
+    table = released_table()
+    assert len(table.columns) == len(set(table.columns)) == 45
+    assert set(table["participant_id"]) == {"anonymized"}
+    prefix = table["task_id"].str.rsplit("-", n=1).str[0]
+    assert prefix.nunique() == 23 and table.groupby(prefix)["task_number"].nunique().eq(63).all()
+    main = table[table["passed_checks"] & ~table["multi_participation"] & ~table["is_demo"]
+                 & ~table["catch_trial"]]  # fmt: skip
+    assert len(main) == 23 * 2520
+    plain = main[main["model"] == "resnet50"]  # three experiments share this value
+    assert len(plain) == 3 * 2520 and plain["task_id"].str.contains("natural").sum() == 2520
+    assert main.loc[prefix == "resnet50_natural", "correct"].mean() == pytest.approx(0.8317460317)
+    assert table.loc[table["is_demo"], ["batch", "channel", "model"]].isna().all().all()
+    assert table["batch"].dtype == float and table["channel"].dtype == float
+    catch = table[table["catch_trial"]]
+    assert set(catch["model"]) == {"catch/manual"} and set(catch["batch"]) == {-1.0}
+    assert table["row_variability_details"].iloc[0].startswith("{'n_upper_row': ")
+    assert table["catch_trials_details_correctly_answered_extracted"].iloc[0].startswith("[True")
+    assert table.groupby(["task_id", "response_index"]).ngroups > 23 * 63  # reposted tasks
+
+
+def test_imi_release_parsed_by_task_id_and_response_index(tmp_path):
+    table = _small_release()
     archive = tmp_path / "human_responses.zip"
-    md5 = make_archive(archive, released_table())
+    md5 = make_archive(archive, table)
     dest = tmp_path / "results" / "human_responses.zip"
     imi.install_archive(dest, md5, path=str(archive))
     assert imi.md5sum(dest) == md5
     parsed = imi.parse_released(imi.read_released_table(dest, "responses_all.csv"))
     rows = parsed.rows
-    assert set(rows["experiment"]) == {
-        "resnet50_natural", "resnet50_synthetic", "resnet50_hard95_natural"
-    }  # fmt: skip
-    hard = rows[rows["experiment"] == "resnet50_hard95_natural"]
+    assert not parsed.rejected and len(rows) == len(table)
+    assert set(rows["experiment"]) == {"resnet50_natural", "resnet50_synthetic",
+                                       "resnet50_hard95_natural", "resnet50_hard95_synthetic"}
+    hard = rows[rows["experiment"] == "resnet50_hard95_synthetic"]  # model column: plain resnet50
     assert set(hard["model"]) == {"resnet50"} and set(hard["difficulty"]) == {"hard95"}
-    assert set(rows.loc[rows["experiment"] == "resnet50_synthetic", "condition"]) == {"synthetic"}
+    assert set(hard["condition"]) == {"synthetic"}
+    pairs = table.groupby(["task_id", "response_index"]).ngroups
+    assert len(parsed.participations) == pairs == rows["participation"].nunique()
     demo = rows[rows["is_demo"]]
-    assert len(demo) == 6 and demo["unit"].isna().all()
+    assert demo["unit"].isna().all() and demo["trial"].isna().all()
     catch = rows[rows["catch_trial"]]
-    assert set(catch["unit"]) == {"mixed4a__7"} and set(catch["mode"]) == {"catch_trial"}
+    assert set(catch["mode"]) == {"catch_trial"} and catch["batch"].eq(-1).all()
     regular = rows[~rows["is_demo"] & ~rows["catch_trial"]]
-    assert set(regular["unit"]) == {"layer3_2_bn2__11", "layer3_2_bn2__13", "layer3_2_bn2__14"}
-    assert regular["trial"].tolist()[:3] == [1, 3, 4]
-    assert parsed.rejected and parsed.rejected[0]["n_rows"] == 1
-    assert "experiment" in parsed.rejected[0]["reason"]
-    responses, exclusions, _, summary = merge([rows], [report_of("imi", parsed)])
-    by = exclusions.set_index("participant_id")
-    assert by.loc["P0001", "kept"] and not by.loc["P0002", "kept"]
-    assert by.loc["P0002", "exclusion_reason"] == "catch_trials"
-    assert by.loc["P0003", "exclusion_reason"] == "multi_participation"  # the release's flag
-    assert (
-        by.loc["P0001", "catch_trials_value"] == 1.0
-        and by.loc["P0002", "catch_trials_value"] == 0.2
-    )
-    assert by.loc["P0001", "demo_trials_value"] == 1 and pd.isna(
-        by.loc["P0001", "row_variability_value"]
-    )
-    assert summary["rows"] == {"input": 19, "kept": 6, "excluded": 12, "rejected": 1}
-    assert responses["catch_trials_details_ratio_extracted"].notna().all()
-    unnumbered = released_table().drop(columns="task_number")
-    derived = imi.parse_released(unnumbered).rows
-    assert derived["task_number"].tolist() == rows["task_number"].tolist()
-    unnumbered["task_id"] = unnumbered["task_id"].str.replace("-4", "-x")
-    again = imi.parse_released(unnumbered)
-    assert "no task number" in again.rejected[-1]["reason"] and again.rejected[-1]["n_rows"] == 6
-    assert len(again.rows) + sum(r["n_rows"] for r in again.rejected) == len(unnumbered)
+    assert regular["channel"].dtype == "Int64" and regular["unit"].str.contains("__").all()
+    assert sorted(regular["trial"].unique()) == [t for t in range(1, 46) if t not in (5, 14, 23,
+                                                                                      32, 41)]
+    responses, exclusions, participants, summary = merge([rows], [report_of("imi", parsed)])
+    # the release's flags decide; anonymized ids never make everyone a multi-participant
+    released = table.groupby(["task_id", "response_index"]).first()
+    by = exclusions.set_index(["task_id", "response_index"]).loc[released.index]
+    assert (by["multi_participation"] == released["multi_participation"]).all()
+    assert (by["kept"] == (released["passed_checks"] & ~released["multi_participation"])).all()
+    failed = released.loc[~released["passed_checks"]]
+    assert all(by.loc[i, "exclusion_reason"] in imi.CHECKS for i in failed.index)
+    assert len(participants) == pairs  # one row per participation: the ids say nothing more
+    assert summary["rows"] == {"input": len(table), "kept": int(responses["kept"].sum()),
+                               "excluded": int((~responses["kept"]).sum()), "rejected": 0}
+    assert responses.groupby("experiment")["task_number"].nunique().eq(3).all()
+
+
+def test_imi_rows_that_disagree_with_their_task_id_are_rejected_and_counted():
+    table = _small_release()
+    regular = table.index[~table["is_demo"] & ~table["catch_trial"]]
+    bad = table.copy()
+    bad.loc[regular[0], "model"] = "googlenet"  # another model
+    bad.loc[regular[1], "mode"] = "optimized"  # a natural task
+    bad.loc[regular[2], "task_number"] = 99
+    bad.loc[regular[3], "model"] = "resnet50_hard85"  # wrong difficulty
+    mystery = bad[bad["task_id"] == bad["task_id"].iloc[-1]].assign(task_id="mystery-1")
+    bad = pd.concat([bad, mystery], ignore_index=True)
+    parsed = imi.parse_released(bad)
+    reasons = {r["reason"]: r for r in parsed.rejected}
+    assert sum(r["n_rows"] for r in parsed.rejected) == 4 + len(mystery)
+    assert any("model column googlenet disagrees with task_id resnet50_natural-1" in r
+               for r in reasons)  # fmt: skip
+    assert any(r.startswith("mode column optimized disagrees") for r in reasons)
+    assert any(r.startswith("task_number 99 disagrees") for r in reasons)
+    assert any(r.startswith("model column resnet50_hard85") for r in reasons)
+    unreadable = [r for r in parsed.rejected if "is not <model>" in r["reason"]]
+    assert sum(r["n_rows"] for r in unreadable) == len(mystery)
+    assert all(r["participation"].startswith("imi:") for r in parsed.rejected)
+    _, _, _, summary = merge([parsed.rows], [report_of("imi", parsed)])
+    rows = summary["rows"]
+    assert rows["input"] == len(bad) and rows["rejected"] == 4 + len(mystery)
+    assert rows["kept"] + rows["excluded"] + rows["rejected"] == rows["input"]
+    assert len(summary["rejected"]) == len(parsed.rejected)
+
+
+def test_imi_scores_equal_a_direct_computation_per_task_id_prefix():
+    from unitpsych import stats
+
+    table = _small_release()
+    parsed = imi.parse_released(table)
+    responses, _, _, _ = merge([parsed.rows], [report_of("imi", parsed)])
+    exps = [{"model": "resnet50", "condition": c, "difficulty": d}
+            for c in ("natural", "synthetic") for d in ("easy", "hard95")]  # fmt: skip
+    settings = stats.Settings(sources=("imi",), n_resamples=200, confidence_level=0.95, seed=1,
+                              regression_scale="n_parameters",
+                              regression_cluster=("participant_id", "unit"))  # fmt: skip
+    scores = stats.score_tables(responses, exps, {"resnet50": {"label": "ResNet"}}, settings)
+    ours = scores["model_scores"].set_index("experiment")["score"]
+    direct = kept_scores(table)
+    names = {"resnet50_natural": "resnet50_natural", "resnet50_optimized": "resnet50_synthetic",
+             "resnet50_hard95_natural": "resnet50_hard95_natural",
+             "resnet50_hard95_optimized": "resnet50_hard95_synthetic"}  # fmt: skip
+    for prefix, experiment in names.items():
+        assert ours[experiment] == pytest.approx(direct[prefix], abs=1e-12)
 
 
 def test_imi_row_counts_in_exclusions():
-    table = released_table().assign(row_variability_details_details_upper_extracted=30,
-                                    row_variability_details_details_lower_extracted=15)  # fmt: skip
-    parsed = imi.parse_released(table)
+    parsed = imi.parse_released(_small_release())
     _, exclusions, _, _ = merge([parsed.rows], [report_of("imi", parsed)])
-    assert set(exclusions["n_upper_row"]) == {30} and set(exclusions["n_lower_row"]) == {15}
-    assert set(exclusions["row_variability_value"]) == {15}
-    bare = imi.parse_released(released_table())  # the release without the counts: left empty
-    _, exclusions, _, _ = merge([bare.rows], [report_of("imi", bare)])
+    assert (exclusions["n_upper_row"] + exclusions["n_lower_row"]).eq(45).all()
+    low = exclusions[["n_upper_row", "n_lower_row"]].min(axis=1)
+    assert (exclusions["row_variability_value"] == low).all()
+    bare = _small_release().drop(columns=["row_variability_details_details_upper_extracted",
+                                          "row_variability_details_details_lower_extracted"])
+    parsed = imi.parse_released(bare)  # a release without the counts: left empty
+    _, exclusions, _, _ = merge([parsed.rows], [report_of("imi", parsed)])
     assert exclusions[["n_upper_row", "n_lower_row"]].isna().all().all()
 
 
 def test_imi_checksum_mismatch_names_both_sums_and_keeps_the_file_aside(tmp_path):
     archive = tmp_path / "human_responses.zip"
-    md5 = make_archive(archive, released_table())
+    md5 = make_archive(archive, _small_release())
     wrong = "0" * 32
     with pytest.raises(imi.ChecksumError, match=f"{md5}.*{wrong}"):
         imi.install_archive(tmp_path / "out" / "a.zip", wrong, path=str(archive))
@@ -413,7 +485,7 @@ def test_imi_checksum_mismatch_names_both_sums_and_keeps_the_file_aside(tmp_path
 def test_imi_download_over_http_with_retries(tmp_path):
     archive = tmp_path / "served" / "human_responses.zip"
     archive.parent.mkdir()
-    md5 = make_archive(archive, released_table())
+    md5 = make_archive(archive, _small_release())
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(archive.parent))
     handler.log_message = lambda *a: None
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -436,9 +508,9 @@ def test_imi_download_over_http_with_retries(tmp_path):
 
 def test_unexpected_archive_lists_its_contents(tmp_path):
     archive = tmp_path / "a.zip"
-    make_archive(archive, released_table(), member="something_else.csv")
+    make_archive(archive, _small_release(), member="something_else.csv")
     with pytest.raises(ValueError, match="something_else.csv.*README.md|README.md.*something_else"):
         imi.read_released_table(archive, "responses_all.csv")
-    make_archive(archive, released_table().drop(columns=["mode"]))
+    make_archive(archive, _small_release().drop(columns=["mode"]))
     with pytest.raises(ValueError, match="lacks the column.*mode"):
         imi.read_released_table(archive, "responses_all.csv")

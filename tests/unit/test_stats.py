@@ -296,6 +296,20 @@ def test_regression_finds_a_real_scale_effect_and_says_it_refutes_the_claim():
     assert t.index[0] == "log10_n_parameters"
 
 
+def test_regression_clusters_by_participation_when_ids_are_anonymized():
+    responses = _scaling_responses(effect=0.8)
+    responses["participant_id"] = "anonymized"  # the IMI release: one id on every row
+    responses["participation"] = [f"imi:t-{i // 45}:0" for i in range(len(responses))]
+    exps = [{"model": m, "condition": c} for m in SCALE_MODELS for c in ("natural", "synthetic")]
+    t = stats.score_tables(responses, exps, SCALE_MODELS, SETTINGS, units=SCALE_UNITS,
+                           model_table=SCALE_TABLE)["regression"].set_index("term")  # fmt: skip
+    scale = t.loc["log10_n_parameters"]
+    assert "participation (participant ids anonymized: simulated) & unit" in scale["model_type"]
+    trained = responses[~responses["experiment"].str.startswith("m0_")]
+    assert scale["n_participants"] == trained["participation"].nunique() == 80
+    assert np.isfinite(scale["ci_low"]) and scale["ci_low"] > 0
+
+
 def test_regression_without_an_effect_does_not_refute():
     scale = _regression(effect=0.0).set_index("term").loc["log10_n_parameters"]
     assert scale["ci_low"] < 0 < scale["ci_high"]

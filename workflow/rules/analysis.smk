@@ -89,7 +89,7 @@ rule analysis_tables:
         models=get_analysis_models,
         unit_models=get_analysis_model_names,
         seed=config["seed"],
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/analysis_tables.py"
 

@@ -59,7 +59,7 @@ rule parse_responses:
         experiment=get_experiment_config,
         sources=get_payload_sources,
         checks=get_check_thresholds,
-        code_version=2,
+        code_version=3,
     script:
         "../scripts/parse_responses.py"
 
@@ -93,7 +93,7 @@ rule parse_imi_responses:
         "../../envs/analysis.yaml"
     params:
         member=get_imi_member,
-        code_version=2,
+        code_version=3,
     script:
         "../scripts/parse_imi_responses.py"
 
@@ -114,6 +114,6 @@ rule merge_responses:
     conda:
         "../../envs/analysis.yaml"
     params:
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/merge_responses.py"

@@ -1,9 +1,12 @@
 """The released IMI data set (Zenodo record 8131197): download, checksum, and parsing into our schema.
 
 The archive `human_responses.zip` holds the released response tables of protocol §8.3
-(`responses_all.csv`: one row per 2-AFC trial, demo rows included, with the check columns). Model
-ids are ours already; `<model>_hard{85,95,99}` becomes the difficulty `hard{85,95,99}` and the
-released `mode` `optimized` the condition `synthetic`.
+(`responses_all.csv`: one row per 2-AFC trial, demo rows included, with the check columns). What
+the release itself is like (read from the authors' published tables, README "The released IMI
+data"): `participant_id` is `anonymized` on every row, so a participation is
+(task_id, response_index); the experiment is the task_id's prefix
+`<model>[_hard85|_hard95|_hard99]_<natural|optimized>-<k>`, not the `model` column; the release's
+`passed_checks` and `multi_participation` are the only truth about exclusion.
 """
 
 from __future__ import annotations
@@ -18,22 +21,39 @@ import time
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import pandas as pd
 
 from unitpsych.experiments import experiment_name
 from unitpsych.io import atomic_path
-from unitpsych.responses import CHECKS, Parsed, tidy
+from unitpsych.responses import CHECKS, Parsed, participation_id, tidy
 
 log = logging.getLogger(__name__)
 HARD = re.compile(r"^(?P<model>.+)_(?P<difficulty>hard(?:85|95|99))$")
+#: A released task_id: `<model>[_hard85|_hard95|_hard99]_<natural|optimized>-<task number>`.
+TASK_ID = re.compile(
+    r"^(?P<model>.+?)(?:_(?P<difficulty>hard85|hard95|hard99))?_(?P<mode>natural|optimized)"
+    r"-(?P<task>\d+)$"
+)
+CONDITION_OF_MODE = {"natural": "natural", "optimized": "synthetic"}
 #: Released columns parsing needs; the rest of §10 item 21 is carried along when present.
-REQUIRED = ("participant_id", "task_id", "is_demo", "catch_trial", "correct", "mode", "model",
-            "layer", "channel", "passed_checks")  # fmt: skip
-CARRIED = ("task_number", "response_index", "trial_index", "corrected_trial_index", "choice",
-           "confidence", "button_pressed", "switched_queries", "rt", "time_elapsed", "batch",
-           "multi_participation")  # fmt: skip
+REQUIRED = ("participant_id", "task_id", "response_index", "is_demo", "catch_trial", "correct",
+            "mode", "model", "layer", "channel", "passed_checks",
+            "multi_participation")  # fmt: skip
+CARRIED = ("task_number", "trial_index", "corrected_trial_index", "choice", "confidence",
+           "button_pressed", "switched_queries", "rt", "time_elapsed", "batch")  # fmt: skip
+
+
+class TaskId(NamedTuple):
+    """What a released task_id says: experiment, model, condition, difficulty, mode, task number."""
+
+    experiment: str
+    model: str
+    condition: str
+    difficulty: str
+    mode: str
+    task_number: int
 
 
 class ChecksumError(RuntimeError):
@@ -143,60 +163,94 @@ def split_model(model: str) -> tuple[str, str]:
     return (m["model"], m["difficulty"]) if m else (model, "easy")
 
 
+def parse_task_id(task_id: str) -> TaskId | None:
+    """The experiment a released task_id names (`resnet50_hard95_optimized-12`), or None."""
+    m = TASK_ID.match(str(task_id))
+    if not m:
+        return None
+    difficulty = m["difficulty"] or "easy"
+    condition = CONDITION_OF_MODE[m["mode"]]
+    return TaskId(experiment_name(m["model"], condition, difficulty), m["model"], condition,
+                  difficulty, m["mode"], int(m["task"]))  # fmt: skip
+
+
+def _row_problems(t: pd.DataFrame, task: pd.DataFrame) -> pd.Series:
+    """Per row, why its columns disagree with its task_id ('' when they agree).
+
+    Regular rows: the `model` column must name the task's model, with the task's difficulty or
+    none (the release's hard95 synthetic rows carry the bare `resnet50`), and `mode` the task's
+    mode. Catch rows must have mode `catch_trial`. A `task_number` must equal the task_id's.
+    Practice rows carry no unit and are not cross-checked.
+    """
+    regular = ~t["is_demo"] & ~t["catch_trial"]
+    model = t["model"].fillna("").astype(str)
+    split = [split_model(m) for m in model]
+    base = pd.Series([m for m, _ in split], index=t.index)
+    level = pd.Series([d for _, d in split], index=t.index)
+    model_ok = (base == task["model"]) & ((level == task["difficulty"]) | (level == "easy"))
+    mode = t["mode"].fillna("").astype(str)
+    problems = pd.Series("", index=t.index)
+
+    def add(bad: pd.Series, text: pd.Series) -> None:
+        nonlocal problems
+        problems = problems.where(~bad, problems + "; " + text)
+
+    tid = "task_id " + t["task_id"].astype(str)
+    add(regular & ~model_ok, "model column " + model + " disagrees with " + tid)
+    add(regular & (mode != task["mode"]), "mode column " + mode + " disagrees with " + tid)
+    add(t["catch_trial"] & ~t["is_demo"] & (mode != "catch_trial"),
+        "catch trial with mode " + mode + " (expected catch_trial)")  # fmt: skip
+    number = pd.to_numeric(t["task_number"], errors="coerce")
+    add(number.notna() & (number != task["task_number"]),
+        "task_number " + number.astype("Int64").astype(str) + " disagrees with " + tid)  # fmt: skip
+    return problems.str.removeprefix("; ")
+
+
+def _reject(rows: pd.DataFrame, reason: pd.Series | str) -> list[dict[str, Any]]:
+    """Rejection records of released rows, one per participation and reason, with row counts."""
+    rows = rows.assign(_reason=reason)
+    out = []
+    for (task_id, index, why), group in rows.groupby(["task_id", "response_index", "_reason"],
+                                                     dropna=False, sort=True):  # fmt: skip
+        task = parse_task_id(task_id)
+        out.append({"source": "imi", "experiment": task.experiment if task else None,
+                    "file": None, "participation": participation_id("imi", task_id, index),
+                    "n_rows": len(group), "reason": why})  # fmt: skip
+    return out
+
+
 def parse_released(table: pd.DataFrame) -> Parsed:
-    """Released IMI rows in our schema, one participation per (participant, task); rows whose
-    experiment cannot be told are rejected with a reason."""
+    """Released IMI rows in our schema, one participation per (task_id, response_index).
+
+    The experiment is the task_id's prefix (the `model` column does not tell it: the ResNet-50
+    hard95 synthetic rows say `resnet50`); rows whose task_id cannot be read, or whose model,
+    mode or task number disagree with it, are rejected with the reason and counted.
+    """
     t = table.copy()
     for col in ("is_demo", "catch_trial", "correct", "passed_checks"):
         t[col] = _bool(t[col])
-    key = ["participant_id", "task_id"] + (["response_index"] if "response_index" in t else [])
-    regular = t[~t["is_demo"] & ~t["catch_trial"]]
-    found = (
-        regular.assign(m=regular["model"].astype(str), c=regular["mode"].astype(str))
-        .groupby(key, dropna=False)[["m", "c"]]
-        .agg(lambda v: ";".join(sorted(set(v))))
-    )
-    rejected: list[dict[str, Any]] = []
-    experiments = {}
-    for idx, row in found.iterrows():
-        if ";" in row["m"] or ";" in row["c"] or row["c"] not in ("natural", "optimized"):
-            continue
-        model, difficulty = split_model(row["m"])
-        condition = "synthetic" if row["c"] == "optimized" else "natural"
-        experiments[idx if isinstance(idx, tuple) else (idx,)] = (
-            experiment_name(model, condition, difficulty), model, condition, difficulty,
-        )  # fmt: skip
-    ids = list(zip(*(t[k] for k in key), strict=True))
-    info = [experiments.get(i) for i in ids]
-    ok = pd.Series([i is not None for i in info], index=t.index)
-    for group, rows in t[~ok].groupby(key, dropna=False):
-        rejected.append({
-            "source": "imi", "experiment": None, "file": None,
-            "participation": "/".join(map(str, group if isinstance(group, tuple) else (group,))),
-            "n_rows": len(rows),
-            "reason": "cannot tell the experiment: no regular trial with one model and mode "
-                      "natural|optimized",
-        })  # fmt: skip
-    t = t[ok].copy()
-    info = [i for i in info if i is not None]
-    t["experiment"] = [i[0] for i in info]
-    t["model"] = [i[1] for i in info]
-    t["condition"] = [i[2] for i in info]
-    t["difficulty"] = [i[3] for i in info]
+    t["response_index"] = pd.to_numeric(t["response_index"], errors="coerce").astype("Int64")
+    tasks = {tid: parse_task_id(tid) for tid in t["task_id"].astype(str).unique()}
+    t["task_id"] = t["task_id"].astype(str)
+    readable = t["task_id"].map(lambda tid: tasks[tid] is not None) & t["response_index"].notna()
+    rejected = _reject(t[~readable], pd.Series(
+        "task_id is not <model>[_hard85|_hard95|_hard99]_<natural|optimized>-<k> or no "
+        "response_index", index=t.index)[~readable])  # fmt: skip
+    t = t[readable].copy()
+    task = pd.DataFrame([tasks[tid] for tid in t["task_id"]], index=t.index,
+                        columns=list(TaskId._fields))  # fmt: skip
+    problems = _row_problems(t, task)
+    bad = problems != ""
+    rejected += _reject(t[bad], problems[bad])
+    t, task = t[~bad].copy(), task[~bad]
+    for col in ("experiment", "model", "condition", "difficulty", "task_number"):
+        t[col] = task[col]
     t["source"] = "imi"
     for col in CARRIED:
         if col not in t:
             t[col] = pd.NA
-    from_id = pd.to_numeric(t["task_id"].astype(str).str.rsplit("-", n=1).str[-1], errors="coerce")
-    t["task_number"] = pd.to_numeric(t["task_number"], errors="coerce").fillna(from_id)
-    unnumbered = t["task_number"].isna()
-    for group, rows in t[unnumbered].groupby(key, dropna=False):
-        rejected.append({
-            "source": "imi", "experiment": rows["experiment"].iloc[0], "file": None,
-            "participation": "/".join(map(str, group if isinstance(group, tuple) else (group,))),
-            "n_rows": len(rows), "reason": "no task number (task_number or task_id <name>-<k>)",
-        })  # fmt: skip
-    t = t[~unnumbered].copy()
+    t["participation"] = [participation_id("imi", tid, i)
+                          for tid, i in zip(t["task_id"], t["response_index"], strict=True)]
     t.loc[t["is_demo"], ["layer", "channel", "batch"]] = pd.NA
     t["mode"] = t["mode"].where(~t["is_demo"], pd.NA)
     for col in ("channel", "batch", "task_number"):
@@ -204,6 +258,7 @@ def parse_released(table: pd.DataFrame) -> Parsed:
     t["unit"] = (t["layer"].astype(str) + "__" + t["channel"].astype(str)).where(
         t["layer"].notna() & t["channel"].notna(), pd.NA
     )
+    key = ["task_id", "response_index"]
     if t["corrected_trial_index"].isna().all() and len(t):
         first = t[~t["is_demo"]].groupby(key)["trial_index"].transform("min")
         t["corrected_trial_index"] = t["trial_index"] - first.reindex(t.index)
@@ -232,9 +287,11 @@ def _participations(t: pd.DataFrame, key: list[str]) -> list[dict[str, Any]]:
     size = t.groupby(key, sort=True, dropna=False).size()
     table = pd.DataFrame({
         "source": "imi", "experiment": first["experiment"].astype(str),
-        "participant_id": first.index.get_level_values("participant_id").astype(str),
+        "participant_id": first["participant_id"].astype(str),
         "task_id": first.index.get_level_values("task_id").astype(str),
-        "task_number": first["task_number"].astype(int), "file": None,
+        "task_number": first["task_number"].astype(int),
+        "response_index": first.index.get_level_values("response_index").astype(int),
+        "participation": first["participation"].astype(str), "file": None,
         "n_rows": size.astype(int),
     }, index=first.index)  # fmt: skip
     results = [c for c in CHECKS if f"{c}_result" in first]

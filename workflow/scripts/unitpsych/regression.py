@@ -10,7 +10,11 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from unitpsych.response_merge import participant_key
+from unitpsych.responses import ANONYMIZED
 from unitpsych.scores import join_sources, unit_depths
+
+PARTICIPANT = "participant"  # the clustering column: participant, or participation if anonymized
 
 REFUTATION = (
     "The claim 'scale does not improve interpretability' is refuted if the coefficient of the "
@@ -89,15 +93,14 @@ def scale_regression(
     if data["confidence"].notna().all() and data["confidence"].nunique() > 1:
         data["confidence"] = data["confidence"].astype(np.int64)
         predictors.append("C(confidence)")
-    cluster = [c for c in cluster if c in data]
+    cluster, clustered_by = cluster_columns(data, cluster)
     info = {
-        "model_type": "binomial GLM (logit), cluster-robust SE by "
-        + " & ".join(cluster or ["none"]),
+        "model_type": f"binomial GLM (logit), cluster-robust SE by {clustered_by}",
         "scale": scale,
         "n_responses": len(data),
         "n_models": data["model"].nunique(),
         "n_units": data.groupby(["model", "unit"]).ngroups if len(data) else 0,
-        "n_participants": data["participant_id"].nunique() if "participant_id" in data else 0,
+        "n_participants": data[PARTICIPANT].nunique() if PARTICIPANT in data else 0,
         "sources": join_sources(data["source"]) if len(data) else "",
     }
     note = f" Left out (untrained or no {scale}): {', '.join(left_out)}." if left_out else ""
@@ -142,6 +145,37 @@ def scale_regression(
         verdict = "Not refuted: the scale coefficient's 95% CI includes 0."
     table.loc[row, "interpretation"] = f"{verdict} {REFUTATION}{note} Formula: {formula}."
     return table[REGRESSION_COLUMNS]
+
+
+def cluster_columns(data: pd.DataFrame, cluster: Iterable[str]) -> tuple[list[str], str]:
+    """The columns to cluster by, and the words that say so in the output.
+
+    `participant_id` clusters by participant where a source tells who answered and by
+    participation where it does not (the IMI release's ids are all `anonymized`; one group would
+    make the robust covariance degenerate). A column with a single group is left out, and named.
+    """
+    columns, names, single = [], [], []
+    for c in cluster:
+        name = c
+        if c == "participant_id" and c in data:
+            data[PARTICIPANT] = participant_key(data)
+            hidden = data[c].astype("string").str.lower().eq(ANONYMIZED).fillna(True)
+            c, name = PARTICIPANT, "participant"
+            if hidden.any():
+                sources = "+".join(sorted(set(data.loc[hidden, "source"].astype(str))))
+                name = (f"participation (participant ids anonymized: {sources})" if hidden.all()
+                        else f"participant (participation where ids are anonymized: {sources})")
+        if c not in data:
+            continue
+        if data[c].nunique() < 2:
+            single.append(name)
+            continue
+        columns.append(c)
+        names.append(name)
+    words = " & ".join(names or ["none"])
+    if single:
+        words += f" (not by {', '.join(single)}: a single group)"
+    return columns, words
 
 
 def _term_name(term: str) -> str:

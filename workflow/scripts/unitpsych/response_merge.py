@@ -7,7 +7,20 @@ from typing import Any
 
 import pandas as pd
 
-from unitpsych.responses import empty_responses, tidy
+from unitpsych.responses import ANONYMIZED, empty_responses, tidy
+
+
+def participant_key(parts: pd.DataFrame) -> pd.Series:
+    """Who answered, as far as a source tells: `<source>:<participant_id>`, or the participation
+    itself where the participant id is anonymized (the IMI release) or missing."""
+    ids = parts["participant_id"].astype("string")
+    hidden = (ids.isna() | (ids.str.lower() == ANONYMIZED)).astype(bool)
+    known = parts["source"].astype(str) + ":" + ids.fillna("")
+    if not hidden.any():
+        return known.astype(str)
+    if "participation" not in parts:
+        raise ValueError("anonymized participant ids need the participation column")
+    return known.where(~hidden, parts["participation"].astype(str)).astype(str)
 
 
 def flag_multi_participation(participations: pd.DataFrame) -> pd.Series:
@@ -17,16 +30,18 @@ def flag_multi_participation(participations: pd.DataFrame) -> pd.Series:
     their participations is flagged, the first included: the paper allows one participation per
     worker across all experiments (§8.1) and drops each (task, worker) pair of such workers (§8.2),
     since a second task is answered with knowledge of the first and the first cannot be told apart
-    from a participant who later came back. Released IMI rows keep the release's own flag.
+    from a participant who later came back. Released IMI rows keep the release's own flag (a
+    missing flag reads as False): their participant ids are anonymized, so it cannot be recomputed.
     """
     if participations.empty:
         return pd.Series(dtype=bool)
     tasks = participations["experiment"] + "-" + participations["task_number"].astype(str)
-    by = [participations["source"], participations["participant_id"]]
-    flag = tasks.groupby(by).transform("nunique") > 1
-    if "multi_participation" in participations:  # released IMI value
-        released = participations["multi_participation"]
-        flag = flag.where(released.isna(), released.astype("boolean").fillna(False))
+    flag = tasks.groupby(participant_key(participations)).transform("nunique") > 1
+    released = participations["source"] == "imi"
+    if released.any():
+        value = participations.get("multi_participation", pd.Series(pd.NA, index=flag.index))
+        value = value.astype("boolean").fillna(False).astype(bool)
+        flag = flag.where(~released, value)
     return flag.astype(bool)
 
 
@@ -47,11 +62,13 @@ def merge(
     kept + excluded + rejected = input, for rows and for payload files.
     """
     parts = pd.DataFrame([p for r in reports for p in r["participations"]])
-    key = ["source", "experiment", "participant_id", "task_number"]
+    key = ["source", "participation"]
     if parts.empty:
-        parts = pd.DataFrame(columns=[*key, "task_id", "file", "n_rows", "passed_checks",
-                                      "failed_checks"])  # fmt: skip
-    parts = parts.sort_values(key, kind="stable").reset_index(drop=True)
+        parts = pd.DataFrame(columns=[*key, "experiment", "participant_id", "task_id",
+                                      "task_number", "response_index", "file", "n_rows",
+                                      "passed_checks", "failed_checks"])  # fmt: skip
+    parts = parts.sort_values(["source", "experiment", "task_number", "response_index"],
+                              kind="stable").reset_index(drop=True)  # fmt: skip
     parts["multi_participation"] = flag_multi_participation(parts).to_numpy(bool)
     parts["kept"] = parts["passed_checks"].astype(bool) & ~parts["multi_participation"]
     parts["exclusion_reason"] = [
@@ -60,8 +77,10 @@ def merge(
     ]
     frames = [t for t in tables if len(t)]
     responses = pd.concat(frames, ignore_index=True) if frames else empty_responses()
-    flags = parts[[*key, "multi_participation", "kept", "exclusion_reason"]]
-    responses = responses.drop(
+    flags = parts[[*key, "multi_participation", "kept", "exclusion_reason"]].astype(
+        {"source": str, "participation": str}
+    )
+    responses = responses.astype({"source": str, "participation": str}).drop(
         columns=[c for c in ("multi_participation", "kept", "exclusion_reason") if c in responses]
     ).merge(flags, on=key, how="left", validate="m:1")
     responses = pd.concat(
@@ -74,7 +93,7 @@ def merge(
         axis=1,
     )
     responses = responses.sort_values(
-        ["source", "experiment", "task_number", "participant_id", "trial_index"], kind="stable"
+        ["source", "experiment", "task_number", "response_index", "trial_index"], kind="stable"
     ).reset_index(drop=True)
     participants = _participants_table(parts)
     summary = _summary(responses, parts, reports)
@@ -82,13 +101,16 @@ def merge(
 
 
 def _participants_table(parts: pd.DataFrame) -> pd.DataFrame:
-    """One row per (source, participant): tasks taken, kept, multi-participation, simulated kind."""
+    """One row per participant (source, participant_id; a participation where the id is
+    anonymized): tasks taken, kept, multi-participation, simulated kind."""
     if parts.empty:
-        return pd.DataFrame(columns=["source", "participant_id", "n_tasks", "n_kept", "experiments",
-                                     "multi_participation", "simulated_kind"])  # fmt: skip
+        return pd.DataFrame(columns=["source", "participant_id", "participant", "n_tasks", "n_kept",
+                                     "experiments", "multi_participation",
+                                     "simulated_kind"])  # fmt: skip
     if "simulated_kind" not in parts:
         parts = parts.assign(simulated_kind="")
-    grouped = parts.groupby(["source", "participant_id"], sort=True)
+    parts = parts.assign(participant=participant_key(parts))
+    grouped = parts.groupby(["source", "participant_id", "participant"], sort=True)
     return grouped.agg(
         n_tasks=("task_number", "size"),
         n_kept=("kept", "sum"),
@@ -156,6 +178,6 @@ def _summary(
     out["multi_participation_rule"] = (
         "every participation of a participant (source, participant_id) who took part in more "
         "than one task across all experiments is flagged and excluded; released IMI rows keep "
-        "the release's flag"
+        "the release's flag (its participant ids are anonymized, so it is never recomputed)"
     )
     return out

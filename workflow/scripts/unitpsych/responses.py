@@ -45,7 +45,8 @@ ROW_FIELDS: dict[str, Any] = {
 
 #: Columns of responses.parquet before the check columns (protocol §10 item 21 plus ours).
 DTYPES = {
-    "source": "string", "experiment": "string", "participant_id": "string", "task_id": "string",
+    "source": "string", "experiment": "string", "participation": "string",
+    "participant_id": "string", "task_id": "string",
     "task_number": "Int64", "response_index": "Int64", "trial_index": "Int64",
     "corrected_trial_index": "Int64", "trial": "Int64", "is_demo": "bool", "catch_trial": "bool",
     "correct": "bool", "choice": "string", "confidence": "Int64", "button_pressed": "Int64",
@@ -66,6 +67,19 @@ def tidy(table: pd.DataFrame) -> pd.DataFrame:
             values = values.astype(object).where(values.notna(), None)
         out[col] = values.astype(dtype)
     return pd.DataFrame(out, index=table.index)
+
+
+#: The participant id of a release that hides who answered (the IMI release: every row).
+ANONYMIZED = "anonymized"
+
+
+def participation_id(source: str, task_id: str, response_index: int) -> str:
+    """One participation of any source: `<source>:<task_id>:<response_index>`.
+
+    The response index counts the responses to one task, so this needs no participant id (the
+    released IMI data hide it).
+    """
+    return f"{source}:{task_id}:{int(response_index)}"
 
 
 class RejectedFile(ValueError):
@@ -298,11 +312,14 @@ def parse_payloads(
             )
             continue
         task = part["task_number"]
-        new = _payload_records(payload, part["participant_id"], task, per_task.get(task, 0))
-        per_task[task] = per_task.get(task, 0) + 1
+        part["response_index"] = per_task.get(task, 0)
+        part["participation"] = participation_id(source, part["task_id"], part["response_index"])
+        new = _payload_records(payload, part["participant_id"], task, part["response_index"])
+        per_task[task] = part["response_index"] + 1
         for record in new:
             record["source"] = source
             record["experiment"] = exp.name
+            record["participation"] = part["participation"]
             record["_participation"] = len(checks)
         records.extend(new)
         checks.append(check)
