@@ -98,7 +98,8 @@ def tables() -> dict[str, pd.DataFrame]:
     return {"unit_scores": unit_scores, "model_scores": pd.DataFrame(models),
             "confidence_scores": pd.DataFrame(conf), "confidence_distribution": pd.DataFrame(dist),
             "layer_scores": pd.DataFrame(layers), "conover_holm": pd.DataFrame(conover),
-            "spearman": spearman, "unit_statistics": stats, "mis": mis, "exclusions": exclusions}  # fmt: skip
+            "spearman": spearman, "baselines": spearman, "unit_statistics": stats, "mis": mis,
+            "exclusions": exclusions}  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

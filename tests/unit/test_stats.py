@@ -355,7 +355,7 @@ def test_tables_agree_with_a_direct_pandas_computation(tmp_path):
 
 
 def test_scripts_write_every_table(tmp_path):
-    """The rules' scripts: analysis_tables then spearman_table, on fake Snakemake objects."""
+    """The rules' scripts: analysis_tables then baselines_table, on fake Snakemake objects."""
     import importlib
 
     responses = _small_table()
@@ -380,21 +380,21 @@ def test_scripts_write_every_table(tmp_path):
     assert set(scores["experiment"]) == {"small_natural", "big_natural"}
     regression = pd.read_csv(out["regression"])
     assert "not fitted" in regression["interpretation"].iloc[0]  # small/big are not in models.csv
-    script = importlib.import_module("spearman_table")
+    sp = pd.read_csv(out["spearman"])
+    assert set(sp["analysis"]) == {"layer_depth"}  # small_synthetic has no responses
+    script = importlib.import_module("baselines_table")
     stat_file = tmp_path / "small_stats.csv"
     pd.DataFrame({"unit": ["l1__0", "l2__5"], "pixel_sparsity": [0.2, 0.4], "channel_sparsity": 0.0,
                   "local_contrast": [1.0, 2.0]}).to_csv(stat_file, index=False)  # fmt: skip
     script.main(SimpleNamespace(
-        input=SimpleNamespace(unit_scores=out["unit_scores"], layer_scores=out["layer_scores"],
-                              statistics=[str(stat_file)], mis=[]),
-        output=SimpleNamespace(csv=str(tmp_path / "tables" / "spearman.csv")),
-        log=[str(tmp_path / "spearman.log")],
+        input=SimpleNamespace(unit_scores=out["unit_scores"], statistics=[str(stat_file)], mis=[]),
+        output=SimpleNamespace(csv=str(tmp_path / "tables" / "baselines.csv")),
+        log=[str(tmp_path / "baselines.log")],
         params=SimpleNamespace(models=["small", "big"], statistics_models=["small"], mis_models=[]),
     ))  # fmt: skip
-    sp = pd.read_csv(tmp_path / "tables" / "spearman.csv")
-    assert {"layer_depth", "natural_vs_synthetic", "pixel_sparsity", "mis_vs_human"} - set(
-        sp["analysis"]
-    ) == {"natural_vs_synthetic"}  # small_synthetic has no responses
+    base = pd.read_csv(tmp_path / "tables" / "baselines.csv")
+    assert set(base["analysis"]) == {"pixel_sparsity", "channel_sparsity", "local_contrast",
+                                     "mis_vs_human"}  # fmt: skip
 
 
 def test_mis_vs_human_uses_the_observer_score_column():

@@ -14,7 +14,7 @@ TINY = REPO / "tests" / "data" / "config.yaml"
 
 
 def test_tiny_config_tables_agree_with_the_responses(tmp_path):
-    run_snakemake(tmp_path, TINY, "results/tables/spearman.csv", "results/tables/model_scores.csv")
+    run_snakemake(tmp_path, TINY, "results/tables/baselines.csv", "results/tables/model_scores.csv")
     responses = pd.read_parquet(tmp_path / "results" / "responses" / "responses.parquet")
     tables = tmp_path / "results" / "tables"
     used = responses[
@@ -41,10 +41,13 @@ def test_tiny_config_tables_agree_with_the_responses(tmp_path):
         "efficientnet_lite0_natural", "efficientnet_lite0_synthetic", "vit_tiny-untrained_natural"
     }  # fmt: skip
     spearman = pd.read_csv(tables / "spearman.csv")
+    baselines = pd.read_csv(tables / "baselines.csv")
     lite = spearman[(spearman["model"] == "efficientnet_lite0")]
-    assert {"layer_depth", "natural_vs_synthetic", "pixel_sparsity", "channel_sparsity",
-            "local_contrast", "mis_vs_human"} <= set(lite["analysis"])  # fmt: skip
-    vit = spearman[(spearman["model"] == "vit_tiny-untrained") & (spearman["analysis"] == "local_contrast")]
+    assert set(lite["analysis"]) == {"layer_depth", "natural_vs_synthetic"}
+    lite = baselines[(baselines["model"] == "efficientnet_lite0")]
+    assert set(lite["analysis"]) == {"pixel_sparsity", "channel_sparsity", "local_contrast",
+                                     "mis_vs_human"}  # fmt: skip
+    vit = baselines[(baselines["model"] == "vit_tiny-untrained") & (baselines["analysis"] == "local_contrast")]
     assert vit["rho"].isna().all()  # tokens have no spatial map: no local contrast
     stats = pd.read_csv(tmp_path / "results" / "efficientnet_lite0" / "unit_statistics.csv")
     assert (stats["n_images"] == 50).all() and stats["local_contrast"].notna().all()
@@ -53,8 +56,10 @@ def test_tiny_config_tables_agree_with_the_responses(tmp_path):
 
 
 def test_score_tables_do_not_wait_for_the_unit_statistics(tmp_path):
-    """Model scores need only the responses; the GPU pass of the baselines feeds spearman.csv."""
-    scores = run_snakemake(tmp_path, TINY, "-n", "results/tables/model_scores.csv").stdout
-    assert "analysis_tables" in scores and "unit_statistics" not in scores
-    spearman = run_snakemake(tmp_path, TINY, "-n", "results/tables/spearman.csv").stdout
-    assert "unit_statistics" in spearman and "spearman_table" in spearman
+    """Scores and their Spearman table need only the responses; the GPU pass of the baselines
+    feeds baselines.csv."""
+    for table in ("model_scores", "spearman"):
+        scores = run_snakemake(tmp_path, TINY, "-n", f"results/tables/{table}.csv").stdout
+        assert "analysis_tables" in scores and "unit_statistics" not in scores
+    baselines = run_snakemake(tmp_path, TINY, "-n", "results/tables/baselines.csv").stdout
+    assert "unit_statistics" in baselines and "baselines_table" in baselines

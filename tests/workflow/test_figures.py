@@ -36,8 +36,8 @@ def test_one_figure_plans_only_itself_and_its_inputs(tmp_path):
     plots = {rule for rule in jobs if rule.startswith("plot_")}
     assert plots == {"plot_model_comparison"} and jobs["plot_model_comparison"] == 1
     assert "analysis_tables" in jobs  # its input, the model scores
-    # nothing the figure does not read: no unit statistics, MIS or Spearman table
-    assert not {"unit_statistics", "score_mis", "spearman_table"} & set(jobs)
+    # nothing the figure does not read: no unit statistics, MIS or baselines table
+    assert not {"unit_statistics", "score_mis", "baselines_table"} & set(jobs)
 
 
 def test_figures_target_has_what_the_config_can_make(tmp_path, test_config):

@@ -5,7 +5,7 @@
 
 localrules:
     analysis_tables,
-    spearman_table,
+    baselines_table,
 
 
 rule unit_statistics:
@@ -72,6 +72,11 @@ rule analysis_tables:
             caption="../report/table_conover_holm.rst",
             category="Tables",
         ),
+        spearman=report(
+            "results/tables/spearman.csv",
+            caption="../report/table_spearman.rst",
+            category="Tables",
+        ),
         regression=report(
             "results/tables/regression.csv",
             caption="../report/table_regression.rst",
@@ -94,20 +99,19 @@ rule analysis_tables:
         "../scripts/analysis_tables.py"
 
 
-rule spearman_table:
+rule baselines_table:
     input:
         unit_scores="results/tables/unit_scores.csv",
-        layer_scores="results/tables/layer_scores.csv",
         statistics=get_analysis_unit_statistics,
         mis=get_analysis_mis,
     output:
         csv=report(
-            "results/tables/spearman.csv",
-            caption="../report/table_spearman.rst",
+            "results/tables/baselines.csv",
+            caption="../report/table_baselines.rst",
             category="Tables",
         ),
     log:
-        "logs/spearman_table/spearman.log",
+        "logs/baselines_table/baselines.log",
     conda:
         "../../envs/analysis.yaml"
     params:
@@ -116,4 +120,4 @@ rule spearman_table:
         mis_models=get_analysis_mis_models,
         code_version=1,
     script:
-        "../scripts/spearman_table.py"
+        "../scripts/baselines_table.py"

@@ -107,21 +107,12 @@ def _row(analysis, exp, model, condition, difficulty, x, y, xs, ys, sources, not
             "sources": sources, "note": note}  # fmt: skip
 
 
-def spearman_table(
-    units: pd.DataFrame,
-    layers: pd.DataFrame,
-    unit_statistics: Mapping[str, pd.DataFrame] | None = None,
-    mis: Mapping[str, pd.DataFrame | None] | None = None,
-) -> pd.DataFrame:
-    """Spearman correlations of protocol §8.4 and §9, plus MIS vs human per unit.
+def score_correlations(units: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
+    """Spearman correlations of protocol §8.4 that need only the scores (spearman.csv).
 
     - layer_depth: relative layer depth vs layer-pooled score, per experiment;
     - natural_vs_synthetic: a unit's natural vs synthetic score, per model and difficulty (units
-      in both experiments);
-    - pixel_sparsity / channel_sparsity / local_contrast: the unit statistic vs the unit score,
-      per experiment (models without unit statistics are left out);
-    - mis_vs_human: the unit's machine interpretability score vs its score, per experiment
-      (models without mis.csv get a row with a note).
+      in both experiments).
     """
     out: list[dict] = []
     for key, grp in layers.groupby(EXPERIMENT_KEYS, sort=False, dropna=False):
@@ -136,6 +127,22 @@ def spearman_table(
             out.append(_row("natural_vs_synthetic", "", model, "both", difficulty,
                             "natural_score", "synthetic_score", wide["natural"],
                             wide["synthetic"], src))  # fmt: skip
+    return pd.DataFrame(out, columns=SPEARMAN_COLUMNS)
+
+
+def baseline_correlations(
+    units: pd.DataFrame,
+    unit_statistics: Mapping[str, pd.DataFrame] | None = None,
+    mis: Mapping[str, pd.DataFrame | None] | None = None,
+) -> pd.DataFrame:
+    """Spearman correlations of the unit scores with measures of the units (baselines.csv).
+
+    - pixel_sparsity / channel_sparsity / local_contrast (protocol §9): the unit statistic vs the
+      unit score, per experiment (models without unit statistics are left out);
+    - mis_vs_human: the unit's machine interpretability score vs its score, per experiment
+      (models without mis.csv get a row with a note).
+    """
+    out: list[dict] = []
     for key, grp in units.groupby(EXPERIMENT_KEYS, sort=False, dropna=False):
         exp, model, _, _, condition, difficulty = key
         src = join_sources(grp["sources"])
@@ -149,6 +156,18 @@ def spearman_table(
         if mis is not None and model in mis:
             out.append(_mis_row(exp, model, condition, difficulty, grp, mis[model], src))
     return pd.DataFrame(out, columns=SPEARMAN_COLUMNS)
+
+
+def spearman_table(
+    units: pd.DataFrame,
+    layers: pd.DataFrame,
+    unit_statistics: Mapping[str, pd.DataFrame] | None = None,
+    mis: Mapping[str, pd.DataFrame | None] | None = None,
+) -> pd.DataFrame:
+    """Every Spearman correlation: score_correlations, then baseline_correlations."""
+    return pd.concat([score_correlations(units, layers),
+                      baseline_correlations(units, unit_statistics, mis)],
+                     ignore_index=True)  # fmt: skip
 
 
 def _mis_row(exp, model, condition, difficulty, grp, table, sources) -> dict:

@@ -92,11 +92,11 @@ FIGURES: dict[str, FigureSpec] = {
         _spec("exclusion_criteria_decision_distribution", fe.exclusion_decisions, ["exclusions"], "any"),
         _spec("exclusion_criteria_value_distribution", fe.exclusion_values, ["exclusions"], "any",
               thresholds=True),
-        *[_spec(name, partial(fx.unit_baseline, measure=col, xlabel=label), ["unit_scores", "spearman"],
+        *[_spec(name, partial(fx.unit_baseline, measure=col, xlabel=label), ["unit_scores", "baselines"],
                 "natural", per_model=("unit_statistics",), group=_BASELINE)
           for name, (col, label) in fx.BASELINES.items()],
         _spec("mis_per_model", fx.mis_per_model, ["unit_scores"], "natural", per_model=("mis",), group=_BEYOND),
-        _spec("mis_vs_human", fx.mis_vs_human, ["unit_scores", "spearman"], "natural", per_model=("mis",),
+        _spec("mis_vs_human", fx.mis_vs_human, ["unit_scores", "baselines"], "natural", per_model=("mis",),
               group=_BEYOND),
     ]
 }  # fmt: skip
@@ -191,7 +191,7 @@ def draw(name: str, tables: Mapping[str, pd.DataFrame], properties: pd.DataFrame
     spec = FIGURES[name]
     args: dict[str, Any] = {}
     for t in (*spec.tables, *spec.per_model):
-        args[{"confidence_distribution": "distribution"}.get(t, t)] = tables[t]
+        args[{"confidence_distribution": "distribution", "baselines": "spearman"}.get(t, t)] = tables[t]
     if spec.properties:
         args["properties"] = properties
     if spec.thresholds:

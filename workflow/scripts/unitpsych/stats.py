@@ -23,11 +23,13 @@ used (e.g. `simulated`, `imi+local`), `label`/`scale_rank` come from the config 
   (across models on unit scores; one row per condition and difficulty with at least 2 models).
 - `conover_holm`: condition, difficulty, model_a, model_b, p_value (Conover post-hoc test on unit
   scores, Holm-adjusted; every ordered pair including the diagonal), sources.
-- `spearman`: analysis (layer_depth | natural_vs_synthetic | pixel_sparsity | channel_sparsity |
-  local_contrast | mis_vs_human), experiment, model, condition, difficulty, x, y, rho, p_value, n,
-  sources, note.
+- `spearman`: analysis (layer_depth | natural_vs_synthetic), experiment, model, condition,
+  difficulty, x, y, rho, p_value, n, sources, note: the correlations the scores alone give.
 - `regression`: term, coef, ci_low, ci_high, p_value, odds_ratio, model_type, scale, n_responses,
   n_models, n_units, n_participants, sources, interpretation (see `scale_regression`).
+- `baselines`: the columns of `spearman`, for analysis pixel_sparsity | channel_sparsity |
+  local_contrast (protocol §9) | mis_vs_human: correlations with measures of the units, which need
+  passes over images (unit statistics, MIS), so a table of their own.
 
 The work is done in `unitpsych.scores` (selection, unit/layer/model scores, bootstrap),
 `unitpsych.comparisons` (Kruskal–Wallis, Conover–Holm, Spearman) and `unitpsych.regression`
@@ -44,8 +46,10 @@ import pandas as pd
 from unitpsych.comparisons import (
     SPEARMAN_COLUMNS,
     STATISTICS,
+    baseline_correlations,
     conover_holm,
     kruskal_wallis,
+    score_correlations,
     spearman,
     spearman_table,
 )
@@ -69,9 +73,10 @@ from unitpsych.scores import (
 __all__ = [
     "CONFIDENCE_LEVELS", "EXPERIMENT_KEYS", "REFUTATION", "REGRESSION_COLUMNS", "SCORE_TABLES",
     "SPEARMAN_COLUMNS", "STATISTICS", "TABLES", "Settings", "analysis_rows", "attach_experiments",
-    "bootstrap_ci", "build_tables", "confidence_distribution", "confidence_scores",
+    "baseline_correlations", "bootstrap_ci", "build_tables", "confidence_distribution", "confidence_scores",
     "conover_holm", "derive_seed", "experiment_table", "kruskal_wallis", "layer_scores",
-    "model_scales", "model_scores", "scale_regression", "score_tables", "spearman",
+    "model_scales", "model_scores", "scale_regression", "score_correlations", "score_tables",
+    "spearman",
     "spearman_table", "unit_scores",
 ]  # fmt: skip
 
@@ -85,8 +90,10 @@ TABLES = (
     "conover_holm",
     "spearman",
     "regression",
+    "baselines",
 )
-SCORE_TABLES = tuple(t for t in TABLES if t != "spearman")
+#: The tables of the rule analysis_tables: everything that needs only the responses and units.
+SCORE_TABLES = tuple(t for t in TABLES if t != "baselines")
 
 
 def score_tables(
@@ -97,7 +104,7 @@ def score_tables(
     units: Mapping[str, pd.DataFrame] | None = None,
     model_table: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Every table except `spearman` (name -> DataFrame) from the response table and units.csv."""
+    """Every table except `baselines` (name -> DataFrame) from the response table and units.csv."""
     units = dict(units or {})
     exps = experiment_table(experiments, models)
     rows = attach_experiments(analysis_rows(responses, settings.sources), exps)
@@ -111,6 +118,7 @@ def score_tables(
         "kruskal_wallis": kruskal_wallis(per_unit),
         "conover_holm": conover_holm(per_unit),
     }
+    tables["spearman"] = score_correlations(per_unit, tables["layer_scores"])
     if model_table is not None:
         scales = model_scales(models, model_table, settings.regression_scale)
         tables["regression"] = scale_regression(
@@ -127,13 +135,11 @@ def build_tables(
     mis: Mapping[str, pd.DataFrame | None] | None = None,
     **score_inputs: Any,
 ) -> dict[str, pd.DataFrame]:
-    """Every analysis table, `spearman` included (the two rules' work in one call).
+    """Every analysis table, `baselines` included (the two rules' work in one call).
 
     `inputs` and `score_inputs` are score_tables' arguments (responses, experiments, models,
     settings, units, model_table).
     """
     tables = score_tables(*inputs, **score_inputs)
-    tables["spearman"] = spearman_table(
-        tables["unit_scores"], tables["layer_scores"], unit_statistics, mis
-    )
+    tables["baselines"] = baseline_correlations(tables["unit_scores"], unit_statistics, mis)
     return tables
