@@ -134,7 +134,10 @@ def test_released_imi_data_downloaded_checked_and_parsed(tmp_path):
 
     archive = tmp_path / "zenodo" / "human_responses.zip"
     archive.parent.mkdir()
-    md5 = make_archive(archive, released_table())
+    exps = [("resnet50", "", "natural"), ("resnet50", "", "optimized"),
+            ("resnet50", "hard95", "natural")]  # fmt: skip
+    table = released_table(n_tasks=2, experiments=exps)
+    md5 = make_archive(archive, table)
     cfg = copy.deepcopy(yaml.safe_load(CONFIG.read_text()))
     cfg["responses"] = {"sources": ["imi"], "imi": {"url": archive.as_uri(), "md5": "0" * 32}}
     bad = write_config(tmp_path / "bad.yaml", cfg)
@@ -156,4 +159,6 @@ def test_released_imi_data_downloaded_checked_and_parsed(tmp_path):
         "resnet50_natural", "resnet50_synthetic", "resnet50_hard95_natural"
     }  # fmt: skip
     summary = json.loads((tmp_path / "results" / "responses" / "summary.json").read_text())
-    assert summary["rows"] == {"input": 19, "kept": 6, "excluded": 12, "rejected": 1}
+    kept = int((table["passed_checks"] & ~table["multi_participation"]).sum())
+    assert summary["rows"] == {"input": len(table), "kept": kept, "excluded": len(table) - kept,
+                               "rejected": 0}  # fmt: skip

@@ -6,6 +6,7 @@
 localrules:
     analysis_tables,
     baselines_table,
+    reproduction_table,
 
 
 rule unit_statistics:
@@ -121,3 +122,27 @@ rule baselines_table:
         code_version=1,
     script:
         "../scripts/baselines_table.py"
+
+
+rule reproduction_table:
+    input:
+        responses=paths.responses(),
+        paper=PAPER_SCORES,
+    output:
+        csv=report(
+            paths.table("reproduction"),
+            caption="../report/table_reproduction.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/reproduction_table/reproduction.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        analysis=get_analysis_config,
+        experiments=config["experiments"]["list"],
+        models=get_analysis_models,
+        seed=config["seed"],
+        code_version=1,
+    script:
+        "../scripts/reproduction_table.py"

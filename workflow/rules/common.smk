@@ -383,7 +383,10 @@ def get_all_tables(wildcards=None) -> list[str]:
         return []  # no response table is built, so there is nothing to analyse
     from unitpsych.stats import TABLES
 
-    return [paths.table(t) for t in TABLES] + get_analysis_unit_statistics()
+    reproduction = [paths.table("reproduction")] if "imi" in RESPONSE_SOURCES else []
+    return (
+        [paths.table(t) for t in TABLES] + reproduction + get_analysis_unit_statistics()
+    )
 
 
 # Responses (responses.smk): config slices, payload inputs (local payloads listed when the DAG is
@@ -489,6 +492,7 @@ def get_all_responses(wildcards=None) -> list[str]:
 
 FIGURE_STYLE = f"{workflow.basedir}/resources/unitpsych.mplstyle"
 MODEL_TABLE = f"{workflow.basedir}/resources/models.csv"
+PAPER_SCORES = f"{workflow.basedir}/resources/paper_scores.csv"
 FIGURE_EXPERIMENTS = EXPERIMENTS  # common.smk: the configured experiments
 FIGURE_PROPERTIES = model_properties(config["models"], pd.read_csv(MODEL_TABLE))
 
@@ -534,7 +538,9 @@ def get_figure_models(name: str) -> list[str]:
 
 def get_figure_problem(name: str) -> str | None:
     """None when the config can make figure `name`, else what it lacks, in words."""
-    problem = missing_requirement(name, FIGURE_EXPERIMENTS, FIGURE_PROPERTIES)
+    problem = missing_requirement(
+        name, FIGURE_EXPERIMENTS, FIGURE_PROPERTIES, config["responses"]["sources"]
+    )
     if problem is None and FIGURES[name].per_model and not get_figure_models(name):
         problem = (
             f"figure {name!r} needs the machine interpretability score (mis.csv of the observer "

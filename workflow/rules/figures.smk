@@ -28,6 +28,7 @@ localrules:
     plot_imi_local_contrast,
     plot_mis_per_model,
     plot_mis_vs_human,
+    plot_reproduction,
 
 
 rule plot_model_comparison:
@@ -565,5 +566,27 @@ rule plot_mis_vs_human:
     params:
         figure="mis_vs_human",
         code_version=2,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_reproduction:
+    input:
+        unpack(figure_input("reproduction")),
+    output:
+        pdf=paths.figure("reproduction", "pdf"),
+        png=report(
+            paths.figure("reproduction", "png"),
+            caption="../report/reproduction.rst",
+            category="Figures",
+            subcategory="Beyond the paper",
+        ),
+    log:
+        "logs/plot_figure/reproduction.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="reproduction",
+        code_version=1,
     script:
         "../scripts/plot_figure.py"

@@ -45,6 +45,7 @@ class FigureSpec:
     per_model: tuple[str, ...] = ()  # per-model files (unit_statistics, mis), concatenated
     properties: bool = False  # resources/models.csv (top-1 accuracy, mean rank)
     thresholds: bool = False  # the exclusion thresholds (config responses.checks)
+    source: str | None = None  # a response source the figure needs (config responses.sources)
     group: str = "Paper (§8.5)"
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
@@ -98,6 +99,7 @@ FIGURES: dict[str, FigureSpec] = {
         _spec("mis_per_model", fx.mis_per_model, ["unit_scores"], "natural", per_model=("mis",), group=_BEYOND),
         _spec("mis_vs_human", fx.mis_vs_human, ["unit_scores", "baselines"], "natural", per_model=("mis",),
               group=_BEYOND),
+        _spec("reproduction", fx.reproduction, ["reproduction"], "any", source="imi", group=_BEYOND),
     ]
 }  # fmt: skip
 
@@ -150,12 +152,18 @@ REQUIREMENTS: dict[str, tuple[str, Callable[[list, pd.DataFrame | None], bool]]]
 
 
 def missing_requirement(
-    name: str, experiments: list, properties: pd.DataFrame | None = None
-) -> str | None:
-    """None when the configured experiments can make figure `name`, else what it needs, in words."""
+    name: str, experiments: list, properties: pd.DataFrame | None = None,
+    sources: Iterable[str] = (),
+) -> str | None:  # fmt: skip
+    """None when the config (experiments, response sources) can make figure `name`, else what it
+    needs, in words."""
     if name not in FIGURES:
         raise KeyError(f"unknown figure {name!r}; known: {', '.join(FIGURES)}")
-    text, ok = REQUIREMENTS[FIGURES[name].needs]
+    spec = FIGURES[name]
+    if spec.source and spec.source not in set(sources):
+        return (f"figure {name!r} needs the response source {spec.source!r} in "
+                f"responses.sources; the config's sources are: {', '.join(sources) or 'none'}")
+    text, ok = REQUIREMENTS[spec.needs]
     if ok(list(experiments), properties):
         return None
     have = ", ".join(e.name for e in experiments) or "none"

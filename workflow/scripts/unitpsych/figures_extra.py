@@ -199,3 +199,43 @@ def mis_vs_human(
         ),
     )
     return fig
+
+
+def reproduction(reproduction: pd.DataFrame) -> Figure:
+    """Beyond the paper: our score from the released responses next to the paper's, per model."""
+    t = reproduction.dropna(subset=["paper_score"])
+    t = fb.require(t[t["score"].notna()], "published scores with released responses")
+    t = reproduction[reproduction["model"].isin(set(t["model"]))]
+    conds = [c for c in fb.CONDITIONS if c in set(t["condition"])]
+    models = fb.model_order(t)
+    labels = fb.model_labels(t)
+    fig, axes = plt.subplots(1, len(conds), figsize=(1.0 + 0.55 * len(models) * len(conds), 3.4),
+                             layout="constrained", squeeze=False, sharey=True)  # fmt: skip
+    x = {m: i for i, m in enumerate(models)}
+    for ax, cond in zip(axes[0], conds, strict=True):
+        rows = fb.select(t, condition=cond)
+        xs = rows["model"].map(x).to_numpy(float)
+        paper = pd.DataFrame({"score": rows["paper_score"], "ci_low": rows["paper_ci_low"],
+                              "ci_high": rows["paper_ci_high"]})  # fmt: skip
+        ax.errorbar(xs - 0.12, paper["score"], yerr=fb.ci_errors(paper), fmt="D", color="0.15",
+                    markersize=4, label="Paper", zorder=3)  # fmt: skip
+        ours = rows.dropna(subset=["score"])
+        ax.errorbar(ours["model"].map(x).to_numpy(float) + 0.12, ours["score"],
+                    yerr=fb.ci_errors(ours), fmt="o", color=fb.CONDITION_COLOR[cond],
+                    markeredgecolor="0.2", label="Released responses (ours)", zorder=3)  # fmt: skip
+        fb.chance_line(ax, label=None)
+        fb.model_ticks(ax, models, labels)
+        ax.set_title(fb.CONDITION_LABEL[cond])
+    lows = pd.concat([t["ci_low"], t["paper_ci_low"], t["score"], t["paper_score"]])
+    highs = pd.concat([t["ci_high"], t["paper_ci_high"], t["score"], t["paper_score"]])
+    axes[0][0].set_ylim(*fb.score_ylim(lows, highs))
+    axes[0][0].set_ylabel(fb.SCORE_LABEL)
+    axes[0][-1].legend(loc="upper right", fontsize=7)
+    diff = t["difference"].abs()
+    inside = t["paper_inside_our_ci"].dropna()
+    fb.add_note(fig, fb.join_notes(
+        fb.sources_text([t]),
+        f"largest |ours − paper| {diff.max():.3f}; paper inside our 95 % CI for "
+        f"{int(inside.astype(bool).sum())} of {len(inside)}",
+    ))  # fmt: skip
+    return fig
