@@ -86,3 +86,8 @@ rule responses:
 rule figures:
     input:
         get_all_figures,
+
+
+rule paper_figures:
+    input:
+        get_paper_figures,

@@ -423,3 +423,28 @@ def test_nullable_dtypes_of_responses_parquet_give_the_same_tables():
                                model_table=SCALE_TABLE) for r in (plain, nullable))  # fmt: skip
     for name in ("model_scores", "regression", "confidence_scores"):
         pd.testing.assert_frame_equal(a[name], b[name], check_dtype=False)
+
+
+def test_reproduction_compares_the_released_scores_with_the_papers():
+    from unitpsych.reproduction import reproduction_table
+
+    responses = _small_table()
+    responses["source"] = responses["source"].map({"simulated": "imi", "imi": "local"})
+    responses = pd.concat([responses, _responses([("small_natural", "l1__0", False, 1)] * 20,
+                                                 source="local")])  # not the release: ignored
+    paper = pd.DataFrame({
+        "model": ["small", "big", "small", "huge"], "label": ["S", "B", "S", "H"],
+        "condition": ["natural", "natural", "synthetic", "natural"],
+        "difficulty": ["easy"] * 4, "proportion_correct": [0.625, 0.40, 0.7, 0.9],
+        "ci_low": [0.6, None, None, None], "ci_high": [0.65, None, None, None],
+    })  # fmt: skip
+    t = reproduction_table(responses, paper, EXPERIMENTS, MODELS, SETTINGS).set_index("experiment")
+    small = t.loc["small_natural"]  # units 3/4 and 1/2 (the other rows are not kept imi rows)
+    assert small["score"] == pytest.approx(0.625) and small["difference"] == pytest.approx(0.0)
+    assert small["sources"] == "imi" and small["label"] == "Small"  # the config's label wins
+    assert small["ours_inside_paper_ci"] and small["paper_inside_our_ci"]
+    big = t.loc["big_natural"]  # units 1/1 and 0/2: 0.5
+    assert big["difference"] == pytest.approx(0.1) and pd.isna(big["ours_inside_paper_ci"])
+    assert t.loc["small_synthetic", "note"] == "no released responses of this experiment"
+    assert t.loc["huge_natural", "note"] == "not a configured experiment"
+    assert pd.isna(t.loc["huge_natural", "score"]) and t.loc["huge_natural", "label"] == "H"

@@ -377,16 +377,23 @@ def get_unit_statistics_index(wildcards=None) -> list[str]:
     return []
 
 
-def get_all_tables(wildcards=None) -> list[str]:
-    """Every table and every analysed model's unit statistics (when experiments are configured)."""
+def get_response_tables(wildcards=None) -> list[str]:
+    """The tables the responses alone give (scores, tests, Spearman, regression; reproduction
+    with the imi source), when experiments and a response table are configured."""
     if not EXPERIMENTS or paths.responses() not in get_all_responses():
         return []  # no response table is built, so there is nothing to analyse
-    from unitpsych.stats import TABLES
+    from unitpsych.stats import SCORE_TABLES
 
     reproduction = [paths.table("reproduction")] if "imi" in RESPONSE_SOURCES else []
-    return (
-        [paths.table(t) for t in TABLES] + reproduction + get_analysis_unit_statistics()
-    )
+    return [paths.table(t) for t in SCORE_TABLES] + reproduction
+
+
+def get_all_tables(wildcards=None) -> list[str]:
+    """Every table and every analysed model's unit statistics (when experiments are configured)."""
+    tables = get_response_tables()
+    if not tables:
+        return []
+    return tables + [paths.table("baselines")] + get_analysis_unit_statistics()
 
 
 # Responses (responses.smk): config slices, payload inputs (local payloads listed when the DAG is
@@ -562,14 +569,22 @@ def get_exclusion_thresholds(wildcards=None) -> dict:
     return dict(config["responses"]["checks"])
 
 
-def get_all_figures(wildcards=None) -> list[str]:
-    """Every figure the configured experiments can make (PDF and PNG)."""
+def get_all_figures(wildcards=None, responses_only: bool = False) -> list[str]:
+    """Every figure the configured experiments can make (PDF and PNG); with `responses_only`,
+    those drawn from the response tables alone (no unit statistics or MIS pass over images).
+    """
     return [
         paths.figure(name, ext)
         for name in FIGURES
         if get_figure_problem(name) is None
+        and not (responses_only and FIGURES[name].per_model)
         for ext in ("pdf", "png")
     ]
+
+
+def get_paper_figures(wildcards=None) -> list[str]:
+    """The tables and figures that the responses alone give (no pass over images)."""
+    return get_response_tables() + get_all_figures(responses_only=True)
 
 
 # Observer (observer.smk): the backend of each model and experiment (observer.backend and its

@@ -150,6 +150,15 @@ def unit_scores(
     out["channel"] = pd.to_numeric(split[1], errors="coerce").astype("Int64")
     depth = unit_depths(units or {})
     out = out.merge(depth, on=["model", "unit"], how="left")
+    known = set(depth["model"])
+    missing = out[out["model"].isin(known) & out["layer_index"].isna()]
+    for model, grp in missing.groupby("model"):
+        log.warning(
+            "%d of %d scored units of %s are not in its units.csv, so they have no layer depth "
+            "(e.g. %s); list the units that were shown in models.%s.units.list",
+            grp["unit"].nunique(), out.loc[out["model"] == model, "unit"].nunique(), model,
+            grp["unit"].iloc[0], model,
+        )  # fmt: skip
     return out[cols].sort_values(["scale_rank", "model", "condition", "difficulty", "unit"],
                                  kind="stable", ignore_index=True)  # fmt: skip
 
