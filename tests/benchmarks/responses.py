@@ -134,10 +134,12 @@ def released(root: Path, n_rows: int) -> tuple[float, float, int]:
 
     from unitpsych.imi import parse_released, read_released_table
 
-    one = released_table().iloc[:-1]  # without the row whose experiment cannot be told
+    one = released_table()  # the real layout: 23 experiments x 63 tasks, ~107,000 rows
     copies = -(-n_rows // len(one))
+    # more rows: each copy a further round of responses to every task (response_index shifted)
+    step = int(one["response_index"].max()) + 1
     table = pd.concat(
-        [one.assign(participant_id=one["participant_id"] + f"_{i}") for i in range(copies)],
+        [one.assign(response_index=one["response_index"] + i * step) for i in range(copies)],
         ignore_index=True,
     )
     archive = root / "human_responses.zip"
