@@ -404,6 +404,8 @@ def test_imi_release_parsed_by_task_id_and_response_index(tmp_path):
     assert summary["rows"] == {"input": len(table), "kept": int(responses["kept"].sum()),
                                "excluded": int((~responses["kept"]).sum()), "rejected": 0}
     assert responses.groupby("experiment")["task_number"].nunique().eq(3).all()
+    unnumbered = imi.parse_released(table.drop(columns="task_number"))  # from the task_id
+    assert unnumbered.rows["task_number"].tolist() == rows["task_number"].tolist()
 
 
 def test_imi_rows_that_disagree_with_their_task_id_are_rejected_and_counted():
@@ -414,22 +416,24 @@ def test_imi_rows_that_disagree_with_their_task_id_are_rejected_and_counted():
     bad.loc[regular[1], "mode"] = "optimized"  # a natural task
     bad.loc[regular[2], "task_number"] = 99
     bad.loc[regular[3], "model"] = "resnet50_hard85"  # wrong difficulty
+    bad["response_index"] = bad["response_index"].astype(float)
+    bad.loc[regular[4], "response_index"] = float("nan")  # whose response?
     mystery = bad[bad["task_id"] == bad["task_id"].iloc[-1]].assign(task_id="mystery-1")
     bad = pd.concat([bad, mystery], ignore_index=True)
     parsed = imi.parse_released(bad)
     reasons = {r["reason"]: r for r in parsed.rejected}
-    assert sum(r["n_rows"] for r in parsed.rejected) == 4 + len(mystery)
+    assert sum(r["n_rows"] for r in parsed.rejected) == 5 + len(mystery)
     assert any("model column googlenet disagrees with task_id resnet50_natural-1" in r
                for r in reasons)  # fmt: skip
     assert any(r.startswith("mode column optimized disagrees") for r in reasons)
     assert any(r.startswith("task_number 99 disagrees") for r in reasons)
     assert any(r.startswith("model column resnet50_hard85") for r in reasons)
     unreadable = [r for r in parsed.rejected if "is not <model>" in r["reason"]]
-    assert sum(r["n_rows"] for r in unreadable) == len(mystery)
+    assert sum(r["n_rows"] for r in unreadable) == len(mystery) + 1
     assert all(r["participation"].startswith("imi:") for r in parsed.rejected)
     _, _, _, summary = merge([parsed.rows], [report_of("imi", parsed)])
     rows = summary["rows"]
-    assert rows["input"] == len(bad) and rows["rejected"] == 4 + len(mystery)
+    assert rows["input"] == len(bad) and rows["rejected"] == 5 + len(mystery)
     assert rows["kept"] + rows["excluded"] + rows["rejected"] == rows["input"]
     assert len(summary["rejected"]) == len(parsed.rejected)
 

@@ -52,6 +52,7 @@ def test_figures_target_has_what_the_config_can_make(tmp_path, test_config):
         "model_comparison_units_rn_easy_vs_hard_gaps",
         "model_comparison_significance_optimized",
         "model_human_likeness_vs_performance",
+        "reproduction",  # needs the released IMI data (responses.sources imi)
     }
     assert plots == set(FIGURES) - left_out
     # adding a hard experiment brings the difficulty figures in
@@ -63,6 +64,9 @@ def test_figures_target_has_what_the_config_can_make(tmp_path, test_config):
         run_snakemake(tmp_path, write_config(tmp_path / "c.yaml", cfg), "-n", "figures").stdout
     )
     assert "plot_model_comparison_units_rn_easy_vs_hard_gaps" in jobs
+    proc = run_snakemake(tmp_path, TINY, "-n", "results/figures/reproduction.pdf", check=False)
+    assert proc.returncode != 0
+    assert "needs the response source 'imi' in responses.sources" in proc.stdout
 
 
 def test_asking_for_a_figure_the_config_cannot_make_names_the_experiments(tmp_path):

@@ -200,7 +200,7 @@ def _row_problems(t: pd.DataFrame, task: pd.DataFrame) -> pd.Series:
     add(regular & (mode != task["mode"]), "mode column " + mode + " disagrees with " + tid)
     add(t["catch_trial"] & ~t["is_demo"] & (mode != "catch_trial"),
         "catch trial with mode " + mode + " (expected catch_trial)")  # fmt: skip
-    number = pd.to_numeric(t["task_number"], errors="coerce")
+    number = pd.to_numeric(t.get("task_number", pd.Series(pd.NA, index=t.index)), errors="coerce")
     add(number.notna() & (number != task["task_number"]),
         "task_number " + number.astype("Int64").astype(str) + " disagrees with " + tid)  # fmt: skip
     return problems.str.removeprefix("; ")
@@ -213,9 +213,10 @@ def _reject(rows: pd.DataFrame, reason: pd.Series | str) -> list[dict[str, Any]]
     for (task_id, index, why), group in rows.groupby(["task_id", "response_index", "_reason"],
                                                      dropna=False, sort=True):  # fmt: skip
         task = parse_task_id(task_id)
+        who = f"imi:{task_id}:?" if pd.isna(index) else participation_id("imi", task_id, index)
         out.append({"source": "imi", "experiment": task.experiment if task else None,
-                    "file": None, "participation": participation_id("imi", task_id, index),
-                    "n_rows": len(group), "reason": why})  # fmt: skip
+                    "file": None, "participation": who, "n_rows": len(group),
+                    "reason": why})  # fmt: skip
     return out
 
 
