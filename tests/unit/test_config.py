@@ -110,3 +110,14 @@ def test_conda_environments_pin_the_versions_of_requirements_txt(env):
     if env == "envs/torch.yaml":  # the model rules need everything but the dev tools
         dev = {"pytest", "pytest-xdist", "ruff", "snakefmt", "httpx", "playwright"}
         assert set(wanted) - dev == set(got)
+
+
+def test_feature_visualisations_smaller_than_a_models_input_fail_before_any_job():
+    """CLIP RN50 crops its feature visualisations to 224 px: 96 px would fail inside the job."""
+    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    cfg["featureviz"] = {"param_size": 96, "crop_size": 84}
+    validate(cfg, SCHEMA)
+    with pytest.raises(ConfigError, match=r"featureviz.param_size: 96 px .* 'clip-resnet50'"):
+        check_config(cfg)
+    cfg["featureviz"].update(param_size=224, crop_size=196)
+    check_config(cfg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from unitpsych.experiments import check_experiment_counts, experiment_name
-from unitpsych.models import KNOWN_ARCHS
+from unitpsych.models import KNOWN_ARCHS, get_spec
 
 
 class ConfigError(ValueError):
@@ -30,6 +30,7 @@ def check_config(config: dict[str, Any]) -> None:
                 raise ConfigError(
                     f"models.{name}.units.share_with: {other!r} must sample its own units (no chains)"
                 )
+    check_featureviz_inputs(config)
     difficulties = config["exemplars"]["difficulties"]
     if "easy" not in difficulties:
         raise ConfigError("exemplars.difficulties: must define 'easy'")
@@ -55,3 +56,17 @@ def check_config(config: dict[str, Any]) -> None:
         )
     except ValueError as err:
         raise ConfigError(f"experiments: {err}") from err
+
+
+def check_featureviz_inputs(config: dict[str, Any]) -> None:
+    """Feature visualisations must be at least as large as the crop a model takes (CLIP: 224 px);
+    otherwise the job would fail after the activation pass, so the config fails first."""
+    size = config["featureviz"]["param_size"]
+    for name, cfg in config["models"].items():
+        crop = get_spec(cfg["arch"]).fv_input_crop if cfg.get("synthetic", True) else None
+        if crop and size < crop:
+            raise ConfigError(
+                f"featureviz.param_size: {size} px is smaller than the {crop} px input of model "
+                f"{name!r} ({cfg['arch']}), whose feature visualisations are cropped to {crop} px; "
+                f"use param_size >= {crop} or set models.{name}.synthetic: false"
+            )

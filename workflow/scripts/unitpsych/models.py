@@ -59,6 +59,14 @@ class ArchSpec:
     expected_accuracy: float | None = None
     description: str = ""
 
+    @property
+    def fv_input_crop(self) -> int | None:
+        """Centre crop of a feature visualisation before the model sees it: CLIP's 224 (§5.1), or
+        a transformer's fixed input size; conv nets see the whole image (None)."""
+        if self.clip:
+            return 224
+        return self.input_size if self.tokens else None
+
 
 ARCHS: dict[str, ArchSpec] = {
     spec.arch: spec
