@@ -135,6 +135,7 @@ def get_final_outputs(wildcards=None) -> list[str]:
         + get_all_visualizations()
         + get_all_experiments()
         + get_all_observer()
+        + get_all_mis_all()
         + get_all_responses()
         + get_all_tables()
         + get_all_figures()
@@ -573,14 +574,20 @@ from unitpsych.observer import (  # noqa: E402
     backend_weights,
     check_observer_config,
     human_sources,
+    mis_all_backends,
+    scores_itself,
 )
 from unitpsych.similarity import backend_slug  # noqa: E402
 
 check_observer_config(config)
 
 OBSERVER = config["observer"]
+MIS_ALL_BACKENDS = mis_all_backends(OBSERVER, config["mis_all"])
 BACKENDS = {
     backend_slug(backend_of(OBSERVER, m)): backend_of(OBSERVER, m) for m in MODELS
+} | {
+    backend_slug(b): b
+    for b in (MIS_ALL_BACKENDS if config["mis_all"]["enabled"] else [])
 }
 
 
@@ -661,6 +668,40 @@ def get_fit_alpha_input(wildcards) -> dict:
             paths.observer_trials(e) for e in get_backend_experiments(wildcards.backend)
         ],
     }
+
+
+def get_mis_all_backends(wildcards) -> list[dict]:
+    """The backends that score every unit of this model: name, slug, local weights, the α given in
+    config (a fitted α is not used: every-unit scores never wait for responses), and whether the
+    backend is the model itself (its rows are flagged)."""
+    model = config["models"][wildcards.model]
+    return [
+        {
+            "name": b,
+            "slug": backend_slug(b),
+            "weights": backend_weights(OBSERVER, b),
+            "alpha": OBSERVER["alpha"].get(b),
+            "scores_itself": scores_itself(OBSERVER, b, model),
+        }
+        for b in MIS_ALL_BACKENDS
+    ]
+
+
+def get_mis_all_model(wildcards) -> dict:
+    """What the every-unit MIS reads of a model: its name, architecture and weights."""
+    model = config["models"][wildcards.model]
+    keys = ("arch", "weights")
+    return {k: model.get(k, "pretrained") for k in keys} | {"name": wildcards.model}
+
+
+def get_mis_all_embeddings(wildcards=None) -> list[str]:
+    """The embedding cache of every every-unit backend, in `mis_all.backends` order."""
+    return [paths.embeddings(backend_slug(b)) for b in MIS_ALL_BACKENDS]
+
+
+def get_all_mis_all(wildcards=None) -> list[str]:
+    """mis_all.parquet of every model (when `mis_all.enabled`)."""
+    return [paths.mis_all(m) for m in MODELS] if config["mis_all"]["enabled"] else []
 
 
 def get_all_observer(wildcards=None) -> list[str]:
