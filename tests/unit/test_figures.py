@@ -95,7 +95,12 @@ def tables() -> dict[str, pd.DataFrame]:
         "row_variability_value": np.minimum(upper, 45 - upper), "total_response_time_value": rng.uniform(100, 2000, n),
         "instruction_time_value": rng.uniform(5, 100, n), "demo_trials_value": rng.integers(1, 5, n),
     })  # fmt: skip
-    return {"unit_scores": unit_scores, "model_scores": pd.DataFrame(models),
+    every = natural[["model", "unit", "layer", "channel", "layer_index", "relative_depth"]]
+    mis_all = pd.concat([every.assign(backend=b, score=rng.uniform(0.4, 1, len(every)),
+                                      score_kind="accuracy", excluded="",
+                                      scores_itself=b == "features:x")
+                         for b in ("features:x", "features:y")], ignore_index=True)  # fmt: skip
+    return {"unit_scores": unit_scores, "model_scores": pd.DataFrame(models), "mis_all": mis_all,
             "confidence_scores": pd.DataFrame(conf), "confidence_distribution": pd.DataFrame(dist),
             "layer_scores": pd.DataFrame(layers), "conover_holm": pd.DataFrame(conover),
             "spearman": spearman, "unit_statistics": stats, "mis": mis, "exclusions": exclusions}  # fmt: skip
@@ -344,7 +349,8 @@ def test_baselines_and_mis(tables):
 
 def test_every_registered_figure_draws(tables):
     props = pd.DataFrame(
-        {"model": list(MODELS), "top1_accuracy": [0.7, 0.8, 0.75], "mean_rank": [3, 2, 1]}
+        {"model": list(MODELS), "top1_accuracy": [0.7, 0.8, 0.75], "mean_rank": [3, 2, 1],
+         "n_parameters": [3e6, 1e6, 2e6]}
     )
     for name in figures.FIGURES:
         fig = figures.draw(name, tables, properties=props, thresholds={"row_variability_min": 5})

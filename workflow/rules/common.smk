@@ -515,6 +515,8 @@ def figure_input(name: str):
             inputs["unit_statistics"] = [paths.unit_statistics(m) for m in models]
         if "mis" in spec.per_model:
             inputs["mis"] = [paths.mis(m) for m in models]
+        if "mis_all" in spec.per_model:
+            inputs["mis_all"] = [paths.mis_all(m) for m in models]
         if spec.properties:
             inputs["properties"] = MODEL_TABLE
         return inputs
@@ -526,7 +528,10 @@ def figure_input(name: str):
 def get_figure_models(name: str) -> list[str]:
     """Models whose per-model files figure `name` reads: those with a natural experiment, and for
     the MIS figures only those whose mis.csv the observer stage builds."""
-    models = figure_models(name, FIGURE_EXPERIMENTS)
+    models = figure_models(name, FIGURE_EXPERIMENTS, MODELS)
+    if "mis_all" in FIGURES[name].per_model:
+        built = set(get_all_mis_all())
+        models = [m for m in models if paths.mis_all(m) in built]
     if "mis" in FIGURES[name].per_model:
         built = set(get_all_observer())
         models = [m for m in models if paths.mis(m) in built]
@@ -536,6 +541,15 @@ def get_figure_models(name: str) -> list[str]:
 def get_figure_problem(name: str) -> str | None:
     """None when the config can make figure `name`, else what it lacks, in words."""
     problem = missing_requirement(name, FIGURE_EXPERIMENTS, FIGURE_PROPERTIES)
+    if (
+        problem is None
+        and "mis_all" in FIGURES[name].per_model
+        and not get_figure_models(name)
+    ):
+        problem = (
+            f"figure {name!r} needs the every-unit MIS (results/<model>/mis_all.parquet); "
+            "the config turns it off (mis_all.enabled: false)"
+        )
     if problem is None and FIGURES[name].per_model and not get_figure_models(name):
         problem = (
             f"figure {name!r} needs the machine interpretability score (mis.csv of the observer "
@@ -548,6 +562,16 @@ def get_figure_model_info(wildcards=None) -> dict:
     """Architecture and weights of each model (to look up top-1 accuracy and mean rank)."""
     return {
         m: {"arch": cfg["arch"], "weights": cfg.get("weights", "pretrained")}
+        for m, cfg in config["models"].items()
+    }
+
+
+def get_mis_all_figure_info(wildcards=None) -> dict:
+    """Architecture, weights, label and scale rank of each model (the every-unit MIS figures)."""
+    keys = ("label", "scale_rank")
+    return {
+        m: {"arch": cfg["arch"], "weights": cfg.get("weights", "pretrained")}
+        | {k: cfg[k] for k in keys if k in cfg}
         for m, cfg in config["models"].items()
     }
 
