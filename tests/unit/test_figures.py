@@ -85,7 +85,8 @@ def tables() -> dict[str, pd.DataFrame]:
     stats = natural[["model", "unit"]].assign(pixel_sparsity=rng.uniform(0, 1, len(natural)),
                                               channel_sparsity=rng.uniform(0, 0.2, len(natural)),
                                               local_contrast=rng.uniform(0, 3, len(natural)))  # fmt: skip
-    mis = natural[["model", "unit"]].assign(mis=rng.uniform(0.5, 1, len(natural)))
+    mis = natural[["model", "unit"]].assign(mis=rng.uniform(0.5, 1, len(natural)),
+                                           backend="features:x")
     n = 40
     upper = rng.integers(0, 46, n)  # 45 main trials a task, as in the paper
     exclusions = pd.DataFrame({
@@ -330,8 +331,12 @@ def test_baselines_and_mis(tables):
     assert [p.get_height() for p in ax.patches] == pytest.approx(
         means[["m_a", "m_b", "m_c"]].to_list()
     )
+    assert any("scored by features:x" in t.get_text() for t in fig.texts)  # the backend is named
     fig = fx.mis_vs_human(tables["mis"], tables["unit_scores"], tables["spearman"])
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 3
+    mixed = tables["mis"].assign(backend=np.where(tables["mis"]["model"] == "m_c", "features:y",
+                                                  "features:x"))  # fmt: skip
+    assert fx.backend_note(mixed) == "scored by features:y (m_c), features:x (m_a, m_b)"
     assert fig.axes[0].get_xlabel() == "Machine Interpretability Score"
     # the observer's mis.csv: no fitted α -> mis empty, score = α-free accuracy (score_kind accuracy)
     observer = tables["mis"].assign(
