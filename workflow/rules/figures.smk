@@ -544,7 +544,7 @@ rule plot_mis_per_model:
         "../../envs/analysis.yaml"
     params:
         figure="mis_per_model",
-        code_version=2,
+        code_version=3,
     script:
         "../scripts/plot_figure.py"
 
@@ -566,7 +566,7 @@ rule plot_mis_vs_human:
         "../../envs/analysis.yaml"
     params:
         figure="mis_vs_human",
-        code_version=2,
+        code_version=3,
     script:
         "../scripts/plot_figure.py"
 
