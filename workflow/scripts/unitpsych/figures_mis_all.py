@@ -67,12 +67,21 @@ def mis_all_depth(mis_all: pd.DataFrame, properties: pd.DataFrame | None = None)
         ax.set_xlim(-0.02, 1.02)
         ax.set_title(f"{labels[m]}: mean {rows['score'].mean():.3f}\nscored by {b}{SELF if own else ''}",
                      fontsize=8)  # fmt: skip
-        ax.set_xlabel("Relative Layer Depth")
+        if ax.get_subplotspec().is_last_row():
+            ax.set_xlabel("Relative Layer Depth")
     fb.label_rows(axes, _score_label(t))
     fb.add_note(fig, f"every channel of every layer of interest ({len(t)} scored units); grey: units; "
                      "line: per-layer median, band: interquartile range; dashed: the backend is the "
                      "model itself")  # fmt: skip
     return fig
+
+
+def _dodge(x: pd.Series, shift: float, log: bool, span: pd.Series) -> np.ndarray:
+    """x moved by `shift` of the data's span (in log10 for a log axis), so series sit side by side."""
+    x = x.to_numpy(float)
+    v = np.log10(span.dropna().to_numpy(float)) if log else span.dropna().to_numpy(float)
+    width = (v.max() - v.min()) if len(v) and v.max() > v.min() else 1.0
+    return x * 10 ** (shift * width) if log else x + shift * width
 
 
 def mis_all_models(mis_all: pd.DataFrame, properties: pd.DataFrame | None = None) -> Figure:
@@ -91,17 +100,20 @@ def mis_all_models(mis_all: pd.DataFrame, properties: pd.DataFrame | None = None
     fig, axes = fb.grid(2, panel=(3.4, 2.9))
     for ax, col, xlabel in zip(axes, ("n_parameters", "top1_accuracy"),
                                ("Parameters", "ImageNet Top-1 Accuracy"), strict=True):  # fmt: skip
-        for i, b in enumerate(_backends(t)):
+        backends, named = _backends(t), set()
+        for i, b in enumerate(backends):
             rows = summary[(summary["backend"] == b) & summary[col].notna()]
-            colour = f"C{i}"
+            colour, shift = f"C{i}", 0.012 * (i - (len(backends) - 1) / 2)  # dodge the backends
             for own, part in rows.groupby("own"):
-                ax.vlines(part[col], part["q25"], part["q75"], color=colour, linewidth=1, zorder=2)
-                ax.plot(part[col], part["score"], "o", color=colour, markersize=6, zorder=3,
+                x = _dodge(part[col], shift, log=col == "n_parameters", span=summary[col])
+                ax.vlines(x, part["q25"], part["q75"], color=colour, linewidth=1, zorder=2)
+                ax.plot(x, part["score"], "o", color=colour, markersize=6, zorder=3,
                         markerfacecolor="white" if own else colour,
                         label=f"scored by {b}" + (SELF if own else ""))  # fmt: skip
-            for _, r in rows.iterrows():
-                ax.annotate(labels[r["model"]], (r[col], r["score"]), fontsize=6, xytext=(4, 2),
-                            textcoords="offset points", color="0.3")  # fmt: skip
+            for _, r in rows[~rows["model"].isin(named)].iterrows():
+                named.add(r["model"])
+                ax.annotate(labels[r["model"]], (r[col], r["q75"]), fontsize=6, xytext=(0, 3),
+                            textcoords="offset points", color="0.3", ha="center")  # fmt: skip
         if col == "n_parameters":
             ax.set_xscale("log")
         ax.set_xlabel(xlabel)
