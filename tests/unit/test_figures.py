@@ -85,7 +85,8 @@ def tables() -> dict[str, pd.DataFrame]:
     stats = natural[["model", "unit"]].assign(pixel_sparsity=rng.uniform(0, 1, len(natural)),
                                               channel_sparsity=rng.uniform(0, 0.2, len(natural)),
                                               local_contrast=rng.uniform(0, 3, len(natural)))  # fmt: skip
-    mis = natural[["model", "unit"]].assign(mis=rng.uniform(0.5, 1, len(natural)))
+    mis = natural[["model", "unit"]].assign(mis=rng.uniform(0.5, 1, len(natural)),
+                                           backend="features:x")
     n = 40
     upper = rng.integers(0, 46, n)  # 45 main trials a task, as in the paper
     exclusions = pd.DataFrame({
@@ -95,7 +96,12 @@ def tables() -> dict[str, pd.DataFrame]:
         "row_variability_value": np.minimum(upper, 45 - upper), "total_response_time_value": rng.uniform(100, 2000, n),
         "instruction_time_value": rng.uniform(5, 100, n), "demo_trials_value": rng.integers(1, 5, n),
     })  # fmt: skip
-    return {"unit_scores": unit_scores, "model_scores": pd.DataFrame(models),
+    every = natural[["model", "unit", "layer", "channel", "layer_index", "relative_depth"]]
+    mis_all = pd.concat([every.assign(backend=b, score=rng.uniform(0.4, 1, len(every)),
+                                      score_kind="accuracy", excluded="",
+                                      scores_itself=b == "features:x")
+                         for b in ("features:x", "features:y")], ignore_index=True)  # fmt: skip
+    return {"unit_scores": unit_scores, "model_scores": pd.DataFrame(models), "mis_all": mis_all,
             "confidence_scores": pd.DataFrame(conf), "confidence_distribution": pd.DataFrame(dist),
             "layer_scores": pd.DataFrame(layers), "conover_holm": pd.DataFrame(conover),
             "spearman": spearman, "baselines": spearman, "unit_statistics": stats, "mis": mis,
@@ -326,8 +332,12 @@ def test_baselines_and_mis(tables):
     assert [p.get_height() for p in ax.patches] == pytest.approx(
         means[["m_a", "m_b", "m_c"]].to_list()
     )
+    assert any("scored by features:x" in t.get_text() for t in fig.texts)  # the backend is named
     fig = fx.mis_vs_human(tables["mis"], tables["unit_scores"], tables["spearman"])
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 3
+    mixed = tables["mis"].assign(backend=np.where(tables["mis"]["model"] == "m_c", "features:y",
+                                                  "features:x"))  # fmt: skip
+    assert fx.backend_note(mixed) == "scored by features:y (m_c), features:x (m_a, m_b)"
     assert fig.axes[0].get_xlabel() == "Machine Interpretability Score"
     # the observer's mis.csv: no fitted α -> mis empty, score = α-free accuracy (score_kind accuracy)
     observer = tables["mis"].assign(
@@ -345,7 +355,8 @@ def test_baselines_and_mis(tables):
 
 def test_every_registered_figure_draws(tables):
     props = pd.DataFrame(
-        {"model": list(MODELS), "top1_accuracy": [0.7, 0.8, 0.75], "mean_rank": [3, 2, 1]}
+        {"model": list(MODELS), "top1_accuracy": [0.7, 0.8, 0.75], "mean_rank": [3, 2, 1],
+         "n_parameters": [3e6, 1e6, 2e6]}
     )
     for name in figures.FIGURES:
         fig = figures.draw(name, tables, properties=props, thresholds={"row_variability_min": 5})

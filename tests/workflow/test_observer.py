@@ -62,3 +62,32 @@ def test_observer_target_scores_every_trial_and_every_unit(tmp_path, test_config
             if len(line.split()) == 2 and line.split()[1].isdigit()}  # fmt: skip
     assert {"merge_responses", "fit_alpha", "score_mis"} <= jobs, plan[-3000:]
     assert not jobs & {"embed_images", "sample_mis_tasks", "score_trials"}, plan[-3000:]
+
+
+def test_mis_all_scores_every_channel_and_draws_its_figures(tmp_path, test_config):
+    cfg = copy.deepcopy(test_config)
+    config = write_config(tmp_path / "config.yaml", cfg)
+    figures = [f"results/figures/mis_all_{name}.png" for name in ("depth", "models")]
+    proc = run_snakemake(tmp_path, config, *figures)
+    # no responses, experiments or stimuli: the every-unit MIS needs only the images and the caches
+    assert "rule collect_channel_means" in proc.stdout and "rule mis_all" in proc.stdout
+    assert "merge_responses" not in proc.stdout and "build_experiment" not in proc.stdout
+    results = tmp_path / "results"
+    backend = cfg["observer"]["backend"]
+    table = pd.read_parquet(results / "efficientnet_lite0" / "mis_all.parquet")
+    with h5py.File(results / "efficientnet_lite0" / "channel_means.h5") as f:
+        n_images, n_units = f["activations"].shape
+        units = list(f["units"].asstr()[:])
+    assert n_images == len(pd.read_csv(results / "images" / "index.csv"))
+    assert list(table["unit"]) == units and table["layer"].nunique() == 110  # every layer of interest
+    assert n_units == 41200 and (table["backend"] == backend).all() and not table["scores_itself"].any()
+    kept = table[~table["constant"]]
+    assert kept["accuracy"].between(0, 1).all() and (kept["n_tasks"] == cfg["observer"]["n_tasks"]).all()
+    assert table.loc[table["constant"], "accuracy"].isna().all()
+    assert table["relative_depth"].min() == 0 and table["relative_depth"].max() == 1
+    vit = pd.read_parquet(results / "vit_tiny-untrained" / "mis_all.parquet")
+    assert vit["layer"].nunique() == 36 and (vit["backend"] == backend).all()
+    for fig in figures:
+        assert (tmp_path / fig).stat().st_size > 10_000
+    again = run_snakemake(tmp_path, config, *figures, "-n")
+    assert "Nothing to be done" in again.stdout, again.stdout[-2000:]

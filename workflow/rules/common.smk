@@ -135,6 +135,7 @@ def get_final_outputs(wildcards=None) -> list[str]:
         + get_all_visualizations()
         + get_all_experiments()
         + get_all_observer()
+        + get_all_mis_all()
         + get_all_responses()
         + get_all_tables()
         + get_all_figures()
@@ -525,6 +526,8 @@ def figure_input(name: str):
             inputs["unit_statistics"] = [paths.unit_statistics(m) for m in models]
         if "mis" in spec.per_model:
             inputs["mis"] = [paths.mis(m) for m in models]
+        if "mis_all" in spec.per_model:
+            inputs["mis_all"] = [paths.mis_all(m) for m in models]
         if spec.properties:
             inputs["properties"] = MODEL_TABLE
         return inputs
@@ -536,7 +539,10 @@ def figure_input(name: str):
 def get_figure_models(name: str) -> list[str]:
     """Models whose per-model files figure `name` reads: those with a natural experiment, and for
     the MIS figures only those whose mis.csv the observer stage builds."""
-    models = figure_models(name, FIGURE_EXPERIMENTS)
+    models = figure_models(name, FIGURE_EXPERIMENTS, MODELS)
+    if "mis_all" in FIGURES[name].per_model:
+        built = set(get_all_mis_all())
+        models = [m for m in models if paths.mis_all(m) in built]
     if "mis" in FIGURES[name].per_model:
         built = set(get_all_observer())
         models = [m for m in models if paths.mis(m) in built]
@@ -548,6 +554,15 @@ def get_figure_problem(name: str) -> str | None:
     problem = missing_requirement(
         name, FIGURE_EXPERIMENTS, FIGURE_PROPERTIES, config["responses"]["sources"]
     )
+    if (
+        problem is None
+        and "mis_all" in FIGURES[name].per_model
+        and not get_figure_models(name)
+    ):
+        problem = (
+            f"figure {name!r} needs the every-unit MIS (results/<model>/mis_all.parquet); "
+            "the config turns it off (mis_all.enabled: false)"
+        )
     if problem is None and FIGURES[name].per_model and not get_figure_models(name):
         problem = (
             f"figure {name!r} needs the machine interpretability score (mis.csv of the observer "
@@ -560,6 +575,16 @@ def get_figure_model_info(wildcards=None) -> dict:
     """Architecture and weights of each model (to look up top-1 accuracy and mean rank)."""
     return {
         m: {"arch": cfg["arch"], "weights": cfg.get("weights", "pretrained")}
+        for m, cfg in config["models"].items()
+    }
+
+
+def get_mis_all_figure_info(wildcards=None) -> dict:
+    """Architecture, weights, label and scale rank of each model (the every-unit MIS figures)."""
+    keys = ("label", "scale_rank")
+    return {
+        m: {"arch": cfg["arch"], "weights": cfg.get("weights", "pretrained")}
+        | {k: cfg[k] for k in keys if k in cfg}
         for m, cfg in config["models"].items()
     }
 
@@ -594,14 +619,20 @@ from unitpsych.observer import (  # noqa: E402
     backend_weights,
     check_observer_config,
     human_sources,
+    mis_all_backends,
+    scores_itself,
 )
 from unitpsych.similarity import backend_slug  # noqa: E402
 
 check_observer_config(config)
 
 OBSERVER = config["observer"]
+MIS_ALL_BACKENDS = mis_all_backends(OBSERVER, config["mis_all"])
 BACKENDS = {
     backend_slug(backend_of(OBSERVER, m)): backend_of(OBSERVER, m) for m in MODELS
+} | {
+    backend_slug(b): b
+    for b in (MIS_ALL_BACKENDS if config["mis_all"]["enabled"] else [])
 }
 
 
@@ -682,6 +713,40 @@ def get_fit_alpha_input(wildcards) -> dict:
             paths.observer_trials(e) for e in get_backend_experiments(wildcards.backend)
         ],
     }
+
+
+def get_mis_all_backends(wildcards) -> list[dict]:
+    """The backends that score every unit of this model: name, slug, local weights, the α given in
+    config (a fitted α is not used: every-unit scores never wait for responses), and whether the
+    backend is the model itself (its rows are flagged)."""
+    model = config["models"][wildcards.model]
+    return [
+        {
+            "name": b,
+            "slug": backend_slug(b),
+            "weights": backend_weights(OBSERVER, b),
+            "alpha": OBSERVER["alpha"].get(b),
+            "scores_itself": scores_itself(OBSERVER, b, model),
+        }
+        for b in MIS_ALL_BACKENDS
+    ]
+
+
+def get_mis_all_model(wildcards) -> dict:
+    """What the every-unit MIS reads of a model: its name, architecture and weights."""
+    model = config["models"][wildcards.model]
+    keys = ("arch", "weights")
+    return {k: model.get(k, "pretrained") for k in keys} | {"name": wildcards.model}
+
+
+def get_mis_all_embeddings(wildcards=None) -> list[str]:
+    """The embedding cache of every every-unit backend, in `mis_all.backends` order."""
+    return [paths.embeddings(backend_slug(b)) for b in MIS_ALL_BACKENDS]
+
+
+def get_all_mis_all(wildcards=None) -> list[str]:
+    """mis_all.parquet of every model (when `mis_all.enabled`)."""
+    return [paths.mis_all(m) for m in MODELS] if config["mis_all"]["enabled"] else []
 
 
 def get_all_observer(wildcards=None) -> list[str]:

@@ -28,6 +28,8 @@ localrules:
     plot_imi_local_contrast,
     plot_mis_per_model,
     plot_mis_vs_human,
+    plot_mis_all_depth,
+    plot_mis_all_models,
     plot_reproduction,
 
 
@@ -543,7 +545,7 @@ rule plot_mis_per_model:
         "../../envs/analysis.yaml"
     params:
         figure="mis_per_model",
-        code_version=2,
+        code_version=3,
     script:
         "../scripts/plot_figure.py"
 
@@ -565,7 +567,53 @@ rule plot_mis_vs_human:
         "../../envs/analysis.yaml"
     params:
         figure="mis_vs_human",
-        code_version=2,
+        code_version=3,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_mis_all_depth:
+    input:
+        unpack(figure_input("mis_all_depth")),
+    output:
+        pdf=paths.figure("mis_all_depth", "pdf"),
+        png=report(
+            paths.figure("mis_all_depth", "png"),
+            caption="../report/mis_all_depth.rst",
+            category="Figures",
+            subcategory="Beyond the paper",
+        ),
+    log:
+        "logs/plot_figure/mis_all_depth.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="mis_all_depth",
+        model_info=get_mis_all_figure_info(),
+        code_version=1,
+    script:
+        "../scripts/plot_figure.py"
+
+
+rule plot_mis_all_models:
+    input:
+        unpack(figure_input("mis_all_models")),
+    output:
+        pdf=paths.figure("mis_all_models", "pdf"),
+        png=report(
+            paths.figure("mis_all_models", "png"),
+            caption="../report/mis_all_models.rst",
+            category="Figures",
+            subcategory="Beyond the paper",
+        ),
+    log:
+        "logs/plot_figure/mis_all_models.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        figure="mis_all_models",
+        model_info=get_mis_all_figure_info(),
+        code_version=1,
     script:
         "../scripts/plot_figure.py"
 

@@ -94,7 +94,7 @@ rule sample_mis_tasks:
     params:
         mis=get_mis_settings,
         seed=config["seed"],
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/sample_mis_tasks.py"
 
@@ -113,3 +113,54 @@ rule score_mis:
         code_version=1,
     script:
         "../scripts/score_mis.py"
+
+
+# Every unit (beyond the paper): one pass over the image set per model keeps the per-image
+# spatial mean of every channel of every layer of interest; the MIS of all of them is then drawn
+# and scored vectorised, once per backend of `mis_all.backends` (one backend for every model).
+
+
+rule collect_channel_means:
+    input:
+        images=paths.image_index(),
+        accuracy=get_accuracy_input,
+    output:
+        h5=paths.channel_means(),
+    log:
+        "logs/collect_channel_means/{model}.log",
+    benchmark:
+        "benchmarks/collect_channel_means/{model}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    resources:
+        gpu=1,
+    params:
+        model=get_model_config,
+        images=images_config("root", "batch_size"),
+        seed=config["seed"],
+        code_version=1,
+    script:
+        "../scripts/collect_channel_means.py"
+
+
+rule mis_all:
+    input:
+        h5=paths.channel_means(),
+        embeddings=get_mis_all_embeddings,
+    output:
+        parquet=paths.mis_all(),
+    log:
+        "logs/mis_all/{model}.log",
+    benchmark:
+        "benchmarks/mis_all/{model}.tsv"
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        model=get_mis_all_model,
+        backends=get_mis_all_backends,
+        mis=get_mis_settings,
+        memory_mb=config["mis_all"]["memory_mb"],
+        seed=config["seed"],
+        code_version=1,
+    script:
+        "../scripts/mis_all.py"

@@ -2,7 +2,7 @@
 
 Shared by every figure rule (`plot_<figure>`); the rule names the figure in `params.figure`.
 Inputs: `style` (the .mplstyle file), optional `properties` (resources/models.csv), per-model
-lists `unit_statistics` / `mis` (results/<model>/<file>.csv), and tables by name.
+lists `unit_statistics` / `mis` / `mis_all` (results/<model>/<file>.csv or .parquet), and tables by name.
 """
 
 import logging
@@ -18,7 +18,17 @@ import pandas as pd  # noqa: E402
 from unitpsych import figures  # noqa: E402
 from unitpsych.io import atomic_path, setup_logging  # noqa: E402
 
-PER_MODEL = ("unit_statistics", "mis")
+PER_MODEL = ("unit_statistics", "mis", "mis_all")
+
+
+def read_per_model(path: str) -> pd.DataFrame:
+    """A per-model table: CSV, or Parquet without its per-task d (mis_all.parquet)."""
+    if str(path).endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        names = [c for c in pq.read_schema(path).names if c != "d"]
+        return pd.read_parquet(path, columns=names)
+    return pd.read_csv(path)
 
 
 def read_tables(inputs) -> dict[str, pd.DataFrame]:
@@ -32,7 +42,7 @@ def read_tables(inputs) -> dict[str, pd.DataFrame]:
             continue
         if key in PER_MODEL:
             files = [value] if isinstance(value, str) else list(value)
-            parts = [pd.read_csv(f).assign(model=Path(f).parent.name) for f in files]
+            parts = [read_per_model(f).assign(model=Path(f).parent.name) for f in files]
             tables[key] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
         else:
             tables[key] = pd.read_csv(value)

@@ -55,6 +55,20 @@ class ImagePass:
 
 
 DEFAULT_PASS = ImagePass(batch_size=32, num_workers=0, block_size=8192)
+COLUMN_CHUNKS = (65536, 1)  # a few sampled units: one column per chunk, a unit is one fast read
+SLAB_BYTES = 128 << 20  # many units (every channel): a row of chunks holds at most this
+
+
+def slab_chunks(n_units: int, columns: int = 64) -> tuple[int, int]:
+    """Chunks (rows, columns) for a cache of many units: a slab of `columns` units is a fast read,
+    and the chunks one row block touches (all units) stay within SLAB_BYTES, whatever n_images."""
+    return max(1, min(65536, SLAB_BYTES // (4 * max(1, n_units)))), columns
+
+
+def bounded_block(image_pass: ImagePass, n_units: int, budget: int = SLAB_BYTES) -> ImagePass:
+    """`image_pass` with its resume block shrunk so one block of rows holds at most `budget` bytes."""
+    rows = max(image_pass.batch_size, budget // (4 * max(1, n_units)))
+    return ImagePass(image_pass.batch_size, image_pass.num_workers, min(image_pass.block_size, rows))
 
 
 def _fingerprint(model: str, units: list[str], paths: list[str], preprocessing: str) -> str:
@@ -141,14 +155,17 @@ def collect_activations(
     image_root: str | Path,
     paths: list[str],
     out: str | Path,
-    unreadable_csv: str | Path,
+    unreadable_csv: str | Path | None,
     image_pass: ImagePass = DEFAULT_PASS,
     progress: IO[str] | None = None,
+    chunk: tuple[int, int] = COLUMN_CHUNKS,
 ) -> CacheResult:
     """Forward every image once, store each unit's per-image value; resumable; returns a summary.
 
     `model` is a `unitpsych.models.LoadedModel`. A crash leaves the partial file with every
     finished block; the next call with the same model, units and images resumes from there.
+    `chunk` (rows, columns) shapes the final dataset's chunks (`slab_chunks` for many units);
+    without `unreadable_csv` the unreadable images are only logged.
     """
     import torch
     from tqdm import tqdm
@@ -188,7 +205,7 @@ def collect_activations(
 
             write_blocks(f, loader, paths, rows, start, block_size, u, bar)
         bar.close()
-        return _finalize(f, partial, out, Path(unreadable_csv), units, paths)
+        return _finalize(f, partial, out, unreadable_csv, units, paths, chunk)
     finally:
         if f.id.valid:
             f.close()
@@ -238,22 +255,25 @@ def _flush(f: h5py.File, row0: int, acts, valid, errors) -> None:
 
 
 def _finalize(
-    f: h5py.File, partial: Path, out: Path, unreadable_csv: Path, units: list[str], paths: list[str]
-) -> CacheResult:
+    f: h5py.File, partial: Path, out: Path, unreadable_csv: str | Path | None, units: list[str],
+    paths: list[str], chunk: tuple[int, int] = COLUMN_CHUNKS,
+) -> CacheResult:  # fmt: skip
     """Write the unreadable-image table, copy readable rows into the final cache, drop the partial."""
     errors = pd.DataFrame(f["errors"].asstr()[:].reshape(-1, 2), columns=["path", "error"])
-    with atomic_path(unreadable_csv) as tmp:
-        errors.to_csv(tmp, index=False)
+    if unreadable_csv is not None:
+        with atomic_path(unreadable_csv) as tmp:
+            errors.to_csv(tmp, index=False)
     keep = np.flatnonzero(f["valid"][:])
     n_keep, u = len(keep), len(units)
+    rows = min(max(n_keep, 1), chunk[0])
     with atomic_path(out) as tmp:
-        cache = max(64 << 20, 2 * u * min(max(n_keep, 1), 65536) * 4)
+        cache = max(64 << 20, 2 * u * rows * 4)
         with h5py.File(tmp, "w", rdcc_nbytes=cache, rdcc_nslots=100003) as g:
             ds = g.create_dataset(
                 "activations", shape=(n_keep, u), dtype="float32",
-                chunks=(min(max(n_keep, 1), 65536), 1), compression=None,
+                chunks=(rows, min(max(u, 1), chunk[1])), compression=None,
             )  # fmt: skip
-            step = 65536
+            step = chunk[0]
             src = f["activations"]
             for s in range(0, len(paths), step):
                 sel = keep[(keep >= s) & (keep < s + step)]

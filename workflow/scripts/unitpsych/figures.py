@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from unitpsych import figures_exclusions as fe
 from unitpsych import figures_extra as fx
+from unitpsych import figures_mis_all as fm
 from unitpsych import figures_paper as fp
 from unitpsych.figures_base import EASY, FigureInputError
 
@@ -99,6 +100,10 @@ FIGURES: dict[str, FigureSpec] = {
         _spec("mis_per_model", fx.mis_per_model, ["unit_scores"], "natural", per_model=("mis",), group=_BEYOND),
         _spec("mis_vs_human", fx.mis_vs_human, ["unit_scores", "baselines"], "natural", per_model=("mis",),
               group=_BEYOND),
+        _spec("mis_all_depth", fm.mis_all_depth, [], "mis_all", per_model=("mis_all",), properties=True,
+              group=_BEYOND),
+        _spec("mis_all_models", fm.mis_all_models, [], "mis_all", per_model=("mis_all",), properties=True,
+              group=_BEYOND),
         _spec("reproduction", fx.reproduction, ["reproduction"], "any", source="imi", group=_BEYOND),
     ]
 }  # fmt: skip
@@ -146,6 +151,7 @@ REQUIREMENTS: dict[str, tuple[str, Callable[[list, pd.DataFrame | None], bool]]]
                              "'<model>_hard95_natural'", lambda e, p: len(_series(e, ("hard85", "hard95"))) > 0),
     "top1_accuracy": ("a model with a natural experiment and a top1_accuracy in resources/models.csv",
                       lambda e, p: len(_with_property(e, p, "top1_accuracy")) > 0),
+    "mis_all": ("the every-unit MIS (config mis_all.enabled)", lambda e, p: True),
     "mean_rank": ("a model with a natural experiment and a mean_rank in resources/models.csv",
                   lambda e, p: len(_with_property(e, p, "mean_rank")) > 0),
 }  # fmt: skip
@@ -170,16 +176,21 @@ def missing_requirement(
     return f"figure {name!r} needs {text}; the config's experiments are: {have}"
 
 
-def figure_models(name: str, experiments: list) -> list[str]:
-    """The models whose per-model files (unit statistics, MIS) a figure reads."""
+def figure_models(name: str, experiments: list, models: Iterable[str] = ()) -> list[str]:
+    """The models whose per-model files (unit statistics, MIS) a figure reads: those with a natural
+    experiment; for the every-unit MIS figures every configured model (`models`)."""
+    if "mis_all" in FIGURES[name].per_model:
+        return list(models)
     return _models(experiments, "natural") if FIGURES[name].per_model else []
 
 
 def model_properties(models: Mapping[str, Mapping], table: pd.DataFrame) -> pd.DataFrame:
-    """model, top1_accuracy, mean_rank of the configured models from resources/models.csv.
+    """model, top1_accuracy, mean_rank, n_parameters of the configured models (resources/models.csv),
+    and their label and scale_rank where `models` gives them.
 
-    Looked up by config name, then by `arch`. Untrained models (`weights: random`) get no values:
-    the table's numbers belong to the trained checkpoint.
+    Looked up by config name, then by `arch`. Untrained models (`weights: random`) get no accuracy
+    or rank: the table's numbers belong to the trained checkpoint; the parameter count is the
+    architecture's.
     """
     by_id = table.set_index("model")
     rows = []
@@ -187,10 +198,16 @@ def model_properties(models: Mapping[str, Mapping], table: pd.DataFrame) -> pd.D
         key = name if name in by_id.index else info.get("arch")
         trained = info.get("weights", "pretrained") != "random"
         row = by_id.loc[key] if trained and key in by_id.index else None
+        arch_row = by_id.loc[key] if key in by_id.index else None  # size: trained or not
         rows.append({"model": name,
                      **{c: (row[c] if row is not None and c in row else float("nan"))
-                        for c in ("top1_accuracy", "mean_rank")}})  # fmt: skip
-    return pd.DataFrame(rows, columns=["model", "top1_accuracy", "mean_rank"])
+                        for c in ("top1_accuracy", "mean_rank")},
+                     "n_parameters": (arch_row["n_parameters"] if arch_row is not None
+                                      and "n_parameters" in arch_row else float("nan")),
+                     **{k: info[k] for k in ("label", "scale_rank") if k in info}})  # fmt: skip
+    columns = ["model", "top1_accuracy", "mean_rank", "n_parameters"]
+    return pd.DataFrame(rows).reindex(columns=columns + [c for c in ("label", "scale_rank")
+                                                         if any(c in r for r in rows)])  # fmt: skip
 
 
 def draw(name: str, tables: Mapping[str, pd.DataFrame], properties: pd.DataFrame | None = None,

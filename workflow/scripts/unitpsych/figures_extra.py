@@ -148,6 +148,16 @@ def machine_scores(mis: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return t, label
 
 
+def backend_note(mis: pd.DataFrame) -> str:
+    """Which backend scored which models: 'scored by X' or 'scored by X (m1, m2), Y (m3)'."""
+    if "backend" not in mis or mis["backend"].dropna().empty:
+        return ""
+    by = mis.dropna(subset=["backend"]).groupby("backend", sort=False)["model"].unique()
+    if len(by) == 1:
+        return f"scored by {by.index[0]}"
+    return "scored by " + ", ".join(f"{b} ({', '.join(ms)})" for b, ms in by.items())
+
+
 def mis_per_model(mis: pd.DataFrame, unit_scores: pd.DataFrame) -> Figure:
     """Beyond the paper: mean machine score (MIS) per model, with every unit as a dot."""
     values, ylabel = machine_scores(fb.require(mis, "units with a machine interpretability score"))
@@ -166,7 +176,8 @@ def mis_per_model(mis: pd.DataFrame, unit_scores: pd.DataFrame) -> Figure:
     ax.set_xlabel(fb.SCALE_LABEL)
     ax.set_ylabel(ylabel)
     fig.legend(loc="outside upper center")
-    fb.add_note(fig, f"bars: mean over units; dots: units ({len(t)} units of {len(models)} models)")
+    fb.add_note(fig, fb.join_notes(backend_note(mis), f"bars: mean over units; dots: units "
+                                                     f"({len(t)} units of {len(models)} models)"))  # fmt: skip
     return fig
 
 
@@ -195,7 +206,8 @@ def mis_vs_human(
     fb.add_note(
         fig,
         fb.join_notes(
-            fb.sources_text([scores], unit_col=None), "one point per unit; grey: identity"
+            fb.sources_text([scores], unit_col=None), backend_note(mis),
+            "one point per unit; grey: identity",
         ),
     )
     return fig

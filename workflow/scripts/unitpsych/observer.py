@@ -58,6 +58,20 @@ def human_sources(config: Mapping[str, Any]) -> list[str]:
     return [s for s in names if s in HUMAN_SOURCES]
 
 
+def scores_itself(observer_cfg: Mapping[str, Any], backend: str, model_cfg: Mapping[str, Any]) -> bool:
+    """Whether `backend` is the model itself: features of the same architecture and weights."""
+    spec = parse_backend(backend)
+    same_weights = str(model_cfg.get("weights", "pretrained")) == (
+        backend_weights(observer_cfg, backend) or "pretrained"
+    )
+    return spec.kind == "features" and spec.arch == model_cfg["arch"] and same_weights
+
+
+def mis_all_backends(observer_cfg: Mapping[str, Any], mis_all_cfg: Mapping[str, Any]) -> list[str]:
+    """The backends that score every unit of every model (`mis_all.backends`, else `observer.backend`)."""
+    return list(dict.fromkeys(mis_all_cfg.get("backends") or [observer_cfg["backend"]]))
+
+
 def check_observer_config(config: Mapping[str, Any]) -> None:
     """Raise ConfigError naming the observer key whose value is bad (before any job runs)."""
     from unitpsych.config import ConfigError
@@ -65,7 +79,8 @@ def check_observer_config(config: Mapping[str, Any]) -> None:
     obs, models = config["observer"], config["models"]
     keys = {"observer.backend": obs["backend"]} | {
         f"observer.backend_overrides.{m}": b for m, b in obs.get("backend_overrides", {}).items()
-    }
+    } | {f"mis_all.backends[{i}]": b
+         for i, b in enumerate(config.get("mis_all", {}).get("backends") or [])}  # fmt: skip
     for key, name in keys.items():
         try:
             parse_backend(name)
@@ -76,11 +91,7 @@ def check_observer_config(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"observer.backend_overrides.{model}: not a configured model")
     for model, cfg in models.items():
         name = backend_of(obs, model)
-        spec = parse_backend(name)
-        same_weights = str(cfg.get("weights", "pretrained")) == (
-            backend_weights(obs, name) or "pretrained"
-        )
-        if spec.kind == "features" and spec.arch == cfg["arch"] and same_weights:
+        if scores_itself(obs, name, cfg):
             key = (
                 f"observer.backend_overrides.{model}"
                 if model in obs.get("backend_overrides", {})
@@ -97,8 +108,17 @@ def check_observer_config(config: Mapping[str, Any]) -> None:
 # --------------------------------------------------------------------------- decision rule
 
 
-def similarity(q: np.ndarray, refs: np.ndarray, kind: str) -> np.ndarray:
-    """Similarity of queries (..., D) to references (..., K, D) -> (..., K)."""
+Similarity = str | Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def similarity(q: np.ndarray, refs: np.ndarray, kind: Similarity) -> np.ndarray:
+    """Similarity of queries (..., D) to references (..., K, D) -> (..., K).
+
+    `kind` names the backend's similarity, or is a function of (queries, references) that looks it
+    up (e.g. in a precomputed matrix of image ids: queries (...), references (..., K)).
+    """
+    if callable(kind):
+        return kind(q, refs)
     if kind == COSINE:  # embeddings are L2-normalised
         return np.einsum("...d,...kd->...k", q, refs)
     if kind == NEG_SQEUCLIDEAN:
@@ -106,13 +126,23 @@ def similarity(q: np.ndarray, refs: np.ndarray, kind: str) -> np.ndarray:
     raise ValueError(f"unknown similarity kind {kind!r}")
 
 
-def delta(q: np.ndarray, max_refs: np.ndarray, min_refs: np.ndarray, kind: str) -> np.ndarray:
+def similarity_matrix(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
+    """Similarity of every row of a (M, D) to every row of b (M', D) -> (M, M'), by matrix products."""
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if kind == COSINE:  # embeddings are L2-normalised
+        return a64 @ b64.T
+    if kind == NEG_SQEUCLIDEAN:
+        return 2 * a64 @ b64.T - (a64**2).sum(1)[:, None] - (b64**2).sum(1)[None, :]
+    raise ValueError(f"unknown similarity kind {kind!r}")
+
+
+def delta(q: np.ndarray, max_refs: np.ndarray, min_refs: np.ndarray, kind: Similarity) -> np.ndarray:
     """Δ(q) = mean similarity to the max references − mean similarity to the min references."""
     return similarity(q, max_refs, kind).mean(-1) - similarity(q, min_refs, kind).mean(-1)
 
 
 def decision_variable(max_query: np.ndarray, min_query: np.ndarray, max_refs: np.ndarray,
-                      min_refs: np.ndarray, kind: str) -> np.ndarray:  # fmt: skip
+                      min_refs: np.ndarray, kind: Similarity) -> np.ndarray:  # fmt: skip
     """d = Δ(max query) − Δ(min query); the observer picks the max query when d > 0."""
     return delta(max_query, max_refs, min_refs, kind) - delta(min_query, max_refs, min_refs, kind)
 

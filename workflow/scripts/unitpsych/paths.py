@@ -250,3 +250,15 @@ mis_tasks = _model_file(
     "mis_tasks.csv",
     doc="The machine observer's sampled MIS tasks per unit with their decision variable d (α-free).",
 )
+
+
+# Every unit (beyond the paper): the MIS of every channel of every layer of interest
+
+channel_means = _model_file(
+    "channel_means.h5",
+    doc="Every channel of every layer of interest: its per-image spatial mean [n_images, n_units].",
+)
+mis_all = _model_file(
+    "mis_all.parquet",
+    doc="The machine interpretability score of every unit of a model, per scoring backend.",
+)

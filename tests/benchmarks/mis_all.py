@@ -1,0 +1,128 @@
+"""Benchmark the every-unit MIS: EfficientNet-lite0, every channel of every layer of interest.
+
+Phases, each in its own process (so its peak memory is its own), on `--threads` CPU threads:
+  forward   a bare forward loop over the images (DataLoader + model, nothing recorded): the baseline
+  pass      collect_channel_means' pass: every layer hooked, per-image spatial means to HDF5
+  score     the MIS tasks of every channel drawn and scored (score_every_unit + mis_all_table)
+The embedding pass of the backend is shared by every model and measured apart (`embed`).
+Prints seconds, units/second, peak RSS (getrusage) and peak Python-traced memory (tracemalloc,
+numpy included; torch's allocator not), and the ratio (pass + score) / forward.
+
+Usage: .venv/bin/python tests/benchmarks/mis_all.py [--images 1000] [--size 256] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parents[2] / "workflow" / "scripts"))
+sys.path.insert(0, str(HERE.parent))
+
+BACKEND = "features:efficientnet_lite1"
+
+
+def phase(name: str, work: Path, args: argparse.Namespace) -> dict:
+    """Run one phase here; returns its seconds, units and memory."""
+    import torch
+
+    from unitpsych.activations import ImagePass, bounded_block, collect_activations, slab_chunks
+    from unitpsych.images import index_images
+    from unitpsych.models import load_model
+    from unitpsych.units import make_unit
+
+    torch.set_num_threads(args.threads)
+    root, paths = work / "images", None
+    paths = index_images(root)["path"].tolist()
+    image_pass = ImagePass(batch_size=50, num_workers=args.workers, block_size=8192)
+    tracemalloc.start()
+    out: dict = {"phase": name}
+    if name == "forward":
+        from activations import bare_loop
+
+        model = load_model("lite0", {"arch": "efficientnet_lite0"})
+        out["seconds"] = bare_loop(model, root, paths, 50, args.workers)
+    elif name == "embed":
+        from unitpsych.embeddings import embed_image_set
+        from unitpsych.similarity import load_backend
+
+        t = time.perf_counter()
+        embed_image_set(load_backend(BACKEND), root, paths, work / "emb.h5",
+                        image_pass=ImagePass(50, args.workers, 4096))  # fmt: skip
+        out["seconds"] = time.perf_counter() - t
+    elif name == "pass":
+        model = load_model("lite0", {"arch": "efficientnet_lite0"})
+        units = [make_unit(ly, c) for ly, n in model.layer_sizes().items() for c in range(n)]
+        t = time.perf_counter()
+        collect_activations(model, units, root, paths, work / "channel_means.h5", None,
+                            bounded_block(image_pass, len(units)), chunk=slab_chunks(len(units)))  # fmt: skip
+        out["seconds"], out["units"] = time.perf_counter() - t, len(units)
+    elif name == "score":
+        import h5py
+
+        from unitpsych.embeddings import EmbeddingCache
+        from unitpsych.mis import mis_all_table, score_every_unit
+
+        cache = EmbeddingCache(work / "emb.h5")
+        t = time.perf_counter()
+        with h5py.File(work / "channel_means.h5") as f:
+            ds = f["activations"]
+            units, images = list(f["units"].asstr()[:]), list(f["images"].asstr()[:])
+            scores = score_every_unit(lambda a, b: ds[:, a:b], units, images, cache, "lite0", 42,
+                                      memory_mb=args.memory_mb)  # fmt: skip
+        table = mis_all_table(scores, "lite0", BACKEND, None, "none", False)
+        out["seconds"], out["units"] = time.perf_counter() - t, len(units)
+        out["mean_accuracy"] = float(table["accuracy"].mean())
+    out["peak_traced_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def main() -> None:
+    """Generate the images, run every phase in a fresh process, print the numbers."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--images", type=int, default=1000)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--memory-mb", type=int, default=256)
+    ap.add_argument("--phase")
+    ap.add_argument("--work")
+    args = ap.parse_args()
+    if args.phase:
+        print(json.dumps(phase(args.phase, Path(args.work), args)))
+        return
+    from unitpsych.images import generate_image_set
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        generate_image_set(work / "images", n_images=args.images, size=args.size, n_classes=10, seed=0)
+        res = {}
+        for name in ("forward", "embed", "pass", "score"):
+            cmd = [sys.executable, str(HERE), "--phase", name, "--work", tmp, "--threads",
+                   str(args.threads), "--workers", str(args.workers), "--memory-mb", str(args.memory_mb)]  # fmt: skip
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            res[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(json.dumps(res[name]))
+    f, p, s = (res[k]["seconds"] for k in ("forward", "pass", "score"))
+    units = res["pass"]["units"]
+    print(f"EfficientNet-lite0, {units} units (every channel of {args.images} images), "
+          f"{args.threads} threads:")  # fmt: skip
+    print(f"  forward pass {f:.1f} s; channel pass {p:.1f} s ({p / f:.2f}x); scoring {s:.1f} s "
+          f"({units / s:,.0f} units/s); embeddings ({BACKEND}, shared by all models) {res['embed']['seconds']:.1f} s")  # fmt: skip
+    print(f"  every-unit MIS: {units / (p + s):,.0f} units/s end to end, (pass + scoring) / forward = "
+          f"{(p + s) / f:.2f}")  # fmt: skip
+    print(f"  peak RSS: forward {res['forward']['peak_rss_mb']:.0f} MB, pass {res['pass']['peak_rss_mb']:.0f} MB, "
+          f"scoring {res['score']['peak_rss_mb']:.0f} MB (traced {res['score']['peak_traced_mb']:.0f} MB)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""The every-unit MIS: vectorised task draws and scores agree with the per-unit MIS, the channel
+pass covers every channel, constant channels are flagged, and the figures name their backend."""
+
+from __future__ import annotations
+
+from itertools import combinations
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import chisquare
+from test_observer import BrightnessBackend, make_images
+
+from unitpsych.activations import (
+    ImagePass,
+    bounded_block,
+    collect_activations,
+    read_activations,
+    slab_chunks,
+)
+from unitpsych.embeddings import EmbeddingCache, embed_image_set
+from unitpsych.figures import draw, model_properties
+from unitpsych.images import index_images
+from unitpsych.mis import (
+    draw_subsets,
+    mis_all_table,
+    mis_table,
+    mis_tasks,
+    sample_task_rows,
+    score_every_unit,
+    task_d,
+    task_uniforms,
+)
+from unitpsych.units import make_unit
+
+
+@pytest.fixture(scope="module")
+def cache_and_acts(tmp_path_factory):
+    """An embedding cache of 200 grey images and 40 units: brightness, its negative, noise, two
+    constants, in three layers."""
+    root = tmp_path_factory.mktemp("images")
+    paths, levels = make_images(root, 200, seed=4)
+    out = root / "embeddings.h5"
+    embed_image_set(BrightnessBackend(), root, paths, out, resize=36, image_size=32,
+                    image_pass=ImagePass(batch_size=50, num_workers=0, block_size=200))  # fmt: skip
+    rng = np.random.default_rng(2)
+    cols = [levels, -levels, np.ones(200), *[rng.permutation(levels) for _ in range(36)],
+            np.zeros(200)]  # fmt: skip
+    acts = np.column_stack(cols).astype(np.float32)
+    layers = ["conv1"] * 10 + ["conv2"] * 20 + ["conv3"] * 10
+    units = [make_unit(layer, i) for i, layer in enumerate(layers)]
+    return EmbeddingCache(out), paths, acts, units
+
+
+def test_draws_are_distinct_and_every_subset_equally_likely():
+    u = np.random.default_rng(0).random((30000, 2))
+    draws = draw_subsets(u, 5)
+    assert (draws[:, 0] != draws[:, 1]).all() and draws.min() >= 0 and draws.max() < 5
+    counts = pd.Series([tuple(sorted(r)) for r in draws.tolist()]).value_counts()
+    assert set(counts.index) == set(combinations(range(5), 2))
+    assert chisquare(counts.to_numpy()).pvalue > 0.001  # 10 subsets, 3,000 draws each
+
+
+def test_every_unit_scores_agree_with_the_per_unit_mis(cache_and_acts):
+    cache, paths, acts, units = cache_and_acts
+    sampled = [1, 7, 12, 25, 38]  # the units a model's mis.csv would hold
+    tasks = mis_tasks(acts[:, sampled], [units[i] for i in sampled], paths, cache, "m", seed=42,
+                      n_tasks=20)  # fmt: skip
+    per_unit = mis_table(tasks, "m", "brightness", alpha=50.0, alpha_source="given").set_index("unit")
+    # memory_mb=0: one unit per slab; the default: every unit in one slab
+    for memory_mb in (0, 256):
+        scores = score_every_unit(lambda a, b: acts[:, a:b], units, paths, cache, "m", seed=42,
+                                  n_tasks=20, memory_mb=memory_mb)  # fmt: skip
+        table = mis_all_table(scores, "m", "brightness", 50.0, "given", False).set_index("unit")
+        assert len(table) == len(units)
+        for i in sampled:
+            unit = units[i]
+            d = tasks.loc[tasks["unit"] == unit, "d"].to_numpy()
+            np.testing.assert_allclose(table.loc[unit, "d"], d, rtol=1e-6, atol=1e-9)
+            assert table.loc[unit, "accuracy"] == per_unit.loc[unit, "accuracy"]
+            assert table.loc[unit, "mis"] == pytest.approx(per_unit.loc[unit, "mis"], abs=1e-9)
+    # a feature the backend sees scores ~1 on both signs; shuffled ones near chance
+    assert table.loc[units[0], "accuracy"] == 1.0 == table.loc[units[1], "accuracy"]
+    assert abs(table.loc[units[3:39], "accuracy"].mean() - 0.5) < 0.06
+
+
+def test_constant_channels_are_flagged_and_kept_out(cache_and_acts):
+    cache, paths, acts, units = cache_and_acts
+    scores = score_every_unit(lambda a, b: acts[:, a:b], units, paths, cache, "m", seed=1, n_tasks=8)
+    table = mis_all_table(scores, "m", "brightness", None, "none", True).set_index("unit")
+    constant = table[table["constant"]]
+    assert list(constant.index) == [units[2], units[39]]
+    assert constant["accuracy"].isna().all() and (constant["n_tasks"] == 0).all()
+    assert (constant["excluded"] == "constant activation over the image set").all()
+    kept = table[~table["constant"]]
+    assert kept["accuracy"].between(0, 1).all() and (kept["n_tasks"] == 8).all()
+    # no α: MIS stays empty and the score is the α-free accuracy; the self-scoring flag is kept
+    assert kept["mis"].isna().all() and (kept["score"] == kept["accuracy"]).all()
+    assert table["scores_itself"].all() and (table["backend"] == "brightness").all()
+    # layers in order: conv1 at depth 0, conv3 at depth 1
+    assert table.groupby("layer")["relative_depth"].first().to_dict() == {
+        "conv1": 0.0, "conv2": 0.5, "conv3": 1.0}  # fmt: skip
+
+
+def test_similarity_matrix_and_gathered_embeddings_give_the_same_d(cache_and_acts):
+    cache, paths, acts, units = cache_and_acts
+    uniforms = task_uniforms(0, "m", units[:4], 10, 9)
+    top, bottom = sample_task_rows(acts[:, :4].astype(float), uniforms, 0.2)
+    rows = np.array([cache.row[p] for p in paths])
+    gram = task_d(rows[top], rows[bottom], cache, 9)
+    gathered = task_d(rows[top], rows[bottom], cache, 9, gram_limit=0, slab=3)
+    np.testing.assert_allclose(gram, gathered, rtol=1e-5, atol=1e-6)
+
+
+def test_channel_pass_covers_every_channel_and_matches_the_sampled_cache(tmp_path, image_set, lite0):
+    paths = index_images(image_set)["path"].tolist()[:12]
+    sizes = lite0.layer_sizes()
+    every = [make_unit(layer, c) for layer, n in sizes.items() for c in range(n)]
+    sampled = ["blocks_1_0_conv_pw__5", "blocks_2_1__7", "blocks_5_3_bn3__100"]
+    small = ImagePass(batch_size=4, num_workers=0, block_size=8192)
+    collect_activations(lite0, sampled, image_set, paths, tmp_path / "a.h5", None, small)
+    bounded = bounded_block(small, len(every), budget=4 * len(every) * 8)  # two batches a block
+    assert bounded.resume_block == 8
+    collect_activations(lite0, every, image_set, paths, tmp_path / "all.h5", None, bounded,
+                        chunk=slab_chunks(len(every)))  # fmt: skip
+    acts, units, images = read_activations(tmp_path / "all.h5")
+    assert units == every and images == paths and acts.shape == (12, sum(sizes.values()))
+    small_acts, _, _ = read_activations(tmp_path / "a.h5")
+    cols = [every.index(u) for u in sampled]
+    np.testing.assert_allclose(acts[:, cols], small_acts, rtol=1e-5, atol=1e-6)
+    with h5py.File(tmp_path / "all.h5") as f:
+        assert f["activations"].chunks[1] == 64  # a slab of channels is one read
+    assert not (tmp_path / "bad.csv").exists()
+
+
+def test_figures_name_their_backend_and_mark_self_scoring(cache_and_acts):
+    cache, paths, acts, units = cache_and_acts
+    parts = []
+    for model, own in (("lite0", False), ("lite1", True)):
+        scores = score_every_unit(lambda a, b: acts[:, a:b], units, paths, cache, model, seed=1,
+                                  n_tasks=8)  # fmt: skip
+        for backend in ("features:a", "features:b"):
+            parts.append(mis_all_table(scores, model, backend, None, "none", own and backend == "features:b"))
+    t = pd.concat(parts, ignore_index=True).drop(columns=["d"])
+    table = pd.DataFrame({"model": ["efficientnet_lite0", "efficientnet_lite1"],
+                          "top1_accuracy": [0.75, 0.77], "n_parameters": [4.6e6, 5.4e6]})  # fmt: skip
+    props = model_properties({"lite0": {"arch": "efficientnet_lite0", "label": "L0", "scale_rank": 1},
+                              "lite1": {"arch": "efficientnet_lite1", "label": "L1", "scale_rank": 2}},
+                             table)  # fmt: skip
+    assert props.set_index("model").loc["lite1", "n_parameters"] == 5.4e6
+    depth = draw("mis_all_depth", {"mis_all": t}, properties=props)
+    titles = [ax.get_title() for ax in depth.axes if ax.get_visible()]
+    assert len(titles) == 4 and all("scored by features:" in s for s in titles)
+    assert sum("scores itself" in s for s in titles) == 1
+    models = draw("mis_all_models", {"mis_all": t}, properties=props)
+    legend = [x.get_text() for x in models.legends[0].get_texts()]
+    assert "scored by features:b (scores itself)" in legend and "scored by features:a" in legend
