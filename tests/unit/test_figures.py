@@ -101,7 +101,12 @@ def tables() -> dict[str, pd.DataFrame]:
                                       score_kind="accuracy", excluded="",
                                       scores_itself=b == "features:x")
                          for b in ("features:x", "features:y")], ignore_index=True)  # fmt: skip
+    scored = pd.DataFrame(models)
+    reproduction = scored.assign(paper_score=scored["score"] + 0.01, paper_ci_low=np.nan,
+                                 paper_ci_high=np.nan, difference=-0.01,
+                                 paper_inside_our_ci=True)  # fmt: skip
     return {"unit_scores": unit_scores, "model_scores": pd.DataFrame(models), "mis_all": mis_all,
+            "reproduction": reproduction,
             "confidence_scores": pd.DataFrame(conf), "confidence_distribution": pd.DataFrame(dist),
             "layer_scores": pd.DataFrame(layers), "conover_holm": pd.DataFrame(conover),
             "spearman": spearman, "baselines": spearman, "unit_statistics": stats, "mis": mis,
@@ -362,6 +367,24 @@ def test_every_registered_figure_draws(tables):
         fig = figures.draw(name, tables, properties=props, thresholds={"row_variability_min": 5})
         assert fig.axes, name
         plt.close(fig)
+
+
+def test_reproduction_shows_the_papers_and_our_score_per_model(tables):
+    fig = fx.reproduction(tables["reproduction"])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["Natural", "Synthetic"]
+    natural = fig.axes[0]
+    labels = [t.get_text() for t in natural.get_xticklabels()]
+    assert labels == ["Model A", "Model B", "Model C"]  # every model, in scale order
+    assert [h.get_label() for h in fig.axes[1].get_legend().legend_handles] == [
+        "Paper", "Released responses (ours)"]
+    note = fig.texts[-1].get_text()
+    assert "largest |ours − paper| 0.010" in note and "paper inside our 95 % CI for" in note
+    plt.close(fig)
+    exps = [Experiment("m_a", "natural")]
+    assert "response source 'imi'" in figures.missing_requirement("reproduction", exps, None,
+                                                                  ["simulated"])  # fmt: skip
+    assert figures.missing_requirement("reproduction", exps, None, ["imi"]) is None
 
 
 def test_missing_requirement_names_the_experiments():
