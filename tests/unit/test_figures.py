@@ -376,7 +376,7 @@ def test_reproduction_shows_the_papers_and_our_score_per_model(tables):
     natural = fig.axes[0]
     labels = [t.get_text() for t in natural.get_xticklabels()]
     assert labels == ["Model A", "Model B", "Model C"]  # every model, in scale order
-    assert [h.get_label() for h in fig.axes[1].get_legend().legend_handles] == [
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == [
         "Paper", "Released responses (ours)"]
     note = fig.texts[-1].get_text()
     assert "largest |ours − paper| 0.010" in note and "paper inside our 95 % CI for" in note
