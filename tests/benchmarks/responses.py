@@ -47,6 +47,7 @@ SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").r
 PROPS = SCHEMA["properties"]
 CHECKS = {k: v["default"] for k, v in PROPS["responses"]["properties"]["checks"]["properties"].items()}  # fmt: skip
 SIMULATION = {k: v["default"] for k, v in PROPS["simulation"]["properties"].items()}
+ALPHA = 0.8  # sensitivity of the simulated participants (p = σ(α·d))
 
 
 def trials_table(name: str, seed: int) -> pd.DataFrame:
@@ -77,7 +78,7 @@ def generate(root: Path, n_rows: int) -> list[str]:
         (folder / "simulated").mkdir(parents=True)
         table.drop(columns="d").to_csv(folder / "trials.csv", index=False)
         for repeat in range(2):  # two rounds of participants a task
-            people = simulate_experiment(name, table, settings | {"seed": repeat}, CHECKS)
+            people = simulate_experiment(name, table, settings | {"seed": repeat}, CHECKS, ALPHA)
             for person, payload in people:
                 path = (
                     folder / "simulated" / f"r{repeat}{person.participant}_task_{person.task}.json"

@@ -224,6 +224,40 @@ def test_unit_selection_is_seeded_disjoint_and_independent_of_input_order():
         select_units(units, 12, 5, 4, seed=1)
 
 
+def test_left_out_units_are_never_drawn_and_the_others_keep_their_places():
+    units = unit_names(20)
+    full = select_units(units, 8, 1, 1, seed=1)
+    dropped = {full.units[0]: "fv failed", full.catch_units[0]: "fv failed too"}
+    sel = select_units(units, 8, 1, 1, seed=1, left_out=dropped, n_tasks=8, n_trials=4)
+    used = {*sel.units, *sel.catch_units, *sel.practice_units}
+    assert not used & set(dropped) and len(sel.units) == 8 and not sel.shrunk
+    assert set(full.units) - set(dropped) <= set(sel.units)  # the rest of the draw is kept
+    assert dict(sel.left_out) == dropped
+    roles = sel.roles().set_index("unit")
+    assert len(roles) == 20 and roles.loc[full.units[0], "role"] == "left_out"
+    assert roles.loc[full.units[0], "reason"] == "fv failed"
+    assert (roles["role"] == "not_drawn").sum() == 20 - 10 - 2
+    summary = sel.summary()
+    assert (summary["n_left_out"], summary["n_units"], summary["n_units_configured"]) == (2, 8, 8)
+
+
+def test_too_few_usable_units_shrink_to_a_balanced_count_or_fail_naming_the_counts():
+    units = unit_names(12)
+    failed = {u: "fv failed" for u in units[:6]}  # 6 usable: 1 catch, 1 practice, 4 left
+    sel = select_units(units, 8, 1, 1, seed=1, left_out=failed, n_tasks=6, n_trials=4,
+                       experiment="m_synthetic")  # fmt: skip
+    assert len(sel.units) == 4 and not set(sel.units) & set(failed)  # 6 × 4 = 24 splits over 4
+    assert sel.shrunk.startswith("n_units 8 -> 4: only 6 of 12 units usable (6 left out)")
+    assert sel.summary()["n_units_configured"] == 8
+    sel = select_units(units, 8, 1, 1, seed=1, left_out=dict(list(failed.items())[:3]),
+                       n_tasks=6, n_trials=4)  # fmt: skip
+    assert len(sel.units) == 6  # 9 usable - 2 reserved = 7; 24 is a multiple of 6, not of 7
+    with pytest.raises(ValueError, match=r"m_synthetic: 5 of the model's 12 units are usable "
+                                         r"\(7 left out.*4 \+ 1 \+ 1 units"):  # fmt: skip
+        select_units(units, 8, 1, 1, seed=1, left_out={u: "fv failed" for u in units[:7]},
+                     n_tasks=6, n_trials=4, experiment="m_synthetic")  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("n_units", "n_tasks", "n_trials"), [(84, 63, 40), (6, 4, 3), (8, 6, 8), (7, 7, 3), (5, 1, 5)]
 )
@@ -660,12 +694,19 @@ def test_required_stimulus_dirs():
     assert f"m/stimuli/{sel.catch_units[0]}/natural_easy" in natural
     assert f"m/stimuli/{sel.practice_units[0]}/natural_easy" in natural
     assert not any(d.endswith("synthetic") for d in natural)
+    assert len(natural) == 9
+    # a synthetic experiment's units are known only once its FVs are judged: every unit's FVs
+    # and natural queries (and easy ones for practice) are inputs
     synthetic = required_stimulus_dirs(Experiment("m", "synthetic"), units, settings)
-    assert f"results/m/stimuli/{sel.units[0]}/synthetic" in synthetic
-    assert f"results/m/stimuli/{sel.units[0]}/natural_easy" in synthetic
-    assert f"results/m/stimuli/{sel.catch_units[0]}/synthetic" in synthetic
-    assert f"results/m/stimuli/{sel.catch_units[0]}/natural_easy" not in synthetic
-    assert len(natural) == 9 and len(synthetic) == 6 + 2 + 9
+    assert synthetic == sorted(f"results/m/stimuli/{u}/{kind}" for u in units
+                               for kind in ("synthetic", "natural_easy"))  # fmt: skip
+    hard = required_stimulus_dirs(Experiment("m", "synthetic", "hard95"), units, settings)
+    assert len(hard) == 30 and f"results/m/stimuli/{units[0]}/natural_hard95" in hard
+    # with every unit allowed (experiments.synthetic_units: all), only the drawn units' folders
+    every = required_stimulus_dirs(Experiment("m", "synthetic"), units, settings, "", False)
+    assert f"m/stimuli/{sel.catch_units[0]}/synthetic" in every
+    assert f"m/stimuli/{sel.catch_units[0]}/natural_easy" not in every
+    assert len(every) == 6 + 2 + 9
 
 
 def test_build_experiment_script_contract(stimuli, tmp_path):
@@ -678,8 +719,16 @@ def test_build_experiment_script_contract(stimuli, tmp_path):
     out = tmp_path / "experiments"
     log = tmp_path / "log" / "build.log"
     cfg = validated(experiments=SMALL, exemplars=SMALL_EXEMPLARS)
+    # the model's featureviz_summary.csv with two units whose FVs failed the success test
+    from unitpsych.featureviz import summarize_fv_folders
+
+    summary = summarize_fv_folders([results / MODEL / "stimuli" / u / "synthetic" for u in units])
+    failed = sorted(units)[:2]
+    summary.loc[summary["unit"].isin(failed), ["success", "reason"]] = [False, "max side short"]
+    summary.to_csv(tmp_path / "featureviz_summary.csv", index=False)
     fake = SimpleNamespace(
-        input=SimpleNamespace(units=str(results / MODEL / "units.json"), stimuli=[]),
+        input=SimpleNamespace(units=str(results / MODEL / "units.json"), stimuli=[],
+                              featureviz=[str(tmp_path / "featureviz_summary.csv")]),  # fmt: skip
         output=SimpleNamespace(folder=str(out / name), demo=str(out / f"demo_{name}")),
         log=[str(log)],
         params=SimpleNamespace(
@@ -694,7 +743,7 @@ def test_build_experiment_script_contract(stimuli, tmp_path):
             },
             exemplars={k: cfg["exemplars"][k] for k in ("n_batches", "n_references")},
             instructions=cfg["experiments"]["instructions"],
-            code_version=2,
+            code_version=3,
         ),
     )
     build_experiment.main(fake)
@@ -704,8 +753,20 @@ def test_build_experiment_script_contract(stimuli, tmp_path):
     assert len(list((out / name / "instructions").glob("*.jpg"))) == 13
     table = read_trials(out / name)
     assert set(table.difficulty.dropna()) == {"hard95", "easy"}  # practice trials use easy queries
+    # the failed units are in no trial; units.csv and selection.json say which and why, and
+    # that the experiment shrank from 6 to 4 units (8 usable, 3 reserved, 4 × 3 trials)
+    assert not set(table["unit"]) & set(failed)
+    roles = pd.read_csv(out / name / "units.csv").set_index("unit")
+    assert set(roles.index) == set(units) and set(roles.index[roles["role"] == "left_out"]) == set(failed)
+    assert (roles.loc[failed, "reason"] == "feature visualisations failed the success test: "
+            "max side short").all()  # fmt: skip
+    selection = json.loads((out / name / "selection.json").read_text())
+    assert (selection["n_left_out"], selection["n_units_configured"], selection["n_units"]) == (2, 6, 4)
+    assert selection["shrunk"].startswith("n_units 6 -> 4")
+    assert table.loc[~table["is_demo"] & (table["mode"] != "catch_trial"), "unit"].nunique() == 4
     text = log.read_text()
-    assert "4 tasks" in text and "practice units" in text and "checked against" in text
+    assert "2 of 10 units left out" in text and "n_units 6 -> 4" in text
+    assert "4 units in 4 tasks" in text and "practice units" in text and "checked against" in text
     assert "resampled to the UI's size" in text
     assert not list(out.glob(".*"))  # no temporary folders left behind
     fake.params.experiment = dict(fake.params.experiment, name="wrong")

@@ -1,5 +1,6 @@
 """Simulated participants: the UI's payload shape (protocol §7.3), timings, careless participants
-failing their check, sensitivity through d, and byte-identical reruns."""
+failing their check, p = σ(α·d) with the backend's α on the same scale in every experiment, and
+byte-identical reruns."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from unitpsych.participants import (
     CARELESS_CHECKS,
     Participant,
     Trial,
-    d_spread,
+    participant_alpha,
     plan_participants,
     simulate_experiment,
     simulate_participant,
@@ -28,6 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())["properties"]  # fmt: skip
 PAPER = {k: v["default"] for k, v in SCHEMA["responses"]["properties"]["checks"]["properties"].items()}  # fmt: skip
 SIMULATION = {k: v["default"] for k, v in SCHEMA["simulation"]["properties"].items()}
+ALPHA = 0.8  # the backend's α of these tests
 TT = "2afc-image-confidence-response"
 FIELDS_73 = {
     "rt", "button_pressed", "switched_queries", "confidence", "choice", "correct", "min_query",
@@ -46,7 +48,7 @@ def paper_trials(d: float = 0.3, n_demo: int = 5) -> tuple[list[Trial], list[Tri
 def simulate(kind: str = "attentive", d: float = 0.3, participant: str = "s1", seed: int = 7):
     main, demo = paper_trials(d)
     person = Participant(participant, "resnet50_natural", 3, kind)
-    return simulate_participant(person, main, demo, SIMULATION | {"seed": seed}, PAPER, 1.0)
+    return simulate_participant(person, main, demo, SIMULATION | {"seed": seed}, PAPER, ALPHA)
 
 
 def test_payload_has_the_shape_the_ui_posts():
@@ -105,7 +107,7 @@ def test_careless_participants_fail_their_check(kind):
         if main_n < 45:  # the tiny config's task: 3 trials and a catch trial
             main = [Trial(1, 0.3), Trial(2, 1.0, True), Trial(3, 0.3), Trial(4, 0.3)]
         person = Participant("c1", "resnet50_natural", 1, kind)
-        payload = simulate_participant(person, main, demo[:2], SIMULATION, thresholds, 1.0)
+        payload = simulate_participant(person, main, demo[:2], SIMULATION, thresholds, ALPHA)
         failed = failed_checks(run_checks(json.loads(payload["raw_data"]), thresholds))
         assert failed == [CARELESS_CHECKS[kind]]
     attentive = simulate()
@@ -184,6 +186,7 @@ def run_script(tmp_path: Path, folder: Path, observer: Path, out: str) -> Path:
         params=SimpleNamespace(
             experiment="resnet50_natural",
             simulation=SIMULATION | {"careless_fraction": 1.0},
+            alpha={"alpha": ALPHA, "backend": "features:x", "source": "simulation.alpha"},
             checks=PAPER | {"row_variability_min": 1, "total_response_time_min_s": 12},
         ),
     )
@@ -200,17 +203,58 @@ def test_script_writes_byte_identical_payloads(tmp_path):
     assert len(digest) == 3 + 3  # one attentive participant per task plus careless_fraction 1.0
     manifest = pd.read_csv(tmp_path / "a" / "p.csv")
     assert (manifest["kind"] == "attentive").sum() == 3
+    assert set(manifest["alpha"]) == {ALPHA} and set(manifest["backend"]) == {"features:x"}
     assert set(manifest["intended_check"].dropna()) <= set(CARELESS_CHECKS.values())
     assert (tmp_path / "a" / "p.csv").read_bytes() == (tmp_path / "b" / "p.csv").read_bytes()
 
 
-def test_plan_and_spread():
+def test_plan_participants():
     plan = plan_participants("e_natural", [1, 2, 3, 4], SIMULATION | {"careless_fraction": 0.5})
     assert [p.kind for p in plan[:4]] == ["attentive"] * 4 and len(plan) == 6
     assert len({p.participant for p in plan}) == 6
-    trials = pd.DataFrame({"catch_trial": [True, False, False, False], "d": [5.0, 0.1, 0.2, 0.6]})
-    assert d_spread(trials) == pytest.approx(np.std([0.1, 0.2, 0.6]))  # catch trials left out
-    assert d_spread(trials.iloc[:2]) == 1.0  # one regular trial: no spread
+
+
+def attentive_score(d: np.ndarray, alpha: float, experiment: str) -> float:
+    """Proportion correct of the attentive participants of an experiment whose trials have `d`."""
+    rows = [{"task": t, "trial": i + 1, "catch_trial": False, "is_demo": t == 0,
+             "d": 3.0 if t == 0 else float(d[(t - 1) * 8 + i])}
+            for t in range(0, 31) for i in range(8)]  # fmt: skip
+    settings = SIMULATION | {"participants_per_task": 2, "careless_fraction": 0.0, "lapse": 0.0,
+                             "row_bias_sd": 0.0}  # fmt: skip
+    people = simulate_experiment(experiment, pd.DataFrame(rows), settings,
+                                 PAPER | {"catch_trials_min_ratio": 0.0, "row_variability_min": 1,
+                                          "total_response_time_min_s": 12}, alpha)  # fmt: skip
+    answers = [r["correct"] for _, p in people for r in json.loads(p["main_data"])
+               if not r["is_demo"]]  # fmt: skip
+    return float(np.mean(answers))
+
+
+def test_accuracy_follows_sigmoid_of_alpha_d_whatever_the_experiments_spread():
+    # two experiments whose d differ by a factor 2: the same spread relative to their mean, so a
+    # per-experiment normalisation would score them alike; σ(α·d) scores the larger d higher,
+    # at the rate the observer's p predicts
+    d = np.random.default_rng(0).normal(0.5, 0.25, 240)
+    alpha = 2.0
+    small, large = attentive_score(d, alpha, "a_natural"), attentive_score(2 * d, alpha, "b_natural")
+    expected_small = float(np.mean(1 / (1 + np.exp(-alpha * d))))
+    expected_large = float(np.mean(1 / (1 + np.exp(-alpha * 2 * d))))
+    assert expected_large - expected_small > 0.1
+    se = 0.5 / np.sqrt(480)
+    assert abs(small - expected_small) < 4 * se and abs(large - expected_large) < 4 * se
+    assert large - small > 0.1
+    # α scales d: doubling α on d is doubling d at the same α
+    assert abs(attentive_score(d, 2 * alpha, "a_natural") - expected_large) < 4 * se
+
+
+def test_alpha_comes_from_simulation_then_observer_else_a_config_error():
+    from unitpsych.config import ConfigError
+
+    observer = {"alpha": {"dreamsim": 0.16, "features:a": 3.0}}
+    assert participant_alpha({"alpha": {"features:a": 5.0}}, observer, "features:a") == (
+        5.0, "simulation.alpha['features:a']")  # fmt: skip
+    assert participant_alpha({"alpha": {}}, observer, "dreamsim")[0] == 0.16
+    with pytest.raises(ConfigError, match=r"simulation\.alpha.*'features:b'"):
+        participant_alpha({"alpha": {"features:a": 5.0}}, observer, "features:b")
 
 
 def test_missing_d_is_named(tmp_path):
@@ -223,4 +267,5 @@ def test_missing_d_is_named(tmp_path):
         trials_with_d(trials, obs)
     assert len(simulate_experiment("resnet50_natural", trials_with_d(trials, pd.read_csv(observer)),
                                    SIMULATION, PAPER | {"row_variability_min": 1,
-                                                        "total_response_time_min_s": 12})) == 4  # fmt: skip
+                                                        "total_response_time_min_s": 12},
+                                   ALPHA)) == 4  # fmt: skip

@@ -176,7 +176,7 @@ def payload(participant: str, task: int, trials: pd.DataFrame, kind: str = "atte
     main = [Trial(int(r.trial), float(r.d), bool(r.catch_trial)) for r in rows.itertuples()]
     demo = [Trial(int(r.trial), 2.0) for r in trials[trials["task"] == 0].itertuples()]
     person = Participant(participant, EXP.name, task, kind)
-    return simulate_participant(person, main, demo, SIMULATION, SMALL, spread=1.0)
+    return simulate_participant(person, main, demo, SIMULATION, SMALL, alpha=0.8)
 
 
 def write(folder: Path, name: str, data: bytes | str | dict) -> Path:

@@ -246,7 +246,8 @@ def get_all_visualizations(wildcards=None) -> list[str]:
 # Experiments (experiments.smk): the configured experiments, their slices, inputs and targets.
 
 EXPERIMENTS = list_experiments(config["experiments"])
-NOT_COUNTS = ("list", "instructions")  # experiments keys that are not counts
+# experiments keys that are not counts
+NOT_COUNTS = ("list", "instructions", "synthetic_units")
 
 
 def get_experiment_pattern() -> str:
@@ -304,7 +305,18 @@ def get_experiment_stimuli(wildcards) -> list[str]:
     exp = get_experiment(config["experiments"], wildcards.experiment)
     units = read_units(get_experiment_units(wildcards))
     settings = Settings.from_config(config["experiments"], config["exemplars"])
-    return required_stimulus_dirs(exp, units, settings, root=paths.RESULTS)
+    successful = config["experiments"]["synthetic_units"] == "successful"
+    return required_stimulus_dirs(exp, units, settings, paths.RESULTS, successful)
+
+
+def get_experiment_featureviz(wildcards) -> list[str]:
+    """featureviz_summary.csv of a synthetic experiment's model, whose units with failed FVs it
+    leaves out (none with experiments.synthetic_units: all)."""
+    exp = get_experiment(config["experiments"], wildcards.experiment)
+    successful = config["experiments"]["synthetic_units"] == "successful"
+    if exp.condition != "synthetic" or not successful:
+        return []
+    return [paths.featureviz_summary(exp.model)]
 
 
 def get_all_experiments(wildcards=None) -> list[str]:
@@ -405,8 +417,8 @@ RESPONSE_SOURCES = list(config["responses"]["sources"])
 
 
 def get_simulation_config(wildcards=None) -> dict:
-    """The simulation slice of the config."""
-    return dict(config["simulation"])
+    """The simulation slice of the config without the α per backend (see get_simulation_alpha)."""
+    return {k: v for k, v in config["simulation"].items() if k != "alpha"}
 
 
 def get_check_thresholds(wildcards=None) -> dict:
@@ -622,9 +634,14 @@ from unitpsych.observer import (  # noqa: E402
     mis_all_backends,
     scores_itself,
 )
+from unitpsych.participants import (  # noqa: E402
+    check_simulation_alpha,
+    participant_alpha,
+)
 from unitpsych.similarity import backend_slug  # noqa: E402
 
 check_observer_config(config)
+check_simulation_alpha(config)
 
 OBSERVER = config["observer"]
 MIS_ALL_BACKENDS = mis_all_backends(OBSERVER, config["mis_all"])
@@ -692,6 +709,13 @@ def get_experiment_embeddings(wildcards) -> str:
 def get_experiment_given_alpha(wildcards) -> float | None:
     """The α given in config for the experiment's backend."""
     return OBSERVER["alpha"].get(get_experiment_backend(wildcards)["name"])
+
+
+def get_simulation_alpha(wildcards) -> dict:
+    """The simulated participants' α for this experiment's backend, the backend and the key."""
+    backend = get_experiment_backend(wildcards)["name"]
+    alpha, source = participant_alpha(config["simulation"], OBSERVER, backend)
+    return {"alpha": alpha, "backend": backend, "source": source}
 
 
 def get_backend_experiments(backend: str) -> list[str]:

@@ -2,12 +2,15 @@
 # writes results/experiments/{experiment}/ (structure.json, trials.csv, task_<k>/, instructions/)
 # and, next to it as the UI expects, the practice folder results/experiments/demo_{experiment}/.
 # Every image in them is 224 px (the UI's layout size): stimuli of another size are resampled.
+# A synthetic experiment reads its model's featureviz_summary.csv and leaves out the units whose
+# feature visualisations failed the success test (units.csv and selection.json say which and why).
 
 
 rule build_experiment:
     input:
         units=get_experiment_units,
         stimuli=get_experiment_stimuli,
+        featureviz=get_experiment_featureviz,
         instructions=get_experiment_instructions_input,
     output:
         folder=directory(paths.experiment_dir()),
@@ -25,6 +28,6 @@ rule build_experiment:
         settings=get_experiment_settings,
         exemplars=get_experiment_exemplars,
         instructions=get_experiment_instructions,
-        code_version=2,
+        code_version=3,
     script:
         "../scripts/build_experiment.py"

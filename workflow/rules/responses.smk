@@ -32,8 +32,9 @@ rule simulate_participants:
     params:
         experiment="{experiment}",
         simulation=get_simulation_config,
+        alpha=get_simulation_alpha,
         checks=get_check_thresholds,
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/simulate_participants.py"
 

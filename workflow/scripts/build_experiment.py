@@ -2,10 +2,13 @@
 
 from pathlib import Path
 
+import pandas as pd
+
 from unitpsych.experiment_check import check_experiment_folder
 from unitpsych.experiment_folders import write_experiment
 from unitpsych.experiment_plan import plan_experiment
 from unitpsych.experiments import Experiment, Settings
+from unitpsych.featureviz import failed_units
 from unitpsych.io import log_stream, setup_logging
 from unitpsych.units import read_units
 
@@ -21,7 +24,17 @@ def main(snakemake) -> None:
         raise ValueError(f"experiment config {cfg} is named {exp.name!r}, not {cfg['name']!r}")
     settings = Settings.from_config(snakemake.params.settings, snakemake.params.exemplars)
     results_dir = Path(snakemake.input.units).parents[1]  # paths.units_json: <results>/<model>/
-    plan = plan_experiment(exp, read_units(snakemake.input.units), settings, results_dir)
+    summary = list(getattr(snakemake.input, "featureviz", []))  # synthetic experiments only
+    left_out = failed_units(pd.read_csv(summary[0])) if summary else {}
+    plan = plan_experiment(exp, read_units(snakemake.input.units), settings, results_dir, left_out)
+    sel = plan.selection
+    if summary:
+        log.info("%s: %d of %d units left out (feature visualisations failed the success test; "
+                 "units.csv says why): %s", exp.name, len(sel.left_out), len(sel.pool),
+                 ", ".join(u for u, _ in sel.left_out) or "none")  # fmt: skip
+    if sel.shrunk:
+        log.warning("%s: %s", exp.name, sel.shrunk)
+    settings = plan.settings
     log.info(
         "%s: %d units in %d tasks × (%d + %d catch) trials, %d repetitions; catch units %s; "
         "practice units %s",

@@ -17,8 +17,11 @@ def main(snakemake) -> None:
     trials = pd.read_csv(Path(snakemake.input.experiment) / "trials.csv")
     observer = pd.read_csv(snakemake.input.observer)
     table = trials_with_d(trials, observer)
+    alpha = snakemake.params.alpha
+    log.info("%s: p = lapse/2 + (1 - lapse)·σ(α·d) with α = %.4g for backend %s (%s)", experiment,
+             alpha["alpha"], alpha["backend"], alpha["source"])  # fmt: skip
     people = simulate_experiment(
-        experiment, table, snakemake.params.simulation, snakemake.params.checks
+        experiment, table, snakemake.params.simulation, snakemake.params.checks, alpha["alpha"]
     )
     with atomic_dir(snakemake.output.payloads) as folder:
         for person, payload in people:
@@ -34,6 +37,8 @@ def main(snakemake) -> None:
                 "task_number": p.task,
                 "kind": p.kind,
                 "intended_check": p.intended_check,
+                "alpha": alpha["alpha"],
+                "backend": alpha["backend"],
             }
             for p, _ in people
         ]

@@ -28,6 +28,9 @@ from unitpsych.units import split_unit
 
 log = logging.getLogger("unitpsych.experiments")
 
+UNITS_CSV = "units.csv"  # every unit of the model: its role in the experiment, or why left out
+SELECTION_JSON = "selection.json"  # the counts of the unit selection
+
 TRIAL_COLUMNS = [
     "experiment",
     "task",
@@ -154,7 +157,9 @@ def write_experiment(
     """Write the experiment folder and its practice folder atomically (both or neither).
 
     `instruction_pages` is `generated` (drawn around the clearest practice trial), a folder of
-    ready pages, or None to leave `instructions/` out (tests only).
+    ready pages, or None to leave `instructions/` out (tests only). Next to structure.json,
+    `units.csv` gives every unit of the model its role (or why it was left out) and
+    `selection.json` the counts and why the experiment has fewer units than configured, if so.
     """
     results_dir = Path(results_dir)
     exp, s = plan.experiment, plan.settings
@@ -173,6 +178,10 @@ def write_experiment(
         _write_trials(tmp_demo, plan.demo_trials, placer, n_ref)
         (tmp_out / "structure.json").write_text(json.dumps(plan.structure(), indent=1) + "\n")
         table.to_csv(tmp_out / "trials.csv", index=False, quoting=csv.QUOTE_MINIMAL)
+        plan.selection.roles().to_csv(tmp_out / UNITS_CSV, index=False)
+        summary = {"experiment": exp.name, "condition": exp.condition}
+        summary |= plan.selection.summary()
+        (tmp_out / SELECTION_JSON).write_text(json.dumps(summary, indent=1) + "\n")
         if instruction_pages == instructions.GENERATED:
             # the clearest practice trial, as written (UI size): its unit is not among the
             # experiment's units, so the pages reveal nothing about a main trial

@@ -6,12 +6,13 @@ is how `structure.json` and `trials.csv` refer to them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from unitpsych import paths
 from unitpsych.experiment_stimuli import StimulusInfo
@@ -23,35 +24,127 @@ NATURAL, SYNTHETIC = "natural", "synthetic"  # where a trial's images come from
 
 @dataclass(frozen=True)
 class UnitSelection:
-    """The experiment's units and the reserved catch and practice units (disjoint)."""
+    """The experiment's units and the reserved catch and practice units (disjoint).
+
+    `left_out`: (unit, reason) of the model's units the experiment may not use (synthetic
+    experiments: feature visualisations that failed the success test); `shrunk`: why the
+    experiment has fewer than the configured n_units ('' when it has them all).
+    """
 
     units: tuple[str, ...]
     catch_units: tuple[str, ...]
     practice_units: tuple[str, ...]
+    left_out: tuple[tuple[str, str], ...] = ()
+    shrunk: str = ""
+    pool: tuple[str, ...] = ()  # every unit of the model
+    n_units_configured: int = 0
+
+    def roles(self) -> pd.DataFrame:
+        """One row per unit of the model: unit, role (experiment, catch, practice, left_out,
+        not_drawn) and reason (why a unit was left out)."""
+        why = dict(self.left_out)
+        role = {u: "experiment" for u in self.units}
+        role |= {u: "catch" for u in self.catch_units}
+        role |= {u: "practice" for u in self.practice_units}
+        role |= {u: "left_out" for u in why}
+        every = sorted(set(self.pool) | set(role))
+        return pd.DataFrame({"unit": every, "role": [role.get(u, "not_drawn") for u in every],
+                             "reason": [why.get(u, "") for u in every]})  # fmt: skip
+
+    def summary(self) -> dict[str, Any]:
+        """Counts of the selection and why units are missing (selection.json)."""
+        return {
+            "n_model_units": len(self.pool),
+            "n_units_configured": self.n_units_configured,
+            "n_units": len(self.units),
+            "n_catch_units": len(self.catch_units),
+            "n_practice_units": len(self.practice_units),
+            "n_left_out": len(self.left_out),
+            "left_out": [{"unit": u, "reason": r} for u, r in self.left_out],
+            "shrunk": self.shrunk,
+        }
+
+
+def fitting_unit_count(available: int, n_units: int, n_tasks: int, n_trials: int) -> int | None:
+    """The most experiment units (<= n_units, <= available) that keep the tasks balanced, or None.
+
+    Balanced: at least n_trials distinct units and n_tasks × n_trials a multiple of the count.
+    """
+    for n in range(min(n_units, available), n_trials - 1, -1):
+        if n > 0 and (n_tasks * n_trials) % n == 0:
+            return n
+    return None
 
 
 def select_units(
-    units: Iterable[str], n_units: int, n_catch_units: int, n_practice_units: int, seed: int
+    units: Iterable[str],
+    n_units: int,
+    n_catch_units: int,
+    n_practice_units: int,
+    seed: int,
+    left_out: Mapping[str, str] | None = None,
+    n_tasks: int | None = None,
+    n_trials: int | None = None,
+    experiment: str = "the experiment",
 ) -> UnitSelection:
     """Seeded draw of experiment, catch and practice units from a model's units (order-independent).
 
     The units are sorted before the shuffle, so the draw does not depend on file-system order, and
     the seed does not depend on the model: models sharing a unit list (and both conditions of a
-    model) get the same experiment units.
+    model) get the same experiment units. Units in `left_out` (unit -> reason) are skipped in that
+    same order, so the others keep their places. When too few units remain for n_units, the
+    experiment shrinks to the most units that keep its `n_tasks` × `n_trials` balanced (the reason
+    is recorded in `shrunk`); when not even n_trials units remain, ValueError names the counts.
     """
+    left_out = dict(left_out or {})
     pool = sorted(set(units))
-    needed = n_units + n_catch_units + n_practice_units
-    if len(pool) < needed:
-        raise ValueError(
-            f"{len(pool)} units available, but n_units + n_catch_units + n_practice_units = "
-            f"{n_units} + {n_catch_units} + {n_practice_units} = {needed} are needed"
+    unknown = sorted(set(left_out) - set(pool))
+    if unknown:
+        raise ValueError(f"{experiment}: left-out units {unknown} are not among the model's units")
+    usable = [u for u in pool if u not in left_out]
+    reserved = n_catch_units + n_practice_units
+    needed = n_units + reserved
+    configured, shrunk = n_units, ""
+    if len(usable) < needed:
+        if not left_out:
+            raise ValueError(
+                f"{len(pool)} units available, but n_units + n_catch_units + n_practice_units = "
+                f"{n_units} + {n_catch_units} + {n_practice_units} = {needed} are needed"
+            )
+        fit = (
+            fitting_unit_count(len(usable) - reserved, n_units, n_tasks, n_trials)
+            if n_tasks is not None and n_trials is not None
+            else None
         )
+        if fit is None:
+            example = sorted(left_out)[0]
+            raise ValueError(
+                f"{experiment}: {len(usable)} of the model's {len(pool)} units are usable "
+                f"({len(left_out)} left out, e.g. {example}: {left_out[example]}), but a balanced "
+                f"experiment needs at least n_trials + n_catch_units + n_practice_units = "
+                f"{n_trials} + {n_catch_units} + {n_practice_units} units; sample more units "
+                "(models.<model>.units.n) or lower n_trials"
+            )
+        shrunk = (
+            f"n_units {n_units} -> {fit}: only {len(usable)} of {len(pool)} units usable "
+            f"({len(left_out)} left out), {reserved} reserved for catch and practice trials, and "
+            f"{fit} is the most that divides n_tasks × n_trials = {n_tasks * n_trials}"
+        )
+        n_units, needed = fit, fit + reserved
     rng = np.random.default_rng(derive_seed(seed, "select_units"))
-    order = [pool[i] for i in rng.permutation(len(pool))]
+    order = [pool[i] for i in rng.permutation(len(pool)) if pool[i] not in left_out]
     chosen = order[:n_units]
     catch = order[n_units : n_units + n_catch_units]
     practice = order[n_units + n_catch_units : needed]
-    return UnitSelection(tuple(sorted(chosen)), tuple(sorted(catch)), tuple(sorted(practice)))
+    return UnitSelection(
+        tuple(sorted(chosen)),
+        tuple(sorted(catch)),
+        tuple(sorted(practice)),
+        tuple(sorted(left_out.items())),
+        shrunk,
+        tuple(pool),
+        configured,
+    )
 
 
 def assign_units_to_tasks(
@@ -275,21 +368,45 @@ def plan_demo(
 
 
 def plan_experiment(
-    exp: Experiment, units: Iterable[str], settings: Settings, results_dir: Path
+    exp: Experiment,
+    units: Iterable[str],
+    settings: Settings,
+    results_dir: Path,
+    left_out: Mapping[str, str] | None = None,
 ) -> Plan:
-    """Select units, build the balanced tasks and pick the practice trials."""
+    """Select units (none of `left_out`), build the balanced tasks and pick the practice trials.
+
+    The plan's settings hold the experiment's own n_units (fewer than configured when it shrank).
+    """
     selection = select_units(
-        units, settings.n_units, settings.n_catch_units, settings.n_practice_units, settings.seed
-    )
+        units, settings.n_units, settings.n_catch_units, settings.n_practice_units, settings.seed,
+        left_out, settings.n_tasks, settings.n_trials, exp.name,
+    )  # fmt: skip
+    settings = replace(settings, n_units=len(selection.units))
     tasks = plan_tasks(exp, selection, settings)
     demo = plan_demo(exp, selection, settings, StimulusInfo(results_dir))
     return Plan(exp, settings, selection, tasks, demo)
 
 
 def required_stimulus_dirs(
-    exp: Experiment, units: Iterable[str], settings: Settings, root: str = paths.RESULTS
+    exp: Experiment,
+    units: Iterable[str],
+    settings: Settings,
+    root: str = paths.RESULTS,
+    successful_only: bool = True,
 ) -> list[str]:
-    """Stimulus folders the experiment reads (under `root`), for Snakemake inputs."""
+    """Stimulus folders the experiment may read (under `root`), for Snakemake inputs.
+
+    A synthetic experiment that picks its units among those whose feature visualisations
+    succeeded (`successful_only`) knows them only once the FVs exist, so it may read every unit's
+    folders.
+    """
+    if exp.condition == SYNTHETIC and successful_only:
+        every = sorted(set(units))
+        dirs = [paths.synthetic_dir(exp.model, u, root) for u in every]
+        dirs += [paths.natural_dir(exp.model, u, d, root) for u in every
+                 for d in {exp.difficulty, EASY}]  # fmt: skip
+        return sorted(set(dirs))
     sel = select_units(
         units, settings.n_units, settings.n_catch_units, settings.n_practice_units, settings.seed
     )

@@ -364,3 +364,13 @@ def summarize_fv_folders(folders: list[str | Path]) -> pd.DataFrame:
         row["steps_total"] = sum(r["steps"] for r in fv.runs)
         rows.append(row)
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS).sort_values("unit", kind="stable")
+
+
+def failed_units(summary: pd.DataFrame) -> dict[str, str]:
+    """Unit -> why, for the units whose feature visualisations failed the success test (a
+    featureviz_summary.csv table); synthetic experiments leave them out, as the authors did."""
+    failed = summary[~summary["success"].astype(bool)]
+    return {
+        str(u): f"feature visualisations failed the success test: {r}"
+        for u, r in zip(failed["unit"], failed["reason"], strict=True)
+    }

@@ -2,15 +2,16 @@
 
 An attentive participant picks the upper query with probability
 
-    lapse/2 + (1 − lapse)·σ(±β·d/s + bias)
+    lapse/2 + (1 − lapse)·σ(±α·d + bias)
 
-where d is the observer's decision variable of the trial (positive: the max query looks more like
-the max references), the sign is + when the max query is on top, s is the experiment's spread of d
-(its standard deviation over the regular trials), β the scale-free sensitivity and
-`bias` the participant's pull toward the upper button row. With bias 0 this is the issue's
-lapse/2 + (1 − lapse)·σ(β·d/s) for the max query. Confidence grows with |β·d/s|; response times
-are log-normal on top of the UI's 1.5 s button lock, and every trial lasts rt + 350 + 1150 ms of
-feedback + the time to click "Continue".
+where d is the machine observer's decision variable of the trial (positive: the max query looks
+more like the max references), the sign is + when the max query is on top, α the sensitivity of
+the observer's backend (`participant_alpha`: simulation.alpha, else observer.alpha) and `bias` the
+participant's pull toward the upper button row. With bias 0 this is lapse/2 + (1 − lapse)·σ(α·d)
+for the max query: the MIS observer's p = σ(α·d) with lapses, on the same scale in every
+experiment, so a model whose units give larger d is answered better (nothing is normalised per
+experiment). Confidence grows with |α·d|; response times are log-normal on top of the UI's 1.5 s
+button lock, and every trial lasts rt + 350 + 1150 ms of feedback + the time to click "Continue".
 
 Careless participants are drawn until they fail exactly the check of their kind (§8.2), attentive
 ones until they pass every check; `run_checks` of `unitpsych.responses` decides, so the payloads
@@ -97,17 +98,36 @@ def plan_participants(
     return people
 
 
-def d_spread(trials: pd.DataFrame) -> float:
-    """s: the standard deviation of d over the regular (not catch) trials, else 1.
+def participant_alpha(simulation: Mapping[str, Any], observer: Mapping[str, Any],
+                      backend: str) -> tuple[float, str]:  # fmt: skip
+    """(α, where it comes from) of the simulated participants on trials `backend` scored.
 
-    β·d/s is then a signal-to-noise scale: a unit whose exemplars the observer tells apart
-    reliably relative to the trial-to-trial spread of its evidence is answered well. (Scaling by
-    the catch trials' d instead would scale away the differences between models, since every
-    experiment's catch trials are built from its own model's exemplars.)
+    simulation.alpha[backend], else observer.alpha[backend]. An α fitted to human responses is
+    never used: it is fitted on the merged responses, which hold the simulated ones.
     """
-    regular = trials.loc[~trials["catch_trial"].astype(bool), "d"].to_numpy(float)
-    spread = float(np.std(regular)) if regular.size > 1 else 0.0
-    return spread if spread > 0 else 1.0
+    from unitpsych.config import ConfigError
+
+    for key, given in (("simulation.alpha", simulation.get("alpha", {})),
+                       ("observer.alpha", observer.get("alpha", {}))):  # fmt: skip
+        if backend in given:
+            return float(given[backend]), f"{key}[{backend!r}]"
+    raise ConfigError(
+        f"simulation.alpha: no α for backend {backend!r}, which scores trials that simulated "
+        f"participants answer (p = σ(α·d)); set simulation.alpha[{backend!r}] or "
+        f"observer.alpha[{backend!r}]"
+    )
+
+
+def check_simulation_alpha(config: Mapping[str, Any]) -> None:
+    """Raise ConfigError when simulated participants answer trials of a backend without an α."""
+    from unitpsych.experiments import list_experiments
+    from unitpsych.observer import backend_of
+
+    if "simulated" not in list(config["responses"]["sources"]):
+        return
+    for exp in list_experiments(config["experiments"]):
+        participant_alpha(config["simulation"], config["observer"],
+                          backend_of(config["observer"], exp.model))  # fmt: skip
 
 
 def _lognormal(rng: np.random.Generator, median: float, sigma: float) -> float:
@@ -151,12 +171,12 @@ def _urls(experiment: str, folder: str, trial: int, rng: np.random.Generator) ->
 class _Behaviour:
     """How one draw of a participant answers: sensitivity, bias, lapses and page times."""
 
-    def __init__(self, kind: str, settings: Mapping[str, Any], thresholds: Mapping, spread: float,
+    def __init__(self, kind: str, settings: Mapping[str, Any], thresholds: Mapping, alpha: float,
                  rng: np.random.Generator) -> None:  # fmt: skip
         self.kind = kind
         self.s = settings
         self.th = thresholds
-        self.spread = spread
+        self.alpha = alpha
         self.rng = rng
         self.bias = float(settings["row_bias_sd"]) * rng.standard_normal()
         self.row = int(rng.integers(2))  # one_row: 0 upper, 1 lower
@@ -169,7 +189,7 @@ class _Behaviour:
         """(switched_queries, button_pressed, correct, rt in ms) of one trial (`wrong`: miss it)."""
         rng = self.rng
         switched = bool(rng.random() > 0.5)  # max query on top
-        z = float(self.s["sensitivity"]) * trial.d / self.spread
+        z = self.alpha * trial.d
         lapse = float(self.s["lapse"])
         if self.kind == "random_clicker" and main:
             p_upper = 0.5
@@ -216,10 +236,10 @@ def _two_afc_row(timeline: _Timeline, behaviour: _Behaviour, trial: Trial, urls:
 
 def _simulate_once(participant: Participant, main_trials: Sequence[Trial],
                    demo_trials: Sequence[Trial], settings: Mapping[str, Any], thresholds: Mapping,
-                   spread: float, rng: np.random.Generator) -> list[dict]:  # fmt: skip
+                   alpha: float, rng: np.random.Generator) -> list[dict]:  # fmt: skip
     """One draw of a participant's raw rows."""
     kind = participant.kind
-    b = _Behaviour(kind, settings, thresholds, spread, rng)
+    b = _Behaviour(kind, settings, thresholds, alpha, rng)
     t = _Timeline()
     exp = participant.experiment
     rusher = kind == "instruction_rusher"
@@ -280,13 +300,13 @@ def _acceptable(participant: Participant, raw: list[dict], thresholds: Mapping) 
 
 def simulate_participant(participant: Participant, main_trials: Sequence[Trial],
                          demo_trials: Sequence[Trial], settings: Mapping[str, Any],
-                         thresholds: Mapping, spread: float) -> dict[str, str]:  # fmt: skip
+                         thresholds: Mapping, alpha: float) -> dict[str, str]:  # fmt: skip
     """The payload {main_data, raw_data, task_id} of one simulated participant (protocol §7.3)."""
     seed = derive_seed(int(settings["seed"]), participant.experiment, participant.participant)
     rng = np.random.default_rng(seed)
     for _ in range(int(settings["max_draws"])):
         raw = _simulate_once(
-            participant, main_trials, demo_trials, settings, thresholds, spread, rng
+            participant, main_trials, demo_trials, settings, thresholds, alpha, rng
         )
         if _acceptable(participant, raw, thresholds):
             break
@@ -325,10 +345,10 @@ def trials_with_d(trials: pd.DataFrame, observer: pd.DataFrame) -> pd.DataFrame:
 
 
 def simulate_experiment(experiment: str, trials: pd.DataFrame, settings: Mapping[str, Any],
-                        thresholds: Mapping) -> list[tuple[Participant, dict[str, str]]]:  # fmt: skip
+                        thresholds: Mapping,
+                        alpha: float) -> list[tuple[Participant, dict[str, str]]]:  # fmt: skip
     """Every simulated participant of one experiment with its payload (trials: task, trial,
-    catch_trial, d; task 0 is the practice task)."""
-    spread = d_spread(trials[trials["task"] > 0])
+    catch_trial, d; task 0 is the practice task), answering with p = σ(α·d) plus lapses."""
     tasks = sorted(int(k) for k in trials["task"].unique() if k > 0)
     demo = [
         Trial(int(r.trial), float(r.d), False)
@@ -340,5 +360,5 @@ def simulate_experiment(experiment: str, trials: pd.DataFrame, settings: Mapping
         main = [
             Trial(int(r.trial), float(r.d), bool(r.catch_trial)) for r in task_trials.itertuples()
         ]
-        out.append((person, simulate_participant(person, main, demo, settings, thresholds, spread)))
+        out.append((person, simulate_participant(person, main, demo, settings, thresholds, alpha)))
     return out
