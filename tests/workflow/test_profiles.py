@@ -20,7 +20,8 @@ SLURM_PROFILE = REPO / "slurm" / "config.yaml"
 WORKFLOW_PROFILE = REPO / "profiles" / "default" / "config.yaml"
 PARTITIONS = REPO / "slurm" / "partitions.yaml"
 TARGET_RULES = {
-    "all", "units", "activations", "stimuli", "experiments", "observer", "responses", "figures"
+    "all", "units", "activations", "stimuli", "experiments", "observer", "responses", "figures",
+    "paper_figures",
 }
 
 
