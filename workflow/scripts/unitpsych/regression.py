@@ -10,8 +10,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from unitpsych.response_merge import participant_key
-from unitpsych.responses import ANONYMIZED
+from unitpsych.response_merge import anonymized, participant_key
 from unitpsych.scores import join_sources, unit_depths
 
 PARTICIPANT = "participant"  # the clustering column: participant, or participation if anonymized
@@ -159,7 +158,7 @@ def cluster_columns(data: pd.DataFrame, cluster: Iterable[str]) -> tuple[list[st
         name = c
         if c == "participant_id" and c in data:
             data[PARTICIPANT] = participant_key(data)
-            hidden = data[c].astype("string").str.lower().eq(ANONYMIZED).fillna(True)
+            hidden = anonymized(data[c])
             c, name = PARTICIPANT, "participant"
             if hidden.any():
                 sources = "+".join(sorted(set(data.loc[hidden, "source"].astype(str))))

@@ -10,11 +10,17 @@ import pandas as pd
 from unitpsych.responses import ANONYMIZED, empty_responses, tidy
 
 
+def anonymized(ids: pd.Series) -> pd.Series:
+    """True where a participant id hides who answered: `anonymized` (the IMI release) or missing."""
+    ids = ids.astype("string")
+    return (ids.isna() | (ids.str.lower() == ANONYMIZED)).astype(bool)
+
+
 def participant_key(parts: pd.DataFrame) -> pd.Series:
     """Who answered, as far as a source tells: `<source>:<participant_id>`, or the participation
     itself where the participant id is anonymized (the IMI release) or missing."""
     ids = parts["participant_id"].astype("string")
-    hidden = (ids.isna() | (ids.str.lower() == ANONYMIZED)).astype(bool)
+    hidden = anonymized(ids)
     known = parts["source"].astype(str) + ":" + ids.fillna("")
     if not hidden.any():
         return known.astype(str)
