@@ -2,8 +2,8 @@
 
 Phases, each in its own process (so its peak memory is its own), on `--threads` CPU threads:
   forward   a bare forward loop over the images (DataLoader + model, nothing recorded): the baseline
-  pass      collect_channel_quantiles' pass: every layer hooked, each channel's top and bottom
-            quantile sets kept while streaming (no per-image values on disk)
+  pass      collect_mis_all_tasks' pass: every layer hooked, each channel's top and bottom
+            quantile sets kept while streaming, every channel's tasks drawn and written
   score     the MIS tasks of every channel drawn and scored (score_every_unit + mis_all_table)
 The embedding pass of the backend is shared by every model and measured apart (`embed`).
 Prints seconds, units/second, peak RSS (getrusage) and peak Python-traced memory (tracemalloc,
@@ -61,26 +61,27 @@ def phase(name: str, work: Path, args: argparse.Namespace) -> dict:
                         image_pass=ImagePass(50, args.workers, 4096))  # fmt: skip
         out["seconds"] = time.perf_counter() - t
     elif name == "pass":
-        from unitpsych.channel_quantiles import collect_channel_quantiles, set_size, state_bytes
+        from unitpsych.channel_quantiles import set_size, state_bytes
+        from unitpsych.mis import collect_every_unit_tasks
 
         model = load_model("lite0", {"arch": "efficientnet_lite0"})
         units = [make_unit(ly, c) for ly, n in model.layer_sizes().items() for c in range(n)]
         t = time.perf_counter()
-        collect_channel_quantiles(model, root, paths, work / "channel_quantiles.h5", 0.2, image_pass)
+        collect_every_unit_tasks(model, root, paths, work / "tasks.h5", 42, image_pass=image_pass)
         out["seconds"], out["units"] = time.perf_counter() - t, len(units)
         out["state_mb"] = state_bytes(len(units), set_size(len(paths), 0.2)) / 2**20
-        out["file_mb"] = (work / "channel_quantiles.h5").stat().st_size / 2**20
+        out["file_mb"] = (work / "tasks.h5").stat().st_size / 2**20
     elif name == "score":
-        from unitpsych.channel_quantiles import QuantileFile
+        from unitpsych.channel_quantiles import TaskFile
         from unitpsych.embeddings import EmbeddingCache
         from unitpsych.mis import mis_all_table, score_every_unit
 
         cache = EmbeddingCache(work / "emb.h5")
         t = time.perf_counter()
-        with QuantileFile(work / "channel_quantiles.h5") as sets:
-            units = sets.units
-            scores = score_every_unit(sets.slab, units, sets.images, cache, "lite0", 42,
-                                      memory_mb=args.memory_mb)  # fmt: skip
+        tasks = TaskFile.read(work / "tasks.h5")
+        units = tasks.units
+        scores = score_every_unit(tasks.top, tasks.bottom, tasks.excluded, units, tasks.images, cache,
+                                  memory_mb=args.memory_mb)  # fmt: skip
         table = mis_all_table(scores, "lite0", BACKEND, None, "none", False)
         out["seconds"], out["units"] = time.perf_counter() - t, len(units)
         out["mean_accuracy"] = float(table["accuracy"].mean())
@@ -125,7 +126,7 @@ def main() -> None:
           f"{(p + s) / f:.2f}")  # fmt: skip
     print(f"  peak RSS: forward {res['forward']['peak_rss_mb']:.0f} MB, pass {res['pass']['peak_rss_mb']:.0f} MB, "
           f"scoring {res['score']['peak_rss_mb']:.0f} MB (traced {res['score']['peak_traced_mb']:.0f} MB)")  # fmt: skip
-    print(f"  streaming state {res['pass']['state_mb']:.0f} MB, channel_quantiles.h5 "
+    print(f"  streaming state {res['pass']['state_mb']:.0f} MB, mis_all_tasks.h5 "
           f"{res['pass']['file_mb']:.0f} MB")  # fmt: skip
 
 
