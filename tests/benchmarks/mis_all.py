@@ -34,10 +34,15 @@ def phase(name: str, work: Path, args: argparse.Namespace) -> dict:
     """Run one phase here; returns its seconds, units and memory."""
     import torch
 
-    from unitpsych.activations import ImagePass, bounded_block, collect_activations, slab_chunks
+    from unitpsych.activations.cache import (
+        ImagePass,
+        bounded_block,
+        collect_activations,
+        slab_chunks,
+    )
     from unitpsych.images import index_images
-    from unitpsych.models import load_model
-    from unitpsych.units import make_unit
+    from unitpsych.models.registry import load_model
+    from unitpsych.units.sampling import make_unit
 
     torch.set_num_threads(args.threads)
     root, paths = work / "images", None
@@ -51,8 +56,8 @@ def phase(name: str, work: Path, args: argparse.Namespace) -> dict:
         model = load_model("lite0", {"arch": "efficientnet_lite0"})
         out["seconds"] = bare_loop(model, root, paths, 50, args.workers)
     elif name == "embed":
-        from unitpsych.embeddings import embed_image_set
-        from unitpsych.similarity import load_backend
+        from unitpsych.observer.embeddings import embed_image_set
+        from unitpsych.observer.similarity import load_backend
 
         t = time.perf_counter()
         embed_image_set(load_backend(BACKEND), root, paths, work / "emb.h5",
@@ -68,8 +73,8 @@ def phase(name: str, work: Path, args: argparse.Namespace) -> dict:
     elif name == "score":
         import h5py
 
-        from unitpsych.embeddings import EmbeddingCache
-        from unitpsych.mis import mis_all_table, score_every_unit
+        from unitpsych.observer.embeddings import EmbeddingCache
+        from unitpsych.observer.mis import mis_all_table, score_every_unit
 
         cache = EmbeddingCache(work / "emb.h5")
         t = time.perf_counter()

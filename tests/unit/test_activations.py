@@ -10,15 +10,15 @@ import pytest
 import torch
 
 from conftest import Killed, kill_after
-from unitpsych import activations as A
-from unitpsych.activations import (
+from unitpsych.activations import cache as A
+from unitpsych.activations.cache import (
     ImagePass,
     collect_activations,
     read_activations,
     read_unit_activations,
 )
 from unitpsych.images import index_images, load_rgb
-from unitpsych.units import split_unit
+from unitpsych.units.sampling import split_unit
 
 UNITS = ["blocks_1_0_conv_pw__5", "blocks_2_1__7", "blocks_5_3_bn3__100", "blocks_1_0_conv_pw__0"]
 BATCHES_OF_4 = ImagePass(batch_size=4, num_workers=0, block_size=8192)  # one block: every image

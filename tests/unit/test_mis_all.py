@@ -12,17 +12,17 @@ import pytest
 from scipy.stats import chisquare
 from test_observer import BrightnessBackend, make_images
 
-from unitpsych.activations import (
+from unitpsych.activations.cache import (
     ImagePass,
     bounded_block,
     collect_activations,
     read_activations,
     slab_chunks,
 )
-from unitpsych.embeddings import EmbeddingCache, embed_image_set
-from unitpsych.figures import draw, model_properties
+from unitpsych.figures.registry import draw, model_properties
 from unitpsych.images import index_images
-from unitpsych.mis import (
+from unitpsych.observer.embeddings import EmbeddingCache, embed_image_set
+from unitpsych.observer.mis import (
     draw_subsets,
     mis_all_table,
     mis_table,
@@ -32,7 +32,7 @@ from unitpsych.mis import (
     task_d,
     task_uniforms,
 )
-from unitpsych.units import make_unit
+from unitpsych.units.sampling import make_unit
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from starlette.testclient import TestClient
 
 from ui_experiment import build_experiment
 from unitpsych import paths
-from unitpsych.responses import TRIAL_TYPE
-from unitpsych.server import Settings, create_app, load_config, parse_args, settings_from_args
+from unitpsych.responses.payloads import TRIAL_TYPE
+from unitpsych.server.app import Settings, create_app, load_config, parse_args, settings_from_args
 
 N_TRIALS = 10  # enough main trials for the row-variability check (5 per button row)
 TOKEN = "status-secret"
@@ -211,7 +211,7 @@ def test_local_participants_get_an_id_and_are_refused_on_return(study):
 
 
 def test_the_hand_made_experiment_folder_is_one_the_ui_loads(tmp_path):
-    from unitpsych.experiment_check import check_experiment_folder
+    from unitpsych.experiments.check import check_experiment_folder
 
     exp = build_experiment(tmp_path, "toy_natural", n_tasks=2, n_trials=4, catch_trials=(3,))
     counts = check_experiment_folder(exp)

@@ -202,8 +202,8 @@ def test_a_participant_completes_a_task_in_chromium(playwright_api, server, tmp_
     # Ingestion (the response stage's parser) gives the policy's `correct` values, trial by trial.
     import pandas as pd
 
-    from unitpsych.responses import ExperimentInfo, parse_payloads
-    from unitpsych.server import load_config
+    from unitpsych.responses.payloads import ExperimentInfo, parse_payloads
+    from unitpsych.server.app import load_config
 
     parsed = parse_payloads(
         [("local", path)], ExperimentInfo(EXPERIMENT, "toy", "natural"),

@@ -6,9 +6,8 @@ import h5py
 import pandas as pd
 from tqdm import tqdm
 
-from unitpsych.embeddings import EmbeddingCache
 from unitpsych.io import atomic_path, log_stream, setup_logging
-from unitpsych.mis import given_alpha_source, mis_all_table, score_every_unit
+from unitpsych.observer import EmbeddingCache, given_alpha_source, mis_all_table, score_every_unit
 
 
 def main(snakemake) -> None:

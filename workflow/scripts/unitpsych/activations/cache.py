@@ -25,7 +25,7 @@ import pandas as pd
 
 from unitpsych import __version__
 from unitpsych.io import atomic_path
-from unitpsych.units import split_unit
+from unitpsych.units.sampling import split_unit
 
 log = logging.getLogger("unitpsych.activations")
 
@@ -162,7 +162,7 @@ def collect_activations(
 ) -> CacheResult:
     """Forward every image once, store each unit's per-image value; resumable; returns a summary.
 
-    `model` is a `unitpsych.models.LoadedModel`. A crash leaves the partial file with every
+    `model` is a `unitpsych.models.registry.LoadedModel`. A crash leaves the partial file with every
     finished block; the next call with the same model, units and images resumes from there.
     `chunk` (rows, columns) shapes the final dataset's chunks (`slab_chunks` for many units);
     without `unreadable_csv` the unreadable images are only logged.

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from unitpsych.scores import EXPERIMENT_KEYS, join_sources
+from unitpsych.analysis.scores import EXPERIMENT_KEYS, join_sources
 
 log = logging.getLogger("unitpsych.stats")
 

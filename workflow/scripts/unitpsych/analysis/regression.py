@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from unitpsych.response_merge import anonymized, participant_key
-from unitpsych.scores import join_sources, unit_depths
+from unitpsych.analysis.scores import join_sources, unit_depths
+from unitpsych.responses.merge import anonymized, participant_key
 
 PARTICIPANT = "participant"  # the clustering column: participant, or participation if anonymized
 

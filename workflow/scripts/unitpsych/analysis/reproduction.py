@@ -7,8 +7,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from unitpsych.experiments import experiment_name
-from unitpsych.scores import (
+from unitpsych.analysis.scores import (
     Settings,
     analysis_rows,
     attach_experiments,
@@ -16,6 +15,7 @@ from unitpsych.scores import (
     model_scores,
     unit_scores,
 )
+from unitpsych.experiments.design import experiment_name
 
 #: The source whose scores are compared with the paper's.
 SOURCE = "imi"

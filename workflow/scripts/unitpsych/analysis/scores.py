@@ -2,7 +2,7 @@
 
 The data are the rows of `responses.parquet` that protocol §8.4 analyses: kept (passed every
 exclusion check), not practice (`is_demo`), not catch trials, no multi-participation, from the
-configured sources. The tables and their columns are listed in `unitpsych.stats`.
+configured sources. The tables and their columns are listed in `unitpsych.analysis.tables`.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def analysis_rows(responses: pd.DataFrame, sources: Iterable[str]) -> pd.DataFra
 
 def experiment_table(experiments: Iterable[Mapping], models: Mapping[str, Mapping]) -> pd.DataFrame:
     """One row per configured experiment: experiment, model, label, scale_rank, condition, difficulty."""
-    from unitpsych.experiments import experiment_name
+    from unitpsych.experiments.design import experiment_name
 
     out = []
     for exp in experiments:

@@ -31,8 +31,8 @@ used (e.g. `simulated`, `imi+local`), `label`/`scale_rank` come from the config 
   local_contrast (protocol §9) | mis_vs_human: correlations with measures of the units, which need
   passes over images (unit statistics, MIS), so a table of their own.
 
-The work is done in `unitpsych.scores` (selection, unit/layer/model scores, bootstrap),
-`unitpsych.comparisons` (Kruskal–Wallis, Conover–Holm, Spearman) and `unitpsych.regression`
+The work is done in `unitpsych.analysis.scores` (selection, unit/layer/model scores, bootstrap),
+`unitpsych.analysis.comparisons` (Kruskal–Wallis, Conover–Holm, Spearman) and `unitpsych.analysis.regression`
 (the scale GLM); their public names are re-exported here.
 """
 
@@ -43,7 +43,7 @@ from typing import Any
 
 import pandas as pd
 
-from unitpsych.comparisons import (
+from unitpsych.analysis.comparisons import (
     SPEARMAN_COLUMNS,
     STATISTICS,
     baseline_correlations,
@@ -53,9 +53,13 @@ from unitpsych.comparisons import (
     spearman,
     spearman_table,
 )
-from unitpsych.io import derive_seed
-from unitpsych.regression import REFUTATION, REGRESSION_COLUMNS, model_scales, scale_regression
-from unitpsych.scores import (
+from unitpsych.analysis.regression import (
+    REFUTATION,
+    REGRESSION_COLUMNS,
+    model_scales,
+    scale_regression,
+)
+from unitpsych.analysis.scores import (
     CONFIDENCE_LEVELS,
     EXPERIMENT_KEYS,
     Settings,
@@ -69,6 +73,7 @@ from unitpsych.scores import (
     model_scores,
     unit_scores,
 )
+from unitpsych.io import derive_seed
 
 __all__ = [
     "CONFIDENCE_LEVELS", "EXPERIMENT_KEYS", "REFUTATION", "REGRESSION_COLUMNS", "SCORE_TABLES",

@@ -27,7 +27,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from unitpsych.activations import (  # the cache's pass settings and identity, loader, selectors
+from unitpsych.activations.cache import (  # the cache's pass settings and identity, loader, selectors
     ImagePass,
     _fingerprint,
     channel_selectors,
@@ -124,7 +124,7 @@ def compute_unit_statistics(
 ) -> pd.DataFrame:
     """One pass over `paths`; writes and returns the unit statistics table (resumable).
 
-    `model` is a `unitpsych.models.LoadedModel`; each finished block is saved as a resume point.
+    `model` is a `unitpsych.models.registry.LoadedModel`; each finished block is saved as a resume point.
     """
     import torch
     from tqdm import tqdm
@@ -177,7 +177,7 @@ def compute_unit_statistics(
 
 def statistics_table(units: list[str], sums: np.ndarray, counts: np.ndarray) -> pd.DataFrame:
     """The per-unit means from running sums and counts (NaN where nothing was counted)."""
-    from unitpsych.units import split_unit
+    from unitpsych.units.sampling import split_unit
 
     with np.errstate(invalid="ignore", divide="ignore"):
         means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)

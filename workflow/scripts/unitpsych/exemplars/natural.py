@@ -297,7 +297,7 @@ def extract_unit_exemplars(
     `cfg` is the exemplars config slice with this difficulty's `quantile` (keys quantile,
     n_batches, n_references, seed, resize, image_size); `image_root` defaults to the cache's.
     """
-    from unitpsych.activations import read_image_root, read_unit_activations
+    from unitpsych.activations.cache import read_image_root, read_unit_activations
 
     quantile, n_batches, n_references = cfg["quantile"], cfg["n_batches"], cfg["n_references"]
     values, paths = read_unit_activations(h5_path, unit)

@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from unitpsych.exemplars import exemplar_path, read_exemplars
-from unitpsych.featureviz import read_fv
+from unitpsych.exemplars.natural import exemplar_path, read_exemplars
 from unitpsych.paths import SIDES, stimulus_file
-from unitpsych.units import split_unit
+from unitpsych.units.sampling import split_unit
+from unitpsych.visualizations.featureviz import read_fv
 
 log = logging.getLogger("unitpsych.preview")
 

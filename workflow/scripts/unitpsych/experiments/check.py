@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from unitpsych import instructions, paths
-from unitpsych.experiment_stimuli import UI_IMAGE_SIZE
-from unitpsych.experiments import condition_of
+from unitpsych import paths
+from unitpsych.experiments import instructions
+from unitpsych.experiments.design import condition_of
+from unitpsych.experiments.stimuli import UI_IMAGE_SIZE
 from unitpsych.io import read_json
 
 TASK_INDEX_KEYS = {"task_name", "n_reference_images", "n_trials", "catch_trial_idxs"}

@@ -156,7 +156,7 @@ def _model_unit_count(model: str, models_cfg: Mapping[str, Any]) -> int | None:
         path = Path(given)
         if not path.is_file():
             return None
-        from unitpsych.units import read_units
+        from unitpsych.units.sampling import read_units
 
         return len(read_units(path))
     return int(units_cfg["n"])
@@ -236,7 +236,7 @@ def check_experiment_counts(
                 f"{s.n_practice_units} = {needed}; sample at least {needed} units "
                 f"(models.{exp.model}.units.n) or lower these counts"
             )
-    from unitpsych.instructions import GENERATED, check_ready_pages
+    from unitpsych.experiments.instructions import GENERATED, check_ready_pages
 
     if exp_cfg["instructions"] != GENERATED:
         for condition in sorted({e.condition for e in experiments}):

@@ -19,12 +19,13 @@ from typing import Any
 
 import pandas as pd
 
-from unitpsych import instructions, paths
-from unitpsych.experiment_plan import Plan, Task, Trial
-from unitpsych.experiment_stimuli import StimulusInfo, StimulusPlacer
-from unitpsych.experiments import CATCH_MODE, Experiment, Settings
+from unitpsych import paths
+from unitpsych.experiments import instructions
+from unitpsych.experiments.design import CATCH_MODE, Experiment, Settings
+from unitpsych.experiments.plan import Plan, Task, Trial
+from unitpsych.experiments.stimuli import StimulusInfo, StimulusPlacer
 from unitpsych.io import atomic_dir
-from unitpsych.units import split_unit
+from unitpsych.units.sampling import split_unit
 
 log = logging.getLogger("unitpsych.experiments")
 

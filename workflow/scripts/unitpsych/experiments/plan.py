@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from unitpsych import paths
-from unitpsych.experiment_stimuli import StimulusInfo
-from unitpsych.experiments import CATCH_MODE, EASY, Experiment, Settings
+from unitpsych.experiments.design import CATCH_MODE, EASY, Experiment, Settings
+from unitpsych.experiments.stimuli import StimulusInfo
 from unitpsych.io import derive_seed
 
 NATURAL, SYNTHETIC = "natural", "synthetic"  # where a trial's images come from

@@ -36,7 +36,7 @@ class StimulusInfo:
         """(data-set image relative to the image root, activation) of a natural exemplar."""
         folder = paths.natural_dir(model, unit, difficulty, root=str(self.results_dir))
         if folder not in self._natural:
-            from unitpsych.exemplars import read_exemplars
+            from unitpsych.exemplars.natural import read_exemplars
 
             table = read_exemplars(folder)
             missing = {"batch", "side", "index", "source", "activation"} - set(table.columns)
@@ -55,7 +55,7 @@ class StimulusInfo:
         """(stimulus file relative to the results folder, activation) of a feature visualisation."""
         folder = paths.synthetic_dir(model, unit, root="")
         if folder not in self._synthetic:
-            from unitpsych.featureviz import read_fv
+            from unitpsych.visualizations.featureviz import read_fv
 
             fv = read_fv(self.results_dir / folder)
             self._synthetic[folder] = {

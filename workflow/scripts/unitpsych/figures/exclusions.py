@@ -1,7 +1,7 @@
 """The exclusion-criteria figures (protocol §8.5 items 14–15) from `exclusions.csv`.
 
 One row per (participant, task) with `<check>_result` (pass/fail) and `<check>_value` of the five
-checks of §8.2 (`unitpsych.exclusion_checks`), plus `n_upper_row` and `n_lower_row`.
+checks of §8.2 (`unitpsych.responses.checks`), plus `n_upper_row` and `n_lower_row`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from unitpsych.exclusion_checks import CHECKS
-from unitpsych.figures_base import ROLE_COLOR, FigureInputError, add_note, join_notes, require
+from unitpsych.figures.base import ROLE_COLOR, FigureInputError, add_note, join_notes, require
+from unitpsych.responses.checks import CHECKS
 
 CHECK_LABEL = {
     "catch_trials": "Catch Trials",

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.transforms import ScaledTranslation
 
-from unitpsych import figures_base as fb
+from unitpsych.figures import base as fb
 
 BASELINES = {  # figure name: (unit-statistics column, x label)
     "imi_pixel_sparsity_natural": ("pixel_sparsity", "Pixel Sparsity"),

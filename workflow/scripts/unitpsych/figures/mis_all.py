@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from unitpsych import figures_base as fb
+from unitpsych.figures import base as fb
 
 SCORE_LABELS = {"mis": "Machine Interpretability Score", "accuracy": "Machine Observer Accuracy (α-free)"}
 SELF = " (scores itself)"

@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from unitpsych.figures_base import (
+from unitpsych.figures.base import (
     CONDITION_COLOR,
     CONDITION_LABEL,
     CONDITIONS,

@@ -17,11 +17,11 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from unitpsych import figures_exclusions as fe
-from unitpsych import figures_extra as fx
-from unitpsych import figures_mis_all as fm
-from unitpsych import figures_paper as fp
-from unitpsych.figures_base import EASY, FigureInputError
+from unitpsych.figures import exclusions as fe
+from unitpsych.figures import extra as fx
+from unitpsych.figures import mis_all as fm
+from unitpsych.figures import paper as fp
+from unitpsych.figures.base import EASY, FigureInputError
 
 __all__ = [
     "FIGURES",

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from unitpsych.images import ImageDataset, imagenet_labels, imagenet_synsets, index_images
-from unitpsych.models import get_spec
+from unitpsych.models.registry import get_spec
 
 log = logging.getLogger("unitpsych.accuracy")
 

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from unitpsych import layers as L
-from unitpsych.architectures import (
+from unitpsych.io import derive_seed
+from unitpsych.models import layers as L
+from unitpsych.models.architectures import (
     MADRY_L2_URL,
     TORCHVISION_RESNET50_URL,
     TORCHVISION_WIDE_RESNET50_URL,
@@ -29,7 +30,6 @@ from unitpsych.architectures import (
     build_vit_tiny,
     check_weights,
 )
-from unitpsych.io import derive_seed
 
 if TYPE_CHECKING:
     import torch

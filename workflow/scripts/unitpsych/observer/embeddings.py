@@ -1,8 +1,8 @@
 """The observer's embedding cache: every image of the image set embedded once per backend.
 
 `embeddings.h5` holds every image of the image set once per similarity backend
-(`unitpsych.similarity`), written with the activation cache's resumable block pattern
-(`unitpsych.activations`). Natural images are cut as the exemplars are (Resize, CenterCrop), so an
+(`unitpsych.observer.similarity`), written with the activation cache's resumable block pattern
+(`unitpsych.activations.cache`). Natural images are cut as the exemplars are (Resize, CenterCrop), so an
 image-set embedding is the embedding of the shown exemplar; stimuli outside the image set (feature
 visualisations) are embedded from the files as shown.
 """
@@ -19,9 +19,9 @@ import h5py
 import numpy as np
 
 from unitpsych import __version__
-from unitpsych.activations import STR, ImagePass, _fingerprint, _open_partial, write_blocks
+from unitpsych.activations.cache import STR, ImagePass, _fingerprint, _open_partial, write_blocks
 from unitpsych.io import atomic_path
-from unitpsych.similarity import Backend
+from unitpsych.observer.similarity import Backend
 
 
 @dataclass
@@ -40,7 +40,7 @@ def natural_transform(resize: int, image_size: int) -> Callable:
     """PIL image -> (3, S, S) in [0, 1], cut exactly as the exemplars are (Resize, CenterCrop)."""
     from torchvision.transforms.functional import to_tensor
 
-    from unitpsych.exemplars import resize_center_crop
+    from unitpsych.exemplars.natural import resize_center_crop
 
     def transform(img):
         return to_tensor(resize_center_crop(img, resize, image_size))

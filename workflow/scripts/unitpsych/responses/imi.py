@@ -25,9 +25,9 @@ from typing import Any, NamedTuple, TextIO
 
 import pandas as pd
 
-from unitpsych.experiments import experiment_name
+from unitpsych.experiments.design import experiment_name
 from unitpsych.io import atomic_path
-from unitpsych.responses import CHECKS, Parsed, participation_id, tidy
+from unitpsych.responses.payloads import CHECKS, Parsed, participation_id, tidy
 
 log = logging.getLogger(__name__)
 HARD = re.compile(r"^(?P<model>.+)_(?P<difficulty>hard(?:85|95|99))$")

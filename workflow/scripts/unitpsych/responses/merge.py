@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from unitpsych.responses import ANONYMIZED, empty_responses, tidy
+from unitpsych.responses.payloads import ANONYMIZED, empty_responses, tidy
 
 
 def anonymized(ids: pd.Series) -> pd.Series:

@@ -14,7 +14,7 @@ experiment). Confidence grows with |α·d|; response times are log-normal on top
 button lock, and every trial lasts rt + 350 + 1150 ms of feedback + the time to click "Continue".
 
 Careless participants are drawn until they fail exactly the check of their kind (§8.2), attentive
-ones until they pass every check; `run_checks` of `unitpsych.responses` decides, so the payloads
+ones until they pass every check; `run_checks` of `unitpsych.responses.payloads` decides, so the payloads
 are exactly what the exclusion stage sees. The raw rows follow the UI's timeline (protocol §7.2):
 welcome, instructions, fullscreen, practice attempts (each opened by the call-function row of the
 UI's random switch, closed by a "repeat" or "Great!" instructions row), the main 2-AFC rows,
@@ -34,7 +34,7 @@ import pandas as pd
 from scipy.special import expit
 
 from unitpsych.io import derive_seed
-from unitpsych.responses import TRIAL_TYPE, failed_checks, run_checks
+from unitpsych.responses.payloads import TRIAL_TYPE, failed_checks, run_checks
 
 ATTENTIVE = "attentive"
 #: The check each careless kind is built to fail (protocol §8.2).
@@ -120,8 +120,8 @@ def participant_alpha(simulation: Mapping[str, Any], observer: Mapping[str, Any]
 
 def check_simulation_alpha(config: Mapping[str, Any]) -> None:
     """Raise ConfigError when simulated participants answer trials of a backend without an α."""
-    from unitpsych.experiments import list_experiments
-    from unitpsych.observer import backend_of
+    from unitpsych.experiments.design import list_experiments
+    from unitpsych.observer.scoring import backend_of
 
     if "simulated" not in list(config["responses"]["sources"]):
         return

@@ -1,7 +1,7 @@
 """Responses: parsing and validating the payload files of one experiment (protocol §7.3, §8.3).
 
-The exclusion checks live in `unitpsych.exclusion_checks`, the merge of all experiments and the
-accounting in `unitpsych.response_merge`; the checks' public names are re-exported here.
+The exclusion checks live in `unitpsych.responses.checks`, the merge of all experiments and the
+accounting in `unitpsych.responses.merge`; the checks' public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from typing import Any
 
 import pandas as pd
 
-from unitpsych.exclusion_checks import CHECK_COLUMNS, TEST_MARK, TRIAL_TYPE, check_columns
-from unitpsych.exclusion_checks import CHECKS as CHECKS
-from unitpsych.exclusion_checks import CheckResult as CheckResult
-from unitpsych.exclusion_checks import failed_checks as failed_checks
-from unitpsych.exclusion_checks import passed as passed
-from unitpsych.exclusion_checks import run_checks as run_checks
-from unitpsych.exclusion_checks import split_blocks as split_blocks
+from unitpsych.responses.checks import CHECK_COLUMNS, TEST_MARK, TRIAL_TYPE, check_columns
+from unitpsych.responses.checks import CHECKS as CHECKS
+from unitpsych.responses.checks import CheckResult as CheckResult
+from unitpsych.responses.checks import failed_checks as failed_checks
+from unitpsych.responses.checks import passed as passed
+from unitpsych.responses.checks import run_checks as run_checks
+from unitpsych.responses.checks import split_blocks as split_blocks
 
 #: `<participant>_task_<k>.json`; a browser's copy suffix ` (n)` is read as the same file name.
 PAYLOAD_NAME = re.compile(

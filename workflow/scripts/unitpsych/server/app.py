@@ -37,7 +37,7 @@ from starlette.routing import Route
 
 from unitpsych import paths
 from unitpsych.io import atomic_path
-from unitpsych.server_config import (
+from unitpsych.server.config import (
     PAGE_FILES,
     UI_DIR,
     Settings,
@@ -45,7 +45,7 @@ from unitpsych.server_config import (
     instruction_pages,
     load_config,
 )
-from unitpsych.server_guards import (
+from unitpsych.server.guards import (
     AID_PATTERN,
     EXPERIMENT_FILE,
     ID_PATTERN,
@@ -56,7 +56,7 @@ from unitpsych.server_guards import (
     check_submission,
     validate_payload,
 )
-from unitpsych.server_state import Assignment, Refusal, State
+from unitpsych.server.state import Assignment, Refusal, State
 
 log = logging.getLogger("unitpsych.server")
 

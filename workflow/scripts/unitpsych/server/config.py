@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from unitpsych.server_guards import NAME
+from unitpsych.server.guards import NAME
 
 log = logging.getLogger("unitpsych.server")
 

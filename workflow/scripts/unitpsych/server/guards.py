@@ -15,8 +15,8 @@ import jsonschema
 from starlette.requests import Request
 from starlette.responses import Response
 
-from unitpsych.exclusion_checks import TEST_MARK, TRIAL_TYPE, failed_checks, run_checks
-from unitpsych.server_state import Assignment, Refusal
+from unitpsych.responses.checks import TEST_MARK, TRIAL_TYPE, failed_checks, run_checks
+from unitpsych.server.state import Assignment, Refusal
 
 log = logging.getLogger("unitpsych.server")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from unitpsych.layers import CLIP_PREFIX
+from unitpsych.models.layers import CLIP_PREFIX
 
 
 def split_unit(unit: str) -> tuple[str, int]:

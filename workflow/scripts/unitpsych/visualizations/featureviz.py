@@ -35,21 +35,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from unitpsych.fv_optimise import PlateauSettings, evaluate_images, optimise_runs
-from unitpsych.fv_search import (
+from unitpsych.io import read_json, write_json
+from unitpsych.paths import SIDES, fv_record, stimulus_file
+from unitpsych.visualizations.optimise import PlateauSettings, evaluate_images, optimise_runs
+from unitpsych.visualizations.search import (
     AlphaSettings,
     UnitPlan,
     beats_target,
     chunk_runs,
     sorted_weakest_first,
 )
-from unitpsych.io import read_json, write_json
-from unitpsych.paths import SIDES, fv_record, stimulus_file
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from unitpsych.models import LoadedModel
+    from unitpsych.models.registry import LoadedModel
 
 log = logging.getLogger("unitpsych.featureviz")
 
@@ -212,7 +212,7 @@ def visualize_unit(
 
     `batch_images` (config `featureviz.batch_images`) is the most images optimised together.
     """
-    from unitpsych.units import split_unit
+    from unitpsych.units.sampling import split_unit
 
     if batch_images < 1:
         raise ValueError(f"featureviz.batch_images must be >= 1, got {batch_images}")
@@ -239,7 +239,7 @@ def visualize_unit(
 
 def _assemble(model: str, unit: str, plan: UnitPlan, settings: FVSettings) -> UnitFV:
     """The protocol's final selection: 8 diverse images (weakest → strongest) + the strongest non-diverse."""
-    from unitpsych.units import split_unit
+    from unitpsych.units.sampling import split_unit
 
     weak = plan.non_diverse_too_weak()
     assert weak is not None

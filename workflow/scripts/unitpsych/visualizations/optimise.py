@@ -32,13 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from unitpsych.fv_search import RunResult, RunSpec
+from unitpsych.visualizations.search import RunResult, RunSpec
 
 if TYPE_CHECKING:
     import torch
 
-    from unitpsych.featureviz import FVSettings
-    from unitpsych.models import LoadedModel
+    from unitpsych.models.registry import LoadedModel
+    from unitpsych.visualizations.featureviz import FVSettings
 
 TRANSFORM_SCALES = (1.0, 0.975, 1.025, 0.95, 1.05)
 TRANSFORM_ANGLES = tuple(range(-5, 6))
