@@ -33,7 +33,7 @@ from snakemake.utils import validate  # noqa: E402
 
 from unitpsych.io import derive_seed  # noqa: E402
 from unitpsych.models.registry import load_model  # noqa: E402
-from unitpsych.visualizations.featureviz import FVSettings, visualize_unit  # noqa: E402
+from unitpsych.visualizations import FVSettings, visualize_unit  # noqa: E402
 from unitpsych.visualizations.optimise import evaluate_images, lucent_transforms, reset_seeds  # noqa: E402
 from unitpsych.visualizations.search import sequential_alpha_search  # noqa: E402
 

@@ -16,14 +16,12 @@ from snakemake.utils import validate
 from conftest import REPO
 from unitpsych.visualizations.featureviz import (
     SUMMARY_COLUMNS,
-    FVSettings,
     read_fv,
     save_unit_fv,
     summarize_fv_folders,
     visualize_unit,
 )
 from unitpsych.visualizations.optimise import (
-    PlateauSettings,
     PlateauStop,
     evaluate_images,
     gram_similarity,
@@ -40,6 +38,7 @@ from unitpsych.visualizations.search import (
     beats_target,
     sequential_alpha_search,
 )
+from unitpsych.visualizations.settings import FVSettings, PlateauSettings
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 # Small and fast: 48 px optimised, 32 px stored, a handful of Adam steps.

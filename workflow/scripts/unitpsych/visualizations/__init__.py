@@ -2,13 +2,13 @@
 of a unit's synthetic stimuli (protocol §5)."""
 
 from unitpsych.visualizations.featureviz import (
-    FVSettings,
     failed_units,
     read_fv,
     save_unit_fv,
     summarize_fv_folders,
     visualize_unit,
 )
+from unitpsych.visualizations.settings import FVSettings
 
 __all__ = [
     "FVSettings", "failed_units", "read_fv", "save_unit_fv", "summarize_fv_folders",

@@ -1,10 +1,11 @@
 """Synthetic feature visualisations of a unit with the diversity search (protocol §5).
 
-Three modules share the work:
+Four modules share the work:
 
-- `fv_search`: the protocol's α search (§5.2) and the schedule of a unit's runs, pure Python;
-- `fv_optimise`: the torch optimisation of many runs of a unit at once (§5.1);
-- this module: the settings, the per-unit loop (`visualize_unit`), the protocol's final selection,
+- `search`: the protocol's α search (§5.2) and the schedule of a unit's runs, pure Python;
+- `optimise`: the torch optimisation of many runs of a unit at once (§5.1);
+- `settings`: the config slice, read by both and by this module;
+- this module: the per-unit loop (`visualize_unit`), the protocol's final selection,
   the unit's folder (`{min,max}_{i}.png` and `fv.json`, written by `save_unit_fv` and read back by
   `read_fv`, its one reader) and the per-model summary table.
 
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,14 +38,14 @@ import numpy as np
 
 from unitpsych.io import read_json, write_json
 from unitpsych.paths import SIDES, fv_record, stimulus_file
-from unitpsych.visualizations.optimise import PlateauSettings, evaluate_images, optimise_runs
+from unitpsych.visualizations.optimise import evaluate_images, optimise_runs
 from unitpsych.visualizations.search import (
-    AlphaSettings,
     UnitPlan,
     beats_target,
     chunk_runs,
     sorted_weakest_first,
 )
+from unitpsych.visualizations.settings import FVSettings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,77 +53,6 @@ if TYPE_CHECKING:
     from unitpsych.models.registry import LoadedModel
 
 log = logging.getLogger("unitpsych.featureviz")
-
-
-# --------------------------------------------------------------------------- settings
-
-
-def _build(cls: type, cfg: Mapping[str, Any], key: str) -> Any:
-    """A settings dataclass from its config slice; missing or unknown keys raise ValueError."""
-    names = {f.name for f in fields(cls)}
-    unknown, missing = set(cfg) - names, names - set(cfg)
-    if unknown or missing:
-        raise ValueError(
-            f"{key}: unknown settings {sorted(unknown)}, missing settings {sorted(missing)}; "
-            "validate the config against workflow/schemas/config.schema.yaml, which fills defaults"
-        )
-    return cls(**cfg)
-
-
-@dataclass(frozen=True)
-class FVSettings:
-    """Everything that fixes a unit's feature visualisations (config `featureviz`, speed keys aside).
-
-    The schema holds the defaults; `from_config` takes a validated slice.
-    """
-
-    n_images: int
-    param_size: int
-    crop_size: int
-    lr: float
-    max_steps: int
-    plateau: PlateauSettings
-    alpha: AlphaSettings
-    diversity: bool
-    seed: int
-
-    @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> FVSettings:
-        """Build from the validated config slice; unknown, missing or impossible values raise ValueError."""
-        cfg = dict(cfg)
-        plateau = _build(PlateauSettings, cfg.pop("plateau", {}), "featureviz.plateau")
-        alpha = _build(AlphaSettings, cfg.pop("alpha", {}), "featureviz.alpha")
-        settings = _build(cls, {**cfg, "plateau": plateau, "alpha": alpha}, "featureviz")
-        settings.check()
-        return settings
-
-    def check(self) -> None:
-        """Raise ValueError naming the first impossible value."""
-        if self.n_images < 2:
-            raise ValueError(
-                f"featureviz.n_images must be >= 2 (8 diverse + 1 non-diverse in the paper), got {self.n_images}"
-            )
-        if not 0 < self.crop_size <= self.param_size or (self.param_size - self.crop_size) % 2:
-            raise ValueError(
-                f"featureviz.crop_size ({self.crop_size}) must be <= param_size ({self.param_size}) "
-                "and differ from it by an even number (the crop is central)"
-            )
-        if self.param_size < 16:
-            raise ValueError(
-                f"featureviz.param_size must be >= 16, got {self.param_size}"
-            )
-        if self.max_steps < 1 or self.lr <= 0:
-            raise ValueError(
-                f"featureviz.max_steps must be >= 1 and lr > 0, got {self.max_steps}, {self.lr}"
-            )
-        if self.alpha.factor <= 1 or self.alpha.start <= 0 or self.alpha.bisection_steps < 0:
-            raise ValueError(
-                f"featureviz.alpha needs factor > 1, start > 0, bisection_steps >= 0: {self.alpha}"
-            )
-        if not 0 <= self.plateau.smoothing < 1 or self.plateau.window < 2:
-            raise ValueError(
-                f"featureviz.plateau needs 0 <= smoothing < 1 and window >= 2: {self.plateau}"
-            )
 
 
 # --------------------------------------------------------------------------- one unit

@@ -27,32 +27,21 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from unitpsych.visualizations.search import RunResult, RunSpec
+from unitpsych.visualizations.settings import FVSettings, PlateauSettings
 
 if TYPE_CHECKING:
     import torch
 
     from unitpsych.models.registry import LoadedModel
-    from unitpsych.visualizations.featureviz import FVSettings
 
 TRANSFORM_SCALES = (1.0, 0.975, 1.025, 0.95, 1.05)
 TRANSFORM_ANGLES = tuple(range(-5, 6))
 PAPER_PARAM_SIZE = 256  # the authors' FFT image side; the jitters below are given for it
-
-
-@dataclass(frozen=True)
-class PlateauSettings:
-    """Gradient-plateau early stop (the authors' RGBGradientNormInterruptCheck)."""
-
-    min_steps: int
-    window: int
-    ratio: float
-    smoothing: float
 
 
 class PlateauStop:
