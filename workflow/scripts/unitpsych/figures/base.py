@@ -19,6 +19,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from unitpsych.figures.registry import FigureInputError  # noqa: E402  (re-exported for the drawing modules)
+
 CONDITIONS = ("natural", "synthetic")
 CONDITION_COLOR = {"natural": "C0", "synthetic": "C1"}  # the style's cycle: #FFAC74, #47789E
 ROLE_COLOR = {"passed": "C2", "failed": "C3", "threshold": "C3", "machine": "C4"}  # style cycle
@@ -29,10 +31,6 @@ EASY = "easy"
 CHANCE = 0.5
 SCORE_LABEL = "Proportion Correct"
 SCALE_LABEL = "Model (Ordered by Scale)"
-
-
-class FigureInputError(ValueError):
-    """The tables hold nothing a figure can show (e.g. no experiment of the needed kind)."""
 
 
 def model_order(table: pd.DataFrame) -> list[str]:

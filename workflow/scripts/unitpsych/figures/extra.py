@@ -15,12 +15,6 @@ from matplotlib.transforms import ScaledTranslation
 
 from unitpsych.figures import base as fb
 
-BASELINES = {  # figure name: (unit-statistics column, x label)
-    "imi_pixel_sparsity_natural": ("pixel_sparsity", "Pixel Sparsity"),
-    "imi_channel_sparsity_natural": ("channel_sparsity", "Channel Sparsity"),
-    "imi_local_contrast": ("local_contrast", "Local Contrast"),
-}
-
 
 def property_vs_score(
     model_scores: pd.DataFrame, properties: pd.DataFrame, column: str, xlabel: str

@@ -1,5 +1,8 @@
 """The figures: which exist, what each reads, which experiments it needs, and how to draw one.
 
+This module imports no matplotlib (the workflow reads it when planning); each figure names its
+drawing function in `unitpsych.figures.<module>`, imported when the figure is drawn.
+
 Every figure of protocol §8.5 (1–15), the three baselines of §9 and, beyond the paper, the machine
 interpretability score (MIS) per model and vs humans. A figure is drawn from the analysis tables
 (DataFrames, no file I/O here) by `draw(name, tables, ...)`; `missing_requirement` says in words
@@ -9,19 +12,17 @@ what is missing when it is asked for anyway.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
-from unitpsych.figures import exclusions as fe
-from unitpsych.figures import extra as fx
-from unitpsych.figures import mis_all as fm
-from unitpsych.figures import paper as fp
-from unitpsych.figures.base import EASY, FigureInputError
+from unitpsych.experiments.design import EASY
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "FIGURES",
@@ -33,14 +34,28 @@ __all__ = [
 ]
 
 HARD = ("hard99", "hard95", "hard85")
+BASELINES = {  # figure name: (unit-statistics column, x label)
+    "imi_pixel_sparsity_natural": ("pixel_sparsity", "Pixel Sparsity"),
+    "imi_channel_sparsity_natural": ("channel_sparsity", "Channel Sparsity"),
+    "imi_local_contrast": ("local_contrast", "Local Contrast"),
+}
+
+
+class FigureInputError(ValueError):
+    """The tables hold nothing a figure can show (e.g. no experiment of the needed kind)."""
 
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """One figure: its drawing function, the tables it reads and what the config must define."""
+    """One figure: its drawing function, the tables it reads and what the config must define.
+
+    `draw` names the function as `<module>.<function>` in unitpsych.figures (`paper`, `extra`,
+    `exclusions`, `mis_all`), imported only when the figure is drawn; `kwargs` are its fixed
+    arguments.
+    """
 
     name: str
-    draw: Callable[..., Figure]
+    draw: str
     tables: tuple[str, ...]  # results/tables/<name>.csv (or responses/exclusions.csv), by name
     needs: str  # a key of REQUIREMENTS
     per_model: tuple[str, ...] = ()  # per-model files (unit_statistics, mis), concatenated
@@ -52,7 +67,9 @@ class FigureSpec:
 
 
 def _spec(name, draw, tables, needs, **kw) -> FigureSpec:
-    return FigureSpec(name, draw, tuple(tables), needs, **kw)
+    """A FigureSpec; `draw` is `<module>.<function>` or (that, its fixed arguments)."""
+    draw, fixed = (draw, {}) if isinstance(draw, str) else draw
+    return FigureSpec(name, draw, tuple(tables), needs, kwargs=fixed, **kw)
 
 
 _BASELINE = "Baselines (§9)"
@@ -60,51 +77,51 @@ _BEYOND = "Beyond the paper"
 FIGURES: dict[str, FigureSpec] = {
     s.name: s
     for s in [
-        _spec("model_comparison", fp.model_comparison, ["model_scores"], "natural"),
-        _spec("comparison_figure_1", fp.comparison_figure_1, ["model_scores"], "natural"),
-        *[_spec(f"model_comparison_slides_variation_{i}", partial(fp.model_comparison, reveal=r),
+        _spec("model_comparison", "paper.model_comparison", ["model_scores"], "natural"),
+        _spec("comparison_figure_1", "paper.comparison_figure_1", ["model_scores"], "natural"),
+        *[_spec(f"model_comparison_slides_variation_{i}", ("paper.model_comparison", dict(reveal=r)),
                 ["model_scores"], "natural")
           for i, r in ((1, "none"), (2, "first_natural"), (3, "natural"))],
-        _spec("model_comparison_rn_easy_vs_hard_natural_and_optimized", fp.difficulty_comparison,
+        _spec("model_comparison_rn_easy_vs_hard_natural_and_optimized", "paper.difficulty_comparison",
               ["model_scores"], "natural_series"),
-        _spec("model_comparison_unit_performance", fp.layer_depth,
+        _spec("model_comparison_unit_performance", "paper.layer_depth",
               ["layer_scores", "model_scores", "spearman"], "natural"),
-        _spec("model_comparison_unit_performance_natural_vs_synthetic", fp.natural_vs_synthetic,
+        _spec("model_comparison_unit_performance_natural_vs_synthetic", "paper.natural_vs_synthetic",
               ["unit_scores", "spearman"], "both"),
-        _spec("model_comparison_units_rn_easy_vs_hard", fp.difficulty_units, ["unit_scores"],
+        _spec("model_comparison_units_rn_easy_vs_hard", "paper.difficulty_units", ["unit_scores"],
               "natural_series"),
-        _spec("model_comparison_units_rn_easy_vs_hard_gaps", fp.difficulty_gaps, ["unit_scores"],
+        _spec("model_comparison_units_rn_easy_vs_hard_gaps", "paper.difficulty_gaps", ["unit_scores"],
               "natural_series_85_95"),
-        _spec("model_comparison_natural_confidence", partial(fp.confidence_comparison, condition="natural"),
+        _spec("model_comparison_natural_confidence", ("paper.confidence_comparison", dict(condition="natural")),
               ["confidence_scores"], "natural"),
         _spec("model_comparison_synthetic_confidence",
-              partial(fp.confidence_comparison, condition="synthetic"), ["confidence_scores"], "synthetic"),
-        _spec("model_comparison_confidence_distribution", fp.confidence_distribution,
+              ("paper.confidence_comparison", dict(condition="synthetic")), ["confidence_scores"], "synthetic"),
+        _spec("model_comparison_confidence_distribution", "paper.confidence_distribution",
               ["confidence_distribution"], "any"),
-        _spec("model_accuracy_vs_performance", fx.model_accuracy_vs_performance, ["model_scores"],
+        _spec("model_accuracy_vs_performance", "extra.model_accuracy_vs_performance", ["model_scores"],
               "top1_accuracy", properties=True),
-        _spec("model_human_likeness_vs_performance", fx.model_human_likeness_vs_performance,
+        _spec("model_human_likeness_vs_performance", "extra.model_human_likeness_vs_performance",
               ["model_scores"], "mean_rank", properties=True),
         _spec("model_comparison_significance_natural",
-              partial(fx.significance_matrix, condition="natural"), ["conover_holm", "model_scores"],
+              ("extra.significance_matrix", dict(condition="natural")), ["conover_holm", "model_scores"],
               "natural_pair"),
         _spec("model_comparison_significance_optimized",
-              partial(fx.significance_matrix, condition="synthetic"), ["conover_holm", "model_scores"],
+              ("extra.significance_matrix", dict(condition="synthetic")), ["conover_holm", "model_scores"],
               "synthetic_pair"),
-        _spec("exclusion_criteria_decision_distribution", fe.exclusion_decisions, ["exclusions"], "any"),
-        _spec("exclusion_criteria_value_distribution", fe.exclusion_values, ["exclusions"], "any",
+        _spec("exclusion_criteria_decision_distribution", "exclusions.exclusion_decisions", ["exclusions"], "any"),
+        _spec("exclusion_criteria_value_distribution", "exclusions.exclusion_values", ["exclusions"], "any",
               thresholds=True),
-        *[_spec(name, partial(fx.unit_baseline, measure=col, xlabel=label), ["unit_scores", "baselines"],
+        *[_spec(name, ("extra.unit_baseline", dict(measure=col, xlabel=label)), ["unit_scores", "baselines"],
                 "natural", per_model=("unit_statistics",), group=_BASELINE)
-          for name, (col, label) in fx.BASELINES.items()],
-        _spec("mis_per_model", fx.mis_per_model, ["unit_scores"], "natural", per_model=("mis",), group=_BEYOND),
-        _spec("mis_vs_human", fx.mis_vs_human, ["unit_scores", "baselines"], "natural", per_model=("mis",),
+          for name, (col, label) in BASELINES.items()],
+        _spec("mis_per_model", "extra.mis_per_model", ["unit_scores"], "natural", per_model=("mis",), group=_BEYOND),
+        _spec("mis_vs_human", "extra.mis_vs_human", ["unit_scores", "baselines"], "natural", per_model=("mis",),
               group=_BEYOND),
-        _spec("mis_all_depth", fm.mis_all_depth, [], "mis_all", per_model=("mis_all",), properties=True,
+        _spec("mis_all_depth", "mis_all.mis_all_depth", [], "mis_all", per_model=("mis_all",), properties=True,
               group=_BEYOND),
-        _spec("mis_all_models", fm.mis_all_models, [], "mis_all", per_model=("mis_all",), properties=True,
+        _spec("mis_all_models", "mis_all.mis_all_models", [], "mis_all", per_model=("mis_all",), properties=True,
               group=_BEYOND),
-        _spec("reproduction", fx.reproduction, ["reproduction"], "any", source="imi", group=_BEYOND),
+        _spec("reproduction", "extra.reproduction", ["reproduction"], "any", source="imi", group=_BEYOND),
     ]
 }  # fmt: skip
 
@@ -221,4 +238,10 @@ def draw(name: str, tables: Mapping[str, pd.DataFrame], properties: pd.DataFrame
         args["properties"] = properties
     if spec.thresholds:
         args["thresholds"] = thresholds or {}
-    return spec.draw(**args)
+    return drawing_function(name)(**args, **spec.kwargs)
+
+
+def drawing_function(name: str) -> Callable[..., Figure]:
+    """The function that draws figure `name` (imports its drawing module, and matplotlib)."""
+    module, function = FIGURES[name].draw.rsplit(".", 1)
+    return getattr(importlib.import_module(f"unitpsych.figures.{module}"), function)
