@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow" / "scripts"))
 
-from unitpsych.activations.cache import DEFAULT_PASS, collect_activations  # noqa: E402
+from unitpsych.activations import DEFAULT_PASS, collect_activations  # noqa: E402
 from unitpsych.images import ImageDataset, generate_image_set, index_images  # noqa: E402
 from unitpsych.models.registry import load_model  # noqa: E402
 from unitpsych.units.sampling import sample_units, split_unit  # noqa: E402

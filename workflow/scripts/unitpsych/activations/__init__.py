@@ -1,7 +1,8 @@
-"""Activations (rule file activations.smk): the activation cache of the sampled units (protocol §3)."""
+"""Activations (rule file activations.smk): the activation cache of the sampled units (protocol §3)
+and the resumable image pass (`image_pass`) it shares with the embeddings, the unit statistics and
+the every-channel means."""
 
 from unitpsych.activations.cache import (
-    ImagePass,
     bounded_block,
     collect_activations,
     read_activations,
@@ -9,8 +10,9 @@ from unitpsych.activations.cache import (
     read_unit_activations,
     slab_chunks,
 )
+from unitpsych.activations.image_pass import DEFAULT_BLOCK_SIZE, DEFAULT_PASS, ImagePass
 
 __all__ = [
-    "ImagePass", "bounded_block", "collect_activations", "read_activations", "read_image_root",
+    "DEFAULT_BLOCK_SIZE", "DEFAULT_PASS", "ImagePass", "bounded_block", "collect_activations", "read_activations", "read_image_root",
     "read_unit_activations", "slab_chunks",
 ]  # fmt: skip

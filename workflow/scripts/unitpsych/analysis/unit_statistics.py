@@ -13,9 +13,11 @@ output (channels first; ConvNeXt's channel-last maps permuted, transformer token
 Each is averaged over the readable images. Output table (`results/{model}/unit_statistics.csv`):
 unit, layer, channel, pixel_sparsity, channel_sparsity, local_contrast, n_images.
 
-Resumable: after every block of images the running sums and the number of finished images are
-written atomically to `<out>.partial.npz`; a rerun with the same model, units and images resumes
-from there. Sums are float64 and added block by block, so a resumed pass gives the same numbers.
+Resumable (`unitpsych.activations.image_pass`): after every block of images the running sums and
+the number of finished images are written atomically to `<out>.partial.npz`; a rerun with the same
+model, units and images resumes from there. Sums are float64, added batch by batch in image order
+whatever the block size, so a resumed pass gives the same numbers and the block size only sets how
+often the pass checkpoints.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from unitpsych.activations.cache import (  # the cache's pass settings and identity, loader, selectors
+from unitpsych.activations.image_pass import (  # the shared pass: settings, identity, loader
+    DEFAULT_PASS,
     ImagePass,
-    _fingerprint,
     channel_selectors,
+    fingerprint,
     image_loader,
 )
 from unitpsych.io import atomic_path
@@ -39,7 +42,6 @@ log = logging.getLogger("unitpsych.unit_statistics")
 
 STATISTICS = ("pixel_sparsity", "channel_sparsity", "local_contrast")
 COLUMNS = ["unit", "layer", "channel", *STATISTICS, "n_images"]
-DEFAULT_PASS = ImagePass(batch_size=128, num_workers=0, block_size=1024)
 
 
 def local_contrast(maps):
@@ -133,7 +135,7 @@ def compute_unit_statistics(
     partial = out.with_name(out.name + ".partial.npz")
     n, u = len(paths), len(units)
     selectors = channel_selectors(model, units)
-    fp = _fingerprint(model.name, units, paths, repr(model.transform()))
+    fp = fingerprint(model.name, units, paths, repr(model.transform()))
     sums, counts, start = _load_partial(partial, fp, u)
     block_size = image_pass.resume_block
 
@@ -141,7 +143,6 @@ def compute_unit_statistics(
         return layer_statistics(model, layer, output, selectors[layer][1])
 
     loader = image_loader(model, image_root, paths, start, image_pass)
-    block_sums, block_counts = np.zeros((u, 3)), np.zeros((u, 3))
     done, in_block = start, 0
     bar = tqdm(total=n, initial=start, file=progress, mininterval=5,
                desc=f"unit statistics {model.name}")  # fmt: skip
@@ -155,14 +156,13 @@ def compute_unit_statistics(
             for layer, (cols, _) in selectors.items():
                 values = store[layer].cpu().numpy()[ok]  # (b_ok, k, 3)
                 finite = np.isfinite(values)
-                block_sums[cols] += np.where(finite, values, 0).sum(0)
-                block_counts[cols] += finite.sum(0)
+                sums[cols] += np.where(finite, values, 0).sum(0)
+                counts[cols] += finite.sum(0)
             done += len(idx)
             in_block += len(idx)
             bar.update(len(idx))
             if in_block >= block_size or done == n:
-                sums, counts = sums + block_sums, counts + block_counts
-                block_sums, block_counts, in_block = np.zeros((u, 3)), np.zeros((u, 3)), 0
+                in_block = 0
                 _save_partial(partial, fp, sums, counts, done)
                 log.info("block written: %d of %d images done (the resume point)", done, n)
     bar.close()

@@ -1,8 +1,8 @@
 """The observer's embedding cache: every image of the image set embedded once per backend.
 
 `embeddings.h5` holds every image of the image set once per similarity backend
-(`unitpsych.observer.similarity`), written with the activation cache's resumable block pattern
-(`unitpsych.activations.cache`). Natural images are cut as the exemplars are (Resize, CenterCrop), so an
+(`unitpsych.observer.similarity`), written by the resumable block pass
+(`unitpsych.activations.image_pass`). Natural images are cut as the exemplars are (Resize, CenterCrop), so an
 image-set embedding is the embedding of the shown exemplar; stimuli outside the image set (feature
 visualisations) are embedded from the files as shown.
 """
@@ -19,7 +19,14 @@ import h5py
 import numpy as np
 
 from unitpsych import __version__
-from unitpsych.activations.cache import STR, ImagePass, _fingerprint, _open_partial, write_blocks
+from unitpsych.activations.image_pass import (
+    DEFAULT_PASS,
+    STR,
+    ImagePass,
+    fingerprint,
+    open_partial,
+    write_blocks,
+)
 from unitpsych.io import atomic_path
 from unitpsych.observer.similarity import Backend
 
@@ -32,8 +39,6 @@ class EmbedResult:
     n_unreadable: int
     dim: int
 
-
-DEFAULT_PASS = ImagePass(batch_size=32, num_workers=0, block_size=4096)
 
 
 def natural_transform(resize: int, image_size: int) -> Callable:
@@ -85,7 +90,7 @@ def embed_image_set(
 ) -> EmbedResult:
     """Embed every image of the image set once; resumable from the last finished block.
 
-    Blocks go to `<out>.partial` (the activation cache's helpers); when complete, readable rows are
+    Blocks go to `<out>.partial` (the shared image pass); when complete, readable rows are
     written to `out` (datasets `embeddings` [n, D] float32, `images`, `unreadable`). A crash leaves
     the partial file with every finished block; the next call with the same backend, cut and images
     resumes from there.
@@ -109,8 +114,8 @@ def embed_image_set(
         "preprocessing": preprocessing,
         "code_version": __version__,
     }
-    fp = _fingerprint(backend.spec.name, [backend.similarity, str(dim)], paths, preprocessing)
-    f = _open_partial(partial, fp, n, dim, block_size, attrs)
+    fp = fingerprint(backend.spec.name, [backend.similarity, str(dim)], paths, preprocessing)
+    f = open_partial(partial, fp, n, dim, block_size, attrs)
     try:
         start = int(f.attrs["n_done"])
         dataset = ImageDataset(image_root, paths, natural_transform(resize, image_size), image_size)
