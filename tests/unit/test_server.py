@@ -118,6 +118,12 @@ def test_tasks_are_handed_out_in_order_and_reserved(study):
     assert info["demo_index_url"] == "/experiments/demo_toy_natural/index.json"
     assert info["instructions"] == [f"/experiments/toy_natural/instructions/{n}.jpg" for n in range(1, 13)]
     assert c.get(info["index_url"]).json()["task_name"] == "toy_natural/task_1"
+    # the page fills the layout's templates into the files a task folder holds (images=False here)
+    layout, task = info["layout"], info["index_url"].rsplit("/", 1)[0]
+    trial = layout["trial"].format(trial=1)
+    query, reference = layout["query"].format(side="max"), layout["reference"].format(side="min", index=8)
+    assert f"{task}/{trial}/{query}" == "/experiments/toy_natural/task_1/trials/trial_1/queries/max.png"
+    assert reference == "references/min_8.png"
 
 
 def test_reservation_times_out_and_the_task_goes_to_the_next_participant(study):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from unitpsych import paths
+from unitpsych import ui_layout
 from unitpsych.experiments import instructions
 from unitpsych.experiments.design import condition_of
 from unitpsych.experiments.stimuli import UI_IMAGE_SIZE
@@ -54,17 +54,19 @@ def _check_trials(
     folder: Path, n_trials: int, n_ref: int, sizes: _SizeCheck, problems: list[str]
 ) -> None:
     """Every trial folder holds exactly the two queries and 2·n_ref references, at the UI's size."""
-    trials_dir = folder / "trials"
+    trial_dirs = [folder / ui_layout.trial_folder(i) for i in range(1, n_trials + 1)]
+    trials_dir = folder / ui_layout.TRIALS
     found = sorted(p.name for p in trials_dir.iterdir()) if trials_dir.is_dir() else []
-    expected = sorted(f"trial_{i}" for i in range(1, n_trials + 1))
-    if found != expected:
+    if found != sorted(p.name for p in trial_dirs):
         problems.append(f"{trials_dir}: has {len(found)} trial folders, index.json says {n_trials}")
         return
-    names = {"queries": {f"{s}.png" for s in paths.SIDES}}
-    names["references"] = {f"{s}_{i}.png" for s in paths.SIDES for i in range(n_ref)}
-    for i in range(1, n_trials + 1):
+    names: dict[str, set[str]] = {}  # sub-folder of a trial folder -> the file names it holds
+    for file in ui_layout.trial_files(n_ref):
+        sub, _, name = file.rpartition("/")
+        names.setdefault(sub, set()).add(name)
+    for trial_dir in trial_dirs:
         for sub, wanted in names.items():
-            path = trials_dir / f"trial_{i}" / sub
+            path = trial_dir / sub
             have = {p.name for p in path.iterdir()} if path.is_dir() else set()
             if have != wanted:
                 problems.append(f"{path}: expected {sorted(wanted)}, found {sorted(have)}")
@@ -75,10 +77,10 @@ def _check_trials(
 def _check_catch_trials(task_dir: Path, catch: list[int], n_ref: int, problems: list[str]) -> None:
     """In a catch trial each query is pixel-identical to a reference of its own side."""
     for i in catch:
-        trial = task_dir / "trials" / f"trial_{i}"
-        for side in paths.SIDES:
-            query = trial / "queries" / f"{side}.png"
-            refs = [trial / "references" / f"{side}_{r}.png" for r in range(n_ref)]
+        trial = task_dir / ui_layout.trial_folder(i)
+        for side in ui_layout.SIDES:
+            query = trial / ui_layout.query_file(side)
+            refs = [trial / ui_layout.reference_file(side, r) for r in range(n_ref)]
             if query.is_file() and not any(_same_pixels(query, r) for r in refs if r.is_file()):
                 problems.append(f"{query}: catch query matches no {side} reference")
 
@@ -87,7 +89,7 @@ def _check_task(
     task_dir: Path, name: str, sizes: _SizeCheck, problems: list[str]
 ) -> tuple[int, int]:
     """Check one task folder; return its (trials, catch trials)."""
-    index_path = task_dir / "index.json"
+    index_path = task_dir / ui_layout.INDEX
     if not index_path.is_file():
         problems.append(f"{index_path} is missing")
         return 0, 0
@@ -95,7 +97,7 @@ def _check_task(
     if set(index) != TASK_INDEX_KEYS:
         problems.append(f"{index_path}: keys {sorted(index)}, expected {sorted(TASK_INDEX_KEYS)}")
         return 0, 0
-    if index["task_name"] != f"{name}/{task_dir.name}":
+    if index["task_name"] != ui_layout.task_name(name, ui_layout.task_number(task_dir.name)):
         problems.append(f"{index_path}: task_name {index['task_name']!r}")
     n_ref, n = int(index["n_reference_images"]), int(index["n_trials"])
     _check_trials(task_dir, n, n_ref, sizes, problems)
@@ -109,7 +111,7 @@ def _check_task(
 
 def _check_demo(demo_folder: Path, sizes: _SizeCheck, problems: list[str]) -> int:
     """Check the practice folder; return its number of trials."""
-    index_path = demo_folder / "index.json"
+    index_path = demo_folder / ui_layout.INDEX
     if not index_path.is_file():
         problems.append(f"{index_path} is missing (the UI always fetches it)")
         return 0
@@ -134,21 +136,22 @@ def check_experiment_folder(
     folder = Path(folder)
     name = folder.name
     condition = condition or condition_of(name)
-    demo_folder = Path(demo_folder) if demo_folder else folder.parent / f"demo_{name}"
+    demo_folder = Path(demo_folder) if demo_folder else folder.parent / ui_layout.demo_folder(name)
     problems: list[str] = []
     symlinks = [p for p in (*folder.rglob("*"), *demo_folder.rglob("*")) if p.is_symlink()]
     if symlinks:
         problems.append(f"{len(symlinks)} symlinks, e.g. {symlinks[0]} (use hard links or copies)")
-    for required in ("structure.json", "trials.csv"):
+    for required in (ui_layout.STRUCTURE, ui_layout.TRIALS_TABLE):
         if not (folder / required).is_file():
             problems.append(f"{folder / required} is missing")
     try:
-        instructions.check_pages(folder / "instructions", condition, exact=True)
+        instructions.check_pages(folder / ui_layout.INSTRUCTIONS, condition, exact=True)
     except ValueError as err:
         problems.append(str(err))
-    task_dirs = sorted(folder.glob("task_*"), key=lambda p: int(p.name.split("_")[1]))
+    task_dirs = sorted(folder.glob(f"{ui_layout.TASK_PREFIX}*"),
+                       key=lambda p: ui_layout.task_number(p.name) or 0)  # fmt: skip
     if not task_dirs or [p.name for p in task_dirs] != [
-        f"task_{k}" for k in range(1, len(task_dirs) + 1)
+        ui_layout.task_folder(k) for k in range(1, len(task_dirs) + 1)
     ]:
         problems.append(f"{folder}: task folders are not task_1..task_<n>")
     sizes = _SizeCheck(UI_IMAGE_SIZE)

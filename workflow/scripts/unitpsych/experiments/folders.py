@@ -1,10 +1,9 @@
 """Writing an experiment folder and its practice folder in the IMI UI format (protocol §6.2, §7).
 
-The folder `results/experiments/<experiment>/` holds `structure.json`, `trials.csv`,
-`task_<k>/index.json` + `task_<k>/trials/trial_<i>/...` and `instructions/<n>.jpg`; the practice
-folder `demo_<experiment>/` sits next to it, because the UI fetches `<exp>/<tns>/task_<k>/index.json`
-and `<exp>/demo_<tns>/index.json` from the same parent. Stimulus paths in `structure.json` and
-`trials.csv` are relative to the results folder (the folder holding `<model>/stimuli/`).
+The layout of the folder and of its practice folder (`demo_<experiment>/`, next to it, because the
+UI fetches both from the same parent) is `unitpsych.ui_layout`'s. Stimulus paths in
+`structure.json` and `trials.csv` are relative to the results folder (the folder holding
+`<model>/stimuli/`).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from unitpsych import paths
+from unitpsych import paths, ui_layout
 from unitpsych.experiments import instructions
 from unitpsych.experiments.design import CATCH_MODE, Experiment, Settings
 from unitpsych.experiments.plan import Plan, Task, Trial
@@ -56,7 +55,7 @@ TRIAL_COLUMNS = [
 def task_index(exp: Experiment, task: Task, n_references: int) -> dict[str, Any]:
     """A task's index.json: exactly task_name, n_reference_images, n_trials, catch_trial_idxs."""
     return {
-        "task_name": f"{exp.name}/task_{task.index}",
+        "task_name": ui_layout.task_name(exp.name, task.index),
         "n_reference_images": n_references,
         "n_trials": len(task.trials),
         "catch_trial_idxs": task.catch_trial_idxs,
@@ -66,7 +65,7 @@ def task_index(exp: Experiment, task: Task, n_references: int) -> dict[str, Any]
 def demo_index(exp: Experiment, settings: Settings, n_trials: int) -> dict[str, Any]:
     """The practice folder's index.json (no task level; `n_obvious_trials` clearest trials first)."""
     return {
-        "task_name": f"demo_{exp.name}",
+        "task_name": ui_layout.demo_folder(exp.name),
         "n_reference_images": settings.n_references,
         "n_trials": n_trials,
         "n_obvious_trials": min(settings.n_obvious_demo_trials, n_trials),
@@ -123,12 +122,11 @@ def _write_index(path: Path, index: Mapping[str, Any]) -> None:
 def _write_trials(
     folder: Path, trials: Sequence[Trial], placer: StimulusPlacer, n_references: int
 ) -> None:
-    """trials/trial_<i>/{queries,references}/... at the UI's image size."""
+    """The trial folders (numbered from 1) of a task or practice folder, at the UI's image size."""
     for i, trial in enumerate(trials, start=1):
-        trial_dir = folder / "trials" / f"trial_{i}"
-        (trial_dir / "queries").mkdir(parents=True)
-        (trial_dir / "references").mkdir()
+        trial_dir = folder / ui_layout.trial_folder(i)
         for dst, src in trial.files(n_references).items():
+            (trial_dir / dst).parent.mkdir(parents=True, exist_ok=True)
             try:
                 placer.place(src, trial_dir / dst)
             except FileNotFoundError as err:
@@ -169,16 +167,16 @@ def write_experiment(
     placer = StimulusPlacer(results_dir)
     with atomic_dir(out_dir) as tmp_out, atomic_dir(demo_dir) as tmp_demo:
         for task in plan.tasks:
-            task_dir = tmp_out / f"task_{task.index}"
+            task_dir = tmp_out / ui_layout.task_folder(task.index)
             task_dir.mkdir()
-            _write_index(task_dir / "index.json", task_index(exp, task, n_ref))
+            _write_index(task_dir / ui_layout.INDEX, task_index(exp, task, n_ref))
             _write_trials(task_dir, task.trials, placer, n_ref)
             if progress is not None:
                 progress.update(1)
-        _write_index(tmp_demo / "index.json", demo_index(exp, s, len(plan.demo_trials)))
+        _write_index(tmp_demo / ui_layout.INDEX, demo_index(exp, s, len(plan.demo_trials)))
         _write_trials(tmp_demo, plan.demo_trials, placer, n_ref)
-        (tmp_out / "structure.json").write_text(json.dumps(plan.structure(), indent=1) + "\n")
-        table.to_csv(tmp_out / "trials.csv", index=False, quoting=csv.QUOTE_MINIMAL)
+        (tmp_out / ui_layout.STRUCTURE).write_text(json.dumps(plan.structure(), indent=1) + "\n")
+        table.to_csv(tmp_out / ui_layout.TRIALS_TABLE, index=False, quoting=csv.QUOTE_MINIMAL)
         plan.selection.roles().to_csv(tmp_out / UNITS_CSV, index=False)
         summary = {"experiment": exp.name, "condition": exp.condition}
         summary |= plan.selection.summary()
@@ -186,12 +184,12 @@ def write_experiment(
         if instruction_pages == instructions.GENERATED:
             # the clearest practice trial, as written (UI size): its unit is not among the
             # experiment's units, so the pages reveal nothing about a main trial
-            example = tmp_demo / "trials" / "trial_1"
+            example = tmp_demo / ui_layout.trial_folder(1)
             files = {name: example / name for name in plan.demo_trials[0].files(n_ref)}
-            instructions.write_pages(tmp_out / "instructions", exp.condition, files, n_ref)
+            instructions.write_pages(tmp_out / ui_layout.INSTRUCTIONS, exp.condition, files, n_ref)
         elif instruction_pages is not None:
             instructions.copy_ready_pages(
-                Path(instruction_pages), tmp_out / "instructions", exp.condition
+                Path(instruction_pages), tmp_out / ui_layout.INSTRUCTIONS, exp.condition
             )
     n_trials = sum(len(t.trials) for t in plan.tasks)
     if placer.n_copies:

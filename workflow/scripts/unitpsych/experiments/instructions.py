@@ -24,6 +24,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from unitpsych import ui_layout
+
 GENERATED = "generated"
 PAGE_SIZE = (1280, 760)
 JPEG_SETTINGS = {"quality": 90, "optimize": False, "progressive": False, "subsampling": 0}
@@ -265,11 +267,11 @@ def example_tiles(files: Mapping[str, Path], n_references: int) -> dict[str, Ima
     tiles = {}
     for side, ui_side in (("min", "left"), ("max", "right")):
         for k, i in enumerate(order):
-            tiles[f"{ui_side}_{k}"] = _tile(files[f"references/{side}_{i}.png"])
+            tiles[f"{ui_side}_{k}"] = _tile(files[ui_layout.reference_file(side, i)])
     for k in range(len(order), 9):  # fewer than 9 references: blank cells
         for ui_side in ("left", "right"):
             tiles[f"{ui_side}_{k}"] = Image.new("RGB", (TILE, TILE), UI_GREY)
-    tiles["upper"], tiles["lower"] = (_tile(files[f"queries/{s}.png"]) for s in ("max", "min"))
+    tiles["upper"], tiles["lower"] = (_tile(files[ui_layout.query_file(s)]) for s in ("max", "min"))
     return tiles
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from unitpsych import paths
+from unitpsych import paths, ui_layout
 from unitpsych.experiments.design import CATCH_MODE, EASY, Experiment, Settings
 from unitpsych.experiments.stimuli import StimulusInfo
 from unitpsych.io import derive_seed
@@ -234,10 +234,10 @@ class Trial:
 
     def files(self, n_references: int) -> dict[str, str]:
         """Trial-folder file -> stimulus file (relative to the results folder)."""
-        out = {f"queries/{side}.png": self.query_file(side) for side in paths.SIDES}
+        out = {ui_layout.query_file(side): self.query_file(side) for side in paths.SIDES}
         for side in paths.SIDES:
             for i in range(n_references):
-                out[f"references/{side}_{i}.png"] = paths.stimulus_file(self.references, side, i)
+                out[ui_layout.reference_file(side, i)] = paths.stimulus_file(self.references, side, i)
         return out
 
     def describe(

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from unitpsych import ui_layout
 from unitpsych.observer.embeddings import EmbeddingCache
 from unitpsych.observer.similarity import COSINE, NEG_SQEUCLIDEAN, parse_backend
 
@@ -164,12 +165,12 @@ def trial_roles(n_references: int) -> list[str]:
 
 def shown_file(exp_dir: Path, demo_dir: Path, task: int, trial: int, role: str) -> Path:
     """The file the UI shows for one role of one trial (task 0 = the practice folder)."""
-    base = demo_dir if task == 0 else exp_dir / f"task_{task}"
-    folder = base / "trials" / f"trial_{trial}"
+    base = demo_dir if task == 0 else exp_dir / ui_layout.task_folder(task)
+    folder = base / ui_layout.trial_folder(trial)
     if role.endswith("_query"):
-        return folder / "queries" / f"{role.split('_')[0]}.png"
+        return folder / ui_layout.query_file(role.split("_")[0])
     side, _, j = role.split("_")
-    return folder / "references" / f"{side}_{j}.png"
+    return folder / ui_layout.reference_file(side, int(j))
 
 
 def n_references_of(trials: pd.DataFrame) -> int:

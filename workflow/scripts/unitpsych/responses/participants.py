@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from unitpsych import ui_layout
 from unitpsych.io import derive_seed
 from unitpsych.responses.payloads import TRIAL_TYPE, failed_checks, run_checks
 
@@ -158,14 +159,12 @@ class _Timeline:
 
 def _urls(experiment: str, folder: str, trial: int, rng: np.random.Generator) -> dict[str, Any]:
     """The image URLs of a trial in displayed order: reference _8 first, then _7.._0 shuffled."""
-    base = f"{URL}{experiment}/{folder}/trials/trial_{trial}"
+    base = f"{URL}{experiment}/{folder}/{ui_layout.trial_folder(trial)}"
     order = [8] + [int(i) for i in rng.permutation(8)]
-    return {
-        "min_query": f"{base}/queries/min.png",
-        "max_query": f"{base}/queries/max.png",
-        "min_references": [f"{base}/references/min_{i}.png" for i in order],
-        "max_references": [f"{base}/references/max_{i}.png" for i in order],
-    }
+    urls: dict[str, Any] = {f"{s}_query": f"{base}/{ui_layout.query_file(s)}" for s in ui_layout.SIDES}
+    for side in ui_layout.SIDES:
+        urls[f"{side}_references"] = [f"{base}/{ui_layout.reference_file(side, i)}" for i in order]
+    return urls
 
 
 class _Behaviour:
@@ -260,7 +259,7 @@ def _simulate_once(participant: Participant, main_trials: Sequence[Trial],
         all_correct = True
         for j, i in enumerate(order):
             trial = demo_trials[int(i)]
-            urls = _urls(exp, f"demo_{exp}", trial.trial, rng)
+            urls = _urls(exp, ui_layout.demo_folder(exp), trial.trial, rng)
             node = f"0.0-3.0-1.0-{j}.0-{attempts - 1}"
             wrong = kind == "practice_repeater" and j == 0 and attempts <= max_attempts
             row = _two_afc_row(t, b, trial, urls, False, node, wrong)
@@ -279,7 +278,7 @@ def _simulate_once(participant: Participant, main_trials: Sequence[Trial],
     for j, trial in enumerate(main_trials):
         if j == pause_at:
             t.time += pause  # a dawdler leaves the tab open on one trial
-        urls = _urls(exp, f"task_{participant.task}", trial.trial, rng)
+        urls = _urls(exp, ui_layout.task_folder(participant.task), trial.trial, rng)
         wrong = kind == "catch_failer" and trial.catch_trial
         _two_afc_row(t, b, trial, urls, True, f"0.0-{4 + j}.0", wrong)
     n = len(main_trials)

@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from unitpsych import paths
+from unitpsych import paths, ui_layout
 from unitpsych.io import atomic_path
 from unitpsych.server.config import (
     PAGE_FILES,
@@ -82,7 +82,7 @@ def create_app(settings: Settings) -> Starlette:
     """The Starlette app: start page, the experiment page, experiment files, submit and status."""
     experiments = find_experiments(settings.experiments_dir, settings.experiments)
     n_trials = {
-        (name, k): int(json.loads((settings.experiments_dir / name / f"task_{k}" / "index.json").read_text())["n_trials"])
+        (name, k): int(json.loads((settings.experiments_dir / name / ui_layout.task_folder(k) / ui_layout.INDEX).read_text())["n_trials"])
         for name, tasks in experiments.items() for k in tasks
     }  # fmt: skip
     # Tasks in hand-out order: task 1 of every experiment, then task 2, ... (experiments fill evenly).
@@ -209,9 +209,10 @@ def create_app(settings: Settings) -> Starlette:
             "experiment": a.experiment,
             "task": a.task,
             "task_id": a.task_id,
-            "index_url": f"{base}/task_{a.task}/index.json",
-            "demo_index_url": f"/experiments/demo_{a.experiment}/index.json",
-            "instructions": [f"{base}/instructions/{p}" for p in instructions[a.experiment]],
+            "index_url": f"{base}/{ui_layout.task_folder(a.task)}/{ui_layout.INDEX}",
+            "demo_index_url": f"/experiments/{ui_layout.demo_folder(a.experiment)}/{ui_layout.INDEX}",
+            "instructions": [f"{base}/{ui_layout.INSTRUCTIONS}/{p}" for p in instructions[a.experiment]],
+            "layout": ui_layout.page_layout(),
         })  # fmt: skip
 
     async def read_body(request: Request) -> bytes:

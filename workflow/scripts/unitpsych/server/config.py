@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from unitpsych import ui_layout
 from unitpsych.server.guards import NAME
 
 log = logging.getLogger("unitpsych.server")
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 UI_DIR = REPO / "workflow" / "ui"
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
-INSTRUCTION_PAGE = re.compile(r"^(?P<n>[0-9]+)\.(?:jpg|png)$")
+INSTRUCTION_PAGE = ui_layout.INSTRUCTION_PAGE
 
 #: Files of the page: URL name -> path under workflow/ui (libraries from node_modules).
 PAGE_FILES = {
@@ -103,10 +104,10 @@ def load_config(configfile: str | Path | None = None) -> dict[str, Any]:
 def task_numbers(folder: Path) -> list[int]:
     """The task numbers k of an experiment folder (task_<k>/index.json), ascending."""
     numbers = []
-    for index in folder.glob("task_*/index.json"):
-        k = index.parent.name.removeprefix("task_")
-        if k.isdigit():
-            numbers.append(int(k))
+    for index in folder.glob(f"{ui_layout.TASK_PREFIX}*/{ui_layout.INDEX}"):
+        k = ui_layout.task_number(index.parent.name)
+        if k is not None:
+            numbers.append(k)
     return sorted(numbers)
 
 
@@ -117,7 +118,7 @@ def find_experiments(root: Path, names: Sequence[str] = ()) -> dict[str, list[in
     if not names:
         names = sorted(
             p.name for p in root.iterdir()
-            if p.is_dir() and not p.name.startswith("demo_") and task_numbers(p)
+            if p.is_dir() and not ui_layout.is_demo_folder(p.name) and task_numbers(p)
         )  # fmt: skip
     found = {}
     for name in names:
@@ -126,8 +127,9 @@ def find_experiments(root: Path, names: Sequence[str] = ()) -> dict[str, list[in
         tasks = task_numbers(root / name)
         if not tasks:
             raise FileNotFoundError(f"experiment {name!r}: no task_<k>/index.json under {root / name}")
-        if not (root / f"demo_{name}" / "index.json").is_file():
-            raise FileNotFoundError(f"experiment {name!r}: practice folder {root / f'demo_{name}'} is missing")
+        demo = root / ui_layout.demo_folder(name)
+        if not (demo / ui_layout.INDEX).is_file():
+            raise FileNotFoundError(f"experiment {name!r}: practice folder {demo} is missing")
         found[name] = tasks
     if not found:
         raise FileNotFoundError(f"no experiment folders (task_<k>/index.json) under {root}")
@@ -136,7 +138,7 @@ def find_experiments(root: Path, names: Sequence[str] = ()) -> dict[str, list[in
 
 def instruction_pages(root: Path, experiment: str) -> list[str]:
     """The instruction pages of an experiment (instructions/<n>.jpg), in page order."""
-    folder = root / experiment / "instructions"
+    folder = root / experiment / ui_layout.INSTRUCTIONS
     pages = [p.name for p in folder.iterdir() if INSTRUCTION_PAGE.match(p.name)] if folder.is_dir() else []
     return sorted(pages, key=lambda name: int(INSTRUCTION_PAGE.match(name)["n"]))
 

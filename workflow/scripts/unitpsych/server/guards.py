@@ -15,6 +15,7 @@ import jsonschema
 from starlette.requests import Request
 from starlette.responses import Response
 
+from unitpsych import ui_layout
 from unitpsych.responses.checks import TEST_MARK, TRIAL_TYPE, failed_checks, run_checks
 from unitpsych.server.state import Assignment, Refusal
 
@@ -24,12 +25,13 @@ log = logging.getLogger("unitpsych.server")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 AID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 NAME = r"[A-Za-z0-9][A-Za-z0-9_+-]*(?:\.[A-Za-z0-9_+-]+)*"
-TRIAL_FILE = r"trials/trial_[1-9][0-9]*/(?:queries/(?:min|max)|references/(?:min|max)_[0-9]+)\.png"
+TRIAL_FILE = ui_layout.trial_file_pattern()
+_INDEX = re.escape(ui_layout.INDEX)
 #: The only experiment-folder files the page loads (protocol §6.2, §7.1); nothing else is served.
 EXPERIMENT_FILE = re.compile(
-    rf"^(?:(?P<exp>{NAME})/task_(?P<task>[1-9][0-9]*)/(?:index\.json|{TRIAL_FILE})"
-    rf"|demo_(?P<demo>{NAME})/(?:index\.json|{TRIAL_FILE})"
-    rf"|(?P<inst>{NAME})/instructions/[0-9]+\.(?:jpg|png))$"
+    rf"^(?:(?P<exp>{NAME})/{ui_layout.TASK_PREFIX}(?P<task>[1-9][0-9]*)/(?:{_INDEX}|{TRIAL_FILE})"
+    rf"|{ui_layout.DEMO_PREFIX}(?P<demo>{NAME})/(?:{_INDEX}|{TRIAL_FILE})"
+    rf"|(?P<inst>{NAME})/{ui_layout.INSTRUCTIONS}/[0-9]+\.(?:jpg|png))$"
 )
 TRAVERSAL = re.compile(r"(?:^|[/\\])\.\.?(?:[/\\]|$)|\\|\x00")
 
@@ -117,7 +119,8 @@ def check_payload_task(parts: Mapping[str, Any], assignment: Assignment, n_trial
     """Refusal 403 unless the payload is for the assignment's task (task_id and every main image)."""
     if parts["task_id"] != assignment.task_id:
         raise Refusal(403, f"payload for task {parts['task_id']!r}, assigned {assignment.task_id!r}")
-    folder = f"/experiments/{assignment.experiment}/task_{assignment.task}/trials/"
+    task = ui_layout.task_folder(assignment.task)
+    folder = f"/experiments/{assignment.experiment}/{task}/{ui_layout.TRIALS}/"
     main = [row for row in parts["main_data"] if not row["is_demo"]]
     if any(folder not in row["min_query"] or folder not in row["max_query"] for row in main):
         raise Refusal(403, f"main trials are not those of {assignment.task_id}")
