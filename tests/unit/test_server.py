@@ -18,8 +18,9 @@ from starlette.testclient import TestClient
 
 from ui_experiment import build_experiment
 from unitpsych import paths
+from unitpsych.cli import parse_args
 from unitpsych.responses.payloads import TRIAL_TYPE
-from unitpsych.server.app import Settings, create_app, load_config, parse_args, settings_from_args
+from unitpsych.server.app import Settings, create_app, load_config, settings_from_args
 
 N_TRIALS = 10  # enough main trials for the row-variability check (5 per button row)
 TOKEN = "status-secret"

@@ -10,8 +10,8 @@ part once across all experiments, like the authors' bouncer. The payload the pag
 the five exclusion checks (§8.2): a task that fails is handed out again. State (participants,
 assignments, check results) lives in SQLite, so a restart loses nothing.
 
-Run: `PYTHONPATH=workflow/scripts .venv/bin/python -m unitpsych.server serve --experiments
-results/experiments --responses results/responses/raw` (or `make serve`).
+Run: `unitpsych serve --experiments results/experiments --responses results/responses/raw` (the
+console command `make setup` installs into .venv/; `make serve` runs it).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -384,29 +383,7 @@ def create_app(settings: Settings) -> Starlette:
     return app
 
 
-# Command line
-
-
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """`serve` and its flags (flags left out take the config's `server` values)."""
-    parser = argparse.ArgumentParser(prog="unitpsych", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the experiment server")
-    serve.add_argument("--experiments", default=paths.experiments_dir(), help="the experiments folder")
-    serve.add_argument("--responses", default=f"{paths.responses_dir()}/raw",
-                       help="where payloads go (<responses>/<experiment>/local/)")  # fmt: skip
-    serve.add_argument("--configfile", help="a config YAML whose `server` and `responses.checks` to use")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--state", help="SQLite state file")
-    serve.add_argument("--experiment", action="append", dest="experiment_names",
-                       help="hand out only this experiment (repeatable)")  # fmt: skip
-    serve.add_argument("--completion-url", help="e.g. https://app.prolific.com/submissions/complete?cc=CODE")
-    serve.add_argument("--status-token")
-    serve.add_argument("--reservation-minutes", type=float)
-    serve.add_argument("--max-payload-bytes", type=int)
-    serve.add_argument("--log", help="log file (default: stderr)")
-    return parser.parse_args(argv)
+# Command line (`unitpsych serve`, parsed by unitpsych.cli)
 
 
 def settings_from_args(args: argparse.Namespace) -> tuple[Settings, str, int]:
@@ -424,13 +401,12 @@ def settings_from_args(args: argparse.Namespace) -> tuple[Settings, str, int]:
     return settings, server["host"], server["port"]
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def serve(args: argparse.Namespace) -> None:
     """`unitpsych serve ...`: run the server with uvicorn until interrupted."""
     import uvicorn
 
     from unitpsych.io import setup_logging
 
-    args = parse_args(argv)
     setup_logging(args.log)
     settings, host, port = settings_from_args(args)
     app = create_app(settings)
@@ -438,7 +414,3 @@ def main(argv: Sequence[str] | None = None) -> None:
              settings.responses_dir)  # fmt: skip
     # Our own log lines cover every refusal; uvicorn's access log would add a line per image.
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True, access_log=False)
-
-
-if __name__ == "__main__":
-    main()
