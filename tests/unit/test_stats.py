@@ -1,4 +1,4 @@
-"""Scores and statistics (unitpsych.stats) on small hand-computable inputs."""
+"""Scores and statistics (unitpsych.analysis) on small hand-computable inputs."""
 
 from __future__ import annotations
 
