@@ -5,8 +5,8 @@
 #   results/images/index.csv                         the image set, sorted (path, label)
 #   results/{model}/units.json, units.csv            sampled units (<layer>__<channel>)
 #   results/{model}/activations.h5                   one value per (image, unit)
-#   results/{model}/channel_means.h5, mis_all.parquet  every channel of every layer of interest:
-#                                                    per-image mean; its MIS per backend
+#   results/{model}/mis_all_tasks.h5, mis_all.parquet  every channel of every layer of interest:
+#                                                    its MIS tasks; its MIS per backend
 #   results/{model}/stimuli/{unit}/natural_{difficulty}/batch_{b}/{min,max}_{i}.png
 #   results/{model}/stimuli/{unit}/synthetic/{min,max}_{i}.png + fv.json
 #   results/experiments/{experiment}/                task folders for the experiment UI

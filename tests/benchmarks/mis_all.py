@@ -2,11 +2,13 @@
 
 Phases, each in its own process (so its peak memory is its own), on `--threads` CPU threads:
   forward   a bare forward loop over the images (DataLoader + model, nothing recorded): the baseline
-  pass      collect_channel_means' pass: every layer hooked, per-image spatial means to HDF5
+  pass      collect_mis_all_tasks' pass: every layer hooked, each channel's top and bottom
+            quantile sets kept while streaming, every channel's tasks drawn and written
   score     the MIS tasks of every channel drawn and scored (score_every_unit + mis_all_table)
 The embedding pass of the backend is shared by every model and measured apart (`embed`).
 Prints seconds, units/second, peak RSS (getrusage) and peak Python-traced memory (tracemalloc,
-numpy included; torch's allocator not), and the ratio (pass + score) / forward.
+numpy included; torch's allocator not), the streaming state's size and the output file's size,
+and the ratio (pass + score) / forward.
 
 Usage: .venv/bin/python tests/benchmarks/mis_all.py [--images 1000] [--size 256] [--threads 2]
 """
@@ -34,12 +36,7 @@ def phase(name: str, work: Path, args: argparse.Namespace) -> dict:
     """Run one phase here; returns its seconds, units and memory."""
     import torch
 
-    from unitpsych.activations.cache import (
-        ImagePass,
-        bounded_block,
-        collect_activations,
-        slab_chunks,
-    )
+    from unitpsych.activations import ImagePass
     from unitpsych.images import index_images
     from unitpsych.models.registry import load_model
     from unitpsych.units.sampling import make_unit
@@ -64,25 +61,27 @@ def phase(name: str, work: Path, args: argparse.Namespace) -> dict:
                         image_pass=ImagePass(50, args.workers, 4096))  # fmt: skip
         out["seconds"] = time.perf_counter() - t
     elif name == "pass":
+        from unitpsych.observer.channel_quantiles import set_size, state_bytes
+        from unitpsych.observer.mis import collect_every_unit_tasks
+
         model = load_model("lite0", {"arch": "efficientnet_lite0"})
         units = [make_unit(ly, c) for ly, n in model.layer_sizes().items() for c in range(n)]
         t = time.perf_counter()
-        collect_activations(model, units, root, paths, work / "channel_means.h5", None,
-                            bounded_block(image_pass, len(units)), chunk=slab_chunks(len(units)))  # fmt: skip
+        collect_every_unit_tasks(model, root, paths, work / "tasks.h5", 42, image_pass=image_pass)
         out["seconds"], out["units"] = time.perf_counter() - t, len(units)
+        out["state_mb"] = state_bytes(len(units), set_size(len(paths), 0.2)) / 2**20
+        out["file_mb"] = (work / "tasks.h5").stat().st_size / 2**20
     elif name == "score":
-        import h5py
-
+        from unitpsych.observer.channel_quantiles import TaskFile
         from unitpsych.observer.embeddings import EmbeddingCache
         from unitpsych.observer.mis import mis_all_table, score_every_unit
 
         cache = EmbeddingCache(work / "emb.h5")
         t = time.perf_counter()
-        with h5py.File(work / "channel_means.h5") as f:
-            ds = f["activations"]
-            units, images = list(f["units"].asstr()[:]), list(f["images"].asstr()[:])
-            scores = score_every_unit(lambda a, b: ds[:, a:b], units, images, cache, "lite0", 42,
-                                      memory_mb=args.memory_mb)  # fmt: skip
+        tasks = TaskFile.read(work / "tasks.h5")
+        units = tasks.units
+        scores = score_every_unit(tasks.top, tasks.bottom, tasks.excluded, units, tasks.images, cache,
+                                  memory_mb=args.memory_mb)  # fmt: skip
         table = mis_all_table(scores, "lite0", BACKEND, None, "none", False)
         out["seconds"], out["units"] = time.perf_counter() - t, len(units)
         out["mean_accuracy"] = float(table["accuracy"].mean())
@@ -127,6 +126,8 @@ def main() -> None:
           f"{(p + s) / f:.2f}")  # fmt: skip
     print(f"  peak RSS: forward {res['forward']['peak_rss_mb']:.0f} MB, pass {res['pass']['peak_rss_mb']:.0f} MB, "
           f"scoring {res['score']['peak_rss_mb']:.0f} MB (traced {res['score']['peak_traced_mb']:.0f} MB)")  # fmt: skip
+    print(f"  streaming state {res['pass']['state_mb']:.0f} MB, mis_all_tasks.h5 "
+          f"{res['pass']['file_mb']:.0f} MB")  # fmt: skip
 
 
 if __name__ == "__main__":

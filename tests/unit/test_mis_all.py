@@ -1,5 +1,6 @@
-"""The every-unit MIS: vectorised task draws and scores agree with the per-unit MIS, the channel
-pass covers every channel, constant channels are flagged, and the figures name their backend."""
+"""The every-unit MIS: the streamed quantile sets equal those of the full activation matrix, the
+vectorised task draws and scores agree with the per-unit MIS, the channel pass covers every
+channel, constant channels are flagged, and the figures name their backend."""
 
 from __future__ import annotations
 
@@ -9,21 +10,26 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from scipy.stats import chisquare
 from test_observer import BrightnessBackend, make_images
 
-from unitpsych.activations.cache import (
-    ImagePass,
-    bounded_block,
-    collect_activations,
-    read_activations,
-    slab_chunks,
-)
+from unitpsych.activations import ImagePass, collect_activations, read_activations
 from unitpsych.figures.registry import draw, model_properties
 from unitpsych.images import index_images
+from unitpsych.observer.channel_quantiles import (
+    QuantileSets,
+    TaskFile,
+    mis_all_subset,
+    set_size,
+    slab_from_activations,
+)
 from unitpsych.observer.embeddings import EmbeddingCache, embed_image_set
 from unitpsych.observer.mis import (
+    collect_every_unit_tasks,
+    draw_every_unit,
     draw_subsets,
+    excluded_reasons,
     mis_all_table,
     mis_table,
     mis_tasks,
@@ -33,6 +39,15 @@ from unitpsych.observer.mis import (
     task_uniforms,
 )
 from unitpsych.units.sampling import make_unit
+
+
+def every_unit(acts, units, paths, cache, model, seed, n_tasks=20, memory_mb=256, width=1024):
+    """Draw every unit's tasks from the quantile sets of a full activation matrix and score them."""
+    size = set_size(len(acts), 0.2)
+    top, bottom, reasons = draw_every_unit(
+        lambda a, b: slab_from_activations(acts[:, a:b].astype(np.float64), size), units,
+        len(acts), model, seed, n_tasks, width=width)  # fmt: skip
+    return score_every_unit(top, bottom, reasons, units, paths, cache, memory_mb=memory_mb)
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +84,8 @@ def test_every_unit_scores_agree_with_the_per_unit_mis(cache_and_acts):
                       n_tasks=20)  # fmt: skip
     per_unit = mis_table(tasks, "m", "brightness", alpha=50.0, alpha_source="given").set_index("unit")
     # memory_mb=0: one unit per slab; the default: every unit in one slab
-    for memory_mb in (0, 256):
-        scores = score_every_unit(lambda a, b: acts[:, a:b], units, paths, cache, "m", seed=42,
-                                  n_tasks=20, memory_mb=memory_mb)  # fmt: skip
+    for memory_mb, width in ((0, 3), (256, 1024)):
+        scores = every_unit(acts, units, paths, cache, "m", 42, memory_mb=memory_mb, width=width)
         table = mis_all_table(scores, "m", "brightness", 50.0, "given", False).set_index("unit")
         assert len(table) == len(units)
         for i in sampled:
@@ -87,7 +101,7 @@ def test_every_unit_scores_agree_with_the_per_unit_mis(cache_and_acts):
 
 def test_constant_channels_are_flagged_and_kept_out(cache_and_acts):
     cache, paths, acts, units = cache_and_acts
-    scores = score_every_unit(lambda a, b: acts[:, a:b], units, paths, cache, "m", seed=1, n_tasks=8)
+    scores = every_unit(acts, units, paths, cache, "m", 1, n_tasks=8)
     table = mis_all_table(scores, "m", "brightness", None, "none", True).set_index("unit")
     constant = table[table["constant"]]
     assert list(constant.index) == [units[2], units[39]]
@@ -113,33 +127,75 @@ def test_similarity_matrix_and_gathered_embeddings_give_the_same_d(cache_and_act
     np.testing.assert_allclose(gram, gathered, rtol=1e-5, atol=1e-6)
 
 
-def test_channel_pass_covers_every_channel_and_matches_the_sampled_cache(tmp_path, image_set, lite0):
-    paths = index_images(image_set)["path"].tolist()[:12]
+def test_streamed_sets_equal_a_stable_sort_of_all_rows_ties_and_all():
+    rng = np.random.default_rng(5)
+    n, u = 1000, 7
+    acts = rng.normal(size=(n, u)).astype(np.float32)
+    acts[:, 1] = rng.integers(0, 4, n)  # heavy ties: the order within ties is the index order
+    acts[:, 2] = 3.0  # constant
+    acts[17, 3] = np.nan  # non-finite
+    acts[:, 4] = np.round(acts[:, 4], 1)
+    size = set_size(n, 0.2)
+    state = QuantileSets(u, size)
+    for s in range(0, n, 37):  # uneven batches, several merges
+        state.add(torch.from_numpy(acts[s : s + 37]), torch.arange(s, min(s + 37, n)))
+    got = state.slab(0, u, size)
+    expect = slab_from_activations(acts, size)
+    np.testing.assert_array_equal(got.top, expect.top)
+    np.testing.assert_array_equal(got.bottom, expect.bottom)
+    np.testing.assert_array_equal(got.top_values, expect.top_values)
+    np.testing.assert_array_equal(got.bottom_values, expect.bottom_values)
+    assert got.top_values[1, 0] == 3 and list(got.top[1, :3]) == sorted(
+        np.flatnonzero(acts[:, 1] == 3))[::-1][:3]  # ties: the highest index first on top
+    assert state.slab(2, 5, size).excluded == got.excluded[2:5]
+    reasons = [None, None, "constant activation over the image set", "non-finite activations",
+               None, None, None]  # fmt: skip
+    assert got.excluded == expect.excluded == reasons == excluded_reasons(acts)
+    with pytest.raises(ValueError, match="exceeds the capacity"):
+        state.slab(0, u, size + 1)
+
+
+def test_channel_pass_draws_every_channels_tasks_as_the_full_matrix_does(tmp_path, image_set,
+                                                                          lite0):  # fmt: skip
+    paths = index_images(image_set)["path"].tolist()[:24]
+    (tmp_path / "img").mkdir()
+    for p in paths:
+        (tmp_path / "img" / p).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "img" / p).write_bytes((image_set / p).read_bytes())
+    (tmp_path / "img" / "broken.jpg").write_bytes(b"not a jpeg")
     sizes = lite0.layer_sizes()
     every = [make_unit(layer, c) for layer, n in sizes.items() for c in range(n)]
-    sampled = ["blocks_1_0_conv_pw__5", "blocks_2_1__7", "blocks_5_3_bn3__100"]
-    small = ImagePass(batch_size=4, num_workers=0, block_size=8192)
-    collect_activations(lite0, sampled, image_set, paths, tmp_path / "a.h5", None, small)
-    bounded = bounded_block(small, len(every), budget=4 * len(every) * 8)  # two batches a block
-    assert bounded.resume_block == 8
-    collect_activations(lite0, every, image_set, paths, tmp_path / "all.h5", None, bounded,
-                        chunk=slab_chunks(len(every)))  # fmt: skip
+    small = ImagePass(batch_size=5, num_workers=0, block_size=8192)
+    listed = [*paths[:7], "broken.jpg", *paths[7:]]
+    done = collect_every_unit_tasks(lite0, tmp_path / "img", listed, tmp_path / "t.h5", seed=3,
+                                    n_tasks=4, n_references=2, quantile=0.25, image_pass=small)  # fmt: skip
+    assert done["n_images"] == 24 and done["n_unreadable"] == 1 and done["set_size"] == 6
+    assert done["n_units"] == len(every) == sum(sizes.values())
+    tasks = TaskFile.read(tmp_path / "t.h5")
+    assert tasks.units == every and tasks.images == paths and tasks.top.shape == (len(every), 4, 3)
+    # the same tasks from the dense activation cache of the same images
+    collect_activations(lite0, every, tmp_path / "img", paths, tmp_path / "all.h5", None, small)
     acts, units, images = read_activations(tmp_path / "all.h5")
-    assert units == every and images == paths and acts.shape == (12, sum(sizes.values()))
-    small_acts, _, _ = read_activations(tmp_path / "a.h5")
-    cols = [every.index(u) for u in sampled]
-    np.testing.assert_allclose(acts[:, cols], small_acts, rtol=1e-5, atol=1e-6)
-    with h5py.File(tmp_path / "all.h5") as f:
-        assert f["activations"].chunks[1] == 64  # a slab of channels is one read
-    assert not (tmp_path / "bad.csv").exists()
+    top, bottom, reasons = draw_every_unit(
+        lambda a, b: slab_from_activations(acts[:, a:b].astype(np.float64), 6), units, 24,
+        "efficientnet_lite0", 3, 4, 2, 0.25)  # fmt: skip
+    assert reasons == tasks.excluded
+    # the same forward pass in other batches: ties and last-bit differences aside, the same draws
+    assert (top == tasks.top).mean() > 0.98 and (bottom == tasks.bottom).mean() > 0.98
+    with h5py.File(tmp_path / "t.h5") as f:
+        assert f["top"].dtype == np.int32 and f.attrs["n_unreadable"] == 1
+        assert set(f) == {"top", "bottom", "excluded", "units", "images"}  # no per-image values
+    # a subset when the image set is larger than max_images: fixed, in order, the same for all
+    sub = mis_all_subset(1000, 300, seed=3)
+    assert len(sub) == 300 and (np.diff(sub) > 0).all()
+    assert (sub == mis_all_subset(1000, 300, seed=3)).all() and len(mis_all_subset(10, 300, 3)) == 10
 
 
 def test_figures_name_their_backend_and_mark_self_scoring(cache_and_acts):
     cache, paths, acts, units = cache_and_acts
     parts = []
     for model, own in (("lite0", False), ("lite1", True)):
-        scores = score_every_unit(lambda a, b: acts[:, a:b], units, paths, cache, model, seed=1,
-                                  n_tasks=8)  # fmt: skip
+        scores = every_unit(acts, units, paths, cache, model, 1, n_tasks=8)
         for backend in ("features:a", "features:b"):
             parts.append(mis_all_table(scores, model, backend, None, "none", own and backend == "features:b"))
     t = pd.concat(parts, ignore_index=True).drop(columns=["d"])

@@ -70,15 +70,16 @@ def test_mis_all_scores_every_channel_and_draws_its_figures(tmp_path, test_confi
     figures = [f"results/figures/mis_all_{name}.png" for name in ("depth", "models")]
     proc = run_snakemake(tmp_path, config, *figures)
     # no responses, experiments or stimuli: the every-unit MIS needs only the images and the caches
-    assert "rule collect_channel_means" in proc.stdout and "rule mis_all" in proc.stdout
+    assert "rule collect_mis_all_tasks" in proc.stdout and "rule mis_all" in proc.stdout
     assert "merge_responses" not in proc.stdout and "build_experiment" not in proc.stdout
     results = tmp_path / "results"
     backend = cfg["observer"]["backend"]
     table = pd.read_parquet(results / "efficientnet_lite0" / "mis_all.parquet")
-    with h5py.File(results / "efficientnet_lite0" / "channel_means.h5") as f:
-        n_images, n_units = f["activations"].shape
-        units = list(f["units"].asstr()[:])
+    with h5py.File(results / "efficientnet_lite0" / "mis_all_tasks.h5") as f:
+        n_units, n_tasks, m = f["top"].shape  # the drawn tasks only, not every image's value
+        units, n_images = list(f["units"].asstr()[:]), f.attrs["n_images"]
     assert n_images == len(pd.read_csv(results / "images" / "index.csv"))
+    assert (n_tasks, m) == (cfg["observer"]["n_tasks"], cfg["observer"].get("n_references", 9) + 1)
     assert list(table["unit"]) == units and table["layer"].nunique() == 110  # every layer of interest
     assert n_units == 41200 and (table["backend"] == backend).all() and not table["scores_itself"].any()
     kept = table[~table["constant"]]

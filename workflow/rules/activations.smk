@@ -3,12 +3,12 @@
 
 rule collect_activations:
     input:
-        units="results/{model}/units.json",
-        images="results/images/index.csv",
+        units=paths.units_json(),
+        images=paths.image_index(),
         accuracy=get_accuracy_input,
     output:
-        h5="results/{model}/activations.h5",
-        unreadable="results/{model}/unreadable_images.csv",
+        h5=paths.activations(),
+        unreadable=paths.unreadable_images(),
     log:
         "logs/collect_activations/{model}.log",
     benchmark:

@@ -11,10 +11,10 @@ localrules:
 
 rule unit_statistics:
     input:
-        units="results/{model}/units.json",
+        units=paths.units_json(),
         images=get_unit_statistics_index,
     output:
-        csv="results/{model}/unit_statistics.csv",
+        csv=paths.unit_statistics(),
     log:
         "logs/unit_statistics/{model}.log",
     benchmark:
@@ -34,52 +34,52 @@ rule unit_statistics:
 
 rule analysis_tables:
     input:
-        responses="results/responses/responses.parquet",
+        responses=paths.responses(),
         units=get_analysis_units,
         models=f"{workflow.basedir}/resources/models.csv",
     output:
         unit_scores=report(
-            "results/tables/unit_scores.csv",
+            paths.table("unit_scores"),
             caption="../report/table_unit_scores.rst",
             category="Tables",
         ),
         model_scores=report(
-            "results/tables/model_scores.csv",
+            paths.table("model_scores"),
             caption="../report/table_model_scores.rst",
             category="Tables",
         ),
         confidence_scores=report(
-            "results/tables/confidence_scores.csv",
+            paths.table("confidence_scores"),
             caption="../report/table_confidence_scores.rst",
             category="Tables",
         ),
         confidence_distribution=report(
-            "results/tables/confidence_distribution.csv",
+            paths.table("confidence_distribution"),
             caption="../report/table_confidence_distribution.rst",
             category="Tables",
         ),
         layer_scores=report(
-            "results/tables/layer_scores.csv",
+            paths.table("layer_scores"),
             caption="../report/table_layer_scores.rst",
             category="Tables",
         ),
         kruskal_wallis=report(
-            "results/tables/kruskal_wallis.csv",
+            paths.table("kruskal_wallis"),
             caption="../report/table_kruskal_wallis.rst",
             category="Tables",
         ),
         conover_holm=report(
-            "results/tables/conover_holm.csv",
+            paths.table("conover_holm"),
             caption="../report/table_conover_holm.rst",
             category="Tables",
         ),
         spearman=report(
-            "results/tables/spearman.csv",
+            paths.table("spearman"),
             caption="../report/table_spearman.rst",
             category="Tables",
         ),
         regression=report(
-            "results/tables/regression.csv",
+            paths.table("regression"),
             caption="../report/table_regression.rst",
             category="Tables",
         ),
@@ -102,12 +102,12 @@ rule analysis_tables:
 
 rule baselines_table:
     input:
-        unit_scores="results/tables/unit_scores.csv",
+        unit_scores=paths.table("unit_scores"),
         statistics=get_analysis_unit_statistics,
         mis=get_analysis_mis,
     output:
         csv=report(
-            "results/tables/baselines.csv",
+            paths.table("baselines"),
             caption="../report/table_baselines.rst",
             category="Tables",
         ),

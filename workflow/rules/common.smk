@@ -67,7 +67,7 @@ def get_image_root_input(wildcards=None) -> list[str]:
 def get_shared_units_input(wildcards) -> list[str]:
     """units.json of the model whose units this model shares, if any."""
     other = config["models"][wildcards.model]["units"].get("share_with")
-    return [f"results/{other}/units.json"] if other else []
+    return [paths.units_json(other)] if other else []
 
 
 def get_units_list_input(wildcards) -> list[str]:
@@ -78,12 +78,12 @@ def get_units_list_input(wildcards) -> list[str]:
 
 def get_all_units(wildcards=None) -> list[str]:
     """units.json and units.csv of every model."""
-    return expand("results/{model}/units.{ext}", model=MODELS, ext=["json", "csv"])
+    return [f(m) for m in MODELS for f in (paths.units_json, paths.units_csv)]
 
 
 def get_all_activations(wildcards=None) -> list[str]:
     """The activation cache of every model."""
-    return expand("results/{model}/activations.h5", model=MODELS)
+    return [paths.activations(m) for m in MODELS]
 
 
 # Accuracy check (accuracy.smk): configured or not, slices, the gate before the activation pass.

@@ -120,16 +120,16 @@ rule score_mis:
 # and scored vectorised, once per backend of `mis_all.backends` (one backend for every model).
 
 
-rule collect_channel_means:
+rule collect_mis_all_tasks:
     input:
         images=paths.image_index(),
         accuracy=get_accuracy_input,
     output:
-        h5=paths.channel_means(),
+        h5=paths.mis_all_tasks(),
     log:
-        "logs/collect_channel_means/{model}.log",
+        "logs/collect_mis_all_tasks/{model}.log",
     benchmark:
-        "benchmarks/collect_channel_means/{model}.tsv"
+        "benchmarks/collect_mis_all_tasks/{model}.tsv"
     conda:
         "../../envs/torch.yaml"
     resources:
@@ -138,14 +138,16 @@ rule collect_channel_means:
         model=get_model_config,
         images=images_config("root", "batch_size"),
         seed=config["seed"],
-        code_version=1,
+        mis=get_mis_settings(),
+        max_images=config["mis_all"]["max_images"],
+        code_version=2,
     script:
-        "../scripts/collect_channel_means.py"
+        "../scripts/collect_mis_all_tasks.py"
 
 
 rule mis_all:
     input:
-        h5=paths.channel_means(),
+        h5=paths.mis_all_tasks(),
         embeddings=get_mis_all_embeddings,
     output:
         parquet=paths.mis_all(),
@@ -161,6 +163,6 @@ rule mis_all:
         mis=get_mis_settings,
         memory_mb=config["mis_all"]["memory_mb"],
         seed=config["seed"],
-        code_version=1,
+        code_version=2,
     script:
         "../scripts/mis_all.py"

@@ -16,7 +16,7 @@ localrules:
 
 rule simulate_participants:
     input:
-        experiment="results/experiments/{experiment}",
+        experiment=paths.experiment_dir(),
         observer=paths.observer_trials(),
     output:
         payloads=directory(paths.raw_payloads(source="simulated")),
@@ -41,7 +41,7 @@ rule simulate_participants:
 
 rule parse_responses:
     input:
-        experiment="results/experiments/{experiment}",
+        experiment=paths.experiment_dir(),
         simulated=get_simulated_payloads,
         simulated_participants=get_simulated_participants,
         local=get_local_payloads,

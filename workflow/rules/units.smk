@@ -29,7 +29,7 @@ rule index_images:
     input:
         get_image_root_input,
     output:
-        csv="results/images/index.csv",
+        csv=paths.image_index(),
     log:
         "logs/index_images/index.log",
     conda:
@@ -46,8 +46,8 @@ checkpoint sample_units:
         shared=get_shared_units_input,
         given=get_units_list_input,
     output:
-        json="results/{model}/units.json",
-        csv="results/{model}/units.csv",
+        json=paths.units_json(),
+        csv=paths.units_csv(),
     log:
         "logs/sample_units/{model}.log",
     conda:

@@ -2,12 +2,17 @@
 
 import logging
 
-import h5py
 import pandas as pd
 from tqdm import tqdm
 
 from unitpsych.io import atomic_path, log_stream, setup_logging
-from unitpsych.observer import EmbeddingCache, given_alpha_source, mis_all_table, score_every_unit
+from unitpsych.observer import (
+    EmbeddingCache,
+    TaskFile,
+    given_alpha_source,
+    mis_all_table,
+    score_every_unit,
+)
 
 
 def main(snakemake) -> None:
@@ -18,20 +23,23 @@ def main(snakemake) -> None:
     backends = snakemake.params.backends
     embeddings = list(snakemake.input.embeddings)
     tables = []
-    with h5py.File(snakemake.input.h5, "r") as f, log_stream(snakemake.log[0]) as progress:
-        ds = f["activations"]
-        units, images = list(f["units"].asstr()[:]), list(f["images"].asstr()[:])
+    tasks = TaskFile.read(snakemake.input.h5)
+    drawn = {k: tasks.attrs[k] for k in ("n_tasks", "n_references", "quantile", "seed")}
+    if drawn != {**{k: mis[k] for k in ("n_tasks", "n_references", "quantile")},
+                 "seed": snakemake.params.seed}:  # fmt: skip
+        raise ValueError(f"{snakemake.input.h5} was drawn with {drawn}, not the config's "
+                         "observer.n_tasks/n_references/quantile and seed")  # fmt: skip
+    units = tasks.units
+    with log_stream(snakemake.log[0]) as progress:
         for backend, emb in zip(backends, embeddings, strict=True):
             cache = EmbeddingCache(emb)
             if cache.backend != backend["name"]:
                 raise ValueError(f"{emb} holds backend {cache.backend!r}, not {backend['name']!r}")
             bar = tqdm(total=len(units), file=progress, mininterval=5,
                        desc=f"MIS {model} by {backend['name']}")  # fmt: skip
-            scores = score_every_unit(
-                lambda a, b: ds[:, a:b], units, images, cache, model, snakemake.params.seed,
-                mis["n_tasks"], mis["n_references"], mis["quantile"],
-                memory_mb=snakemake.params.memory_mb, progress=bar.update,
-            )  # fmt: skip
+            scores = score_every_unit(tasks.top, tasks.bottom, tasks.excluded, units, tasks.images,
+                                      cache, memory_mb=snakemake.params.memory_mb,
+                                      progress=bar.update)  # fmt: skip
             bar.close()
             table = mis_all_table(scores, model, backend["name"], backend["alpha"],
                                   given_alpha_source(backend["alpha"]), backend["scores_itself"])  # fmt: skip

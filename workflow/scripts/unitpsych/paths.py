@@ -256,9 +256,9 @@ mis_tasks = _model_file(
 
 # Every unit (beyond the paper): the MIS of every channel of every layer of interest
 
-channel_means = _model_file(
-    "channel_means.h5",
-    doc="Every channel of every layer of interest: its per-image spatial mean [n_images, n_units].",
+mis_all_tasks = _model_file(
+    "mis_all_tasks.h5",
+    doc="Every channel of every layer of interest: its MIS tasks (image ids), drawn while streaming.",
 )
 mis_all = _model_file(
     "mis_all.parquet",

@@ -1,6 +1,6 @@
 """Activations (rule file activations.smk): the activation cache of the sampled units (protocol §3)
 and the resumable image pass (`image_pass`) it shares with the embeddings, the unit statistics and
-the every-channel means."""
+the every-unit MIS."""
 
 from unitpsych.activations.cache import (
     bounded_block,

@@ -1,5 +1,5 @@
 """The resumable pass over an image set, shared by the activation cache, the observer's embedding
-cache, the unit statistics and the every-channel means (protocol §3).
+cache, the unit statistics and (its batches and loader) the every-unit MIS's quantile sets (protocol §3).
 
 A pass forwards the images in batches (`ImagePass`) and checkpoints every block of
 `resume_block` images: an HDF5 pass writes each finished block's rows to `<out>.partial` and

@@ -12,12 +12,23 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
 
+from unitpsych.activations.image_pass import DEFAULT_PASS, ImagePass
 from unitpsych.io import derive_seed
+from unitpsych.observer.channel_quantiles import (
+    CONSTANT,
+    QuantileSlab,
+    mis_all_subset,
+    set_size,
+    slab_from_activations,
+    stream_quantile_sets,
+    write_task_file,
+)
+from unitpsych.observer.channel_quantiles import excluded_reasons as unusable
 from unitpsych.observer.embeddings import EmbeddingCache
 from unitpsych.observer.scoring import decision_variable, p_correct, similarity_matrix
 
@@ -62,29 +73,31 @@ def quantile_size(n: int, n_references: int, quantile: float) -> int:
     return size
 
 
+def draw_task_rows(slab: QuantileSlab, uniforms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Image rows of every unit's tasks from its quantile sets: (top, bottom), each (U, N, K+1).
+
+    `uniforms` (U, 2, N, K+1) from `task_uniforms` pick K+1 distinct positions per task in the
+    unit's top (bottom) set; the picks are ordered most extreme first, so the K most extreme are
+    the references and the least extreme the query (as the MIS reimplementation orders them).
+    """
+    n_units, _, n_tasks, m = uniforms.shape
+    pick = draw_subsets(uniforms, slab.top.shape[1]).reshape(n_units, 2, n_tasks * m)
+    sides = []
+    for side, (rows, values) in enumerate([(slab.top, slab.top_values),
+                                           (slab.bottom, slab.bottom_values)]):  # fmt: skip
+        r = np.take_along_axis(rows, pick[:, side], axis=1).reshape(n_units, n_tasks, m)
+        a = np.take_along_axis(values, pick[:, side], axis=1).reshape(n_units, n_tasks, m)
+        order = np.argsort(-a if side == 0 else a, axis=-1, kind="stable")
+        sides.append(np.take_along_axis(r, order, axis=-1))
+    return sides[0], sides[1]
+
+
 def sample_task_rows(acts: np.ndarray, uniforms: np.ndarray,
                      quantile: float) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Image rows of every unit's tasks, vectorised over units: (top, bottom), each (U, N, K+1).
-
-    `acts` is [n_images, U]; `uniforms` (U, 2, N, K+1) from `task_uniforms`. Per task K+1 images are
-    drawn without replacement from the top (bottom) `quantile` of the unit's activations and
-    ordered most extreme first: the K most extreme are the references and the least extreme the
-    query (as the MIS reimplementation orders them).
-    """
-    n, n_units = acts.shape
-    _, _, n_tasks, m = uniforms.shape
-    size = quantile_size(n, m - 1, quantile)
-    order = np.argsort(acts, axis=0, kind="stable")
-    bottom_set, top_set = order[:size].T, order[::-1][:size].T  # (U, size)
-    pick = draw_subsets(uniforms, size).reshape(n_units, 2, n_tasks * m)
-    top = np.take_along_axis(top_set, pick[:, 0], axis=1).reshape(n_units, n_tasks, m)
-    bottom = np.take_along_axis(bottom_set, pick[:, 1], axis=1).reshape(n_units, n_tasks, m)
-    cols = acts.T
-    a_top = np.take_along_axis(cols, top.reshape(n_units, -1), axis=1).reshape(top.shape)
-    a_bot = np.take_along_axis(cols, bottom.reshape(n_units, -1), axis=1).reshape(bottom.shape)
-    top = np.take_along_axis(top, np.argsort(-a_top, axis=-1, kind="stable"), axis=-1)
-    bottom = np.take_along_axis(bottom, np.argsort(a_bot, axis=-1, kind="stable"), axis=-1)
-    return top, bottom
+    """Image rows of every unit's tasks, from activations [n_images, U]: `draw_task_rows` on the
+    top and bottom `quantile` of each column (`channel_quantiles.slab_from_activations`)."""
+    size = quantile_size(len(acts), uniforms.shape[-1] - 1, quantile)
+    return draw_task_rows(slab_from_activations(acts, size), uniforms)
 
 
 def sample_tasks(acts: np.ndarray, n_tasks: int, n_references: int, quantile: float,
@@ -99,10 +112,7 @@ def excluded_reasons(acts: np.ndarray) -> list[str | None]:
     """Why each unit (column of [n_images, U]) cannot be scored, or None."""
     finite = np.isfinite(acts).all(axis=0)
     safe = np.where(np.isfinite(acts), acts, 0.0)
-    constant = safe.max(axis=0) == safe.min(axis=0)
-    return [None if f and not c else
-            ("non-finite activations" if not f else "constant activation over the image set")
-            for f, c in zip(finite, constant, strict=True)]  # fmt: skip
+    return unusable(finite, safe.min(axis=0), safe.max(axis=0))
 
 
 def excluded_reason(acts: np.ndarray) -> str | None:
@@ -259,59 +269,122 @@ def layer_layout(units: Sequence[str]) -> pd.DataFrame:
     return t
 
 
-def score_every_unit(
-    read_columns: Callable[[int, int], np.ndarray],
+def draw_every_unit(
+    read_slab: Callable[[int, int], QuantileSlab],
     units: Sequence[str],
-    images: Sequence[str],
-    cache: EmbeddingCache,
+    n_images: int,
     model: str,
     seed: int,
     n_tasks: int = 20,
     n_references: int = 9,
     quantile: float = 0.2,
-    memory_mb: int = 256,
+    width: int = 1024,
     progress: Callable[[int], Any] | None = None,
-) -> pd.DataFrame:
-    """mean_d, accuracy and the per-task d of every unit, a slab of columns at a time (α-free).
+) -> tuple[np.ndarray, np.ndarray, list[str | None]]:
+    """Every unit's tasks from its quantile sets, `width` units at a time: (top, bottom, excluded).
 
-    `read_columns(start, stop)` returns the activations [n_images, stop − start] of those units.
-    Slabs are as wide as `memory_mb` allows for the images, the tasks are drawn and scored for the
-    whole slab at once (`sample_task_rows`, `task_d`), and a unit's tasks depend only on its own
-    seed, so every unit gets exactly the tasks and d that `mis_tasks` gives it. Returns one row
-    per unit: unit, n_tasks, accuracy, mean_d, constant, excluded, and `d` (N values, or empty).
+    `read_slab(start, stop)` returns the quantile sets of those units, ceil(n · quantile) images
+    each (`channel_quantiles`: the streaming pass, or `slab_from_activations`). top and bottom are
+    [U, N, K+1] image ids, most extreme first (−1 for a unit kept out, with its reason). A unit's
+    tasks depend only on its own seed, so each gets exactly the tasks `mis_tasks` draws for it.
     """
-    rows_of = image_rows(cache, images)
-    n, n_units = len(images), len(units)
-    width = max(1, (memory_mb << 20) // (max(n, 1) * 8 * 4))  # acts, order and gathers (float64)
     try:
-        quantile_size(n, n_references, quantile)
-        too_few = None
+        size, too_few = quantile_size(n_images, n_references, quantile), None
     except ValueError as err:
-        too_few = str(err)
-    d_all = np.full((n_units, n_tasks), np.nan)
+        size, too_few = 0, str(err)
+    n_units = len(units)
+    top = np.full((n_units, n_tasks, n_references + 1), -1, dtype=np.int64)
+    bottom = top.copy()
     reasons: list[str | None] = []
     for s in range(0, n_units, width):
-        acts = np.asarray(read_columns(s, min(s + width, n_units)), dtype=np.float64)
-        slab = excluded_reasons(acts)
-        slab = [r or too_few for r in slab]
-        reasons += slab
-        keep = np.array([i for i, r in enumerate(slab) if r is None], dtype=np.int64)
+        slab = read_slab(s, min(s + width, n_units))
+        if too_few is None and slab.top.shape[1] != size:
+            raise ValueError(f"quantile sets of {slab.top.shape[1]} images, but the {quantile} "
+                             f"quantile of {n_images} images holds {size}")  # fmt: skip
+        why = [r or too_few for r in slab.excluded]
+        reasons += why
+        keep = np.array([i for i, r in enumerate(why) if r is None], dtype=np.int64)
         if len(keep):
             uniforms = task_uniforms(seed, model, [units[s + i] for i in keep], n_tasks,
                                      n_references)  # fmt: skip
-            top, bottom = sample_task_rows(acts[:, keep], uniforms, quantile)
-            d_all[s + keep] = task_d(rows_of[top], rows_of[bottom], cache, n_references)
+            kept = QuantileSlab(slab.top[keep], slab.top_values[keep], slab.bottom[keep],
+                                slab.bottom_values[keep], [None] * len(keep))  # fmt: skip
+            top[s + keep], bottom[s + keep] = draw_task_rows(kept, uniforms)
         if progress is not None:
-            progress(acts.shape[1])
-    scored = np.array([r is None for r in reasons])
+            progress(len(why))
+    return top, bottom, reasons
+
+
+def score_every_unit(
+    top: np.ndarray,
+    bottom: np.ndarray,
+    excluded: Sequence[str | None],
+    units: Sequence[str],
+    images: Sequence[str],
+    cache: EmbeddingCache,
+    memory_mb: int = 256,
+    progress: Callable[[int], Any] | None = None,
+) -> pd.DataFrame:
+    """mean_d, accuracy and the per-task d of every unit from its drawn tasks (α-free).
+
+    `top`, `bottom` [U, N, K+1] ids into `images` from `draw_every_unit`; the tasks of a slab of
+    units (as many as `memory_mb` allows) are scored at once by `task_d`. Returns one row per
+    unit: unit, n_tasks, accuracy, mean_d, constant, excluded, and `d` (N values, NaN if kept out).
+    """
+    rows_of = image_rows(cache, images)
+    n_units, n_tasks, m = top.shape
+    width = max(1, (memory_mb << 20) // (n_tasks * m * 2 * 8 * 8))  # ids, rows, pairs of lookups
+    scored = np.array([r is None for r in excluded], dtype=bool)
+    d_all = np.full((n_units, n_tasks), np.nan)
+    for s in range(0, n_units, width):
+        keep = s + np.flatnonzero(scored[s : s + width])
+        if len(keep):
+            d_all[keep] = task_d(rows_of[top[keep]], rows_of[bottom[keep]], cache, m - 1)
+        if progress is not None:
+            progress(min(width, n_units - s))
     with np.errstate(invalid="ignore"):
         accuracy = np.where(scored, (d_all > 0).mean(1), np.nan)
     return pd.DataFrame({
         "unit": list(units), "n_tasks": np.where(scored, n_tasks, 0), "accuracy": accuracy,
         "mean_d": np.where(scored, d_all.mean(1), np.nan),
-        "constant": [r == "constant activation over the image set" for r in reasons],
-        "excluded": [r or "" for r in reasons], "d": list(d_all),
+        "constant": [r == CONSTANT for r in excluded],
+        "excluded": [r or "" for r in excluded], "d": list(d_all),
     })  # fmt: skip
+
+
+def collect_every_unit_tasks(
+    model: Any,
+    image_root: str,
+    paths: list[str],
+    out: str,
+    seed: int,
+    n_tasks: int = 20,
+    n_references: int = 9,
+    quantile: float = 0.2,
+    max_images: int | None = None,
+    image_pass: ImagePass = DEFAULT_PASS,
+    progress: IO[str] | None = None,
+) -> dict[str, int]:
+    """Stream the image set (or its `max_images` subset) once, draw every unit's MIS tasks from
+    the quantile sets and write `mis_all_tasks.h5`; returns the counts for the log."""
+    subset = mis_all_subset(len(paths), max_images, seed)
+    if len(subset) < len(paths):
+        log.info("every-unit MIS on a fixed random subset of %d of %d images (mis_all.max_images)",
+                 len(subset), len(paths))  # fmt: skip
+    units, images, state, n_bad = stream_quantile_sets(model, image_root, [paths[i] for i in subset],
+                                                       quantile, image_pass, progress)  # fmt: skip
+    size = set_size(len(images), quantile)
+    top, bottom, reasons = draw_every_unit(lambda a, b: state.slab(a, b, size), units, len(images),
+                                           model.name, seed, n_tasks, n_references, quantile)  # fmt: skip
+    write_task_file(out, top, bottom, reasons, units, images, {
+        "model": model.name, "arch": model.arch, "image_root": str(image_root),
+        "preprocessing": repr(model.transform()), "seed": seed, "n_tasks": n_tasks,
+        "n_references": n_references, "quantile": quantile, "n_image_set": len(paths),
+        "n_unreadable": n_bad,
+    })  # fmt: skip
+    return {"n_units": len(units), "n_images": len(images), "n_image_set": len(paths),
+            "n_unreadable": n_bad, "set_size": size,
+            "n_excluded": sum(r is not None for r in reasons)}  # fmt: skip
 
 
 def given_alpha_source(alpha: float | None) -> str:
