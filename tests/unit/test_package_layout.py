@@ -58,11 +58,7 @@ def imports_of(module: str) -> list[tuple[str, str]]:
 
 def owner(module: str) -> str:
     """The node of the package graph a module belongs to: its sub-package, or itself at the top."""
-    parts = module.split(".")
-    if len(parts) == 1:
-        return "unitpsych"
-    top = ".".join(parts[:2])
-    return top
+    return ".".join(module.split(".")[:2])
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
