@@ -12,12 +12,17 @@ $(BIN)/snakemake: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
+# The package itself, editable, with its `unitpsych` command (offline: no dependencies, no build env).
+$(BIN)/unitpsych: pyproject.toml $(BIN)/snakemake
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
 UI := workflow/ui
 
 $(UI)/node_modules/.package-lock.json: $(UI)/package-lock.json
 	cd $(UI) && npm ci --no-audit --no-fund --loglevel=error
 
-setup: $(BIN)/snakemake $(UI)/node_modules/.package-lock.json  ## create .venv/ with the pinned environment; jsPsych for the experiment page
+setup: $(BIN)/snakemake $(BIN)/unitpsych $(UI)/node_modules/.package-lock.json  ## create .venv/ with the pinned environment and the `unitpsych` command; jsPsych for the experiment page
 
 demo: setup  ## run the embedded offline demo end to end (results/, logs/, benchmarks/), then its report
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
@@ -30,7 +35,7 @@ test: setup lint  ## lint, fast unit tests, then the workflow tests (Snakemake e
 	$(BIN)/pytest tests/workflow -q
 
 serve: setup  ## serve results/experiments to participants (see README: running a study)
-	PYTHONPATH=workflow/scripts $(BIN)/python -m unitpsych.server serve $(SERVE_ARGS)
+	$(BIN)/unitpsych serve $(SERVE_ARGS)
 
 lint: setup  ## ruff, snakefmt and Snakemake's linter (the paper config, in a scratch folder)
 	$(BIN)/ruff check workflow tests

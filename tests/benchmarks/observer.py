@@ -21,11 +21,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow" / "scripts"))
 
-from unitpsych.activations import ImagePass  # noqa: E402
-from unitpsych.embeddings import EmbeddingCache, embed_image_set, natural_transform  # noqa: E402
+from unitpsych.activations.cache import ImagePass  # noqa: E402
 from unitpsych.images import ImageDataset, generate_image_set, index_images  # noqa: E402
-from unitpsych.mis import mis_table, mis_tasks  # noqa: E402
-from unitpsych.similarity import load_backend  # noqa: E402
+from unitpsych.observer.embeddings import EmbeddingCache, embed_image_set, natural_transform  # noqa: E402
+from unitpsych.observer.mis import mis_table, mis_tasks  # noqa: E402
+from unitpsych.observer.similarity import load_backend  # noqa: E402
 
 
 def bare_loop(backend, root, paths, batch_size, workers) -> float:

@@ -33,9 +33,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
 
-from unitpsych.participants import simulate_experiment  # noqa: E402
-from unitpsych.response_merge import merge  # noqa: E402
-from unitpsych.responses import (  # noqa: E402
+from unitpsych.responses.merge import merge  # noqa: E402
+from unitpsych.responses.participants import simulate_experiment  # noqa: E402
+from unitpsych.responses.payloads import (  # noqa: E402
     ExperimentInfo,
     list_payload_files,
     parse_payloads,
@@ -133,7 +133,7 @@ def released(root: Path, n_rows: int) -> tuple[float, float, int]:
     sys.path.insert(0, str(REPO / "tests" / "data"))
     from imi_release import make_archive, released_table
 
-    from unitpsych.imi import parse_released, read_released_table
+    from unitpsych.responses.imi import parse_released, read_released_table
 
     one = released_table()  # the real layout: 23 experiments x 63 tasks, ~107,000 rows
     copies = -(-n_rows // len(one))

@@ -36,7 +36,7 @@ import uvicorn  # noqa: E402
 from test_server import N_TRIALS, make_payload, settings  # noqa: E402
 
 from ui_experiment import build_experiment  # noqa: E402
-from unitpsych.server import create_app  # noqa: E402
+from unitpsych.server.app import create_app  # noqa: E402
 
 N_PARTICIPANTS = 50
 GOAL_SUBMIT_S, GOAL_PRELOAD_S = 2.0, 5.0

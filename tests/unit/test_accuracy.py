@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from conftest import LABELLED_PHOTOS, REPO
-from unitpsych import accuracy as A
 from unitpsych.images import imagenet_synsets, load_rgb
-from unitpsych.models import load_model
+from unitpsych.models import accuracy as A
+from unitpsych.models.registry import load_model
 
 
 def _manual_top1(model, root, table) -> float:

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import Killed, kill_after
-from unitpsych import activations as A
-from unitpsych.activations import (
-    ImagePass,
+from conftest import REPO, Killed, kill_after
+from unitpsych.activations import image_pass
+from unitpsych.activations.cache import (
     collect_activations,
     read_activations,
     read_unit_activations,
 )
+from unitpsych.activations.image_pass import DEFAULT_BLOCK_SIZE, ImagePass
 from unitpsych.images import index_images, load_rgb
-from unitpsych.units import split_unit
+from unitpsych.units.sampling import split_unit
 
 UNITS = ["blocks_1_0_conv_pw__5", "blocks_2_1__7", "blocks_5_3_bn3__100", "blocks_1_0_conv_pw__0"]
 BATCHES_OF_4 = ImagePass(batch_size=4, num_workers=0, block_size=8192)  # one block: every image
@@ -72,7 +72,7 @@ def test_corrupt_image_is_listed_and_skipped(tmp_path, image_set, lite0):
 
 def _crash_after_blocks(monkeypatch, n_blocks: int) -> None:
     """Make the activation pass die right after its `n_blocks`-th finished block."""
-    kill_after(monkeypatch, A, "_flush", n_blocks)
+    kill_after(monkeypatch, image_pass, "_flush", n_blocks)
 
 
 def test_interrupted_collection_resumes_and_matches(tmp_path, image_set, lite0, monkeypatch):
@@ -112,3 +112,11 @@ def test_unknown_layer_fails_before_any_work(tmp_path, image_set, lite0):
     with pytest.raises(KeyError, match="does not exist"):
         collect_activations(lite0, ["nolayer__1"], image_set, ["x.jpg"], tmp_path / "a.h5", tmp_path / "u.csv")
     assert not (tmp_path / "a.h5.partial").exists()
+
+
+def test_the_block_size_has_one_default():
+    """The image pass's default block size is the config schema's `images.block_size` default."""
+    import yaml
+
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    assert schema["properties"]["images"]["properties"]["block_size"]["default"] == DEFAULT_BLOCK_SIZE

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from unitpsych.exemplars import (
+from unitpsych.exemplars.natural import (
     exemplar_path,
     minimum_n_images,
     model_difficulties,
@@ -23,7 +23,7 @@ from unitpsych.exemplars import (
     select_exemplars,
     stimulus_index,
 )
-from unitpsych.preview import unit_preview_sheet
+from unitpsych.exemplars.preview import unit_preview_sheet
 
 PAPER_N = 1_281_167
 QUANTILES = {"easy": 0.0, "hard99": 0.01, "hard95": 0.05, "hard85": 0.15}
@@ -314,7 +314,7 @@ FV_COLOURS = {
 
 def _write_fvs(folder: Path, success: bool) -> None:
     """Nine uniform FV images per side (one colour each) and their fv.json, as visualize_unit writes."""
-    from unitpsych.featureviz import SideResult, UnitFV, save_unit_fv
+    from unitpsych.visualizations.featureviz import SideResult, UnitFV, save_unit_fv
 
     sides = {}
     for side, sign in (("min", -1.0), ("max", 1.0)):

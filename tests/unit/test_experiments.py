@@ -16,14 +16,22 @@ from PIL import Image
 from snakemake.utils import validate
 
 from conftest import REPO
-from unitpsych import experiment_check, experiment_folders, experiment_plan, experiment_stimuli
-from unitpsych.experiment_check import check_experiment_folder
-from unitpsych.experiment_folders import task_index, trials_table, write_experiment
-from unitpsych.experiment_plan import Plan, plan_experiment, required_stimulus_dirs, select_units
-from unitpsych.experiment_stimuli import UI_IMAGE_SIZE, StimulusInfo
-from unitpsych.experiments import Experiment, Settings, check_experiment_counts, experiment_name
-from unitpsych.featureviz import SideResult, UnitFV
+from unitpsych.experiments import check as experiment_check
+from unitpsych.experiments import folders as experiment_folders
+from unitpsych.experiments import plan as experiment_plan
+from unitpsych.experiments import stimuli as experiment_stimuli
+from unitpsych.experiments.check import check_experiment_folder
+from unitpsych.experiments.design import (
+    Experiment,
+    Settings,
+    check_experiment_counts,
+    experiment_name,
+)
+from unitpsych.experiments.folders import task_index, trials_table, write_experiment
+from unitpsych.experiments.plan import Plan, plan_experiment, required_stimulus_dirs, select_units
+from unitpsych.experiments.stimuli import UI_IMAGE_SIZE, StimulusInfo
 from unitpsych.paths import SIDES
+from unitpsych.visualizations.featureviz import SideResult, UnitFV
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 FV_SIZE = 48  # the demo's feature visualisations
@@ -720,7 +728,7 @@ def test_build_experiment_script_contract(stimuli, tmp_path):
     log = tmp_path / "log" / "build.log"
     cfg = validated(experiments=SMALL, exemplars=SMALL_EXEMPLARS)
     # the model's featureviz_summary.csv with two units whose FVs failed the success test
-    from unitpsych.featureviz import summarize_fv_folders
+    from unitpsych.visualizations.featureviz import summarize_fv_folders
 
     summary = summarize_fv_folders([results / MODEL / "stimuli" / u / "synthetic" for u in units])
     failed = sorted(units)[:2]

@@ -14,16 +14,14 @@ from PIL import Image
 from snakemake.utils import validate
 
 from conftest import REPO
-from unitpsych.featureviz import (
+from unitpsych.visualizations.featureviz import (
     SUMMARY_COLUMNS,
-    FVSettings,
     read_fv,
     save_unit_fv,
     summarize_fv_folders,
     visualize_unit,
 )
-from unitpsych.fv_optimise import (
-    PlateauSettings,
+from unitpsych.visualizations.optimise import (
     PlateauStop,
     evaluate_images,
     gram_similarity,
@@ -31,7 +29,7 @@ from unitpsych.fv_optimise import (
     lucent_on,
     optimise_runs,
 )
-from unitpsych.fv_search import (
+from unitpsych.visualizations.search import (
     AlphaSearch,
     AlphaSettings,
     RunResult,
@@ -40,6 +38,7 @@ from unitpsych.fv_search import (
     beats_target,
     sequential_alpha_search,
 )
+from unitpsych.visualizations.settings import FVSettings, PlateauSettings
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 # Small and fast: 48 px optimised, 32 px stored, a handful of Adam steps.
@@ -359,7 +358,7 @@ def test_non_diverse_fvs_that_tie_the_dataset_extreme_pass_but_a_diverse_batch_m
 
 def test_only_one_side_too_weak_searches_the_other_and_marks_the_unit_unsuccessful():
     """The min side's non-diverse batch misses the dataset minimum; the max side's beats its maximum."""
-    from unitpsych.featureviz import _assemble
+    from unitpsych.visualizations.featureviz import _assemble
 
     settings = fv_settings(n_images=3, alpha={"max": 9, "bisection_steps": 1})
     plan = UnitPlan(settings.alpha, 3, True, dataset_min=-1.0, dataset_max=1.0)
@@ -416,7 +415,7 @@ def test_unreachable_targets_mark_the_unit_unsuccessful(lite0):
 def test_vit_unit_token_mean_objective():
     import timm
 
-    from unitpsych.models import load_model
+    from unitpsych.models.registry import load_model
 
     vit = load_model("vit_tiny-untrained", {"arch": "vit_tiny", "weights": "random"})
     unit = "blocks_2_mlp_fc1__5"
@@ -439,8 +438,8 @@ def test_convnext_channel_last_layer():
     """A ConvNeXt MLP layer is (B, H, W, C); the objective and diversity must read channels last."""
     import timm
 
-    from unitpsych import layers as L
-    from unitpsych.models import ARCHS, LoadedModel
+    from unitpsych.models import layers as L
+    from unitpsych.models.registry import ARCHS, LoadedModel
 
     torch.manual_seed(0)
     net = timm.create_model("convnext_atto", pretrained=False).eval()
@@ -539,7 +538,7 @@ def test_visualize_unit_script_writes_pngs_and_fv_json(lite0, tmp_path):
 
 def test_fv_json_round_trip_and_a_record_of_another_layout_is_refused(tmp_path):
     """`read_fv` (the one reader of fv.json) gives back what `save_unit_fv` wrote."""
-    from unitpsych.featureviz import _assemble
+    from unitpsych.visualizations.featureviz import _assemble
 
     settings = fv_settings(n_images=3, diversity=False)
     plan = UnitPlan(settings.alpha, 3, False, dataset_min=-1.0, dataset_max=1.0)

@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from unitpsych import figures
-from unitpsych import figures_exclusions as fe
-from unitpsych import figures_extra as fx
-from unitpsych import figures_paper as fp
-from unitpsych.exclusion_checks import CHECKS
-from unitpsych.experiments import Experiment
-from unitpsych.figures_base import FigureInputError, model_order
+from unitpsych.experiments.design import Experiment
+from unitpsych.figures import exclusions as fe
+from unitpsych.figures import extra as fx
+from unitpsych.figures import paper as fp
+from unitpsych.figures import registry as figures
+from unitpsych.figures.base import FigureInputError, model_order
+from unitpsych.responses.checks import CHECKS
 
 REPO = Path(__file__).resolve().parents[2]
 STYLE = REPO / "resources" / "unitpsych.mplstyle"

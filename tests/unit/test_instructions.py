@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from unitpsych import instructions
-from unitpsych.instructions import (
+from unitpsych.experiments import instructions
+from unitpsych.experiments.instructions import (
     PAGES,
     check_pages,
     mark_outline,

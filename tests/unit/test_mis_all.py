@@ -15,17 +15,17 @@ from scipy.stats import chisquare
 from test_observer import BrightnessBackend, make_images
 
 from unitpsych.activations import ImagePass, collect_activations, read_activations
-from unitpsych.channel_quantiles import (
+from unitpsych.figures.registry import draw, model_properties
+from unitpsych.images import index_images
+from unitpsych.observer.channel_quantiles import (
     QuantileSets,
     TaskFile,
     mis_all_subset,
     set_size,
     slab_from_activations,
 )
-from unitpsych.embeddings import EmbeddingCache, embed_image_set
-from unitpsych.figures import draw, model_properties
-from unitpsych.images import index_images
-from unitpsych.mis import (
+from unitpsych.observer.embeddings import EmbeddingCache, embed_image_set
+from unitpsych.observer.mis import (
     collect_every_unit_tasks,
     draw_every_unit,
     draw_subsets,
@@ -38,7 +38,7 @@ from unitpsych.mis import (
     task_d,
     task_uniforms,
 )
-from unitpsych.units import make_unit
+from unitpsych.units.sampling import make_unit
 
 
 def every_unit(acts, units, paths, cache, model, seed, n_tasks=20, memory_mb=256, width=1024):

@@ -7,8 +7,8 @@ import re
 import pytest
 import torch
 
-from unitpsych.architectures import madry_state_dict
-from unitpsych.models import KNOWN_ARCHS, get_spec, load_model
+from unitpsych.models.architectures import madry_state_dict
+from unitpsych.models.registry import KNOWN_ARCHS, get_spec, load_model
 
 PAPER_COUNTS = {
     "googlenet": 54,

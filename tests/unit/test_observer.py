@@ -12,11 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
-from unitpsych.activations import ImagePass
+from unitpsych.activations.cache import ImagePass
 from unitpsych.config import ConfigError
-from unitpsych.embeddings import EmbeddingCache, embed_image_set
-from unitpsych.mis import mis_table, mis_tasks, sample_tasks
-from unitpsych.observer import (
+from unitpsych.observer.embeddings import EmbeddingCache, embed_image_set
+from unitpsych.observer.mis import mis_table, mis_tasks, sample_tasks
+from unitpsych.observer.scoring import (
     check_observer_config,
     decision_variable,
     fit_alpha,
@@ -24,7 +24,7 @@ from unitpsych.observer import (
     resolve_alpha,
     score_trials,
 )
-from unitpsych.similarity import (
+from unitpsych.observer.similarity import (
     COSINE,
     NEG_SQEUCLIDEAN,
     Backend,
@@ -225,7 +225,7 @@ def test_trials_are_scored_on_the_shown_images(tmp_path, brightness_cache):
 
     def embed(files):
         seen.extend(files)
-        from unitpsych.embeddings import embed_files
+        from unitpsych.observer.embeddings import embed_files
 
         return embed_files(backend, files, image_size=32)
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from unitpsych.participants import (
+from unitpsych.responses.participants import (
     CARELESS_CHECKS,
     Participant,
     Trial,
@@ -23,7 +23,7 @@ from unitpsych.participants import (
     simulate_experiment,
     simulate_participant,
 )
-from unitpsych.responses import failed_checks, run_checks, split_blocks
+from unitpsych.responses.payloads import failed_checks, run_checks, split_blocks
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())["properties"]  # fmt: skip
@@ -258,7 +258,7 @@ def test_alpha_comes_from_simulation_then_observer_else_a_config_error():
 
 
 def test_missing_d_is_named(tmp_path):
-    from unitpsych.participants import trials_with_d
+    from unitpsych.responses.participants import trials_with_d
 
     folder, observer = experiment_tables(tmp_path)
     trials = pd.read_csv(folder / "trials.csv")

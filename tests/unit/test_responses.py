@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from unitpsych import imi
-from unitpsych.participants import Participant, Trial, simulate_participant
-from unitpsych.response_merge import merge
-from unitpsych.responses import (
+from unitpsych.responses import imi
+from unitpsych.responses.merge import merge
+from unitpsych.responses.participants import Participant, Trial, simulate_participant
+from unitpsych.responses.payloads import (
     ExperimentInfo,
     list_payload_files,
     parse_payloads,
@@ -439,7 +439,7 @@ def test_imi_rows_that_disagree_with_their_task_id_are_rejected_and_counted():
 
 
 def test_imi_scores_equal_a_direct_computation_per_task_id_prefix():
-    from unitpsych import stats
+    from unitpsych.analysis import tables as stats
 
     table = _small_release()
     parsed = imi.parse_released(table)

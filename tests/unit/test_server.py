@@ -18,8 +18,9 @@ from starlette.testclient import TestClient
 
 from ui_experiment import build_experiment
 from unitpsych import paths
-from unitpsych.responses import TRIAL_TYPE
-from unitpsych.server import Settings, create_app, load_config, parse_args, settings_from_args
+from unitpsych.cli import parse_args
+from unitpsych.responses.payloads import TRIAL_TYPE
+from unitpsych.server.app import Settings, create_app, load_config, settings_from_args
 
 N_TRIALS = 10  # enough main trials for the row-variability check (5 per button row)
 TOKEN = "status-secret"
@@ -118,6 +119,12 @@ def test_tasks_are_handed_out_in_order_and_reserved(study):
     assert info["demo_index_url"] == "/experiments/demo_toy_natural/index.json"
     assert info["instructions"] == [f"/experiments/toy_natural/instructions/{n}.jpg" for n in range(1, 13)]
     assert c.get(info["index_url"]).json()["task_name"] == "toy_natural/task_1"
+    # the page fills the layout's templates into the files a task folder holds (images=False here)
+    layout, task = info["layout"], info["index_url"].rsplit("/", 1)[0]
+    trial = layout["trial"].format(trial=1)
+    query, reference = layout["query"].format(side="max"), layout["reference"].format(side="min", index=8)
+    assert f"{task}/{trial}/{query}" == "/experiments/toy_natural/task_1/trials/trial_1/queries/max.png"
+    assert reference == "references/min_8.png"
 
 
 def test_reservation_times_out_and_the_task_goes_to_the_next_participant(study):
@@ -211,7 +218,7 @@ def test_local_participants_get_an_id_and_are_refused_on_return(study):
 
 
 def test_the_hand_made_experiment_folder_is_one_the_ui_loads(tmp_path):
-    from unitpsych.experiment_check import check_experiment_folder
+    from unitpsych.experiments.check import check_experiment_folder
 
     exp = build_experiment(tmp_path, "toy_natural", n_tasks=2, n_trials=4, catch_trials=(3,))
     counts = check_experiment_folder(exp)

@@ -1,4 +1,4 @@
-"""Scores and statistics (unitpsych.stats) on small hand-computable inputs."""
+"""Scores and statistics (unitpsych.analysis) on small hand-computable inputs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from unitpsych import stats
+from unitpsych.analysis import tables as stats
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = stats.Settings(
@@ -426,7 +426,7 @@ def test_nullable_dtypes_of_responses_parquet_give_the_same_tables():
 
 
 def test_reproduction_compares_the_released_scores_with_the_papers():
-    from unitpsych.reproduction import reproduction_table
+    from unitpsych.analysis.reproduction import reproduction_table
 
     responses = _small_table()
     responses["source"] = responses["source"].map({"simulated": "imi", "imi": "local"})

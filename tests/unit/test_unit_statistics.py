@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from conftest import Killed, kill_after
-from unitpsych import unit_statistics as us
-from unitpsych.activations import ImagePass
+from unitpsych.activations.cache import ImagePass
+from unitpsych.analysis import unit_statistics as us
 
 
 def test_local_contrast_of_a_single_bright_pixel():
@@ -200,7 +200,7 @@ def test_unknown_layer_fails_before_any_work(tmp_path):
 def test_real_models_conv_and_token_layers(tmp_path):
     """EfficientNet-lite0 (conv maps, offline weights) and the untrained ViT (tokens: no contrast)."""
     from unitpsych.images import generate_image_set, index_images
-    from unitpsych.models import load_model
+    from unitpsych.models.registry import load_model
 
     torch.set_num_threads(1)
     generate_image_set(tmp_path / "img", n_images=6, size=64, n_classes=1, seed=0)
@@ -223,7 +223,7 @@ def test_script_reads_the_configured_image_set(tmp_path):
     import importlib
 
     from unitpsych.images import generate_image_set
-    from unitpsych.models import load_model
+    from unitpsych.models.registry import load_model
 
     generate_image_set(tmp_path / "img", n_images=8, size=64, n_classes=2, seed=0)
     vit = load_model("vit", {"arch": "vit_tiny", "weights": "random"}, device="cpu", seed=0)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from unitpsych.units import (
+from unitpsych.units.sampling import (
     check_units,
     convert_shared_units,
     read_units,

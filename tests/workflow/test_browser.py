@@ -65,12 +65,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`python -m unitpsych.server serve` on a hand-made experiment, as a subprocess."""
+    """`python -m unitpsych serve` (the `unitpsych serve` command) on a hand-made experiment, as a subprocess."""
     root = tmp_path_factory.mktemp("study")
     build_experiment(root / "experiments", EXPERIMENT, n_tasks=2, n_trials=N_TRIALS, catch_trials=(3,))
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO / "workflow" / "scripts"))
-    cmd = [sys.executable, "-m", "unitpsych.server", "serve", "--experiments", str(root / "experiments"),
+    cmd = [sys.executable, "-m", "unitpsych", "serve", "--experiments", str(root / "experiments"),
            "--responses", str(root / "raw"), "--state", str(root / "state.sqlite"),
            "--port", str(port), "--status-token", "secret", "--log", str(root / "server.log")]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -202,8 +202,8 @@ def test_a_participant_completes_a_task_in_chromium(playwright_api, server, tmp_
     # Ingestion (the response stage's parser) gives the policy's `correct` values, trial by trial.
     import pandas as pd
 
-    from unitpsych.responses import ExperimentInfo, parse_payloads
-    from unitpsych.server import load_config
+    from unitpsych.responses.payloads import ExperimentInfo, parse_payloads
+    from unitpsych.server.app import load_config
 
     parsed = parse_payloads(
         [("local", path)], ExperimentInfo(EXPERIMENT, "toy", "natural"),

@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO, run_snakemake, write_config
 
 sys.path.insert(0, str(REPO / "workflow" / "scripts"))
-from unitpsych.figures import FIGURES  # noqa: E402
+from unitpsych.figures.registry import FIGURES  # noqa: E402
 
 pytestmark = pytest.mark.workflow
 TINY = REPO / "tests" / "data" / "config.yaml"

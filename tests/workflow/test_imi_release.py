@@ -16,9 +16,9 @@ from conftest import REPO, run_snakemake, write_config
 sys.path.insert(0, str(REPO / "tests" / "data"))
 from imi_release import kept_scores, make_archive, released_table  # noqa: E402
 
-from unitpsych.figures import FIGURES  # noqa: E402
-from unitpsych.imi import parse_task_id  # noqa: E402
-from unitpsych.stats import TABLES  # noqa: E402
+from unitpsych.analysis.tables import TABLES  # noqa: E402
+from unitpsych.figures.registry import FIGURES  # noqa: E402
+from unitpsych.responses.imi import parse_task_id  # noqa: E402
 
 pytestmark = pytest.mark.workflow
 PAPER = REPO / "config" / "config.yaml"

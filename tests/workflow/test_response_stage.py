@@ -27,7 +27,7 @@ RULES = ("--allowed-rules", "simulate_participants", "parse_responses", "merge_r
 
 def experiment_names(cfg: dict) -> list[str]:
     """The tiny config's experiment names."""
-    from unitpsych.experiments import experiment_name
+    from unitpsych.experiments.design import experiment_name
 
     return [
         experiment_name(e["model"], e["condition"], e.get("difficulty", "easy"))
@@ -81,7 +81,7 @@ def test_simulated_payloads_reach_the_response_table(tmp_path):
     assert len(exclusions) == len(names) * (n_tasks + n_careless)
     assert set(responses["experiment"]) == set(names) and set(responses["source"]) == {"simulated"}
     # every careless participant is excluded for the check it was built to fail, and only them
-    from unitpsych.participants import CARELESS_CHECKS
+    from unitpsych.responses.participants import CARELESS_CHECKS
 
     careless = exclusions[exclusions["simulated_kind"] != "attentive"]
     assert len(careless) == len(names) * n_careless

@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from unitpsych import paths  # noqa: E402
 from unitpsych.config import check_config  # noqa: E402
-from unitpsych.experiment_plan import required_stimulus_dirs  # noqa: E402
+from unitpsych.experiments import required_stimulus_dirs  # noqa: E402
 from unitpsych.experiments import (  # noqa: E402
     Settings,
     get_experiment,
@@ -285,7 +285,7 @@ def get_experiment_instructions(wildcards=None) -> str:
 
 def get_experiment_instructions_input(wildcards=None) -> list[str]:
     """The folder of ready instruction pages as an input, when one is configured."""
-    from unitpsych.instructions import GENERATED
+    from unitpsych.experiments import GENERATED
 
     pages = config["experiments"]["instructions"]
     return [] if pages == GENERATED else [pages]
@@ -395,7 +395,7 @@ def get_response_tables(wildcards=None) -> list[str]:
     with the imi source), when experiments and a response table are configured."""
     if not EXPERIMENTS or paths.responses() not in get_all_responses():
         return []  # no response table is built, so there is nothing to analyse
-    from unitpsych.stats import SCORE_TABLES
+    from unitpsych.analysis import SCORE_TABLES
 
     reproduction = [paths.table("reproduction")] if "imi" in RESPONSE_SOURCES else []
     return [paths.table(t) for t in SCORE_TABLES] + reproduction
@@ -634,11 +634,11 @@ from unitpsych.observer import (  # noqa: E402
     mis_all_backends,
     scores_itself,
 )
-from unitpsych.participants import (  # noqa: E402
+from unitpsych.responses import (  # noqa: E402
     check_simulation_alpha,
     participant_alpha,
 )
-from unitpsych.similarity import backend_slug  # noqa: E402
+from unitpsych.observer import backend_slug  # noqa: E402
 
 check_observer_config(config)
 check_simulation_alpha(config)

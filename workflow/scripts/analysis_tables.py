@@ -4,19 +4,19 @@ import logging
 
 import pandas as pd
 
-from unitpsych import stats
+from unitpsych.analysis import Settings, score_tables
 from unitpsych.io import atomic_path, setup_logging
 
 
 def main(snakemake) -> None:
-    """Read responses.parquet and the models' units.csv, write the tables of unitpsych.stats."""
+    """Read responses.parquet and the models' units.csv, write the tables of unitpsych.analysis."""
     setup_logging(snakemake.log[0])
     log = logging.getLogger("unitpsych")
     p = snakemake.params
-    settings = stats.Settings.from_config(p.analysis, p.seed)
+    settings = Settings.from_config(p.analysis, p.seed)
     responses = pd.read_parquet(snakemake.input.responses)
     units = {m: pd.read_csv(f) for m, f in zip(p.unit_models, snakemake.input.units, strict=True)}
-    tables = stats.score_tables(
+    tables = score_tables(
         responses, p.experiments, p.models, settings, units=units,
         model_table=pd.read_csv(snakemake.input.models),
     )  # fmt: skip

@@ -4,7 +4,7 @@ import logging
 
 import pandas as pd
 
-from unitpsych import stats
+from unitpsych.analysis import baseline_correlations
 from unitpsych.io import atomic_path, setup_logging
 
 
@@ -18,7 +18,7 @@ def main(snakemake) -> None:
     }
     mis = {m: None for m in p.models}
     mis |= {m: pd.read_csv(f) for m, f in zip(p.mis_models, snakemake.input.mis, strict=True)}
-    table = stats.baseline_correlations(unit_scores, statistics, mis)
+    table = baseline_correlations(unit_scores, statistics, mis)
     with atomic_path(snakemake.output.csv) as tmp:
         table.to_csv(tmp, index=False)
     logging.getLogger("unitpsych").info("baselines: %d rows", len(table))

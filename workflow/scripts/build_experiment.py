@@ -4,13 +4,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from unitpsych.experiment_check import check_experiment_folder
-from unitpsych.experiment_folders import write_experiment
-from unitpsych.experiment_plan import plan_experiment
-from unitpsych.experiments import Experiment, Settings
-from unitpsych.featureviz import failed_units
+from unitpsych.experiments import (
+    Experiment,
+    Settings,
+    check_experiment_folder,
+    plan_experiment,
+    write_experiment,
+)
 from unitpsych.io import log_stream, setup_logging
 from unitpsych.units import read_units
+from unitpsych.visualizations import failed_units
 
 
 def main(snakemake) -> None:

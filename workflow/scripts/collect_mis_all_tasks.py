@@ -6,8 +6,8 @@ import pandas as pd
 from unitpsych.activations import ImagePass
 from unitpsych.images import loader_workers
 from unitpsych.io import log_stream, setup_logging
-from unitpsych.mis import collect_every_unit_tasks
 from unitpsych.models import load_job_model
+from unitpsych.observer import collect_every_unit_tasks
 
 
 def main(snakemake) -> None:

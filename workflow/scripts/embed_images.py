@@ -5,11 +5,10 @@ import logging
 import pandas as pd
 
 from unitpsych.activations import ImagePass
-from unitpsych.embeddings import embed_image_set
 from unitpsych.images import loader_workers
 from unitpsych.io import log_stream, setup_logging
 from unitpsych.models import job_device
-from unitpsych.similarity import load_backend
+from unitpsych.observer import embed_image_set, load_backend
 
 
 def main(snakemake) -> None:

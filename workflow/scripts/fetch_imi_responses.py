@@ -1,7 +1,7 @@
 """Download the released IMI data set (or take the user's copy) and verify its MD5 checksum."""
 
-from unitpsych.imi import ChecksumError, install_archive
 from unitpsych.io import log_stream, setup_logging
+from unitpsych.responses import ChecksumError, install_archive
 
 
 def main(snakemake) -> None:

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from unitpsych.io import atomic_path, read_json, setup_logging, write_json
-from unitpsych.response_merge import merge
+from unitpsych.responses import merge
 
 
 def main(snakemake) -> None:

@@ -5,10 +5,14 @@ import logging
 import pandas as pd
 from tqdm import tqdm
 
-from unitpsych.channel_quantiles import TaskFile
-from unitpsych.embeddings import EmbeddingCache
 from unitpsych.io import atomic_path, log_stream, setup_logging
-from unitpsych.mis import given_alpha_source, mis_all_table, score_every_unit
+from unitpsych.observer import (
+    EmbeddingCache,
+    TaskFile,
+    given_alpha_source,
+    mis_all_table,
+    score_every_unit,
+)
 
 
 def main(snakemake) -> None:

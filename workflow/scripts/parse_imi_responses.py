@@ -1,8 +1,7 @@
 """Parse the released IMI response table (protocol §8.3) into our response schema."""
 
-from unitpsych.imi import parse_released, read_released_table
 from unitpsych.io import atomic_path, setup_logging, write_json
-from unitpsych.responses import report_of
+from unitpsych.responses import parse_released, read_released_table, report_of
 
 
 def main(snakemake) -> None:

@@ -1,7 +1,7 @@
 """A unit's preview sheet: natural references and queries, and its feature visualisations."""
 
+from unitpsych.exemplars import preview_title, unit_preview_sheet
 from unitpsych.io import atomic_path, setup_logging
-from unitpsych.preview import preview_title, unit_preview_sheet
 
 
 def main(snakemake) -> None:

@@ -4,9 +4,8 @@ import logging
 
 import pandas as pd
 
+from unitpsych.analysis import Settings, reproduction_table
 from unitpsych.io import atomic_path, setup_logging
-from unitpsych.reproduction import reproduction_table
-from unitpsych.scores import Settings
 
 
 def main(snakemake) -> None:

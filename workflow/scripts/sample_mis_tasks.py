@@ -3,9 +3,8 @@
 import logging
 
 from unitpsych.activations import read_activations
-from unitpsych.embeddings import EmbeddingCache
 from unitpsych.io import atomic_path, setup_logging
-from unitpsych.mis import mis_tasks
+from unitpsych.observer import EmbeddingCache, mis_tasks
 
 
 def main(snakemake) -> None:

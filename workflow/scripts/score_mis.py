@@ -5,7 +5,7 @@ import logging
 import pandas as pd
 
 from unitpsych.io import atomic_path, read_json, setup_logging
-from unitpsych.mis import mis_table
+from unitpsych.observer import mis_table
 
 
 def main(snakemake) -> None:

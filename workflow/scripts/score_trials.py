@@ -4,11 +4,17 @@ import logging
 
 import pandas as pd
 
-from unitpsych.embeddings import EmbeddingCache, embed_files
 from unitpsych.io import atomic_path, setup_logging
 from unitpsych.models import job_device
-from unitpsych.observer import TRIAL_COLUMNS, resolve_alpha, score_trials, with_alpha
-from unitpsych.similarity import load_backend
+from unitpsych.observer import (
+    TRIAL_COLUMNS,
+    EmbeddingCache,
+    embed_files,
+    load_backend,
+    resolve_alpha,
+    score_trials,
+    with_alpha,
+)
 
 WHY = ("per-trial observer files use only an α given in config, so that simulated participants "
        "can read them; the fitted α is in alpha.json and mis.csv")  # fmt: skip

@@ -7,7 +7,7 @@ import pandas as pd
 
 from unitpsych import paths
 from unitpsych.io import atomic_dir, atomic_path, setup_logging
-from unitpsych.participants import simulate_experiment, trials_with_d
+from unitpsych.responses import simulate_experiment, trials_with_d
 
 
 def main(snakemake) -> None:

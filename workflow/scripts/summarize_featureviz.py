@@ -1,7 +1,7 @@
 """One row per unit from its fv.json: success, reason, α and activations (rule summarize_featureviz)."""
 
-from unitpsych.featureviz import summarize_fv_folders
 from unitpsych.io import atomic_path, setup_logging
+from unitpsych.visualizations import summarize_fv_folders
 
 
 def main(snakemake) -> None:

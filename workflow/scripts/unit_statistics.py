@@ -4,10 +4,11 @@ from dataclasses import replace
 
 import pandas as pd
 
+from unitpsych.activations import DEFAULT_PASS
+from unitpsych.analysis import compute_unit_statistics, select_images
 from unitpsych.images import index_images, loader_workers
 from unitpsych.io import log_stream, setup_logging
 from unitpsych.models import load_job_model
-from unitpsych.unit_statistics import DEFAULT_PASS, compute_unit_statistics, select_images
 from unitpsych.units import read_units
 
 

@@ -5,9 +5,9 @@ import logging
 import torch
 
 from unitpsych.activations import read_unit_activations
-from unitpsych.featureviz import FVSettings, save_unit_fv, visualize_unit
 from unitpsych.io import atomic_dir, derive_seed, log_stream, setup_logging
 from unitpsych.models import load_job_model
+from unitpsych.visualizations import FVSettings, save_unit_fv, visualize_unit
 
 
 def main(snakemake) -> None:

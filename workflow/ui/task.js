@@ -57,24 +57,32 @@
     return response.json();
   }
 
-  /** Every trial of a task folder with absolute image URLs (references ordered _8, _7, ...). */
-  function taskTrials(index, isDemo) {
+  /** A layout template with its {fields} filled in. */
+  function fill(template, fields) {
+    return template.replace(/\{(\w+)\}/g, (_, name) => String(fields[name]));
+  }
+
+  /**
+   * Every trial of a task folder with absolute image URLs (references ordered _8, _7, ...).
+   * `layout` holds the trial folder's templates (the server's copy of unitpsych.ui_layout).
+   */
+  function taskTrials(index, isDemo, layout) {
     const base = new URL(`experiments/${index.task_name}/`, window.location.origin);
     const nReferences = parseInt(index.n_reference_images, 10);
     const catchTrials = index.catch_trial_idxs || [];
     const trials = [];
     for (let i = 1; i <= index.n_trials; i++) {
-      const url = (path) => new URL(`trials/trial_${i}/${path}`, base).href;
+      const url = (path) => new URL(`${fill(layout.trial, { trial: i })}/${path}`, base).href;
       const minReferences = [];
       const maxReferences = [];
       for (let j = 8; j > 8 - nReferences; j--) {
-        minReferences.push(url(`references/min_${j}.png`));
-        maxReferences.push(url(`references/max_${j}.png`));
+        minReferences.push(url(fill(layout.reference, { side: "min", index: j })));
+        maxReferences.push(url(fill(layout.reference, { side: "max", index: j })));
       }
       trials.push({
         id: i,
-        min_query: url("queries/min.png"),
-        max_query: url("queries/max.png"),
+        min_query: url(fill(layout.query, { side: "min" })),
+        max_query: url(fill(layout.query, { side: "max" })),
         min_references: minReferences,
         max_references: maxReferences,
         catch_trial: catchTrials.includes(i),
@@ -154,11 +162,11 @@
 
     // Main trials: reference order and query placement drawn here, right after seeding, so every
     // participant of a task sees the same screens whatever happens in the practice block.
-    const mainTrials = taskTrials(mainIndex, false).map((t) => ({
+    const mainTrials = taskTrials(mainIndex, false, assignment.layout).map((t) => ({
       ...shuffledReferences(jsPsych, t),
       switched_queries: Math.random() > 0.5,
     }));
-    const demoTrials = taskTrials(demoIndex, true).map((t) => shuffledReferences(jsPsych, t));
+    const demoTrials = taskTrials(demoIndex, true, assignment.layout).map((t) => shuffledReferences(jsPsych, t));
     const instructionImages = assignment.instructions.map(
       (path) => new URL(path, window.location.origin).href
     );

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from unitpsych.experiments import check_experiment_counts, experiment_name
-from unitpsych.models import KNOWN_ARCHS, get_spec
+from unitpsych.experiments.design import check_experiment_counts, experiment_name
+from unitpsych.models.registry import KNOWN_ARCHS, get_spec
 
 
 class ConfigError(ValueError):

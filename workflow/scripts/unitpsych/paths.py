@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from unitpsych import ui_layout
+from unitpsych.ui_layout import SIDES as SIDES  # the two sides of a unit: least and most activating
+
 RESULTS = "results"
-SIDES = ("min", "max")  # the two sides of a unit: least and most activating
 
 
 def _join(root: str, *parts: str) -> str:
@@ -148,7 +150,7 @@ def experiment_dir(experiment: str = "{experiment}", root: str = RESULTS) -> str
 
 def demo_dir(experiment: str = "{experiment}", root: str = RESULTS) -> str:
     """An experiment's practice folder, next to it as the UI expects."""
-    return _join(experiments_dir(root), f"demo_{experiment}")
+    return _join(experiments_dir(root), ui_layout.demo_folder(experiment))
 
 
 # Observer, responses, tables and figures

@@ -1,0 +1,29 @@
+"""The `unitpsych` command: its subcommands parse, and `stages` names each rule file's sub-package."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from unitpsych import RULE_FILES
+from unitpsych.cli import parse_args, stages
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_serve_takes_the_servers_flags():
+    args = parse_args(["serve", "--port", "9001", "--experiment", "a", "--experiment", "b"])
+    assert args.command == "serve" and args.port == 9001 and args.experiment_names == ["a", "b"]
+
+
+def test_stages_lists_every_rule_file_with_its_sub_package():
+    lines = stages().splitlines()
+    assert len(lines) == len(RULE_FILES)
+    assert "workflow/rules/visualizations.smk -> unitpsych.visualizations: " in "\n".join(lines)
+
+
+def test_python_dash_m_runs_the_command():
+    proc = subprocess.run([sys.executable, "-m", "unitpsych", "stages"], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(REPO / "workflow" / "scripts"), "PATH": ""})  # fmt: skip
+    assert proc.returncode == 0 and "unitpsych.observer" in proc.stdout, proc.stderr

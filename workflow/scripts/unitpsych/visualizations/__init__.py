@@ -1,0 +1,16 @@
+"""Feature visualisations (rule file visualizations.smk): the optimisation and the diversity search
+of a unit's synthetic stimuli (protocol §5)."""
+
+from unitpsych.visualizations.featureviz import (
+    failed_units,
+    read_fv,
+    save_unit_fv,
+    summarize_fv_folders,
+    visualize_unit,
+)
+from unitpsych.visualizations.settings import FVSettings
+
+__all__ = [
+    "FVSettings", "failed_units", "read_fv", "save_unit_fv", "summarize_fv_folders",
+    "visualize_unit",
+]  # fmt: skip
