@@ -64,6 +64,7 @@ class FigureSpec:
     source: str | None = None  # a response source the figure needs (config responses.sources)
     group: str = "Paper (§8.5)"
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    code_version: int = 2  # the figure rule's params.code_version: bump when its drawing changes
 
 
 def _spec(name, draw, tables, needs, **kw) -> FigureSpec:
@@ -114,14 +115,16 @@ FIGURES: dict[str, FigureSpec] = {
         *[_spec(name, ("extra.unit_baseline", dict(measure=col, xlabel=label)), ["unit_scores", "baselines"],
                 "natural", per_model=("unit_statistics",), group=_BASELINE)
           for name, (col, label) in BASELINES.items()],
-        _spec("mis_per_model", "extra.mis_per_model", ["unit_scores"], "natural", per_model=("mis",), group=_BEYOND),
+        _spec("mis_per_model", "extra.mis_per_model", ["unit_scores"], "natural", per_model=("mis",), group=_BEYOND,
+              code_version=3),
         _spec("mis_vs_human", "extra.mis_vs_human", ["unit_scores", "baselines"], "natural", per_model=("mis",),
-              group=_BEYOND),
+              group=_BEYOND, code_version=3),
         _spec("mis_all_depth", "mis_all.mis_all_depth", [], "mis_all", per_model=("mis_all",), properties=True,
-              group=_BEYOND),
+              group=_BEYOND, code_version=1),
         _spec("mis_all_models", "mis_all.mis_all_models", [], "mis_all", per_model=("mis_all",), properties=True,
-              group=_BEYOND),
-        _spec("reproduction", "extra.reproduction", ["reproduction"], "any", source="imi", group=_BEYOND),
+              group=_BEYOND, code_version=1),
+        _spec("reproduction", "extra.reproduction", ["reproduction"], "any", source="imi", group=_BEYOND,
+              code_version=1),
     ]
 }  # fmt: skip
 
