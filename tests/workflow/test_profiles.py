@@ -29,9 +29,20 @@ def _load(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+def _figure_rule_texts() -> dict[str, str]:
+    """The rules figures.smk's loop makes, one per figure of the registry, each with the loop's text."""
+    from unitpsych.figures.registry import FIGURES
+
+    text = (REPO / "workflow" / "rules" / "figures.smk").read_text()
+    loop = re.search(r'^for _figure in FIGURES:\n\n    rule:\n        name:\n\s+f"plot_\{_figure\}"\n(.*)',
+                     text, flags=re.M | re.S)  # fmt: skip
+    assert loop, "figures.smk no longer makes its rules in `for _figure in FIGURES:`"
+    return {f"plot_{name}": loop[1].split("\n\n\n")[0] for name in FIGURES}
+
+
 def _rule_texts() -> dict[str, str]:
-    """Rule name -> its text, from every rule file."""
-    texts = {}
+    """Rule name -> its text, from every rule file, the figure rules of figures.smk's loop included."""
+    texts = _figure_rule_texts()
     for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         parts = re.split(r"^(?:rule|checkpoint) (\w+):\n", path.read_text(), flags=re.M)
         for name, body in zip(parts[1::2], parts[2::2], strict=True):
@@ -40,8 +51,8 @@ def _rule_texts() -> dict[str, str]:
 
 
 def _local_rules() -> set[str]:
-    """Rules listed under `localrules:` in any rule file."""
-    names = set()
+    """Rules listed under `localrules:` in any rule file or saying `localrule: True`."""
+    names = {name for name, text in _rule_texts().items() if re.search(r"localrule: True", text)}
     for path in (REPO / "workflow" / "rules").glob("*.smk"):
         for block in re.findall(
             r"^localrules:\n((?:[ \t]+\w+,?\n)+)", path.read_text(), flags=re.M
