@@ -67,7 +67,9 @@ def main() -> None:
     args = ap.parse_args()
     for scheduler in args.schedulers:
         with tempfile.TemporaryDirectory() as tmp:
-            r = run(scheduler, Path(args.workdir or tmp), args.targets)
+            workdir = Path(args.workdir or tmp)
+            workdir.mkdir(parents=True, exist_ok=True)
+            r = run(scheduler, workdir, args.targets)
         print(f"--scheduler {scheduler}: wall {r['wall']:.0f} s; Snakemake process {r['own_cpu']:.1f} "
               f"CPU s; solver: {r['solver_runs']} runs seen, {r['solver_cpu']:.1f} CPU s", flush=True)  # fmt: skip
 

@@ -3,16 +3,14 @@ and the resumable image pass (`image_pass`) it shares with the embeddings, the u
 the every-unit MIS."""
 
 from unitpsych.activations.cache import (
-    bounded_block,
     collect_activations,
     read_activations,
     read_image_root,
     read_unit_activations,
-    slab_chunks,
 )
 from unitpsych.activations.image_pass import DEFAULT_BLOCK_SIZE, DEFAULT_PASS, ImagePass
 
 __all__ = [
-    "DEFAULT_BLOCK_SIZE", "DEFAULT_PASS", "ImagePass", "bounded_block", "collect_activations", "read_activations", "read_image_root",
-    "read_unit_activations", "slab_chunks",
+    "DEFAULT_BLOCK_SIZE", "DEFAULT_PASS", "ImagePass", "collect_activations", "read_activations",
+    "read_image_root", "read_unit_activations",
 ]  # fmt: skip

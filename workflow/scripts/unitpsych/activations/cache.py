@@ -46,19 +46,6 @@ class CacheResult:
 
 
 COLUMN_CHUNKS = (65536, 1)  # a few sampled units: one column per chunk, a unit is one fast read
-SLAB_BYTES = 128 << 20  # many units (every channel): a row of chunks holds at most this
-
-
-def slab_chunks(n_units: int, columns: int = 64) -> tuple[int, int]:
-    """Chunks (rows, columns) for a cache of many units: a slab of `columns` units is a fast read,
-    and the chunks one row block touches (all units) stay within SLAB_BYTES, whatever n_images."""
-    return max(1, min(65536, SLAB_BYTES // (4 * max(1, n_units)))), columns
-
-
-def bounded_block(image_pass: ImagePass, n_units: int, budget: int = SLAB_BYTES) -> ImagePass:
-    """`image_pass` with its resume block shrunk so one block of rows holds at most `budget` bytes."""
-    rows = max(image_pass.batch_size, budget // (4 * max(1, n_units)))
-    return ImagePass(image_pass.batch_size, image_pass.num_workers, min(image_pass.block_size, rows))
 
 
 def collect_activations(
@@ -76,7 +63,7 @@ def collect_activations(
 
     `model` is a `unitpsych.models.registry.LoadedModel`. A crash leaves the partial file with every
     finished block; the next call with the same model, units and images resumes from there.
-    `chunk` (rows, columns) shapes the final dataset's chunks (`slab_chunks` for many units);
+    `chunk` (rows, columns) shapes the final dataset's chunks (COLUMN_CHUNKS: a unit is one read);
     without `unreadable_csv` the unreadable images are only logged.
     """
     import torch
