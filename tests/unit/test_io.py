@@ -47,3 +47,27 @@ def test_atomic_dir_replaces_only_on_success(tmp_path):
 def test_derived_seeds_depend_on_names_only():
     assert derive_seed(42, "resnet50") == derive_seed(42, "resnet50")
     assert derive_seed(42, "resnet50") != derive_seed(42, "resnet50-l2") != derive_seed(1, "resnet50")
+
+
+def test_an_uncaught_error_of_a_rule_script_is_written_to_its_log(tmp_path):
+    """Snakemake points at the log when a job fails: the traceback has to be there, not only on
+    the scheduler's stderr."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    log = tmp_path / "logs" / "rule.log"
+    script = tmp_path / "script.py"
+    script.write_text(
+        "from unitpsych.io import setup_logging\n"
+        f"setup_logging({str(log)!r}).info('started')\n"
+        "raise ValueError('5 of 14 units are usable')\n"
+    )
+    scripts = Path(__file__).resolve().parents[2] / "workflow" / "scripts"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(scripts)))  # fmt: skip
+    assert done.returncode == 1
+    assert "ValueError: 5 of 14 units are usable" in done.stderr
+    text = log.read_text()
+    assert "started" in text and "the job failed" in text
+    assert "ValueError: 5 of 14 units are usable" in text and "Traceback" in text

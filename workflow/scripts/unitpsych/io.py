@@ -90,7 +90,15 @@ def setup_logging(log_path: str | Path | None = None, level: int = logging.INFO)
     logger.addHandler(handler)
     logging.captureWarnings(True)
     logging.getLogger("py.warnings").addHandler(handler)
+    if log_path is not None:
+        sys.excepthook = _log_uncaught
     return logger
+
+
+def _log_uncaught(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+    """Write an uncaught exception to the rule's log, then print it to stderr as Python does."""
+    logging.getLogger("unitpsych").critical("the job failed:", exc_info=(kind, value, tb))
+    sys.__excepthook__(kind, value, tb)
 
 
 def log_stream(log_path: str | Path | None):
