@@ -71,9 +71,6 @@ def differences(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
     return lines
 
 
-FIRST_PLATFORM = "unnamed (the first manifest's machine, before platforms were recorded)"
-
-
 def platform_label() -> str:
     """This machine's CPU model and the instruction set torch's kernels use, e.g. 'AMD EPYC / AVX512'."""
     import torch
@@ -87,7 +84,7 @@ def platform_label() -> str:
 
 
 def _platforms(path: Path) -> dict[str, dict[str, str]]:
-    """Every recorded platform's hashes; a manifest of the old single-platform form is the first."""
+    """Every recorded platform's hashes (label -> results/<path> -> SHA-256); none without a file."""
     if not path.exists():
         return {}
     manifest = json.loads(path.read_text())
@@ -96,8 +93,6 @@ def _platforms(path: Path) -> dict[str, dict[str, str]]:
             f"{path} was recorded for the targets {manifest['targets']}, the test asks for "
             f"{list(TARGETS)}: regenerate it ({WRITE_ENV}=1) at a known-good commit"
         )
-    if "files" in manifest:
-        return {FIRST_PLATFORM: manifest["files"]}
     return manifest["platforms"]
 
 
