@@ -37,8 +37,9 @@ test: setup lint  ## lint, fast unit tests, then the workflow tests (Snakemake e
 serve: setup  ## serve results/experiments to participants (see README: running a study)
 	$(BIN)/unitpsych serve $(SERVE_ARGS)
 
-lint: setup  ## ruff, snakefmt and Snakemake's linter (the paper config, in a scratch folder)
+lint: setup  ## ruff (lint and format), snakefmt and Snakemake's linter (the paper config, in a scratch folder)
 	$(BIN)/ruff check workflow tests
+	$(BIN)/ruff format --check workflow tests
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	scratch=$$(mktemp -d) && $(BIN)/snakemake --lint --snakefile Snakefile --directory "$$scratch"; \
 		status=$$?; rm -rf "$$scratch"; exit $$status

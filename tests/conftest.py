@@ -64,7 +64,8 @@ class Killed(Exception):
 
 
 def kill_after(monkeypatch, module, name: str, n_calls: int) -> None:
-    """Make `module.<name>` run, then raise Killed, from its `n_calls`-th call on (a resume point)."""
+    """Make `module.<name>` run, then raise Killed, from its `n_calls`-th call on (a resume
+    point)."""
     calls = []
     original = getattr(module, name)
 

@@ -22,18 +22,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow" / "scrip
 
 from unitpsych.experiments.design import experiment_name  # noqa: E402
 
-PAPER = ["googlenet", "densenet_201", "resnet50", "resnet50-l2", "clip-resnet50", "wide_resnet50",
-         "in1k-vit_b32", "clip-vit_b32", "convnext_b"]  # fmt: skip
+PAPER = [
+    "googlenet",
+    "densenet_201",
+    "resnet50",
+    "resnet50-l2",
+    "clip-resnet50",
+    "wide_resnet50",
+    "in1k-vit_b32",
+    "clip-vit_b32",
+    "convnext_b",
+]
 NO_SYNTHETIC = {"in1k-vit_b32", "clip-vit_b32"}
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def paper_experiments() -> list[dict]:
     """The paper's 23 experiments (protocol §9)."""
-    exps = [{"model": m, "condition": c} for m in PAPER for c in ("natural", "synthetic")
-            if not (c == "synthetic" and m in NO_SYNTHETIC)]  # fmt: skip
-    exps += [{"model": m, "condition": "natural", "difficulty": d}
-             for m in ("resnet50", "clip-resnet50") for d in ("hard99", "hard95", "hard85")]  # fmt: skip
+    exps = [
+        {"model": m, "condition": c}
+        for m in PAPER
+        for c in ("natural", "synthetic")
+        if not (c == "synthetic" and m in NO_SYNTHETIC)
+    ]
+    exps += [
+        {"model": m, "condition": "natural", "difficulty": d}
+        for m in ("resnet50", "clip-resnet50")
+        for d in ("hard99", "hard95", "hard85")
+    ]
     exps.append({"model": "resnet50", "condition": "synthetic", "difficulty": "hard95"})
     return exps
 
@@ -46,8 +62,14 @@ def generate_units(models: list[str], n_units: int = 84, n_layers: int = 40, see
         idx = np.sort(rng.integers(0, n_layers, n_units))
         ch = rng.integers(0, 512, n_units)
         units = [f"layer{i}_conv__{c}" for i, c in zip(idx, ch, strict=True)]
-        t = pd.DataFrame({"unit": units, "layer": [f"layer{i}_conv" for i in idx], "channel": ch,
-                          "layer_index": idx}).drop_duplicates("unit")  # fmt: skip
+        t = pd.DataFrame(
+            {
+                "unit": units,
+                "layer": [f"layer{i}_conv" for i in idx],
+                "channel": ch,
+                "layer_index": idx,
+            }
+        ).drop_duplicates("unit")
         t["relative_depth"] = t["layer_index"] / t["layer_index"].max()
         out[m] = t.reset_index(drop=True)
     return out
@@ -72,8 +94,10 @@ def generate_responses(
     # every task once (kept), then excluded attempts spread over tasks
     extra = rng.integers(0, len(tasks), n_attempts - len(tasks))
     attempts = [(t, True) for t in range(len(tasks))] + [(int(t), False) for t in extra]
-    p_unit = {m: dict(zip(t["unit"], rng.uniform(0.55, 0.95, len(t)), strict=True))
-              for m, t in units.items()}  # fmt: skip
+    p_unit = {
+        m: dict(zip(t["unit"], rng.uniform(0.55, 0.95, len(t)), strict=True))
+        for m, t in units.items()
+    }
     frames = []
     for a, (t, kept) in enumerate(attempts):
         e, k = tasks[t]
@@ -88,33 +112,58 @@ def generate_responses(
         catch[n_demo + rng.choice(n_main + n_catch, n_catch, replace=False)] = True
         p = np.where(catch, 0.97, p)
         correct = rng.random(per_attempt) < p
-        conf = np.where(correct, rng.choice([1, 2, 3], per_attempt, p=[0.2, 0.3, 0.5]),
-                        rng.choice([1, 2, 3], per_attempt, p=[0.5, 0.3, 0.2]))  # fmt: skip
+        conf = np.where(
+            correct,
+            rng.choice([1, 2, 3], per_attempt, p=[0.2, 0.3, 0.5]),
+            rng.choice([1, 2, 3], per_attempt, p=[0.5, 0.3, 0.2]),
+        )
         layer = [u.rsplit("__", 1)[0] for u in trial_units]
-        frames.append(pd.DataFrame({
-            "participant_id": f"P{a:05d}", "task_id": f"{experiment_name(model, cond, diff)}-{k}",
-            "task_number": k, "trial_index": np.arange(per_attempt) + 3,
-            "corrected_trial_index": np.arange(per_attempt) - n_demo, "is_demo": is_demo,
-            "catch_trial": catch, "correct": correct, "choice": np.where(correct, "b", "a"),
-            "confidence": conf, "button_pressed": rng.integers(0, 6, per_attempt),
-            "switched_queries": rng.random(per_attempt) < 0.5,
-            "rt": rng.gamma(4, 600, per_attempt), "time_elapsed": np.arange(per_attempt) * 4000,
-            "batch": rng.integers(0, 11, per_attempt), "layer": layer,
-            "channel": [int(u.rsplit("__", 1)[1]) for u in trial_units],
-            "mode": np.where(catch, "catch_trial", "natural" if cond == "natural" else "optimized"),
-            "model": model, "passed_checks": kept, "multi_participation": False,
-            "source": source, "experiment": experiment_name(model, cond, diff),
-            "unit": trial_units, "condition": cond, "difficulty": diff, "kept": kept,
-            "exclusion_reason": "" if kept else "catch_trials",
-        }))  # fmt: skip
+        frames.append(
+            pd.DataFrame(
+                {
+                    "participant_id": f"P{a:05d}",
+                    "task_id": f"{experiment_name(model, cond, diff)}-{k}",
+                    "task_number": k,
+                    "trial_index": np.arange(per_attempt) + 3,
+                    "corrected_trial_index": np.arange(per_attempt) - n_demo,
+                    "is_demo": is_demo,
+                    "catch_trial": catch,
+                    "correct": correct,
+                    "choice": np.where(correct, "b", "a"),
+                    "confidence": conf,
+                    "button_pressed": rng.integers(0, 6, per_attempt),
+                    "switched_queries": rng.random(per_attempt) < 0.5,
+                    "rt": rng.gamma(4, 600, per_attempt),
+                    "time_elapsed": np.arange(per_attempt) * 4000,
+                    "batch": rng.integers(0, 11, per_attempt),
+                    "layer": layer,
+                    "channel": [int(u.rsplit("__", 1)[1]) for u in trial_units],
+                    "mode": np.where(
+                        catch, "catch_trial", "natural" if cond == "natural" else "optimized"
+                    ),
+                    "model": model,
+                    "passed_checks": kept,
+                    "multi_participation": False,
+                    "source": source,
+                    "experiment": experiment_name(model, cond, diff),
+                    "unit": trial_units,
+                    "condition": cond,
+                    "difficulty": diff,
+                    "kept": kept,
+                    "exclusion_reason": "" if kept else "catch_trials",
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
 def model_config() -> dict[str, dict]:
     """The paper models' presentation keys (label, scale_rank) as a config would give them."""
     table = pd.read_csv(ROOT / "resources" / "models.csv")
-    return {r.model: {"arch": r.model, "label": r.paper_name, "scale_rank": r.scale_order}
-            for r in table.itertuples()}  # fmt: skip
+    return {
+        r.model: {"arch": r.model, "label": r.paper_name, "scale_rank": r.scale_order}
+        for r in table.itertuples()
+    }
 
 
 def run_tables(responses, experiments, units, models, out: Path) -> dict[str, pd.DataFrame]:
@@ -122,17 +171,31 @@ def run_tables(responses, experiments, units, models, out: Path) -> dict[str, pd
     from unitpsych.analysis import tables as stats
 
     settings = stats.Settings(
-        sources=("imi",), n_resamples=10_000, confidence_level=0.95, seed=42,
-        regression_scale="n_parameters", regression_cluster=("participant_id", "unit"),
-    )  # fmt: skip
-    stat_tables = {m: t[["unit"]].assign(pixel_sparsity=np.linspace(0, 1, len(t)),
-                                         channel_sparsity=np.linspace(0, 0.5, len(t)),
-                                         local_contrast=np.linspace(1, 2, len(t)))
-                   for m, t in units.items()}  # fmt: skip
+        sources=("imi",),
+        n_resamples=10_000,
+        confidence_level=0.95,
+        seed=42,
+        regression_scale="n_parameters",
+        regression_cluster=("participant_id", "unit"),
+    )
+    stat_tables = {
+        m: t[["unit"]].assign(
+            pixel_sparsity=np.linspace(0, 1, len(t)),
+            channel_sparsity=np.linspace(0, 0.5, len(t)),
+            local_contrast=np.linspace(1, 2, len(t)),
+        )
+        for m, t in units.items()
+    }
     tables = stats.build_tables(
-        responses, experiments, models, settings, units=units, unit_statistics=stat_tables,
-        mis={m: None for m in models}, model_table=pd.read_csv(ROOT / "resources" / "models.csv"),
-    )  # fmt: skip
+        responses,
+        experiments,
+        models,
+        settings,
+        units=units,
+        unit_statistics=stat_tables,
+        mis={m: None for m in models},
+        model_table=pd.read_csv(ROOT / "resources" / "models.csv"),
+    )
     out.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
@@ -153,26 +216,47 @@ def run_figures(tables: dict[str, pd.DataFrame], units, responses: pd.DataFrame,
     rng = np.random.default_rng(1)
     read = {name: pd.read_csv(out / "tables" / f"{name}.csv") for name in tables}
     read["unit_statistics"] = pd.concat(
-        [t[["unit"]].assign(model=m, pixel_sparsity=rng.uniform(0, 1, len(t)),
-                            channel_sparsity=rng.uniform(0, 0.3, len(t)),
-                            local_contrast=rng.uniform(0, 2, len(t))) for m, t in units.items()]
-    )  # fmt: skip
-    read["mis"] = read["unit_statistics"][["model", "unit"]].assign(mis=rng.uniform(0.5, 1, len(read["unit_statistics"])))
-    attempts = responses.groupby(["participant_id", "experiment", "task_number"], as_index=False)["kept"].first()
+        [
+            t[["unit"]].assign(
+                model=m,
+                pixel_sparsity=rng.uniform(0, 1, len(t)),
+                channel_sparsity=rng.uniform(0, 0.3, len(t)),
+                local_contrast=rng.uniform(0, 2, len(t)),
+            )
+            for m, t in units.items()
+        ]
+    )
+    read["mis"] = read["unit_statistics"][["model", "unit"]].assign(
+        mis=rng.uniform(0.5, 1, len(read["unit_statistics"]))
+    )
+    attempts = responses.groupby(["participant_id", "experiment", "task_number"], as_index=False)[
+        "kept"
+    ].first()
     n = len(attempts)
     checks = CHECKS
     upper = rng.integers(0, 46, n)  # presses of the upper button row of 45 main trials
     read["exclusions"] = attempts.assign(
-        source="imi", catch_trials_value=rng.uniform(0.4, 1, n), row_variability_value=np.minimum(upper, 45 - upper),
-        n_upper_row=upper, n_lower_row=45 - upper,
-        total_response_time_value=rng.uniform(60, 3000, n), instruction_time_value=rng.uniform(5, 200, n),
-        demo_trials_value=rng.integers(1, 5, n), **{f"{c}_result": rng.random(n) > 0.1 for c in checks},
-    )  # fmt: skip
+        source="imi",
+        catch_trials_value=rng.uniform(0.4, 1, n),
+        row_variability_value=np.minimum(upper, 45 - upper),
+        n_upper_row=upper,
+        n_lower_row=45 - upper,
+        total_response_time_value=rng.uniform(60, 3000, n),
+        instruction_time_value=rng.uniform(5, 200, n),
+        demo_trials_value=rng.integers(1, 5, n),
+        **{f"{c}_result": rng.random(n) > 0.1 for c in checks},
+    )
     models = model_config()
     properties = figures.model_properties(models, pd.read_csv(ROOT / "resources" / "models.csv"))
-    thresholds = {"instruction_time_min_s": 15, "instruction_time_max_s": None, "total_response_time_min_s": 135,
-                  "total_response_time_max_s": 2500, "row_variability_min": 5, "catch_trials_min_ratio": 0.8,
-                  "demo_trials_max_attempts": 3}  # fmt: skip
+    thresholds = {
+        "instruction_time_min_s": 15,
+        "instruction_time_max_s": None,
+        "total_response_time_min_s": 135,
+        "total_response_time_max_s": 2500,
+        "row_variability_min": 5,
+        "catch_trials_min_ratio": 0.8,
+        "demo_trials_max_attempts": 3,
+    }
     (out / "figures").mkdir(parents=True, exist_ok=True)
     with plt.style.context(str(ROOT / "resources" / "unitpsych.mplstyle")):
         for name in figures.FIGURES:

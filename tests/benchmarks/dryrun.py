@@ -25,8 +25,20 @@ GOAL_S = 20.0
 
 def snakemake(workdir: Path, config: Path, *args: str) -> tuple[float, str]:
     """Run snakemake in `workdir` with `config`; (seconds, merged output); raises on failure."""
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-           "--directory", str(workdir), "--configfile", str(config), "--cores", "1", *args]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        "--cores",
+        "1",
+        *args,
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -63,14 +75,19 @@ def main() -> None:
         snakemake(Path(tiny), test_config, "units")
         base_s, base_jobs = dry_run(Path(tiny), test_config, args.repeats)
     print(f"paper config, nothing built:   {fresh_s:6.1f} s  {fresh_jobs:6d} jobs planned")
-    print(f"paper config, units sampled:   {full_s:6.1f} s  {full_jobs:6d} jobs planned"
-          f"  (sampling the units took {units_s:.1f} s)")  # fmt: skip
+    print(
+        f"paper config, units sampled:   {full_s:6.1f} s  {full_jobs:6d} jobs planned"
+        f"  (sampling the units took {units_s:.1f} s)"
+    )
     print(f"tiny test config (baseline):   {base_s:6.1f} s  {base_jobs:6d} jobs planned")
     worst = max(fresh_s, full_s)
-    print(f"slowest paper dry run / goal ({GOAL_S:.0f} s): {worst / GOAL_S:.2f}"
-          f"  -> {'OK' if worst < GOAL_S else 'TOO SLOW'}")  # fmt: skip
     print(
-        f"paper / tiny dry run: {full_s / base_s:.1f}x for {full_jobs / max(base_jobs, 1):.0f}x the jobs"
+        f"slowest paper dry run / goal ({GOAL_S:.0f} s): {worst / GOAL_S:.2f}"
+        f"  -> {'OK' if worst < GOAL_S else 'TOO SLOW'}"
+    )
+    print(
+        f"paper / tiny dry run: {full_s / base_s:.1f}x for {full_jobs / max(base_jobs, 1):.0f}x "
+        "the jobs"
     )
 
 

@@ -3,7 +3,8 @@
 Both sides run the protocol's full per-unit procedure (§5.2: non-diverse min and max batches, then
 the α search per side) with the same model, units, image size, steps and targets:
 
-- ours: `unitpsych.visualizations.featureviz.visualize_unit` (runs of a unit stacked in one batch, speculative α
+- ours: `unitpsych.visualizations.featureviz.visualize_unit` (runs of a unit stacked in one batch,
+speculative α
   candidates up to `--batch-images`, no weight gradients, forward stops at the unit's layer);
 - baseline: the authors' way, one lucent `render_vis` call per run, one run at a time, each followed
   by the same re-evaluation, the α sequence driven by `sequential_alpha_search`.
@@ -150,8 +151,12 @@ def main() -> None:
     validate(cfg, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # fills defaults
     cfg["featureviz"].pop("batch_images")
     settings = FVSettings.from_config(cfg["featureviz"])
-    print(f"{args.arch} on {device}: {len(args.units)} units, {args.size} px, {args.steps} steps/run, "
-          f"α ≤ {args.alpha_max:g} + {args.bisection_steps} bisection steps, batch budget {args.batch_images}")  # fmt: skip
+    print(
+        f"{args.arch} on {device}: {len(args.units)} units, {args.size} px, {args.steps} "
+        "steps/run, "
+        f"α ≤ {args.alpha_max:g} + {args.bisection_steps} bisection steps, batch budget "
+        f"{args.batch_images}"
+    )
     targets = {
         u: start_range(model, u, settings, derive_seed(settings.seed, u)) for u in args.units
     }
@@ -170,8 +175,11 @@ def main() -> None:
         ours += time.perf_counter() - t0
         ours_runs += len(fv.runs)
         peaks["ours"] = peak_memory()
-        print(f"  ours   {unit}: {len(fv.runs)} runs in {fv.settings['rounds']} rounds, "
-              f"α min={fv.sides['min'].alpha} max={fv.sides['max'].alpha}", flush=True)  # fmt: skip
+        print(
+            f"  ours   {unit}: {len(fv.runs)} runs in {fv.settings['rounds']} rounds, "
+            f"α min={fv.sides['min'].alpha} max={fv.sides['max'].alpha}",
+            flush=True,
+        )
         if args.skip_lucent:
             continue
         if torch.cuda.is_available():

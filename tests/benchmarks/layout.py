@@ -56,8 +56,10 @@ def main() -> None:
         model.to(memory_format=layout)
         pass_s = best_seconds(forward, 3)
         step_s = best_seconds(fv_step, 10)
-        print(f"{args.arch} {str(layout).removeprefix('torch.'):17s} {args.threads} threads: "
-              f"pass {args.batch / pass_s:6.1f} images/s, FV step {1 / step_s:5.1f} steps/s")  # fmt: skip
+        print(
+            f"{args.arch} {str(layout).removeprefix('torch.'):17s} {args.threads} threads: "
+            f"pass {args.batch / pass_s:6.1f} images/s, FV step {1 / step_s:5.1f} steps/s"
+        )
 
 
 if __name__ == "__main__":

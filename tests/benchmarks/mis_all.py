@@ -57,8 +57,13 @@ def phase(name: str, work: Path, args: argparse.Namespace) -> dict:
         from unitpsych.observer.similarity import load_backend
 
         t = time.perf_counter()
-        embed_image_set(load_backend(BACKEND), root, paths, work / "emb.h5",
-                        image_pass=ImagePass(50, args.workers, 4096))  # fmt: skip
+        embed_image_set(
+            load_backend(BACKEND),
+            root,
+            paths,
+            work / "emb.h5",
+            image_pass=ImagePass(50, args.workers, 4096),
+        )
         out["seconds"] = time.perf_counter() - t
     elif name == "pass":
         from unitpsych.observer.channel_quantiles import set_size, state_bytes
@@ -80,8 +85,15 @@ def phase(name: str, work: Path, args: argparse.Namespace) -> dict:
         t = time.perf_counter()
         tasks = TaskFile.read(work / "tasks.h5")
         units = tasks.units
-        scores = score_every_unit(tasks.top, tasks.bottom, tasks.excluded, units, tasks.images, cache,
-                                  memory_mb=args.memory_mb)  # fmt: skip
+        scores = score_every_unit(
+            tasks.top,
+            tasks.bottom,
+            tasks.excluded,
+            units,
+            tasks.images,
+            cache,
+            memory_mb=args.memory_mb,
+        )
         table = mis_all_table(scores, "lite0", BACKEND, None, "none", False)
         out["seconds"], out["units"] = time.perf_counter() - t, len(units)
         out["mean_accuracy"] = float(table["accuracy"].mean())
@@ -108,26 +120,54 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        generate_image_set(work / "images", n_images=args.images, size=args.size, n_classes=10, seed=0)
+        generate_image_set(
+            work / "images", n_images=args.images, size=args.size, n_classes=10, seed=0
+        )
         res = {}
         for name in ("forward", "embed", "pass", "score"):
-            cmd = [sys.executable, str(HERE), "--phase", name, "--work", tmp, "--threads",
-                   str(args.threads), "--workers", str(args.workers), "--memory-mb", str(args.memory_mb)]  # fmt: skip
+            cmd = [
+                sys.executable,
+                str(HERE),
+                "--phase",
+                name,
+                "--work",
+                tmp,
+                "--threads",
+                str(args.threads),
+                "--workers",
+                str(args.workers),
+                "--memory-mb",
+                str(args.memory_mb),
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
             res[name] = json.loads(proc.stdout.strip().splitlines()[-1])
             print(json.dumps(res[name]))
     f, p, s = (res[k]["seconds"] for k in ("forward", "pass", "score"))
     units = res["pass"]["units"]
-    print(f"EfficientNet-lite0, {units} units (every channel of {args.images} images), "
-          f"{args.threads} threads:")  # fmt: skip
-    print(f"  forward pass {f:.1f} s; channel pass {p:.1f} s ({p / f:.2f}x); scoring {s:.1f} s "
-          f"({units / s:,.0f} units/s); embeddings ({BACKEND}, shared by all models) {res['embed']['seconds']:.1f} s")  # fmt: skip
-    print(f"  every-unit MIS: {units / (p + s):,.0f} units/s end to end, (pass + scoring) / forward = "
-          f"{(p + s) / f:.2f}")  # fmt: skip
-    print(f"  peak RSS: forward {res['forward']['peak_rss_mb']:.0f} MB, pass {res['pass']['peak_rss_mb']:.0f} MB, "
-          f"scoring {res['score']['peak_rss_mb']:.0f} MB (traced {res['score']['peak_traced_mb']:.0f} MB)")  # fmt: skip
-    print(f"  streaming state {res['pass']['state_mb']:.0f} MB, mis_all_tasks.h5 "
-          f"{res['pass']['file_mb']:.0f} MB")  # fmt: skip
+    print(
+        f"EfficientNet-lite0, {units} units (every channel of {args.images} images), "
+        f"{args.threads} threads:"
+    )
+    print(
+        f"  forward pass {f:.1f} s; channel pass {p:.1f} s ({p / f:.2f}x); scoring {s:.1f} s "
+        f"({units / s:,.0f} units/s); embeddings ({BACKEND}, shared by all models) "
+        f"{res['embed']['seconds']:.1f} s"
+    )
+    print(
+        f"  every-unit MIS: {units / (p + s):,.0f} units/s end to end, (pass + scoring) / forward "
+        "= "
+        f"{(p + s) / f:.2f}"
+    )
+    print(
+        f"  peak RSS: forward {res['forward']['peak_rss_mb']:.0f} MB, pass "
+        f"{res['pass']['peak_rss_mb']:.0f} MB, "
+        f"scoring {res['score']['peak_rss_mb']:.0f} MB (traced "
+        f"{res['score']['peak_traced_mb']:.0f} MB)"
+    )
+    print(
+        f"  streaming state {res['pass']['state_mb']:.0f} MB, mis_all_tasks.h5 "
+        f"{res['pass']['file_mb']:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

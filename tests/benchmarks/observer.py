@@ -53,8 +53,9 @@ def fake_cache(path: Path, n: int, dim: int, seed: int = 0) -> list[str]:
     with h5py.File(path, "w") as f:
         f.create_dataset("embeddings", data=e, chunks=(max(1, (1 << 20) // (4 * dim)), dim))
         f.create_dataset("images", data=np.array(images, dtype=object), dtype=h5py.string_dtype())
-        f.attrs.update({"backend": "random", "similarity": "cosine", "image_size": 224,
-                        "complete": True})  # fmt: skip
+        f.attrs.update(
+            {"backend": "random", "similarity": "cosine", "image_size": 224, "complete": True}
+        )
     return images
 
 
@@ -81,13 +82,16 @@ def main() -> None:
         for r in range(args.repeats):  # interleaved, best of
             bare.append(bare_loop(backend, root, paths, args.batch_size, args.workers))
             t = time.perf_counter()
-            image_pass = ImagePass(batch_size=args.batch_size, num_workers=args.workers,
-                                   block_size=4 * args.batch_size)  # fmt: skip
+            image_pass = ImagePass(
+                batch_size=args.batch_size, num_workers=args.workers, block_size=4 * args.batch_size
+            )
             embed_image_set(backend, root, paths, Path(tmp) / f"e{r}.h5", image_pass=image_pass)
             ours.append(time.perf_counter() - t)
         print(f"(a) {args.backend} on {device}: {len(paths)} images")
-        print(f"    bare forward loop {len(paths) / min(bare):.1f} img/s, "
-              f"embedding cache {len(paths) / min(ours):.1f} img/s")  # fmt: skip
+        print(
+            f"    bare forward loop {len(paths) / min(bare):.1f} img/s, "
+            f"embedding cache {len(paths) / min(ours):.1f} img/s"
+        )
         print(f"    throughput ratio cache / bare = {min(bare) / min(ours):.3f} (goal >= 0.9)")
 
         cache_path = Path(tmp) / "mis.h5"
@@ -100,8 +104,10 @@ def main() -> None:
         tasks = mis_tasks(acts, units, images, cache, "bench", seed=42, n_tasks=20)
         table = mis_table(tasks, "bench", "random", 0.16, "given")
         elapsed = time.perf_counter() - t
-        print(f"(b) MIS of {len(table)} units x 20 tasks over {args.mis_images} cached embeddings "
-              f"({args.dim} dims): {elapsed:.2f} s (goal < 10 s on 2 cores)")  # fmt: skip
+        print(
+            f"(b) MIS of {len(table)} units x 20 tasks over {args.mis_images} cached embeddings "
+            f"({args.dim} dims): {elapsed:.2f} s (goal < 10 s on 2 cores)"
+        )
 
 
 if __name__ == "__main__":

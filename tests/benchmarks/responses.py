@@ -45,7 +45,9 @@ from unitpsych.responses.payloads import (  # noqa: E402
 GOAL_S = 30.0
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
 PROPS = SCHEMA["properties"]
-CHECKS = {k: v["default"] for k, v in PROPS["responses"]["properties"]["checks"]["properties"].items()}  # fmt: skip
+CHECKS = {
+    k: v["default"] for k, v in PROPS["responses"]["properties"]["checks"]["properties"].items()
+}
 SIMULATION = {k: v["default"] for k, v in PROPS["simulation"]["properties"].items()}
 ALPHA = 0.8  # sensitivity of the simulated participants (p = σ(α·d))
 
@@ -59,11 +61,21 @@ def trials_table(name: str, seed: int) -> pd.DataFrame:
     for task in range(64):
         for trial in range(1, (5 if task == 0 else 45) + 1):
             catch = task > 0 and trial % 9 == 0
-            rows.append({"experiment": name, "task": task, "trial": trial, "is_demo": task == 0,
-                         "catch_trial": catch, "mode": "catch_trial" if catch else "natural",
-                         "unit": f"layer{trial % 7}__{trial}", "layer": f"layer{trial % 7}",
-                         "channel": trial, "batch": task % 11,
-                         "d": 1.0 if catch or task == 0 else float(rng.normal(0.3, 0.3))})  # fmt: skip
+            rows.append(
+                {
+                    "experiment": name,
+                    "task": task,
+                    "trial": trial,
+                    "is_demo": task == 0,
+                    "catch_trial": catch,
+                    "mode": "catch_trial" if catch else "natural",
+                    "unit": f"layer{trial % 7}__{trial}",
+                    "layer": f"layer{trial % 7}",
+                    "channel": trial,
+                    "batch": task % 11,
+                    "d": 1.0 if catch or task == 0 else float(rng.normal(0.3, 0.3)),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -188,18 +200,27 @@ def main() -> None:
 
     rows = summary["rows"]
     assert rows["kept"] + rows["excluded"] + rows["rejected"] == rows["input"]
-    print(f"\n{len(names)} experiments, {n_files} payload files, {rows['input']} responses "
-          f"({rows['kept']} kept, {rows['excluded']} excluded, {rows['rejected']} rejected)")  # fmt: skip
-    print(f"(a) parse on {args.workers} processes + merge: {total:.1f} s "
-          f"(parse {parsed_s:.1f} s, merge {merge_s:.1f} s), {rows['input'] / total:,.0f} rows/s; "
-          f"goal {GOAL_S:.0f} s: {total / GOAL_S:.2f} of it")  # fmt: skip
-    print(f"    CPU time: parse {parse_cpu:.1f} s over {args.workers} processes, merge {merge_cpu:.1f} s"
-          f" (wall time exceeds CPU time / {args.workers} when the machine is shared)")  # fmt: skip
+    print(
+        f"\n{len(names)} experiments, {n_files} payload files, {rows['input']} responses "
+        f"({rows['kept']} kept, {rows['excluded']} excluded, {rows['rejected']} rejected)"
+    )
+    print(
+        f"(a) parse on {args.workers} processes + merge: {total:.1f} s "
+        f"(parse {parsed_s:.1f} s, merge {merge_s:.1f} s), {rows['input'] / total:,.0f} rows/s; "
+        f"goal {GOAL_S:.0f} s: {total / GOAL_S:.2f} of it"
+    )
+    print(
+        f"    CPU time: parse {parse_cpu:.1f} s over {args.workers} processes, merge "
+        f"{merge_cpu:.1f} s"
+        f" (wall time exceeds CPU time / {args.workers} when the machine is shared)"
+    )
     print(f"(b) parse on 1 process: {serial_s:.1f} s (CPU {serial_cpu:.1f} s)")
     print(f"(c) baseline, JSON decoding only: {base:.1f} s; (a)/(c) = {total / base:.1f}")
     print(f"(d) released table, {imi_rows} rows: {imi_s:.1f} s (CPU {imi_cpu:.1f} s)")
-    print(f"peak RSS: parse worker {max(p for _, _, p in outputs)} MB, merge {merge_peak:.0f} MB, "
-          f"whole run {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")  # fmt: skip
+    print(
+        f"peak RSS: parse worker {max(p for _, _, p in outputs)} MB, merge {merge_peak:.0f} MB, "
+        f"whole run {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -27,16 +27,32 @@ REPO = Path(__file__).resolve().parents[2]
 
 def targets(config: dict) -> list[str]:
     """The stimulus index of every demo model that has no feature visualisations."""
-    return [f"results/{m}/stimuli/index.csv" for m, c in config["models"].items()
-            if c.get("synthetic", True) is False]  # fmt: skip
+    return [
+        f"results/{m}/stimuli/index.csv"
+        for m, c in config["models"].items()
+        if c.get("synthetic", True) is False
+    ]
 
 
 def run(scheduler: str, workdir: Path, goals: list[str] | None = None) -> dict:
     """One run; returns wall seconds, the Snakemake process's CPU seconds, solver runs and CPU."""
     config = REPO / "config" / "demo.yaml"
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
-           str(workdir), "--configfile", str(config), "--cores", "2", "--scheduler", scheduler,
-           *(goals or targets(yaml.safe_load(config.read_text())))]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        "--cores",
+        "2",
+        "--scheduler",
+        scheduler,
+        *(goals or targets(yaml.safe_load(config.read_text()))),
+    ]
     start = time.perf_counter()
     proc = psutil.Popen(cmd, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     own = 0.0
@@ -54,8 +70,12 @@ def run(scheduler: str, workdir: Path, goals: list[str] | None = None) -> dict:
         time.sleep(0.1)
     if proc.returncode:
         raise SystemExit(f"snakemake failed ({proc.returncode}) with --scheduler {scheduler}")
-    return {"wall": time.perf_counter() - start, "own_cpu": own, "solver_runs": len(solver),
-            "solver_cpu": sum(solver.values())}  # fmt: skip
+    return {
+        "wall": time.perf_counter() - start,
+        "own_cpu": own,
+        "solver_runs": len(solver),
+        "solver_cpu": sum(solver.values()),
+    }
 
 
 def main() -> None:
@@ -70,8 +90,12 @@ def main() -> None:
             workdir = Path(args.workdir or tmp)
             workdir.mkdir(parents=True, exist_ok=True)
             r = run(scheduler, workdir, args.targets)
-        print(f"--scheduler {scheduler}: wall {r['wall']:.0f} s; Snakemake process {r['own_cpu']:.1f} "
-              f"CPU s; solver: {r['solver_runs']} runs seen, {r['solver_cpu']:.1f} CPU s", flush=True)  # fmt: skip
+        print(
+            f"--scheduler {scheduler}: wall {r['wall']:.0f} s; Snakemake process "
+            f"{r['own_cpu']:.1f} "
+            f"CPU s; solver: {r['solver_runs']} runs seen, {r['solver_cpu']:.1f} CPU s",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(REPO / "workflow" / "scripts"), str(REPO / "tests"), str(REPO / "tests" / "unit")]
+sys.path[:0] = [
+    str(REPO / "workflow" / "scripts"),
+    str(REPO / "tests"),
+    str(REPO / "tests" / "unit"),
+]
 
 import uvicorn  # noqa: E402
 from test_server import N_TRIALS, make_payload, settings  # noqa: E402
@@ -51,7 +55,9 @@ def participant(base: str, pid: str) -> float:
     with urllib.request.urlopen(base + info["index_url"], timeout=60) as r:
         index = json.loads(r.read())
     experiment, task = info["task_id"].rsplit("-", 1)
-    body = make_payload(experiment, int(task), n_trials=index["n_trials"], catch=index["catch_trial_idxs"])
+    body = make_payload(
+        experiment, int(task), n_trials=index["n_trials"], catch=index["catch_trial_idxs"]
+    )
     start = time.perf_counter()
     request = urllib.request.Request(f"{base}/api/submit?aid={aid}", data=body, method="POST")
     with urllib.request.urlopen(request, timeout=60) as r:
@@ -76,14 +82,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for name in ("bench_natural", "bench_synthetic"):
-            build_experiment(root / "experiments", name, n_tasks=N_PARTICIPANTS, n_trials=N_TRIALS, images=False)
-        build_experiment(root / "experiments", "preload_natural", n_tasks=1, n_trials=45,
-                         catch_trials=(4, 11, 19, 30, 41), n_demo=5)  # fmt: skip
+            build_experiment(
+                root / "experiments", name, n_tasks=N_PARTICIPANTS, n_trials=N_TRIALS, images=False
+            )
+        build_experiment(
+            root / "experiments",
+            "preload_natural",
+            n_tasks=1,
+            n_trials=45,
+            catch_trials=(4, 11, 19, 30, 41),
+            n_demo=5,
+        )
         app = create_app(settings(root, requests=100_000, file_requests=100_000))
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 30
@@ -97,11 +113,19 @@ def main() -> None:
             t_seq = time.perf_counter() - start
             start = time.perf_counter()
             with ThreadPoolExecutor(N_PARTICIPANTS) as pool:
-                burst = list(pool.map(lambda i: participant(base, f"burst{i:03d}"), range(N_PARTICIPANTS), timeout=300))
+                burst = list(
+                    pool.map(
+                        lambda i: participant(base, f"burst{i:03d}"),
+                        range(N_PARTICIPANTS),
+                        timeout=300,
+                    )
+                )
             t_burst = time.perf_counter() - start
 
             images = sorted((root / "experiments").glob("*preload_natural/**/*.png"))
-            urls = [f"/experiments/{p.relative_to(root / 'experiments').as_posix()}" for p in images]
+            urls = [
+                f"/experiments/{p.relative_to(root / 'experiments').as_posix()}" for p in images
+            ]
             start = time.perf_counter()
             with ThreadPoolExecutor(6) as pool:  # 6 keep-alive connections, as a browser opens
                 chunks = list(pool.map(lambda i: fetch(port, urls[i::6]), range(6), timeout=300))
@@ -116,12 +140,21 @@ def main() -> None:
             thread.join(timeout=30)
         n_files = len(list((root / "raw").rglob("*.json")))
     assert n_files == 2 * N_PARTICIPANTS, n_files
-    print(f"(a) {N_PARTICIPANTS} participants one after another: {t_seq:.2f} s "
-          f"({4 * N_PARTICIPANTS / t_seq:.0f} requests/s), slowest submission {max(sequential):.3f} s")  # fmt: skip
-    print(f"(b) {N_PARTICIPANTS} participants at once: {t_burst:.2f} s ({t_burst / t_seq:.2f}x of (a)), "
-          f"slowest submission {max(burst):.3f} s ({max(burst) / GOAL_SUBMIT_S:.2f}x of the {GOAL_SUBMIT_S:.0f} s goal)")  # fmt: skip
-    print(f"(c) preload of {len(urls)} images: {t_preload:.2f} s ({len(urls) / t_preload:.0f} images/s, "
-          f"{t_preload / GOAL_PRELOAD_S:.2f}x of the {GOAL_PRELOAD_S:.0f} s goal)")  # fmt: skip
+    print(
+        f"(a) {N_PARTICIPANTS} participants one after another: {t_seq:.2f} s "
+        f"({4 * N_PARTICIPANTS / t_seq:.0f} requests/s), slowest submission {max(sequential):.3f} s"
+    )
+    print(
+        f"(b) {N_PARTICIPANTS} participants at once: {t_burst:.2f} s ({t_burst / t_seq:.2f}x of "
+        "(a)), "
+        f"slowest submission {max(burst):.3f} s ({max(burst) / GOAL_SUBMIT_S:.2f}x of the "
+        f"{GOAL_SUBMIT_S:.0f} s goal)"
+    )
+    print(
+        f"(c) preload of {len(urls)} images: {t_preload:.2f} s ({len(urls) / t_preload:.0f} "
+        "images/s, "
+        f"{t_preload / GOAL_PRELOAD_S:.2f}x of the {GOAL_PRELOAD_S:.0f} s goal)"
+    )
     print(f"(d) the same files from disk: {t_disk:.3f} s ((c) is {t_preload / t_disk:.0f}x of it)")
     print(f"payload files on disk: {n_files} (each exactly once)")
 

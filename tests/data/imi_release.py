@@ -1,4 +1,5 @@
-"""A release in the exact layout of the IMI data set's `responses_*.csv` (Zenodo 8131197), for tests.
+"""A release in the exact layout of the IMI data set's `responses_*.csv` (Zenodo 8131197), for
+tests.
 
 What the real release is like, as read from the authors' published tables (issue 16):
 - 45 columns; one row per 2-AFC trial, practice (demo) rows included;
@@ -27,46 +28,102 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-CHECK_NAMES = ("catch_trials", "row_variability", "total_response_time", "instruction_time",
-               "demo_trials")  # fmt: skip
+CHECK_NAMES = (
+    "catch_trials",
+    "row_variability",
+    "total_response_time",
+    "instruction_time",
+    "demo_trials",
+)
 #: The released columns, in the order of the authors' export.
 COLUMNS = [
-    "rt", "button_pressed", "switched_queries", "confidence", "choice", "correct", "min_query",
-    "max_query", "min_references", "max_references", "catch_trial", "is_demo", "trial_type",
-    "trial_index", "time_elapsed", "internal_node_id", "response_index", "participant_id",
-    "corrected_trial_index", "task_id", "task_number", "batch", "channel", "layer", "mode",
-    "model", "passed_checks",
+    "rt",
+    "button_pressed",
+    "switched_queries",
+    "confidence",
+    "choice",
+    "correct",
+    "min_query",
+    "max_query",
+    "min_references",
+    "max_references",
+    "catch_trial",
+    "is_demo",
+    "trial_type",
+    "trial_index",
+    "time_elapsed",
+    "internal_node_id",
+    "response_index",
+    "participant_id",
+    "corrected_trial_index",
+    "task_id",
+    "task_number",
+    "batch",
+    "channel",
+    "layer",
+    "mode",
+    "model",
+    "passed_checks",
     *[f"{c}_{kind}" for c in CHECK_NAMES for kind in ("result", "details")],
-    "instruction_time_details_extracted", "total_response_time_details_extracted",
+    "instruction_time_details_extracted",
+    "total_response_time_details_extracted",
     "row_variability_details_details_upper_extracted",
-    "row_variability_details_details_lower_extracted", "catch_trials_details_ratio_extracted",
-    "catch_trials_details_correctly_answered_extracted", "demo_trials_details_extracted",
+    "row_variability_details_details_lower_extracted",
+    "catch_trials_details_ratio_extracted",
+    "catch_trials_details_correctly_answered_extracted",
+    "demo_trials_details_extracted",
     "multi_participation",
-]  # fmt: skip
+]
 #: The paper's 23 experiments as the release names them: (model, hard variant or "", mode).
 EXPERIMENTS = [
-    *[(m, "", mode) for m in ("googlenet", "densenet_201", "resnet50", "resnet50-l2",
-                              "clip-resnet50", "wide_resnet50", "convnext_b")
-      for mode in ("natural", "optimized")],
-    ("in1k-vit_b32", "", "natural"), ("clip-vit_b32", "", "natural"),
-    *[(m, h, "natural") for m in ("resnet50", "clip-resnet50") for h in ("hard99", "hard95",
-                                                                         "hard85")],
+    *[
+        (m, "", mode)
+        for m in (
+            "googlenet",
+            "densenet_201",
+            "resnet50",
+            "resnet50-l2",
+            "clip-resnet50",
+            "wide_resnet50",
+            "convnext_b",
+        )
+        for mode in ("natural", "optimized")
+    ],
+    ("in1k-vit_b32", "", "natural"),
+    ("clip-vit_b32", "", "natural"),
+    *[
+        (m, h, "natural")
+        for m in ("resnet50", "clip-resnet50")
+        for h in ("hard99", "hard95", "hard85")
+    ],
     ("resnet50", "hard95", "optimized"),
-]  # fmt: skip
+]
 #: Proportion correct the kept responses are built to: the paper's published scores where it
 #: gives one (resources/paper_scores.csv), else an invented value for the test.
 TARGET = {
-    ("googlenet", "", "natural"): 0.879, ("googlenet", "", "optimized"): 0.686,
-    ("densenet_201", "", "natural"): 0.830, ("densenet_201", "", "optimized"): 0.640,
-    ("resnet50", "", "natural"): 2096 / 2520, ("resnet50", "", "optimized"): 0.605,
-    ("resnet50-l2", "", "natural"): 0.852, ("resnet50-l2", "", "optimized"): 0.705,
-    ("clip-resnet50", "", "natural"): 0.880, ("clip-resnet50", "", "optimized"): 0.596,
-    ("wide_resnet50", "", "natural"): 0.841, ("wide_resnet50", "", "optimized"): 0.640,
-    ("in1k-vit_b32", "", "natural"): 0.800, ("clip-vit_b32", "", "natural"): 0.789,
-    ("convnext_b", "", "natural"): 0.779, ("convnext_b", "", "optimized"): 0.600,
-}  # fmt: skip
-HARD_TARGET = {("hard99", "natural"): 0.75, ("hard95", "natural"): 0.68,
-               ("hard85", "natural"): 0.60, ("hard95", "optimized"): 0.58}  # fmt: skip
+    ("googlenet", "", "natural"): 0.879,
+    ("googlenet", "", "optimized"): 0.686,
+    ("densenet_201", "", "natural"): 0.830,
+    ("densenet_201", "", "optimized"): 0.640,
+    ("resnet50", "", "natural"): 2096 / 2520,
+    ("resnet50", "", "optimized"): 0.605,
+    ("resnet50-l2", "", "natural"): 0.852,
+    ("resnet50-l2", "", "optimized"): 0.705,
+    ("clip-resnet50", "", "natural"): 0.880,
+    ("clip-resnet50", "", "optimized"): 0.596,
+    ("wide_resnet50", "", "natural"): 0.841,
+    ("wide_resnet50", "", "optimized"): 0.640,
+    ("in1k-vit_b32", "", "natural"): 0.800,
+    ("clip-vit_b32", "", "natural"): 0.789,
+    ("convnext_b", "", "natural"): 0.779,
+    ("convnext_b", "", "optimized"): 0.600,
+}
+HARD_TARGET = {
+    ("hard99", "natural"): 0.75,
+    ("hard95", "natural"): 0.68,
+    ("hard85", "natural"): 0.60,
+    ("hard95", "optimized"): 0.58,
+}
 N_REGULAR, N_CATCH, N_UNITS, N_PRACTICE = 40, 5, 84, 5
 CATCH_IDXS = (4, 13, 22, 31, 40)  # 0-based positions of the catch trials among the 45
 
@@ -90,8 +147,12 @@ def default_units(model: str) -> list[str]:
 def _participation(rng: np.random.Generator, failed: str | None) -> dict:
     """The check columns of one participation; `failed` names the check it fails (None: passes)."""
     catch = [True] * 5
-    upper, instruction, total, demo = int(rng.integers(15, 31)), float(rng.uniform(20, 200)), \
-        float(rng.uniform(300, 1500)), 1  # fmt: skip
+    upper, instruction, total, demo = (
+        int(rng.integers(15, 31)),
+        float(rng.uniform(20, 200)),
+        float(rng.uniform(300, 1500)),
+        1,
+    )
     if failed == "catch_trials":
         catch = [True, False, False, True, False]
     elif failed == "row_variability":
@@ -114,15 +175,17 @@ def _participation(rng: np.random.Generator, failed: str | None) -> dict:
     for c in CHECK_NAMES:
         cols[f"{c}_result"] = c != failed
         cols[f"{c}_details"] = repr(values[c])  # the release's Python-dict strings
-    cols.update({
-        "instruction_time_details_extracted": values["instruction_time"]["total_time"],
-        "total_response_time_details_extracted": values["total_response_time"]["total_time"],
-        "row_variability_details_details_upper_extracted": upper,
-        "row_variability_details_details_lower_extracted": 45 - upper,
-        "catch_trials_details_ratio_extracted": ratio,
-        "catch_trials_details_correctly_answered_extracted": str(catch),
-        "demo_trials_details_extracted": demo,
-    })  # fmt: skip
+    cols.update(
+        {
+            "instruction_time_details_extracted": values["instruction_time"]["total_time"],
+            "total_response_time_details_extracted": values["total_response_time"]["total_time"],
+            "row_variability_details_details_upper_extracted": upper,
+            "row_variability_details_details_lower_extracted": 45 - upper,
+            "catch_trials_details_ratio_extracted": ratio,
+            "catch_trials_details_correctly_answered_extracted": str(catch),
+            "demo_trials_details_extracted": demo,
+        }
+    )
     return cols
 
 
@@ -158,23 +221,40 @@ def released_table(
                 kinds.append("multi_participation")
             kinds.append("kept")
             for index, kind in enumerate(kinds):
-                rows += _response(rng, model, label, mode, prefix, k, index, kind, unit_of,
-                                  correct_kept, names)  # fmt: skip
+                rows += _response(
+                    rng, model, label, mode, prefix, k, index, kind, unit_of, correct_kept, names
+                )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _response(rng: np.random.Generator, model: str, label: str, mode: str, prefix: str, k: int,
-              index: int, kind: str, unit_of: list[str], correct_kept: np.ndarray,
-              names: list[str]) -> list[dict]:  # fmt: skip
+def _response(
+    rng: np.random.Generator,
+    model: str,
+    label: str,
+    mode: str,
+    prefix: str,
+    k: int,
+    index: int,
+    kind: str,
+    unit_of: list[str],
+    correct_kept: np.ndarray,
+    names: list[str],
+) -> list[dict]:
     """The rows of one response to task k: practice attempts, then 45 main trials."""
     failed = kind if kind in CHECK_NAMES else None
     common = {
-        "min_query": "anonymized", "max_query": "anonymized", "min_references": "anonymized",
-        "max_references": "anonymized", "trial_type": "2afc-image-confidence-response",
-        "response_index": index, "participant_id": "anonymized", "task_id": f"{prefix}-{k}",
-        "task_number": k, "multi_participation": kind == "multi_participation",
+        "min_query": "anonymized",
+        "max_query": "anonymized",
+        "min_references": "anonymized",
+        "max_references": "anonymized",
+        "trial_type": "2afc-image-confidence-response",
+        "response_index": index,
+        "participant_id": "anonymized",
+        "task_id": f"{prefix}-{k}",
+        "task_number": k,
+        "multi_participation": kind == "multi_participation",
         **_participation(rng, failed),
-    }  # fmt: skip
+    }
     attempts = 4 if failed == "demo_trials" else 1
     n_practice = attempts * N_PRACTICE
     first_main = 4 + n_practice + 2 * attempts  # instructions rows and call-function rows between
@@ -196,23 +276,42 @@ def _response(rng: np.random.Generator, model: str, label: str, mode: str, prefi
         button = int(rng.integers(0, 6))
         elapsed += float(rng.uniform(3000, 9000))
         trial_index = (4 + j + (j // N_PRACTICE) * 2) if demo else first_main + main
-        row = {**common, "rt": round(float(rng.uniform(1600, 8000)), 1), "button_pressed": button,
-               "switched_queries": bool(rng.random() < 0.5), "confidence": button % 3 + 1,
-               "choice": "b" if correct else "a", "correct": correct, "catch_trial": catch,
-               "is_demo": demo, "trial_index": trial_index, "time_elapsed": round(elapsed),
-               "internal_node_id": f"0.0-{trial_index}.0-0.0",
-               "corrected_trial_index": trial_index - first_main}  # fmt: skip
+        row = {
+            **common,
+            "rt": round(float(rng.uniform(1600, 8000)), 1),
+            "button_pressed": button,
+            "switched_queries": bool(rng.random() < 0.5),
+            "confidence": button % 3 + 1,
+            "choice": "b" if correct else "a",
+            "correct": correct,
+            "catch_trial": catch,
+            "is_demo": demo,
+            "trial_index": trial_index,
+            "time_elapsed": round(elapsed),
+            "internal_node_id": f"0.0-{trial_index}.0-0.0",
+            "corrected_trial_index": trial_index - first_main,
+        }
         if demo:
             row.update(batch=np.nan, channel=np.nan, layer=np.nan, mode=np.nan, model=np.nan)
         elif catch:
             layer, channel = names[-1].rsplit("__", 1)
-            row.update(batch=-1.0, channel=float(channel), layer=layer, mode="catch_trial",
-                       model="catch/manual")  # fmt: skip
+            row.update(
+                batch=-1.0,
+                channel=float(channel),
+                layer=layer,
+                mode="catch_trial",
+                model="catch/manual",
+            )
         else:
             unit = unit_of[(k - 1) * N_REGULAR + regular]
             layer, channel = unit.rsplit("__", 1)
-            row.update(batch=float(((k - 1) * N_REGULAR + regular) % 11), channel=float(channel),
-                       layer=layer, mode=mode, model=label)  # fmt: skip
+            row.update(
+                batch=float(((k - 1) * N_REGULAR + regular) % 11),
+                channel=float(channel),
+                layer=layer,
+                mode=mode,
+                model=label,
+            )
         out.append(row)
     return out
 
@@ -225,8 +324,9 @@ def make_archive(path: Path, table: pd.DataFrame, member: str = "responses_all.c
         if member == "responses_all.csv" and "passed_checks" in table:
             main = table["passed_checks"].astype(bool) & ~table["multi_participation"].astype(bool)
             zf.writestr("human_responses/responses_main.csv", table[main].to_csv(index=False))
-            zf.writestr("human_responses/responses_lower_quality.csv",
-                        table[~main].to_csv(index=False))  # fmt: skip
+            zf.writestr(
+                "human_responses/responses_lower_quality.csv", table[~main].to_csv(index=False)
+            )
         zf.writestr("human_responses/README.md", "released responses")
     return hashlib.md5(path.read_bytes()).hexdigest()
 
@@ -234,8 +334,12 @@ def make_archive(path: Path, table: pd.DataFrame, member: str = "responses_all.c
 def kept_scores(table: pd.DataFrame) -> pd.Series:
     """The paper's score per task_id prefix, computed directly with pandas: kept (passed, no
     multi-participation), non-practice, non-catch rows; mean per unit, then mean over units."""
-    t = table[table["passed_checks"].astype(bool) & ~table["multi_participation"].astype(bool)
-              & ~table["is_demo"].astype(bool) & ~table["catch_trial"].astype(bool)]  # fmt: skip
+    t = table[
+        table["passed_checks"].astype(bool)
+        & ~table["multi_participation"].astype(bool)
+        & ~table["is_demo"].astype(bool)
+        & ~table["catch_trial"].astype(bool)
+    ]
     prefix = t["task_id"].str.rsplit("-", n=1).str[0]
     unit = t["layer"] + "__" + t["channel"].astype(int).astype(str)
     per_unit = t["correct"].astype(float).groupby([prefix, unit]).mean()

@@ -47,7 +47,9 @@ def test_synset_folders_label_the_images_without_a_labels_file(tmp_path, labelle
     root = tmp_path / "val"
     for synset in ("n02123045", "n03376595"):  # tabby cat, folding chair
         (root / synset).mkdir(parents=True)
-        (root / synset / "x.png").write_bytes((labelled_photos[0] / "skimage_chelsea.png").read_bytes())
+        (root / synset / "x.png").write_bytes(
+            (labelled_photos[0] / "skimage_chelsea.png").read_bytes()
+        )
     table = A.labelled_set(root)
     assert table["label"].tolist() == [281, imagenet_synsets()["n03376595"]]
     (root / "cats").mkdir()
@@ -58,7 +60,9 @@ def test_synset_folders_label_the_images_without_a_labels_file(tmp_path, labelle
 
 def test_expected_value_from_config_then_registry_and_none_for_random_weights():
     assert A.expected_accuracy({"arch": "resnet50"}) == pytest.approx(0.7613)
-    assert A.expected_accuracy({"arch": "clip-resnet50", "weights": "/w.pt"}) == pytest.approx(0.5983)
+    assert A.expected_accuracy({"arch": "clip-resnet50", "weights": "/w.pt"}) == pytest.approx(
+        0.5983
+    )
     assert A.expected_accuracy({"arch": "resnet50", "expected_accuracy": 0.5}) == 0.5
     assert A.expected_accuracy({"arch": "resnet50", "weights": "random"}) is None
     assert A.expected_accuracy({"arch": "efficientnet_lite0"}) is None  # not in the paper's table
@@ -119,7 +123,9 @@ def test_clip_zero_shot_head(monkeypatch):
     """The real code path on an untrained CLIP RN50, with three classes and two templates."""
     clip = load_model("clip-resnet50", {"arch": "clip-resnet50", "weights": "random"})
     classes = ["tabby cat", "coffee mug", "rocket"]
-    weights = A.clip_zero_shot_classifier(clip, classes, [lambda c: f"a photo of a {c}.", lambda c: c])
+    weights = A.clip_zero_shot_classifier(
+        clip, classes, [lambda c: f"a photo of a {c}.", lambda c: c]
+    )
     assert weights.shape == (1024, 3)
     assert torch.allclose(weights.norm(dim=0), torch.ones(3), atol=1e-5)
     monkeypatch.setattr(A, "clip_zero_shot_classifier", lambda model: weights)
@@ -130,10 +136,14 @@ def test_clip_zero_shot_head(monkeypatch):
     assert torch.allclose(logits, expected)
 
 
-def test_script_writes_accuracy_json_or_fails_naming_model_and_numbers(tmp_path, labelled_photos, lite0):
+def test_script_writes_accuracy_json_or_fails_naming_model_and_numbers(
+    tmp_path, labelled_photos, lite0
+):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("check_accuracy", REPO / "workflow/scripts/check_accuracy.py")
+    spec = importlib.util.spec_from_file_location(
+        "check_accuracy", REPO / "workflow/scripts/check_accuracy.py"
+    )
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     root, labels = labelled_photos
@@ -141,13 +151,23 @@ def test_script_writes_accuracy_json_or_fails_naming_model_and_numbers(tmp_path,
     measured = _manual_top1(lite0, root, table)
 
     def run(expected, out):
-        model = {"name": "efficientnet_lite0", "arch": "efficientnet_lite0", "weights": "pretrained",
-                 "expected_accuracy": expected}  # fmt: skip
+        model = {
+            "name": "efficientnet_lite0",
+            "arch": "efficientnet_lite0",
+            "weights": "pretrained",
+            "expected_accuracy": expected,
+        }
         smk = SimpleNamespace(
-            params=SimpleNamespace(model=model, seed=42, accuracy={"root": str(root), "labels": str(labels), "tolerance": 0.01}),
+            params=SimpleNamespace(
+                model=model,
+                seed=42,
+                accuracy={"root": str(root), "labels": str(labels), "tolerance": 0.01},
+            ),
             config={"images": {"batch_size": 4, "num_workers": 0}},
-            output=SimpleNamespace(json=str(out)), log=[str(tmp_path / "log.txt")], threads=1,
-        )  # fmt: skip
+            output=SimpleNamespace(json=str(out)),
+            log=[str(tmp_path / "log.txt")],
+            threads=1,
+        )
         script.main(smk)
 
     run(measured, tmp_path / "ok.json")

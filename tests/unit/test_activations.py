@@ -1,4 +1,5 @@
-"""Activation cache: values equal a manual hooked forward pass, round trip, corrupt images, resume."""
+"""Activation cache: values equal a manual hooked forward pass, round trip, corrupt images,
+resume."""
 
 from __future__ import annotations
 
@@ -39,7 +40,9 @@ def _manual(model, root, paths, units):
 def test_cache_equals_manual_forward_and_round_trips(tmp_path, image_set, lite0):
     paths = index_images(image_set)["path"].tolist()[:10]
     out = tmp_path / "activations.h5"
-    res = collect_activations(lite0, UNITS, image_set, paths, out, tmp_path / "bad.csv", BATCHES_OF_4)
+    res = collect_activations(
+        lite0, UNITS, image_set, paths, out, tmp_path / "bad.csv", BATCHES_OF_4
+    )
     assert res.n_images == 10 and res.n_unreadable == 0
     acts, units, images = read_activations(out)
     assert units == UNITS and images == paths and acts.dtype == np.float32
@@ -84,12 +87,16 @@ def test_interrupted_collection_resumes_and_matches(tmp_path, image_set, lite0, 
     with monkeypatch.context() as m:
         _crash_after_blocks(m, 1)
         with pytest.raises(Killed):
-            collect_activations(lite0, UNITS, image_set, paths, part, tmp_path / "u2.csv", blocks_of_8)
+            collect_activations(
+                lite0, UNITS, image_set, paths, part, tmp_path / "u2.csv", blocks_of_8
+            )
     partial = tmp_path / "resumed.h5.partial"
     assert partial.exists() and not part.exists()
     with h5py.File(partial) as f:
         assert f.attrs["n_done"] == 8
-    res = collect_activations(lite0, UNITS, image_set, paths, part, tmp_path / "u2.csv", blocks_of_8)
+    res = collect_activations(
+        lite0, UNITS, image_set, paths, part, tmp_path / "u2.csv", blocks_of_8
+    )
     assert res.n_images == 20 and not partial.exists()
     np.testing.assert_array_equal(read_activations(part)[0], read_activations(full)[0])
 
@@ -101,7 +108,9 @@ def test_partial_file_of_another_collection_is_not_trusted(tmp_path, image_set, 
     with monkeypatch.context() as m:
         _crash_after_blocks(m, 1)
         with pytest.raises(Killed):
-            collect_activations(lite0, UNITS[:1], image_set, paths, out, tmp_path / "u.csv", blocks_of_4)
+            collect_activations(
+                lite0, UNITS[:1], image_set, paths, out, tmp_path / "u.csv", blocks_of_4
+            )
     collect_activations(lite0, UNITS, image_set, paths, out, tmp_path / "u.csv", BATCHES_OF_4)
     acts, units, _ = read_activations(out)
     assert units == UNITS
@@ -110,7 +119,9 @@ def test_partial_file_of_another_collection_is_not_trusted(tmp_path, image_set, 
 
 def test_unknown_layer_fails_before_any_work(tmp_path, image_set, lite0):
     with pytest.raises(KeyError, match="does not exist"):
-        collect_activations(lite0, ["nolayer__1"], image_set, ["x.jpg"], tmp_path / "a.h5", tmp_path / "u.csv")
+        collect_activations(
+            lite0, ["nolayer__1"], image_set, ["x.jpg"], tmp_path / "a.h5", tmp_path / "u.csv"
+        )
     assert not (tmp_path / "a.h5.partial").exists()
 
 
@@ -119,4 +130,6 @@ def test_the_block_size_has_one_default():
     import yaml
 
     schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    assert schema["properties"]["images"]["properties"]["block_size"]["default"] == DEFAULT_BLOCK_SIZE
+    assert (
+        schema["properties"]["images"]["properties"]["block_size"]["default"] == DEFAULT_BLOCK_SIZE
+    )

@@ -1,4 +1,5 @@
-"""The `unitpsych` command: its subcommands parse, and `stages` names each rule file's sub-package."""
+"""The `unitpsych` command: its subcommands parse, and `stages` names each rule file's
+sub-package."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ def test_stages_lists_every_rule_file_with_its_sub_package():
 
 
 def test_python_dash_m_runs_the_command():
-    proc = subprocess.run([sys.executable, "-m", "unitpsych", "stages"], capture_output=True, text=True,
-                          env={"PYTHONPATH": str(REPO / "workflow" / "scripts"), "PATH": ""})  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "unitpsych", "stages"],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO / "workflow" / "scripts"), "PATH": ""},
+    )
     assert proc.returncode == 0 and "unitpsych.observer" in proc.stdout, proc.stderr

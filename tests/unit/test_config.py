@@ -21,12 +21,15 @@ def _load(name):
     return cfg
 
 
-@pytest.mark.parametrize("name", ["config/config.yaml", "config/demo.yaml", "tests/data/config.yaml"])
+@pytest.mark.parametrize(
+    "name", ["config/config.yaml", "config/demo.yaml", "tests/data/config.yaml"]
+)
 def test_shipped_configs_are_valid(name):
     given = yaml.safe_load((REPO / name).read_text())
     cfg = _load(name)
     check_config(cfg)
-    # the schema fills in what a config leaves out (the paper's Adam lr 0.05), and keeps what it sets
+    # the schema fills in what a config leaves out (the paper's Adam lr 0.05), and keeps what it
+    # sets
     lr = given.get("featureviz", {}).get("lr", 0.05)
     assert cfg["exemplars"]["n_batches"] >= 1 and cfg["featureviz"]["lr"] == pytest.approx(lr)
 
@@ -34,7 +37,13 @@ def test_shipped_configs_are_valid(name):
 def test_paper_config_has_the_23_experiments_and_nine_models():
     cfg = _load("config/config.yaml")
     assert len(cfg["models"]) == 9 and len(cfg["experiments"]["list"]) == 23
-    assert cfg["models"]["resnet50"]["units"] == {"n": 100, "seed": 42, "share_with": None, "list": None, "blacklist": []}
+    assert cfg["models"]["resnet50"]["units"] == {
+        "n": 100,
+        "seed": 42,
+        "share_with": None,
+        "list": None,
+        "blacklist": [],
+    }
     assert cfg["experiments"]["n_units"] == 84 and cfg["experiments"]["n_tasks"] == 63
 
 
@@ -54,12 +63,30 @@ def test_schema_error_names_the_key():
     [
         (lambda c: c["models"]["resnet50"].update(arch="resnet5"), "models.resnet50.arch"),
         (lambda c: c["models"]["resnet50-l2"]["units"].update(share_with="nope"), "share_with"),
-        (lambda c: c["experiments"]["list"].append({"model": "vgg", "condition": "natural"}), r"experiments.list\[23\].model"),
-        (lambda c: c["experiments"]["list"].append({"model": "in1k-vit_b32", "condition": "synthetic"}), "synthetic: false"),
-        (lambda c: c["experiments"]["list"].append({"model": "resnet50", "condition": "natural", "difficulty": "hard50"}), "difficulty"),
-        (lambda c: c["experiments"]["list"].append({"model": "resnet50", "condition": "natural"}), "listed twice"),
+        (
+            lambda c: c["experiments"]["list"].append({"model": "vgg", "condition": "natural"}),
+            r"experiments.list\[23\].model",
+        ),
+        (
+            lambda c: c["experiments"]["list"].append(
+                {"model": "in1k-vit_b32", "condition": "synthetic"}
+            ),
+            "synthetic: false",
+        ),
+        (
+            lambda c: c["experiments"]["list"].append(
+                {"model": "resnet50", "condition": "natural", "difficulty": "hard50"}
+            ),
+            "difficulty",
+        ),
+        (
+            lambda c: c["experiments"]["list"].append(
+                {"model": "resnet50", "condition": "natural"}
+            ),
+            "listed twice",
+        ),
     ],
-)  # fmt: skip
+)
 def test_cross_key_errors_name_the_key(edit, key):
     cfg = copy.deepcopy(_load("config/config.yaml"))
     edit(cfg)
@@ -83,7 +110,9 @@ def test_too_few_feature_visualisations_fail_in_check_config(name):
 def test_too_few_feature_visualisations_pass_without_synthetic_experiments():
     cfg = yaml.safe_load((REPO / "tests/data/config.yaml").read_text())
     cfg["featureviz"]["n_images"] = 5
-    cfg["experiments"]["list"] = [e for e in cfg["experiments"]["list"] if e["condition"] == "natural"]
+    cfg["experiments"]["list"] = [
+        e for e in cfg["experiments"]["list"] if e["condition"] == "natural"
+    ]
     validate(cfg, SCHEMA)
     check_config(cfg)
 

@@ -1,4 +1,5 @@
-"""Natural exemplars: rank windows, bins, fair batches, saved PNGs, the script and the preview sheet."""
+"""Natural exemplars: rank windows, bins, fair batches, saved PNGs, the script and the preview
+sheet."""
 
 from __future__ import annotations
 
@@ -267,7 +268,8 @@ def test_script_writes_batches_metadata_and_windows(extracted):
         assert names == sorted(f"{s}_{i}.png" for s in ("min", "max") for i in range(10))
     meta = read_exemplars(folder)
     order = np.argsort(extracted.acts, kind="stable")
-    # N = 60, B = 2: floor(0.15 * 60) = 9 < 18 references, so queries at ranks 18-19 and (N-18-1)-2 = 39-40
+    # N = 60, B = 2: floor(0.15 * 60) = 9 < 18 references, so queries at ranks 18-19 and (N-18-1)-2
+    # = 39-40
     queries = meta[meta["role"] == "query"]
     assert sorted(queries.loc[queries["side"] == "min", "rank"]) == [18, 19]
     assert sorted(queries.loc[queries["side"] == "max", "rank"]) == [39, 40]
@@ -313,7 +315,8 @@ FV_COLOURS = {
 
 
 def _write_fvs(folder: Path, success: bool) -> None:
-    """Nine uniform FV images per side (one colour each) and their fv.json, as visualize_unit writes."""
+    """Nine uniform FV images per side (one colour each) and their fv.json, as visualize_unit
+    writes."""
     from unitpsych.visualizations.featureviz import SideResult, UnitFV, save_unit_fv
 
     sides = {}

@@ -1,4 +1,5 @@
-"""2-AFC experiment folders: balance, catch and practice trials, UI format, image sizes, determinism."""
+"""2-AFC experiment folders: balance, catch and practice trials, UI format, image sizes,
+determinism."""
 
 from __future__ import annotations
 
@@ -174,7 +175,8 @@ def built(stimuli, tmp_path_factory) -> dict[str, tuple[Plan, Path]]:
 
 
 def read_trials(folder: Path) -> pd.DataFrame:
-    """An experiment's trials.csv (batch as a nullable integer: synthetic catch trials have none)."""
+    """An experiment's trials.csv (batch as a nullable integer: synthetic catch trials have
+    none)."""
     return pd.read_csv(folder / "trials.csv", dtype={"batch": "Int64"})
 
 
@@ -252,18 +254,32 @@ def test_left_out_units_are_never_drawn_and_the_others_keep_their_places():
 def test_too_few_usable_units_shrink_to_a_balanced_count_or_fail_naming_the_counts():
     units = unit_names(12)
     failed = {u: "fv failed" for u in units[:6]}  # 6 usable: 1 catch, 1 practice, 4 left
-    sel = select_units(units, 8, 1, 1, seed=1, left_out=failed, n_tasks=6, n_trials=4,
-                       experiment="m_synthetic")  # fmt: skip
+    sel = select_units(
+        units, 8, 1, 1, seed=1, left_out=failed, n_tasks=6, n_trials=4, experiment="m_synthetic"
+    )
     assert len(sel.units) == 4 and not set(sel.units) & set(failed)  # 6 × 4 = 24 splits over 4
     assert sel.shrunk.startswith("n_units 8 -> 4: only 6 of 12 units usable (6 left out)")
     assert sel.summary()["n_units_configured"] == 8
-    sel = select_units(units, 8, 1, 1, seed=1, left_out=dict(list(failed.items())[:3]),
-                       n_tasks=6, n_trials=4)  # fmt: skip
+    sel = select_units(
+        units, 8, 1, 1, seed=1, left_out=dict(list(failed.items())[:3]), n_tasks=6, n_trials=4
+    )
     assert len(sel.units) == 6  # 9 usable - 2 reserved = 7; 24 is a multiple of 6, not of 7
-    with pytest.raises(ValueError, match=r"m_synthetic: 5 of the model's 12 units are usable "
-                                         r"\(7 left out.*4 \+ 1 \+ 1 units"):  # fmt: skip
-        select_units(units, 8, 1, 1, seed=1, left_out={u: "fv failed" for u in units[:7]},
-                     n_tasks=6, n_trials=4, experiment="m_synthetic")  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"m_synthetic: 5 of the model's 12 units are usable "
+        r"\(7 left out.*4 \+ 1 \+ 1 units",
+    ):
+        select_units(
+            units,
+            8,
+            1,
+            1,
+            seed=1,
+            left_out={u: "fv failed" for u in units[:7]},
+            n_tasks=6,
+            n_trials=4,
+            experiment="m_synthetic",
+        )
 
 
 @pytest.mark.parametrize(
@@ -665,10 +681,13 @@ def test_ready_instruction_pages_are_copied_or_refused(stimuli, tmp_path):
     (ready / "13.jpg").unlink()
     Image.new("RGB", (300, 450)).save(ready / "3.jpg")
     cfg = validated(
-        experiments={**SMALL, "instructions": str(ready),
-                     "list": [{"model": MODEL, "condition": "synthetic"}]},
+        experiments={
+            **SMALL,
+            "instructions": str(ready),
+            "list": [{"model": MODEL, "condition": "synthetic"}],
+        },
         exemplars=SMALL_EXEMPLARS,
-    )  # fmt: skip
+    )
     with pytest.raises(ValueError, match="experiments.instructions") as err:
         check_experiment_counts(
             cfg["experiments"], cfg["models"], cfg["exemplars"], cfg["featureviz"]
@@ -706,8 +725,9 @@ def test_required_stimulus_dirs():
     # a synthetic experiment's units are known only once its FVs are judged: every unit's FVs
     # and natural queries (and easy ones for practice) are inputs
     synthetic = required_stimulus_dirs(Experiment("m", "synthetic"), units, settings)
-    assert synthetic == sorted(f"results/m/stimuli/{u}/{kind}" for u in units
-                               for kind in ("synthetic", "natural_easy"))  # fmt: skip
+    assert synthetic == sorted(
+        f"results/m/stimuli/{u}/{kind}" for u in units for kind in ("synthetic", "natural_easy")
+    )
     hard = required_stimulus_dirs(Experiment("m", "synthetic", "hard95"), units, settings)
     assert len(hard) == 30 and f"results/m/stimuli/{units[0]}/natural_hard95" in hard
     # with every unit allowed (experiments.synthetic_units: all), only the drawn units' folders
@@ -735,8 +755,11 @@ def test_build_experiment_script_contract(stimuli, tmp_path):
     summary.loc[summary["unit"].isin(failed), ["success", "reason"]] = [False, "max side short"]
     summary.to_csv(tmp_path / "featureviz_summary.csv", index=False)
     fake = SimpleNamespace(
-        input=SimpleNamespace(units=str(results / MODEL / "units.json"), stimuli=[],
-                              featureviz=[str(tmp_path / "featureviz_summary.csv")]),  # fmt: skip
+        input=SimpleNamespace(
+            units=str(results / MODEL / "units.json"),
+            stimuli=[],
+            featureviz=[str(tmp_path / "featureviz_summary.csv")],
+        ),
         output=SimpleNamespace(folder=str(out / name), demo=str(out / f"demo_{name}")),
         log=[str(log)],
         params=SimpleNamespace(
@@ -765,11 +788,19 @@ def test_build_experiment_script_contract(stimuli, tmp_path):
     # that the experiment shrank from 6 to 4 units (8 usable, 3 reserved, 4 × 3 trials)
     assert not set(table["unit"]) & set(failed)
     roles = pd.read_csv(out / name / "units.csv").set_index("unit")
-    assert set(roles.index) == set(units) and set(roles.index[roles["role"] == "left_out"]) == set(failed)
-    assert (roles.loc[failed, "reason"] == "feature visualisations failed the success test: "
-            "max side short").all()  # fmt: skip
+    assert set(roles.index) == set(units) and set(roles.index[roles["role"] == "left_out"]) == set(
+        failed
+    )
+    assert (
+        roles.loc[failed, "reason"] == "feature visualisations failed the success test: "
+        "max side short"
+    ).all()
     selection = json.loads((out / name / "selection.json").read_text())
-    assert (selection["n_left_out"], selection["n_units_configured"], selection["n_units"]) == (2, 6, 4)
+    assert (selection["n_left_out"], selection["n_units_configured"], selection["n_units"]) == (
+        2,
+        6,
+        4,
+    )
     assert selection["shrunk"].startswith("n_units 6 -> 4")
     assert table.loc[~table["is_demo"] & (table["mode"] != "catch_trial"), "unit"].nunique() == 4
     text = log.read_text()
@@ -825,7 +856,21 @@ def test_check_experiment_folder_accepts_built_folders_and_names_problems(built,
 def test_folder_module_keeps_the_trials_csv_columns():
     """Readers (observer, responses, UI) rely on these columns; new ones may only be added."""
     assert experiment_folders.TRIAL_COLUMNS[:17] == [
-        "experiment", "task", "trial", "is_demo", "catch_trial", "mode", "unit", "layer",
-        "channel", "batch", "difficulty", "queries", "references", "min_query", "max_query",
-        "min_query_activation", "max_query_activation",
-    ]  # fmt: skip
+        "experiment",
+        "task",
+        "trial",
+        "is_demo",
+        "catch_trial",
+        "mode",
+        "unit",
+        "layer",
+        "channel",
+        "batch",
+        "difficulty",
+        "queries",
+        "references",
+        "min_query",
+        "max_query",
+        "min_query_activation",
+        "max_query_activation",
+    ]

@@ -68,7 +68,8 @@ LATE_UNIT = "blocks_5_0_conv_pwl__7"  # a late one (192 channels)
 
 
 def bisection_reference(threshold: float, s: AlphaSettings) -> float:
-    """The α the protocol must find when a batch works exactly for α < threshold (threshold > start)."""
+    """The α the protocol must find when a batch works exactly for α < threshold (threshold >
+    start)."""
     alpha = s.start
     while alpha <= s.max and alpha < threshold:
         alpha *= s.factor
@@ -329,8 +330,9 @@ def test_visualize_unit_is_deterministic_and_follows_the_protocol(lite0):
     np.testing.assert_allclose(again, a.sides["max"].activations, rtol=1e-4, atol=1e-4)
     # a different seed starts from different noise
     nondiv = next(r for r in a.runs if r["side"] == "max" and r["alpha"] == 0.0)
-    other = visualize_unit(lite0, UNIT, lo, hi, fv_settings(**TINY, diversity=False), seed=12,
-                           batch_images=18)  # fmt: skip
+    other = visualize_unit(
+        lite0, UNIT, lo, hi, fv_settings(**TINY, diversity=False), seed=12, batch_images=18
+    )
     assert not np.allclose(other.sides["max"].activations, sorted(nondiv["activations"]), atol=1e-3)
     assert other.sides["max"].alpha_source == "no_diversity" and len(other.runs) == 2
 
@@ -357,7 +359,8 @@ def test_non_diverse_fvs_that_tie_the_dataset_extreme_pass_but_a_diverse_batch_m
 
 
 def test_only_one_side_too_weak_searches_the_other_and_marks_the_unit_unsuccessful():
-    """The min side's non-diverse batch misses the dataset minimum; the max side's beats its maximum."""
+    """The min side's non-diverse batch misses the dataset minimum; the max side's beats its
+    maximum."""
     from unitpsych.visualizations.featureviz import _assemble
 
     settings = fv_settings(n_images=3, alpha={"max": 9, "bisection_steps": 1})
@@ -376,7 +379,8 @@ def test_only_one_side_too_weak_searches_the_other_and_marks_the_unit_unsuccessf
     fv = _assemble("m", "layer__3", plan, settings)
     assert not fv.success
     assert (
-        "min: the weakest non-diverse FV (-0.5) does not reach the dataset minimum (-1)" in fv.reason
+        "min: the weakest non-diverse FV (-0.5) does not reach the dataset minimum (-1)"
+        in fv.reason
     )
     assert "maximum" not in fv.reason
     assert (fv.sides["max"].alpha, fv.sides["max"].alpha_source) == (1.0, "exponential")
@@ -386,9 +390,12 @@ def test_only_one_side_too_weak_searches_the_other_and_marks_the_unit_unsuccessf
     assert (fv.sides["min"].alpha, fv.sides["min"].alpha_source) == (0.0, "non_diverse")
     assert fv.sides["min"].activations == [-0.5, -2.0, -3.0]  # the non-diverse batch, weakest first
     assert [(r["side"], r["alpha"], r["works"]) for r in fv.runs] == [
-        ("min", 0.0, False), ("max", 0.0, True), ("min", 1.0, False), ("max", 1.0, True),
+        ("min", 0.0, False),
+        ("max", 0.0, True),
+        ("min", 1.0, False),
+        ("max", 1.0, True),
         ("min", 0.5, False),
-    ]  # fmt: skip
+    ]
 
 
 def test_constant_unit_is_kept_and_marked_unsuccessful(lite0):
@@ -444,8 +451,15 @@ def test_convnext_channel_last_layer():
     torch.manual_seed(0)
     net = timm.create_model("convnext_atto", pretrained=False).eval()
     modules = {n.replace(".", "_"): m for n, m in net.named_modules() if n}
-    model = LoadedModel("convnext_atto", ARCHS["convnext_b"], net, net, torch.device("cpu"),
-                        [n for n in modules if L.convnext_rule(n)], _modules=modules)  # fmt: skip
+    model = LoadedModel(
+        "convnext_atto",
+        ARCHS["convnext_b"],
+        net,
+        net,
+        torch.device("cpu"),
+        [n for n in modules if L.convnext_rule(n)],
+        _modules=modules,
+    )
     layer = "stages_1_blocks_0_mlp_fc1"
     assert layer in model.layers and model.channel_last(layer)
     # untrained: the unit's mean is dominated by borders, so evaluate the whole optimised image

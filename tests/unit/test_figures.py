@@ -23,9 +23,12 @@ STYLE = REPO / "resources" / "unitpsych.mplstyle"
 # Three models given in config order c, a, b but ranked a < b < c by scale.
 MODELS = {"m_c": ("Model C", 3), "m_a": ("Model A", 1), "m_b": ("Model B", 2)}
 EXPERIMENTS = [(m, "natural", "easy") for m in MODELS] + [
-    ("m_a", "synthetic", "easy"), ("m_b", "synthetic", "easy"),
-    ("m_a", "natural", "hard95"), ("m_a", "natural", "hard85"), ("m_a", "synthetic", "hard95"),
-]  # fmt: skip
+    ("m_a", "synthetic", "easy"),
+    ("m_b", "synthetic", "easy"),
+    ("m_a", "natural", "hard95"),
+    ("m_a", "natural", "hard85"),
+    ("m_a", "synthetic", "hard95"),
+]
 N_UNITS = 6
 
 
@@ -40,21 +43,54 @@ def tables() -> dict[str, pd.DataFrame]:
     units, models, conf, dist, layers = [], [], [], [], []
     for m, cond, diff in EXPERIMENTS:
         label, rank = MODELS[m]
-        meta = {"experiment": exp_name(m, cond, diff), "model": m, "label": label, "scale_rank": rank,
-                "condition": cond, "difficulty": diff}  # fmt: skip
+        meta = {
+            "experiment": exp_name(m, cond, diff),
+            "model": m,
+            "label": label,
+            "scale_rank": rank,
+            "condition": cond,
+            "difficulty": diff,
+        }
         for u in range(N_UNITS):
             layer_index = u // 2
-            units.append({**meta, "unit": f"layer{layer_index}__{u}", "layer": f"layer{layer_index}",
-                          "channel": u, "layer_index": layer_index, "relative_depth": layer_index / 2,
-                          "n_responses": 30, "proportion_correct": rng.uniform(0.4, 1.0),
-                          "sources": "simulated"})  # fmt: skip
+            units.append(
+                {
+                    **meta,
+                    "unit": f"layer{layer_index}__{u}",
+                    "layer": f"layer{layer_index}",
+                    "channel": u,
+                    "layer_index": layer_index,
+                    "relative_depth": layer_index / 2,
+                    "n_responses": 30,
+                    "proportion_correct": rng.uniform(0.4, 1.0),
+                    "sources": "simulated",
+                }
+            )
         scores = pd.DataFrame(units[-N_UNITS:])["proportion_correct"]
         s = scores.mean()
-        models.append({**meta, "n_units": N_UNITS, "n_responses": 180, "score": s, "ci_low": s - 0.05,
-                       "ci_high": s + 0.08, "sources": "simulated"})  # fmt: skip
+        models.append(
+            {
+                **meta,
+                "n_units": N_UNITS,
+                "n_responses": 180,
+                "score": s,
+                "ci_low": s - 0.05,
+                "ci_high": s + 0.08,
+                "sources": "simulated",
+            }
+        )
         for c, shift in ((1, -0.1), (3, 0.1)):
-            conf.append({**meta, "confidence": c, "n_units": N_UNITS, "score": s + shift,
-                         "ci_low": s + shift - 0.04, "ci_high": s + shift + 0.03, "sources": "simulated"})  # fmt: skip
+            conf.append(
+                {
+                    **meta,
+                    "confidence": c,
+                    "n_units": N_UNITS,
+                    "score": s + shift,
+                    "ci_low": s + shift - 0.04,
+                    "ci_high": s + shift + 0.03,
+                    "sources": "simulated",
+                }
+            )
         for c, f in zip((1, 2, 3), (0.2, 0.3, 0.5), strict=True):
             dist.append(
                 {
@@ -66,51 +102,117 @@ def tables() -> dict[str, pd.DataFrame]:
                 }
             )
         for li in range(3):
-            layers.append({**meta, "layer": f"layer{li}", "layer_index": li, "relative_depth": li / 2,
-                           "score": scores[2 * li: 2 * li + 2].mean(), "n_units": 2})  # fmt: skip
+            layers.append(
+                {
+                    **meta,
+                    "layer": f"layer{li}",
+                    "layer_index": li,
+                    "relative_depth": li / 2,
+                    "score": scores[2 * li : 2 * li + 2].mean(),
+                    "n_units": 2,
+                }
+            )
     unit_scores = pd.DataFrame(units)
-    conover = [{"condition": c, "difficulty": "easy", "model_a": a, "model_b": b,
-                "p_value": 1.0 if a == b else 0.004}
-               for c, ms in (("natural", list(MODELS)), ("synthetic", ["m_a", "m_b"]))
-               for a in ms for b in ms]  # fmt: skip
-    spearman = pd.DataFrame([
-        {"analysis": an, "model": m, "condition": cond, "difficulty": "easy", "rho": 0.5, "p_value": 0.01, "n": 6}
-        for m in MODELS for an, cond in (("layer_depth", "natural"), ("natural_vs_synthetic", "both"),
-                                         ("pixel_sparsity", "natural"), ("channel_sparsity", "natural"),
-                                         ("local_contrast", "natural"), ("mis_vs_human", "natural"))
-    ])  # fmt: skip
+    conover = [
+        {
+            "condition": c,
+            "difficulty": "easy",
+            "model_a": a,
+            "model_b": b,
+            "p_value": 1.0 if a == b else 0.004,
+        }
+        for c, ms in (("natural", list(MODELS)), ("synthetic", ["m_a", "m_b"]))
+        for a in ms
+        for b in ms
+    ]
+    spearman = pd.DataFrame(
+        [
+            {
+                "analysis": an,
+                "model": m,
+                "condition": cond,
+                "difficulty": "easy",
+                "rho": 0.5,
+                "p_value": 0.01,
+                "n": 6,
+            }
+            for m in MODELS
+            for an, cond in (
+                ("layer_depth", "natural"),
+                ("natural_vs_synthetic", "both"),
+                ("pixel_sparsity", "natural"),
+                ("channel_sparsity", "natural"),
+                ("local_contrast", "natural"),
+                ("mis_vs_human", "natural"),
+            )
+        ]
+    )
     natural = unit_scores[
         (unit_scores["condition"] == "natural") & (unit_scores["difficulty"] == "easy")
     ]
-    stats = natural[["model", "unit"]].assign(pixel_sparsity=rng.uniform(0, 1, len(natural)),
-                                              channel_sparsity=rng.uniform(0, 0.2, len(natural)),
-                                              local_contrast=rng.uniform(0, 3, len(natural)))  # fmt: skip
-    mis = natural[["model", "unit"]].assign(mis=rng.uniform(0.5, 1, len(natural)),
-                                           backend="features:x")
+    stats = natural[["model", "unit"]].assign(
+        pixel_sparsity=rng.uniform(0, 1, len(natural)),
+        channel_sparsity=rng.uniform(0, 0.2, len(natural)),
+        local_contrast=rng.uniform(0, 3, len(natural)),
+    )
+    mis = natural[["model", "unit"]].assign(
+        mis=rng.uniform(0.5, 1, len(natural)), backend="features:x"
+    )
     n = 40
     upper = rng.integers(0, 46, n)  # 45 main trials a task, as in the paper
-    exclusions = pd.DataFrame({
-        "experiment": "m_a_natural", "participant_id": [f"P{i}" for i in range(n)], "task_number": 1,
-        "source": "simulated", **{f"{c}_result": rng.uniform(size=n) > 0.2 for c in CHECKS},
-        "catch_trials_value": rng.uniform(0.5, 1, n), "n_upper_row": upper, "n_lower_row": 45 - upper,
-        "row_variability_value": np.minimum(upper, 45 - upper), "total_response_time_value": rng.uniform(100, 2000, n),
-        "instruction_time_value": rng.uniform(5, 100, n), "demo_trials_value": rng.integers(1, 5, n),
-    })  # fmt: skip
+    exclusions = pd.DataFrame(
+        {
+            "experiment": "m_a_natural",
+            "participant_id": [f"P{i}" for i in range(n)],
+            "task_number": 1,
+            "source": "simulated",
+            **{f"{c}_result": rng.uniform(size=n) > 0.2 for c in CHECKS},
+            "catch_trials_value": rng.uniform(0.5, 1, n),
+            "n_upper_row": upper,
+            "n_lower_row": 45 - upper,
+            "row_variability_value": np.minimum(upper, 45 - upper),
+            "total_response_time_value": rng.uniform(100, 2000, n),
+            "instruction_time_value": rng.uniform(5, 100, n),
+            "demo_trials_value": rng.integers(1, 5, n),
+        }
+    )
     every = natural[["model", "unit", "layer", "channel", "layer_index", "relative_depth"]]
-    mis_all = pd.concat([every.assign(backend=b, score=rng.uniform(0.4, 1, len(every)),
-                                      score_kind="accuracy", excluded="",
-                                      scores_itself=b == "features:x")
-                         for b in ("features:x", "features:y")], ignore_index=True)  # fmt: skip
+    mis_all = pd.concat(
+        [
+            every.assign(
+                backend=b,
+                score=rng.uniform(0.4, 1, len(every)),
+                score_kind="accuracy",
+                excluded="",
+                scores_itself=b == "features:x",
+            )
+            for b in ("features:x", "features:y")
+        ],
+        ignore_index=True,
+    )
     scored = pd.DataFrame(models)
-    reproduction = scored.assign(paper_score=scored["score"] + 0.01, paper_ci_low=np.nan,
-                                 paper_ci_high=np.nan, difference=-0.01,
-                                 paper_inside_our_ci=True)  # fmt: skip
-    return {"unit_scores": unit_scores, "model_scores": pd.DataFrame(models), "mis_all": mis_all,
-            "reproduction": reproduction,
-            "confidence_scores": pd.DataFrame(conf), "confidence_distribution": pd.DataFrame(dist),
-            "layer_scores": pd.DataFrame(layers), "conover_holm": pd.DataFrame(conover),
-            "spearman": spearman, "baselines": spearman, "unit_statistics": stats, "mis": mis,
-            "exclusions": exclusions}  # fmt: skip
+    reproduction = scored.assign(
+        paper_score=scored["score"] + 0.01,
+        paper_ci_low=np.nan,
+        paper_ci_high=np.nan,
+        difference=-0.01,
+        paper_inside_our_ci=True,
+    )
+    return {
+        "unit_scores": unit_scores,
+        "model_scores": pd.DataFrame(models),
+        "mis_all": mis_all,
+        "reproduction": reproduction,
+        "confidence_scores": pd.DataFrame(conf),
+        "confidence_distribution": pd.DataFrame(dist),
+        "layer_scores": pd.DataFrame(layers),
+        "conover_holm": pd.DataFrame(conover),
+        "spearman": spearman,
+        "baselines": spearman,
+        "unit_statistics": stats,
+        "mis": mis,
+        "exclusions": exclusions,
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -175,8 +277,10 @@ def test_model_comparison_bars_labels_and_cis(tables):
 
 
 def test_slides_reveal_progressively(tables):
-    counts = {r: len(visible_bars(fp.model_comparison(tables["model_scores"], reveal=r).axes[0]))
-              for r in ("none", "first_natural", "natural", "all")}  # fmt: skip
+    counts = {
+        r: len(visible_bars(fp.model_comparison(tables["model_scores"], reveal=r).axes[0]))
+        for r in ("none", "first_natural", "natural", "all")
+    }
     assert counts == {"none": 0, "first_natural": 1, "natural": 3, "all": 5}
     limits = {
         r: fp.model_comparison(tables["model_scores"], reveal=r).axes[0].get_ylim()
@@ -268,8 +372,12 @@ def test_property_figures(tables):
     assert sorted(t.get_text() for t in ax.texts) == ["1", "2"]  # numbers in scale order, ...
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Model A", "Model B"]  # a key
     fig.canvas.draw()  # a model's natural and synthetic points side by side, not on top
-    natural, synthetic = (ax.transData.inverted().transform(c.lines[0].get_transform().transform(
-        c.lines[0].get_xydata()))[:, 0] for c in ax.containers)  # fmt: skip
+    natural, synthetic = (
+        ax.transData.inverted().transform(
+            c.lines[0].get_transform().transform(c.lines[0].get_xydata())
+        )[:, 0]
+        for c in ax.containers
+    )
     assert (natural < synthetic).all() and ax.containers[0].get_label() == "Natural"
     fig = fx.model_human_likeness_vs_performance(tables["model_scores"], props)
     assert [t.get_text() for t in fig.axes[0].texts] == ["1"]
@@ -291,15 +399,24 @@ def test_exclusion_figures(tables):
     assert [b.get_height() for b in passed] == [int(ex[f"{c}_result"].sum()) for c in CHECKS]
     failed = container(ax, "Failed")
     assert [b.get_height() for b in failed] == [int((~ex[f"{c}_result"]).sum()) for c in CHECKS]
-    thresholds = {"instruction_time_min_s": 15, "instruction_time_max_s": None, "total_response_time_min_s": 135,
-                  "total_response_time_max_s": 2500, "row_variability_min": 5, "catch_trials_min_ratio": 0.8,
-                  "demo_trials_max_attempts": 3}  # fmt: skip
+    thresholds = {
+        "instruction_time_min_s": 15,
+        "instruction_time_max_s": None,
+        "total_response_time_min_s": 135,
+        "total_response_time_max_s": 2500,
+        "row_variability_min": 5,
+        "catch_trials_min_ratio": 0.8,
+        "demo_trials_max_attempts": 3,
+    }
     fig = fe.exclusion_values(ex, thresholds)
     assert [ax.get_title() for ax in fig.axes] == [
-        "Instruction Time [s]\n(pass ≥ 15)", "Total Response Time [s]\n(pass 135–2500)",
-        "Upper Row Presses\n(pass 5–40)", "Lower Row Presses\n(pass 5–40)",
-        "Catch Trial Ratio\n(pass ≥ 0.8)", "Practice Attempts\n(pass ≤ 3)",
-    ]  # fmt: skip
+        "Instruction Time [s]\n(pass ≥ 15)",
+        "Total Response Time [s]\n(pass 135–2500)",
+        "Upper Row Presses\n(pass 5–40)",
+        "Lower Row Presses\n(pass 5–40)",
+        "Catch Trial Ratio\n(pass ≥ 0.8)",
+        "Practice Attempts\n(pass ≤ 3)",
+    ]
     # the paper's lines (§8.5 item 15), from the thresholds given: rows 5–40 of 45 trials;
     # practice attempts drawn one bar per value, so the line lies between 3 (pass) and 4 (fail)
     lines = [[ln.get_xdata()[0] for ln in ax.get_lines()] for ax in fig.axes]
@@ -307,14 +424,18 @@ def test_exclusion_figures(tables):
     assert all(sum(p.get_height() for p in ax.patches) == len(ex) for ax in fig.axes)
     for ax, col in ((fig.axes[2], "n_upper_row"), (fig.axes[3], "n_lower_row")):  # 20 bins (§8.5)
         assert [p.get_height() for p in ax.patches] == np.histogram(ex[col], 20)[0].tolist()
-    lines = [[ln.get_xdata()[0] for ln in ax.get_lines()]
-             for ax in fe.exclusion_values(ex, thresholds | {"row_variability_min": 2}).axes]  # fmt: skip
+    lines = [
+        [ln.get_xdata()[0] for ln in ax.get_lines()]
+        for ax in fe.exclusion_values(ex, thresholds | {"row_variability_min": 2}).axes
+    ]
     assert lines[2] == [2, 43]
     # practice attempts with a long tail (1..30) still get one bar per attempt count, so the
     # line at 3.5 falls between the bars of 3 (pass) and 4 (fail) and cuts none
     tail = ex.assign(demo_trials_value=np.resize(np.arange(1, 31), len(ex)))
     ax = fe.exclusion_values(tail, thresholds).axes[5]
-    edges = sorted({p.get_x() for p in ax.patches} | {p.get_x() + p.get_width() for p in ax.patches})
+    edges = sorted(
+        {p.get_x() for p in ax.patches} | {p.get_x() + p.get_width() for p in ax.patches}
+    )
     assert [ln.get_xdata()[0] for ln in ax.get_lines()] == [3.5]
     assert not any(p.get_x() < 3.5 < p.get_x() + p.get_width() for p in ax.patches), edges
     # a threshold far beyond the data is named at the edge, not drawn (the bars keep their width)
@@ -327,8 +448,13 @@ def test_exclusion_figures(tables):
 
 
 def test_baselines_and_mis(tables):
-    fig = fx.unit_baseline(tables["unit_scores"], tables["unit_statistics"], tables["spearman"],
-                           "local_contrast", "Local Contrast")  # fmt: skip
+    fig = fx.unit_baseline(
+        tables["unit_scores"],
+        tables["unit_statistics"],
+        tables["spearman"],
+        "local_contrast",
+        "Local Contrast",
+    )
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == 3 and all(len(ax.collections[0].get_offsets()) == N_UNITS for ax in axes)
     fig = fx.mis_per_model(tables["mis"], tables["unit_scores"])
@@ -340,11 +466,13 @@ def test_baselines_and_mis(tables):
     assert any("scored by features:x" in t.get_text() for t in fig.texts)  # the backend is named
     fig = fx.mis_vs_human(tables["mis"], tables["unit_scores"], tables["spearman"])
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 3
-    mixed = tables["mis"].assign(backend=np.where(tables["mis"]["model"] == "m_c", "features:y",
-                                                  "features:x"))  # fmt: skip
+    mixed = tables["mis"].assign(
+        backend=np.where(tables["mis"]["model"] == "m_c", "features:y", "features:x")
+    )
     assert fx.backend_note(mixed) == "scored by features:y (m_c), features:x (m_a, m_b)"
     assert fig.axes[0].get_xlabel() == "Machine Interpretability Score"
-    # the observer's mis.csv: no fitted α -> mis empty, score = α-free accuracy (score_kind accuracy)
+    # the observer's mis.csv: no fitted α -> mis empty, score = α-free accuracy (score_kind
+    # accuracy)
     observer = tables["mis"].assign(
         accuracy=tables["mis"]["mis"], score=tables["mis"]["mis"], score_kind="accuracy"
     )
@@ -360,8 +488,12 @@ def test_baselines_and_mis(tables):
 
 def test_every_registered_figure_draws(tables):
     props = pd.DataFrame(
-        {"model": list(MODELS), "top1_accuracy": [0.7, 0.8, 0.75], "mean_rank": [3, 2, 1],
-         "n_parameters": [3e6, 1e6, 2e6]}
+        {
+            "model": list(MODELS),
+            "top1_accuracy": [0.7, 0.8, 0.75],
+            "mean_rank": [3, 2, 1],
+            "n_parameters": [3e6, 1e6, 2e6],
+        }
     )
     for name in figures.FIGURES:
         fig = figures.draw(name, tables, properties=props, thresholds={"row_variability_min": 5})
@@ -377,13 +509,16 @@ def test_reproduction_shows_the_papers_and_our_score_per_model(tables):
     labels = [t.get_text() for t in natural.get_xticklabels()]
     assert labels == ["Model A", "Model B", "Model C"]  # every model, in scale order
     assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == [
-        "Paper", "Released responses (ours)"]
+        "Paper",
+        "Released responses (ours)",
+    ]
     note = fig.texts[-1].get_text()
     assert "largest |ours − paper| 0.010" in note and "paper inside our 95 % CI for" in note
     plt.close(fig)
     exps = [Experiment("m_a", "natural")]
-    assert "response source 'imi'" in figures.missing_requirement("reproduction", exps, None,
-                                                                  ["simulated"])  # fmt: skip
+    assert "response source 'imi'" in figures.missing_requirement(
+        "reproduction", exps, None, ["simulated"]
+    )
     assert figures.missing_requirement("reproduction", exps, None, ["imi"]) is None
 
 
@@ -409,8 +544,11 @@ def test_model_properties_by_name_then_arch_untrained_left_out():
     table = pd.DataFrame(
         {"model": ["resnet50", "arch_x"], "top1_accuracy": [0.76, 0.7], "mean_rank": [7.3, np.nan]}
     )
-    models = {"resnet50": {"arch": "resnet50"}, "mine": {"arch": "arch_x"},
-              "mine-untrained": {"arch": "arch_x", "weights": "random"}}  # fmt: skip
+    models = {
+        "resnet50": {"arch": "resnet50"},
+        "mine": {"arch": "arch_x"},
+        "mine-untrained": {"arch": "arch_x", "weights": "random"},
+    }
     props = figures.model_properties(models, table).set_index("model")
     assert (
         props.loc["resnet50", "top1_accuracy"] == 0.76 and props.loc["mine", "top1_accuracy"] == 0.7
@@ -481,15 +619,23 @@ def test_script_writes_pdf_and_png_deterministically(tables, tmp_path):
         )[0]
         == pdf
     )
-    run("mis_per_model", {"unit_scores": str(tmp_path / "unit_scores.csv"), "mis": mis_files},
-        {}, tmp_path / "a")  # fmt: skip
+    run(
+        "mis_per_model",
+        {"unit_scores": str(tmp_path / "unit_scores.csv"), "mis": mis_files},
+        {},
+        tmp_path / "a",
+    )
     assert (tmp_path / "a" / "mis_per_model.png").stat().st_size > 1000
     info = {
         "m_a": {"arch": "arch_a", "weights": "pretrained"},
         "m_b": {"arch": "arch_a", "weights": "random"},
     }
-    run("model_accuracy_vs_performance", {"model_scores": str(tmp_path / "model_scores.csv"), "properties": str(props)},
-        {"model_info": info}, tmp_path / "a")  # fmt: skip
+    run(
+        "model_accuracy_vs_performance",
+        {"model_scores": str(tmp_path / "model_scores.csv"), "properties": str(props)},
+        {"model_info": info},
+        tmp_path / "a",
+    )
     assert (
         "drew model_accuracy_vs_performance"
         in (tmp_path / "a" / "model_accuracy_vs_performance.log").read_text()

@@ -26,8 +26,14 @@ def test_generation_is_deterministic(tmp_path):
     a = generate_image_set(tmp_path / "a", 12, 64, 3, seed=5)
     b = generate_image_set(tmp_path / "b", 12, 64, 3, seed=5)
     generate_image_set(tmp_path / "c", 12, 64, 3, seed=6)
-    assert a.equals(b) and _digest(tmp_path / "a") == _digest(tmp_path / "b") != _digest(tmp_path / "c")
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["class_000", "class_001", "class_002"]
+    assert a.equals(b) and _digest(tmp_path / "a") == _digest(tmp_path / "b") != _digest(
+        tmp_path / "c"
+    )
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "class_000",
+        "class_001",
+        "class_002",
+    ]
 
 
 def test_generated_images_mix_photographs_and_procedural(image_set):
@@ -41,7 +47,10 @@ def test_index_is_sorted_with_classes(image_set, tmp_path):
     assert set(df["class"]) == {"class_000", "class_001", "class_002", "class_003"}
     lst = tmp_path / "list.txt"
     lst.write_text("class_001/img_000001.jpg\nclass_000/img_000000.jpg\n")
-    assert index_images(image_set, lst)["path"].tolist() == ["class_000/img_000000.jpg", "class_001/img_000001.jpg"]
+    assert index_images(image_set, lst)["path"].tolist() == [
+        "class_000/img_000000.jpg",
+        "class_001/img_000001.jpg",
+    ]
 
 
 def test_missing_root_and_missing_listed_image(tmp_path, image_set):
@@ -66,7 +75,12 @@ def test_corrupt_image_is_reported_not_fatal(tmp_path, image_set):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     good = next(image_set.rglob("*.jpg"))
-    ds = ImageDataset(tmp_path, ["bad.jpg", str(good)], T.Compose([T.Resize(32), T.CenterCrop(32), T.ToTensor()]), 32)
+    ds = ImageDataset(
+        tmp_path,
+        ["bad.jpg", str(good)],
+        T.Compose([T.Resize(32), T.CenterCrop(32), T.ToTensor()]),
+        32,
+    )
     x, i, err = ds[0]
     assert i == 0 and x.shape == (3, 32, 32) and "Error" in err
     assert ds[1][2] == ""

@@ -23,7 +23,10 @@ from unitpsych.experiments.instructions import (
 # the words the title of our page n must contain. Image 10 serves two captions (feedback, and the
 # end of a trial); image 13 is shown only in the synthetic condition, between captions 8 and 9.
 CAPTIONS = {
-    1: ("two groups of example images, labelled Left Examples and Right Examples", ("groups", "example")),
+    1: (
+        "two groups of example images, labelled Left Examples and Right Examples",
+        ("groups", "example"),
+    ),
     2: ("two more images in the centre, one from each group", ("centre",)),
     3: ("the question: which centre image matches the Right Examples better", ("question",)),
     4: ("a row of numbers below the upper centre image", ("numbers", "below", "upper")),
@@ -34,14 +37,27 @@ CAPTIONS = {
     9: ("after answering, a black frame surrounds the chosen image", ("black frame",)),
     10: ("feedback: green frame when right, red when wrong", ("green", "red")),
     11: ("the Continue button leads to the next trial", ("continue",)),
-    12: ("last chance to go back with Previous before the practice trials", ("previous", "practice")),
+    12: (
+        "last chance to go back with Previous before the practice trials",
+        ("previous", "practice"),
+    ),
     13: ("the first image of each example group is special", ("first",)),
-}  # fmt: skip
+}
 TOPICS = {
-    1: "example groups", 2: "centre images", 3: "question", 4: "upper numbers",
-    5: "lower numbers", 6: "choose upper", 7: "choose lower", 8: "confidence", 9: "black frame",
-    10: "feedback", 11: "continue", 12: "previous", 13: "first example",
-}  # fmt: skip
+    1: "example groups",
+    2: "centre images",
+    3: "question",
+    4: "upper numbers",
+    5: "lower numbers",
+    6: "choose upper",
+    7: "choose lower",
+    8: "confidence",
+    9: "black frame",
+    10: "feedback",
+    11: "continue",
+    12: "previous",
+    13: "first example",
+}
 ORANGE = np.array(instructions.MARK)
 
 

@@ -46,7 +46,9 @@ def test_atomic_dir_replaces_only_on_success(tmp_path):
 
 def test_derived_seeds_depend_on_names_only():
     assert derive_seed(42, "resnet50") == derive_seed(42, "resnet50")
-    assert derive_seed(42, "resnet50") != derive_seed(42, "resnet50-l2") != derive_seed(1, "resnet50")
+    assert (
+        derive_seed(42, "resnet50") != derive_seed(42, "resnet50-l2") != derive_seed(1, "resnet50")
+    )
 
 
 def test_an_uncaught_error_of_a_rule_script_is_written_to_its_log(tmp_path):
@@ -64,8 +66,12 @@ def test_an_uncaught_error_of_a_rule_script_is_written_to_its_log(tmp_path):
         "raise ValueError('5 of 14 units are usable')\n"
     )
     scripts = Path(__file__).resolve().parents[2] / "workflow" / "scripts"
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(scripts)))  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(scripts)),
+    )
     assert done.returncode == 1
     assert "ValueError: 5 of 14 units are usable" in done.stderr
     text = log.read_text()

@@ -45,8 +45,14 @@ def every_unit(acts, units, paths, cache, model, seed, n_tasks=20, memory_mb=256
     """Draw every unit's tasks from the quantile sets of a full activation matrix and score them."""
     size = set_size(len(acts), 0.2)
     top, bottom, reasons = draw_every_unit(
-        lambda a, b: slab_from_activations(acts[:, a:b].astype(np.float64), size), units,
-        len(acts), model, seed, n_tasks, width=width)  # fmt: skip
+        lambda a, b: slab_from_activations(acts[:, a:b].astype(np.float64), size),
+        units,
+        len(acts),
+        model,
+        seed,
+        n_tasks,
+        width=width,
+    )
     return score_every_unit(top, bottom, reasons, units, paths, cache, memory_mb=memory_mb)
 
 
@@ -57,11 +63,23 @@ def cache_and_acts(tmp_path_factory):
     root = tmp_path_factory.mktemp("images")
     paths, levels = make_images(root, 200, seed=4)
     out = root / "embeddings.h5"
-    embed_image_set(BrightnessBackend(), root, paths, out, resize=36, image_size=32,
-                    image_pass=ImagePass(batch_size=50, num_workers=0, block_size=200))  # fmt: skip
+    embed_image_set(
+        BrightnessBackend(),
+        root,
+        paths,
+        out,
+        resize=36,
+        image_size=32,
+        image_pass=ImagePass(batch_size=50, num_workers=0, block_size=200),
+    )
     rng = np.random.default_rng(2)
-    cols = [levels, -levels, np.ones(200), *[rng.permutation(levels) for _ in range(36)],
-            np.zeros(200)]  # fmt: skip
+    cols = [
+        levels,
+        -levels,
+        np.ones(200),
+        *[rng.permutation(levels) for _ in range(36)],
+        np.zeros(200),
+    ]
     acts = np.column_stack(cols).astype(np.float32)
     layers = ["conv1"] * 10 + ["conv2"] * 20 + ["conv3"] * 10
     units = [make_unit(layer, i) for i, layer in enumerate(layers)]
@@ -80,9 +98,12 @@ def test_draws_are_distinct_and_every_subset_equally_likely():
 def test_every_unit_scores_agree_with_the_per_unit_mis(cache_and_acts):
     cache, paths, acts, units = cache_and_acts
     sampled = [1, 7, 12, 25, 38]  # the units a model's mis.csv would hold
-    tasks = mis_tasks(acts[:, sampled], [units[i] for i in sampled], paths, cache, "m", seed=42,
-                      n_tasks=20)  # fmt: skip
-    per_unit = mis_table(tasks, "m", "brightness", alpha=50.0, alpha_source="given").set_index("unit")
+    tasks = mis_tasks(
+        acts[:, sampled], [units[i] for i in sampled], paths, cache, "m", seed=42, n_tasks=20
+    )
+    per_unit = mis_table(tasks, "m", "brightness", alpha=50.0, alpha_source="given").set_index(
+        "unit"
+    )
     # memory_mb=0: one unit per slab; the default: every unit in one slab
     for memory_mb, width in ((0, 3), (256, 1024)):
         scores = every_unit(acts, units, paths, cache, "m", 42, memory_mb=memory_mb, width=width)
@@ -114,7 +135,10 @@ def test_constant_channels_are_flagged_and_kept_out(cache_and_acts):
     assert table["scores_itself"].all() and (table["backend"] == "brightness").all()
     # layers in order: conv1 at depth 0, conv3 at depth 1
     assert table.groupby("layer")["relative_depth"].first().to_dict() == {
-        "conv1": 0.0, "conv2": 0.5, "conv3": 1.0}  # fmt: skip
+        "conv1": 0.0,
+        "conv2": 0.5,
+        "conv3": 1.0,
+    }
 
 
 def test_similarity_matrix_and_gathered_embeddings_give_the_same_d(cache_and_acts):
@@ -145,18 +169,28 @@ def test_streamed_sets_equal_a_stable_sort_of_all_rows_ties_and_all():
     np.testing.assert_array_equal(got.bottom, expect.bottom)
     np.testing.assert_array_equal(got.top_values, expect.top_values)
     np.testing.assert_array_equal(got.bottom_values, expect.bottom_values)
-    assert got.top_values[1, 0] == 3 and list(got.top[1, :3]) == sorted(
-        np.flatnonzero(acts[:, 1] == 3))[::-1][:3]  # ties: the highest index first on top
+    assert (
+        got.top_values[1, 0] == 3
+        and list(got.top[1, :3]) == sorted(np.flatnonzero(acts[:, 1] == 3))[::-1][:3]
+    )  # ties: the highest index first on top
     assert state.slab(2, 5, size).excluded == got.excluded[2:5]
-    reasons = [None, None, "constant activation over the image set", "non-finite activations",
-               None, None, None]  # fmt: skip
+    reasons = [
+        None,
+        None,
+        "constant activation over the image set",
+        "non-finite activations",
+        None,
+        None,
+        None,
+    ]
     assert got.excluded == expect.excluded == reasons == excluded_reasons(acts)
     with pytest.raises(ValueError, match="exceeds the capacity"):
         state.slab(0, u, size + 1)
 
 
-def test_channel_pass_draws_every_channels_tasks_as_the_full_matrix_does(tmp_path, image_set,
-                                                                          lite0):  # fmt: skip
+def test_channel_pass_draws_every_channels_tasks_as_the_full_matrix_does(
+    tmp_path, image_set, lite0
+):
     paths = index_images(image_set)["path"].tolist()[:24]
     (tmp_path / "img").mkdir()
     for p in paths:
@@ -167,8 +201,17 @@ def test_channel_pass_draws_every_channels_tasks_as_the_full_matrix_does(tmp_pat
     every = [make_unit(layer, c) for layer, n in sizes.items() for c in range(n)]
     small = ImagePass(batch_size=5, num_workers=0, block_size=8192)
     listed = [*paths[:7], "broken.jpg", *paths[7:]]
-    done = collect_every_unit_tasks(lite0, tmp_path / "img", listed, tmp_path / "t.h5", seed=3,
-                                    n_tasks=4, n_references=2, quantile=0.25, image_pass=small)  # fmt: skip
+    done = collect_every_unit_tasks(
+        lite0,
+        tmp_path / "img",
+        listed,
+        tmp_path / "t.h5",
+        seed=3,
+        n_tasks=4,
+        n_references=2,
+        quantile=0.25,
+        image_pass=small,
+    )
     assert done["n_images"] == 24 and done["n_unreadable"] == 1 and done["set_size"] == 6
     assert done["n_units"] == len(every) == sum(sizes.values())
     tasks = TaskFile.read(tmp_path / "t.h5")
@@ -177,8 +220,15 @@ def test_channel_pass_draws_every_channels_tasks_as_the_full_matrix_does(tmp_pat
     collect_activations(lite0, every, tmp_path / "img", paths, tmp_path / "all.h5", None, small)
     acts, units, images = read_activations(tmp_path / "all.h5")
     top, bottom, reasons = draw_every_unit(
-        lambda a, b: slab_from_activations(acts[:, a:b].astype(np.float64), 6), units, 24,
-        "efficientnet_lite0", 3, 4, 2, 0.25)  # fmt: skip
+        lambda a, b: slab_from_activations(acts[:, a:b].astype(np.float64), 6),
+        units,
+        24,
+        "efficientnet_lite0",
+        3,
+        4,
+        2,
+        0.25,
+    )
     assert reasons == tasks.excluded
     # the same forward pass in other batches: ties and last-bit differences aside, the same draws
     assert (top == tasks.top).mean() > 0.98 and (bottom == tasks.bottom).mean() > 0.98
@@ -188,7 +238,9 @@ def test_channel_pass_draws_every_channels_tasks_as_the_full_matrix_does(tmp_pat
     # a subset when the image set is larger than max_images: fixed, in order, the same for all
     sub = mis_all_subset(1000, 300, seed=3)
     assert len(sub) == 300 and (np.diff(sub) > 0).all()
-    assert (sub == mis_all_subset(1000, 300, seed=3)).all() and len(mis_all_subset(10, 300, 3)) == 10
+    assert (sub == mis_all_subset(1000, 300, seed=3)).all() and len(
+        mis_all_subset(10, 300, 3)
+    ) == 10
 
 
 def test_figures_name_their_backend_and_mark_self_scoring(cache_and_acts):
@@ -197,13 +249,24 @@ def test_figures_name_their_backend_and_mark_self_scoring(cache_and_acts):
     for model, own in (("lite0", False), ("lite1", True)):
         scores = every_unit(acts, units, paths, cache, model, 1, n_tasks=8)
         for backend in ("features:a", "features:b"):
-            parts.append(mis_all_table(scores, model, backend, None, "none", own and backend == "features:b"))
+            parts.append(
+                mis_all_table(scores, model, backend, None, "none", own and backend == "features:b")
+            )
     t = pd.concat(parts, ignore_index=True).drop(columns=["d"])
-    table = pd.DataFrame({"model": ["efficientnet_lite0", "efficientnet_lite1"],
-                          "top1_accuracy": [0.75, 0.77], "n_parameters": [4.6e6, 5.4e6]})  # fmt: skip
-    props = model_properties({"lite0": {"arch": "efficientnet_lite0", "label": "L0", "scale_rank": 1},
-                              "lite1": {"arch": "efficientnet_lite1", "label": "L1", "scale_rank": 2}},
-                             table)  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "model": ["efficientnet_lite0", "efficientnet_lite1"],
+            "top1_accuracy": [0.75, 0.77],
+            "n_parameters": [4.6e6, 5.4e6],
+        }
+    )
+    props = model_properties(
+        {
+            "lite0": {"arch": "efficientnet_lite0", "label": "L0", "scale_rank": 1},
+            "lite1": {"arch": "efficientnet_lite1", "label": "L1", "scale_rank": 2},
+        },
+        table,
+    )
     assert props.set_index("model").loc["lite1", "n_parameters"] == 5.4e6
     depth = draw("mis_all_depth", {"mis_all": t}, properties=props)
     titles = [ax.get_title() for ax in depth.axes if ax.get_visible()]

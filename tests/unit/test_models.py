@@ -36,7 +36,9 @@ def test_layer_of_interest_counts(paper_models, arch):
 
 def test_googlenet_layers_are_the_inception_pre_relu_convs(paper_models):
     layers = paper_models["googlenet"].layers
-    assert all(re.fullmatch(r"mixed(3a|3b|4a|4b|4c|4d|4e|5a|5b)_\w+_pre_relu_conv", ly) for ly in layers)
+    assert all(
+        re.fullmatch(r"mixed(3a|3b|4a|4b|4c|4d|4e|5a|5b)_\w+_pre_relu_conv", ly) for ly in layers
+    )
     assert "conv2d0_pre_relu_conv" not in layers and "mixed3a" not in layers
 
 
@@ -58,7 +60,9 @@ def test_resnet_shortcut_is_the_pre_relu_residual_sum(paper_models):
     block = model.module.layer1[0]
     # the next block's input is the ReLU of that sum
     with torch.no_grad(), model.record(["layer1_0_shortcut"]) as s2:
-        out = block(model.module.maxpool(model.module.relu(model.module.bn1(model.module.conv1(x)))))
+        out = block(
+            model.module.maxpool(model.module.relu(model.module.bn1(model.module.conv1(x))))
+        )
     assert torch.allclose(out, torch.relu(s2["layer1_0_shortcut"]))
 
 
@@ -93,10 +97,17 @@ def test_preprocessing_per_model(paper_models, lite0):
     assert g.shape == (3, 229, 229) and torch.allclose(g, torch.full_like(g, 138.0))
     r = paper_models["resnet50"].transform()(img)
     assert r.shape == (3, 224, 224)
-    assert torch.allclose(r[:, 0, 0], (1 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225]))
+    assert torch.allclose(
+        r[:, 0, 0], (1 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225])
+    )
     c = paper_models["clip-resnet50"].transform()(img)
     assert c.shape == (3, 224, 224)
-    assert torch.allclose(c[:, 0, 0], (1 - torch.tensor([0.48145466, 0.4578275, 0.40821073])) / torch.tensor([0.26862954, 0.26130258, 0.27577711]), atol=1e-5)
+    assert torch.allclose(
+        c[:, 0, 0],
+        (1 - torch.tensor([0.48145466, 0.4578275, 0.40821073]))
+        / torch.tensor([0.26862954, 0.26130258, 0.27577711]),
+        atol=1e-5,
+    )
     v = paper_models["in1k-vit_b32"].transform()(img)
     assert v.shape == (3, 224, 224) and torch.allclose(v, torch.ones_like(v))  # timm: mean=std=0.5
     x = torch.rand(1, 3, 8, 8)
@@ -125,7 +136,8 @@ def test_trained_lite0_classifies_a_photograph(lite0):
 
 
 def test_cpu_models_compute_in_channels_last_layout_with_the_same_values(lite0):
-    """On CPU the conv weights are channels-last (oneDNN's fast layout); outputs match the default."""
+    """On CPU the conv weights are channels-last (oneDNN's fast layout); outputs match the
+    default."""
     conv = lite0.module.conv_stem.weight
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     x = torch.rand(4, 3, 224, 224)
@@ -150,14 +162,22 @@ def test_local_weights_file_goes_through_the_loader(tmp_path):
 def test_robust_resnet_checkpoint_keeps_only_module_model_keys(tmp_path):
     ref = load_model("a", {"arch": "resnet50", "weights": "random"}, seed=2)
     sd = ref.module.state_dict()
-    ckpt = {"model": {**{f"module.model.{k}": v for k, v in sd.items()},
-                      **{f"module.attacker.model.{k}": torch.zeros_like(v) for k, v in sd.items()},
-                      "module.normalizer.new_mean": torch.zeros(3)}, "epoch": 1}  # fmt: skip
+    ckpt = {
+        "model": {
+            **{f"module.model.{k}": v for k, v in sd.items()},
+            **{f"module.attacker.model.{k}": torch.zeros_like(v) for k, v in sd.items()},
+            "module.normalizer.new_mean": torch.zeros(3),
+        },
+        "epoch": 1,
+    }
     path = tmp_path / "resnet50_l2_eps3.ckpt"
     torch.save(ckpt, path)
     assert set(madry_state_dict(ckpt)) == set(sd)
     robust = load_model("resnet50-l2", {"arch": "resnet50-l2", "weights": str(path)})
-    assert torch.equal(robust.module.state_dict()["layer1_0_conv1.weight".replace("_", ".", 2)], sd["layer1.0.conv1.weight"])
+    assert torch.equal(
+        robust.module.state_dict()["layer1_0_conv1.weight".replace("_", ".", 2)],
+        sd["layer1.0.conv1.weight"],
+    )
 
 
 def test_missing_weights_file_is_a_clear_error():
@@ -166,7 +186,9 @@ def test_missing_weights_file_is_a_clear_error():
 
 
 def test_registry_has_demo_models():
-    assert {"efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "vit_tiny"} <= set(KNOWN_ARCHS)
+    assert {"efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "vit_tiny"} <= set(
+        KNOWN_ARCHS
+    )
 
 
 def test_random_weights_are_seeded_by_model_name():

@@ -72,8 +72,15 @@ def brightness_cache(tmp_path_factory) -> tuple[EmbeddingCache, list[str], np.nd
     root = tmp_path_factory.mktemp("images")
     paths, levels = make_images(root, 200)
     out = root / "embeddings.h5"
-    embed_image_set(BrightnessBackend(), root, paths, out, resize=36, image_size=32,
-                    image_pass=ImagePass(batch_size=16, num_workers=0, block_size=64))  # fmt: skip
+    embed_image_set(
+        BrightnessBackend(),
+        root,
+        paths,
+        out,
+        resize=36,
+        image_size=32,
+        image_pass=ImagePass(batch_size=16, num_workers=0, block_size=64),
+    )
     return EmbeddingCache(out), paths, levels, root
 
 
@@ -95,8 +102,13 @@ def test_decision_rule_on_constructed_embeddings():
     mixed = np.vstack([e1, np.tile(e2, (8, 1))])
     assert decision_variable(e1, e2, mixed, min_refs, COSINE) == pytest.approx(1 / 9 - (8 / 9 - 1))
     # batched over leading axes, and p = σ(α·d)
-    d = decision_variable(np.stack([e1, e2]), np.stack([e2, e1]), np.stack([max_refs] * 2),
-                          np.stack([min_refs] * 2), COSINE)  # fmt: skip
+    d = decision_variable(
+        np.stack([e1, e2]),
+        np.stack([e2, e1]),
+        np.stack([max_refs] * 2),
+        np.stack([min_refs] * 2),
+        COSINE,
+    )
     np.testing.assert_allclose(d, [2.0, -2.0])
     np.testing.assert_allclose(p_correct(d, 0.5), 1 / (1 + np.exp(-0.5 * d)))
     assert np.isnan(p_correct(d, None)).all()
@@ -118,8 +130,9 @@ def test_embedding_cache_holds_normalised_rows_by_path(brightness_cache):
 def test_embedding_resumes_after_a_crash(tmp_path, brightness_cache):
     cache, paths, _, root = brightness_cache
     out = tmp_path / "embeddings.h5"
-    kwargs = dict(resize=36, image_size=32,
-                  image_pass=ImagePass(batch_size=16, num_workers=0, block_size=32))  # fmt: skip
+    kwargs = dict(
+        resize=36, image_size=32, image_pass=ImagePass(batch_size=16, num_workers=0, block_size=32)
+    )
     crashing = BrightnessBackend(fail_after=6)  # probe call + 5 batches: 2 blocks of 32 finished
     with pytest.raises(RuntimeError, match="simulated crash"):
         embed_image_set(crashing, root, paths, out, **kwargs)
@@ -138,8 +151,15 @@ def test_an_unreadable_image_is_left_out_and_listed(tmp_path):
     paths, _ = make_images(tmp_path, 20)
     (tmp_path / paths[4]).write_bytes(b"not an image")
     out = tmp_path / "e.h5"
-    result = embed_image_set(BrightnessBackend(), tmp_path, paths, out, resize=36, image_size=32,
-                             image_pass=ImagePass(batch_size=8, num_workers=0, block_size=8))  # fmt: skip
+    result = embed_image_set(
+        BrightnessBackend(),
+        tmp_path,
+        paths,
+        out,
+        resize=36,
+        image_size=32,
+        image_pass=ImagePass(batch_size=8, num_workers=0, block_size=8),
+    )
     assert (result.n_images, result.n_unreadable) == (19, 1)
     cache = EmbeddingCache(out)
     assert paths[4] not in cache and paths[5] in cache
@@ -255,11 +275,19 @@ def test_alpha_comes_from_human_responses_else_config_else_none():
         {"task": np.repeat(np.arange(1, 41), 10), "trial": np.tile(np.arange(1, 11), 40)}
     )
     trials["d"] = rng.normal(0, 0.2, len(trials))
-    responses = trials.rename(columns={"task": "task_number"}).assign(
-        corrected_trial_index=trials["trial"] - 1, experiment="e_natural", source="local",
-        kept=True, is_demo=False, catch_trial=False,
-        correct=rng.random(len(trials)) < 1 / (1 + np.exp(-5 * trials["d"])),
-    ).drop(columns=["trial", "d"])  # fmt: skip
+    responses = (
+        trials.rename(columns={"task": "task_number"})
+        .assign(
+            corrected_trial_index=trials["trial"] - 1,
+            experiment="e_natural",
+            source="local",
+            kept=True,
+            is_demo=False,
+            catch_trial=False,
+            correct=rng.random(len(trials)) < 1 / (1 + np.exp(-5 * trials["d"])),
+        )
+        .drop(columns=["trial", "d"])
+    )
     simulated = responses.assign(source="simulated", correct=~responses["correct"])
     both = pd.concat([responses, simulated])
     fitted = resolve_alpha("b", None, ["local"], both, {"e_natural": trials})
@@ -276,8 +304,11 @@ def test_alpha_comes_from_human_responses_else_config_else_none():
 
 def test_backend_strings_parse_and_bad_ones_say_why():
     spec = parse_backend("features:efficientnet_lite2:blocks_6")
-    assert (spec.arch, spec.layer, spec.slug) == ("efficientnet_lite2", "blocks_6",
-                                                  "features-efficientnet_lite2-blocks_6")  # fmt: skip
+    assert (spec.arch, spec.layer, spec.slug) == (
+        "efficientnet_lite2",
+        "blocks_6",
+        "features-efficientnet_lite2-blocks_6",
+    )
     assert parse_backend("dreamsim").variant == "ensemble"
     for bad, why in [("features:nope", "registry"), ("lpips:foo", "lpips"), ("clip", "unknown")]:
         with pytest.raises(ValueError, match=why):
@@ -336,8 +367,11 @@ def test_features_backend_embeds_with_registry_weights():
 
 
 def _config(backend: str, **observer) -> dict:
-    models = {"a": {"arch": "efficientnet_lite0"}, "b": {"arch": "efficientnet_lite1"},
-              "c": {"arch": "efficientnet_lite0", "weights": "random"}}  # fmt: skip
+    models = {
+        "a": {"arch": "efficientnet_lite0"},
+        "b": {"arch": "efficientnet_lite1"},
+        "c": {"arch": "efficientnet_lite0", "weights": "random"},
+    }
     return {"models": models, "observer": {"backend": backend, **observer}}
 
 
@@ -345,11 +379,18 @@ def test_config_check_refuses_a_backend_that_scores_itself():
     check_observer_config(_config("features:efficientnet_lite2"))
     with pytest.raises(ConfigError, match="observer.backend: .*model 'a' itself"):
         check_observer_config(_config("features:efficientnet_lite0"))
-    check_observer_config(_config("features:efficientnet_lite0",
-                                  backend_overrides={"a": "features:efficientnet_lite1"}))  # fmt: skip
+    check_observer_config(
+        _config(
+            "features:efficientnet_lite0", backend_overrides={"a": "features:efficientnet_lite1"}
+        )
+    )
     with pytest.raises(ConfigError, match="observer.backend_overrides.b: .*model 'b' itself"):
-        check_observer_config(_config("features:efficientnet_lite2",
-                                      backend_overrides={"b": "features:efficientnet_lite1"}))  # fmt: skip
+        check_observer_config(
+            _config(
+                "features:efficientnet_lite2",
+                backend_overrides={"b": "features:efficientnet_lite1"},
+            )
+        )
     with pytest.raises(ConfigError, match="observer.backend_overrides.zzz: not a configured model"):
         check_observer_config(_config("dreamsim", backend_overrides={"zzz": "dreamsim"}))
     with pytest.raises(ConfigError, match="observer.backend: .*unknown kind"):

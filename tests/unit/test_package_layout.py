@@ -127,8 +127,14 @@ def test_planning_does_not_import_matplotlib():
     pattern = r"^[ \t]*(from unitpsych[\w.]* import (?:\([^)]*\)|[^\n#]*))"
     statements = sorted({m[1].strip() for t in texts for m in re.finditer(pattern, t, re.M)})
     assert statements, "found no unitpsych imports in the rule files"
-    code = "\n".join(["import sys", *statements, "assert 'matplotlib' not in sys.modules, 'matplotlib'"])
+    code = "\n".join(
+        ["import sys", *statements, "assert 'matplotlib' not in sys.modules, 'matplotlib'"]
+    )
     env_path = str(REPO / "workflow" / "scripts")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={"PYTHONPATH": env_path, "PATH": ""})  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": env_path, "PATH": ""},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]

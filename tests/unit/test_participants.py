@@ -26,16 +26,33 @@ from unitpsych.responses.participants import (
 from unitpsych.responses.payloads import failed_checks, run_checks, split_blocks
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())["properties"]  # fmt: skip
-PAPER = {k: v["default"] for k, v in SCHEMA["responses"]["properties"]["checks"]["properties"].items()}  # fmt: skip
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())[
+    "properties"
+]
+PAPER = {
+    k: v["default"] for k, v in SCHEMA["responses"]["properties"]["checks"]["properties"].items()
+}
 SIMULATION = {k: v["default"] for k, v in SCHEMA["simulation"]["properties"].items()}
 ALPHA = 0.8  # the backend's α of these tests
 TT = "2afc-image-confidence-response"
 FIELDS_73 = {
-    "rt", "button_pressed", "switched_queries", "confidence", "choice", "correct", "min_query",
-    "max_query", "min_references", "max_references", "catch_trial", "is_demo", "trial_type",
-    "trial_index", "time_elapsed", "internal_node_id",
-}  # fmt: skip
+    "rt",
+    "button_pressed",
+    "switched_queries",
+    "confidence",
+    "choice",
+    "correct",
+    "min_query",
+    "max_query",
+    "min_references",
+    "max_references",
+    "catch_trial",
+    "is_demo",
+    "trial_type",
+    "trial_index",
+    "time_elapsed",
+    "internal_node_id",
+}
 
 
 def paper_trials(d: float = 0.3, n_demo: int = 5) -> tuple[list[Trial], list[Trial]]:
@@ -102,7 +119,10 @@ def test_practice_repeats_until_all_correct():
 
 @pytest.mark.parametrize("kind", sorted(CARELESS_CHECKS))
 def test_careless_participants_fail_their_check(kind):
-    for thresholds, main_n in ((PAPER, 45), (PAPER | {"row_variability_min": 1, "total_response_time_min_s": 12}, 4)):  # fmt: skip
+    for thresholds, main_n in (
+        (PAPER, 45),
+        (PAPER | {"row_variability_min": 1, "total_response_time_min_s": 12}, 4),
+    ):
         main, demo = paper_trials()
         if main_n < 45:  # the tiny config's task: 3 trials and a catch trial
             main = [Trial(1, 0.3), Trial(2, 1.0, True), Trial(3, 0.3), Trial(4, 0.3)]
@@ -127,7 +147,7 @@ def test_one_row_participant_uses_one_row_and_random_clicker_is_at_chance():
                 )
                 if not r["is_demo"] and not r["catch_trial"]
             ]
-        )  # fmt: skip
+        )
         for i in range(8)
     ]
     assert 0.3 < np.mean(correct) < 0.7  # ignores d
@@ -135,8 +155,12 @@ def test_one_row_participant_uses_one_row_and_random_clicker_is_at_chance():
 
 def test_proportion_correct_grows_with_d_and_confidence_with_abs_d():
     def stats(d: float) -> tuple[float, float]:
-        rows = [r for i in range(6) for r in json.loads(simulate(d=d, participant=f"p{i}")["main_data"])
-                if not r["is_demo"] and not r["catch_trial"]]  # fmt: skip
+        rows = [
+            r
+            for i in range(6)
+            for r in json.loads(simulate(d=d, participant=f"p{i}")["main_data"])
+            if not r["is_demo"] and not r["catch_trial"]
+        ]
         return np.mean([r["correct"] for r in rows]), np.mean([r["confidence"] for r in rows])
 
     (p0, c0), (p1, c1), (p2, c2) = stats(0.0), stats(1.0), stats(5.0)
@@ -160,14 +184,22 @@ def experiment_tables(tmp_path: Path) -> tuple[Path, Path]:
     for task in range(4):
         for trial in range(1, (2 if task == 0 else 5) + 1):
             catch = task > 0 and trial == 3
-            rows.append({"experiment": "resnet50_natural", "task": task, "trial": trial,
-                         "is_demo": task == 0, "catch_trial": catch,
-                         "d": 0.6 if catch else 0.1 * trial})  # fmt: skip
+            rows.append(
+                {
+                    "experiment": "resnet50_natural",
+                    "task": task,
+                    "trial": trial,
+                    "is_demo": task == 0,
+                    "catch_trial": catch,
+                    "d": 0.6 if catch else 0.1 * trial,
+                }
+            )
     table = pd.DataFrame(rows)
     table.drop(columns="d").to_csv(folder / "trials.csv", index=False)
     observer = tmp_path / "observer.csv"
-    table[["task", "trial", "d"]].assign(unit="u", p_correct=0.5, backend="features:x", alpha=1.0,
-                                         alpha_source="given").to_csv(observer, index=False)  # fmt: skip
+    table[["task", "trial", "d"]].assign(
+        unit="u", p_correct=0.5, backend="features:x", alpha=1.0, alpha_source="given"
+    ).to_csv(observer, index=False)
     return folder, observer
 
 
@@ -216,16 +248,38 @@ def test_plan_participants():
 
 def attentive_score(d: np.ndarray, alpha: float, experiment: str) -> float:
     """Proportion correct of the attentive participants of an experiment whose trials have `d`."""
-    rows = [{"task": t, "trial": i + 1, "catch_trial": False, "is_demo": t == 0,
-             "d": 3.0 if t == 0 else float(d[(t - 1) * 8 + i])}
-            for t in range(0, 31) for i in range(8)]  # fmt: skip
-    settings = SIMULATION | {"participants_per_task": 2, "careless_fraction": 0.0, "lapse": 0.0,
-                             "row_bias_sd": 0.0}  # fmt: skip
-    people = simulate_experiment(experiment, pd.DataFrame(rows), settings,
-                                 PAPER | {"catch_trials_min_ratio": 0.0, "row_variability_min": 1,
-                                          "total_response_time_min_s": 12}, alpha)  # fmt: skip
-    answers = [r["correct"] for _, p in people for r in json.loads(p["main_data"])
-               if not r["is_demo"]]  # fmt: skip
+    rows = [
+        {
+            "task": t,
+            "trial": i + 1,
+            "catch_trial": False,
+            "is_demo": t == 0,
+            "d": 3.0 if t == 0 else float(d[(t - 1) * 8 + i]),
+        }
+        for t in range(0, 31)
+        for i in range(8)
+    ]
+    settings = SIMULATION | {
+        "participants_per_task": 2,
+        "careless_fraction": 0.0,
+        "lapse": 0.0,
+        "row_bias_sd": 0.0,
+    }
+    people = simulate_experiment(
+        experiment,
+        pd.DataFrame(rows),
+        settings,
+        PAPER
+        | {
+            "catch_trials_min_ratio": 0.0,
+            "row_variability_min": 1,
+            "total_response_time_min_s": 12,
+        },
+        alpha,
+    )
+    answers = [
+        r["correct"] for _, p in people for r in json.loads(p["main_data"]) if not r["is_demo"]
+    ]
     return float(np.mean(answers))
 
 
@@ -235,7 +289,10 @@ def test_accuracy_follows_sigmoid_of_alpha_d_whatever_the_experiments_spread():
     # at the rate the observer's p predicts
     d = np.random.default_rng(0).normal(0.5, 0.25, 240)
     alpha = 2.0
-    small, large = attentive_score(d, alpha, "a_natural"), attentive_score(2 * d, alpha, "b_natural")
+    small, large = (
+        attentive_score(d, alpha, "a_natural"),
+        attentive_score(2 * d, alpha, "b_natural"),
+    )
     expected_small = float(np.mean(1 / (1 + np.exp(-alpha * d))))
     expected_large = float(np.mean(1 / (1 + np.exp(-alpha * 2 * d))))
     assert expected_large - expected_small > 0.1
@@ -251,7 +308,9 @@ def test_alpha_comes_from_simulation_then_observer_else_a_config_error():
 
     observer = {"alpha": {"dreamsim": 0.16, "features:a": 3.0}}
     assert participant_alpha({"alpha": {"features:a": 5.0}}, observer, "features:a") == (
-        5.0, "simulation.alpha['features:a']")  # fmt: skip
+        5.0,
+        "simulation.alpha['features:a']",
+    )
     assert participant_alpha({"alpha": {}}, observer, "dreamsim")[0] == 0.16
     with pytest.raises(ConfigError, match=r"simulation\.alpha.*'features:b'"):
         participant_alpha({"alpha": {"features:a": 5.0}}, observer, "features:b")
@@ -265,7 +324,15 @@ def test_missing_d_is_named(tmp_path):
     obs = pd.read_csv(observer).iloc[:-1]
     with pytest.raises(ValueError, match="no d for 1 trial"):
         trials_with_d(trials, obs)
-    assert len(simulate_experiment("resnet50_natural", trials_with_d(trials, pd.read_csv(observer)),
-                                   SIMULATION, PAPER | {"row_variability_min": 1,
-                                                        "total_response_time_min_s": 12},
-                                   ALPHA)) == 4  # fmt: skip
+    assert (
+        len(
+            simulate_experiment(
+                "resnet50_natural",
+                trials_with_d(trials, pd.read_csv(observer)),
+                SIMULATION,
+                PAPER | {"row_variability_min": 1, "total_response_time_min_s": 12},
+                ALPHA,
+            )
+        )
+        == 4
+    )

@@ -31,7 +31,10 @@ sys.path.insert(0, str(REPO / "tests" / "data"))
 from imi_release import kept_scores, make_archive, released_table  # noqa: E402
 
 SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
-PAPER = {k: v["default"] for k, v in SCHEMA["properties"]["responses"]["properties"]["checks"]["properties"].items()}  # fmt: skip
+PAPER = {
+    k: v["default"]
+    for k, v in SCHEMA["properties"]["responses"]["properties"]["checks"]["properties"].items()
+}
 SIMULATION = {k: v["default"] for k, v in SCHEMA["properties"]["simulation"]["properties"].items()}
 TT = "2afc-image-confidence-response"
 
@@ -61,16 +64,28 @@ def raw_rows(
             add("call-function", t)
         for _ in range(2):
             t += 5_000
-            add(TT, t, is_demo=True, catch_trial=False, correct=attempt == attempts - 1,
-                button_pressed=0)  # fmt: skip
+            add(
+                TT,
+                t,
+                is_demo=True,
+                catch_trial=False,
+                correct=attempt == attempts - 1,
+                button_pressed=0,
+            )
         t += 1_000
         add("instructions", t)  # "repeat" or "Great!"
     step = (total_ms + 1_000 - t - 10_000) / n_main
     for i in range(n_main):
         t += step
         is_catch = i < len(catch)
-        add(TT, t, is_demo=False, catch_trial=is_catch, correct=catch[i] if is_catch else True,
-            button_pressed=4 if i < n_lower else 1)  # fmt: skip
+        add(
+            TT,
+            t,
+            is_demo=False,
+            catch_trial=is_catch,
+            correct=catch[i] if is_catch else True,
+            button_pressed=4 if i < n_lower else 1,
+        )
     add("survey-text", t + 5_000)
     add("instructions", total_ms + 1_000)
     return rows
@@ -80,8 +95,11 @@ def test_blocks_follow_the_ui_timeline():
     rows = raw_rows(n_main=10, attempts=3)
     blocks = split_blocks(rows)
     assert [r["trial_type"] for r in blocks.instructions] == [
-        "instructions", "instructions", "fullscreen", "call-function"
-    ]  # fmt: skip
+        "instructions",
+        "instructions",
+        "fullscreen",
+        "call-function",
+    ]
     assert sum(r["trial_type"] == "call-function" for r in blocks.demo) == 2
     assert len(blocks.main) == 10 and all(not r["is_demo"] for r in blocks.main)
     no_demo = [r for r in rows if not r.get("is_demo")]
@@ -115,9 +133,15 @@ def test_row_variability_passes_with_a_single_trial():
 
 @pytest.mark.parametrize(
     ("total_s", "ok"),
-    [(134.999, False), (135.0, True), (135.001, True), (2499.999, True), (2500.0, True),
-     (2500.001, False)],
-)  # fmt: skip
+    [
+        (134.999, False),
+        (135.0, True),
+        (135.001, True),
+        (2499.999, True),
+        (2500.0, True),
+        (2500.001, False),
+    ],
+)
 def test_total_response_time_at_thresholds(total_s, ok):
     result = run_checks(raw_rows(total_ms=total_s * 1000), PAPER)["total_response_time"]
     assert result.details["total_time"] == pytest.approx(total_s)
@@ -158,12 +182,21 @@ def trials_table(n_tasks: int = 3, n_main: int = 6, n_demo: int = 2) -> pd.DataF
     for task in range(n_tasks + 1):
         for trial in range(1, (n_demo if task == 0 else n_main) + 1):
             catch = task > 0 and trial == 2
-            rows.append({
-                "experiment": EXP.name, "task": task, "trial": trial, "is_demo": task == 0,
-                "catch_trial": catch, "mode": "catch_trial" if catch else "natural",
-                "unit": f"layer{trial}__{task}", "layer": f"layer{trial}", "channel": task,
-                "batch": trial % 2, "d": 1.0 if catch else 0.4,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "experiment": EXP.name,
+                    "task": task,
+                    "trial": trial,
+                    "is_demo": task == 0,
+                    "catch_trial": catch,
+                    "mode": "catch_trial" if catch else "natural",
+                    "unit": f"layer{trial}__{task}",
+                    "layer": f"layer{trial}",
+                    "channel": task,
+                    "batch": trial % 2,
+                    "d": 1.0 if catch else 0.4,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -274,10 +307,18 @@ def test_bad_input_is_counted_never_lost(tmp_path):
     responses, exclusions, _, summary = merge(tables, reports)
     reasons = {r["file"]: r["reason"] for r in summary["rejected"]}
     assert set(reasons) == {
-        "p1_task_1.json", "p1_task_1.json.bak", "p4_task_1.json", "p5_task_1.json",
-        "p6_task_1.json", "p7_task_1.json", "p8_task_9.json", "p9_task_1.json",
-        "p10_task_1.json", "p11_task_1.json", "s1_task_2 (1).json",
-    }  # fmt: skip
+        "p1_task_1.json",
+        "p1_task_1.json.bak",
+        "p4_task_1.json",
+        "p5_task_1.json",
+        "p6_task_1.json",
+        "p7_task_1.json",
+        "p8_task_9.json",
+        "p9_task_1.json",
+        "p10_task_1.json",
+        "p11_task_1.json",
+        "s1_task_2 (1).json",
+    }
     assert "raw_data cannot be checked" in reasons["p11_task_1.json"]
     assert "same content as local/copy_task_1.json" in reasons["p1_task_1.json"]
     assert (
@@ -341,8 +382,12 @@ def test_multi_participation_flags_every_participation_of_a_returning_participan
 def _small_release(**kw) -> pd.DataFrame:
     """Three tasks of the four ResNet-50 experiments whose `model` column says plain `resnet50`
     or `resnet50_hard95`, in the release's layout."""
-    exps = [("resnet50", "", "natural"), ("resnet50", "", "optimized"),
-            ("resnet50", "hard95", "natural"), ("resnet50", "hard95", "optimized")]  # fmt: skip
+    exps = [
+        ("resnet50", "", "natural"),
+        ("resnet50", "", "optimized"),
+        ("resnet50", "hard95", "natural"),
+        ("resnet50", "hard95", "optimized"),
+    ]
     return released_table(n_tasks=3, experiments=exps, **kw)
 
 
@@ -352,8 +397,12 @@ def test_fixture_has_the_real_release_layout():
     assert set(table["participant_id"]) == {"anonymized"}
     prefix = table["task_id"].str.rsplit("-", n=1).str[0]
     assert prefix.nunique() == 23 and table.groupby(prefix)["task_number"].nunique().eq(63).all()
-    main = table[table["passed_checks"] & ~table["multi_participation"] & ~table["is_demo"]
-                 & ~table["catch_trial"]]  # fmt: skip
+    main = table[
+        table["passed_checks"]
+        & ~table["multi_participation"]
+        & ~table["is_demo"]
+        & ~table["catch_trial"]
+    ]
     assert len(main) == 23 * 2520
     plain = main[main["model"] == "resnet50"]  # three experiments share this value
     assert len(plain) == 3 * 2520 and plain["task_id"].str.contains("natural").sum() == 2520
@@ -377,8 +426,12 @@ def test_imi_release_parsed_by_task_id_and_response_index(tmp_path):
     parsed = imi.parse_released(imi.read_released_table(dest, "responses_all.csv"))
     rows = parsed.rows
     assert not parsed.rejected and len(rows) == len(table)
-    assert set(rows["experiment"]) == {"resnet50_natural", "resnet50_synthetic",
-                                       "resnet50_hard95_natural", "resnet50_hard95_synthetic"}
+    assert set(rows["experiment"]) == {
+        "resnet50_natural",
+        "resnet50_synthetic",
+        "resnet50_hard95_natural",
+        "resnet50_hard95_synthetic",
+    }
     hard = rows[rows["experiment"] == "resnet50_hard95_synthetic"]  # model column: plain resnet50
     assert set(hard["model"]) == {"resnet50"} and set(hard["difficulty"]) == {"hard95"}
     assert set(hard["condition"]) == {"synthetic"}
@@ -390,8 +443,9 @@ def test_imi_release_parsed_by_task_id_and_response_index(tmp_path):
     assert set(catch["mode"]) == {"catch_trial"} and catch["batch"].eq(-1).all()
     regular = rows[~rows["is_demo"] & ~rows["catch_trial"]]
     assert regular["channel"].dtype == "Int64" and regular["unit"].str.contains("__").all()
-    assert sorted(regular["trial"].unique()) == [t for t in range(1, 46) if t not in (5, 14, 23,
-                                                                                      32, 41)]
+    assert sorted(regular["trial"].unique()) == [
+        t for t in range(1, 46) if t not in (5, 14, 23, 32, 41)
+    ]
     responses, exclusions, participants, summary = merge([rows], [report_of("imi", parsed)])
     # the release's flags decide; anonymized ids never make everyone a multi-participant
     released = table.groupby(["task_id", "response_index"]).first()
@@ -401,8 +455,12 @@ def test_imi_release_parsed_by_task_id_and_response_index(tmp_path):
     failed = released.loc[~released["passed_checks"]]
     assert all(by.loc[i, "exclusion_reason"] in imi.CHECKS for i in failed.index)
     assert len(participants) == pairs  # one row per participation: the ids say nothing more
-    assert summary["rows"] == {"input": len(table), "kept": int(responses["kept"].sum()),
-                               "excluded": int((~responses["kept"]).sum()), "rejected": 0}
+    assert summary["rows"] == {
+        "input": len(table),
+        "kept": int(responses["kept"].sum()),
+        "excluded": int((~responses["kept"]).sum()),
+        "rejected": 0,
+    }
     assert responses.groupby("experiment")["task_number"].nunique().eq(3).all()
     unnumbered = imi.parse_released(table.drop(columns="task_number"))  # from the task_id
     assert unnumbered.rows["task_number"].tolist() == rows["task_number"].tolist()
@@ -423,8 +481,9 @@ def test_imi_rows_that_disagree_with_their_task_id_are_rejected_and_counted():
     parsed = imi.parse_released(bad)
     reasons = {r["reason"]: r for r in parsed.rejected}
     assert sum(r["n_rows"] for r in parsed.rejected) == 5 + len(mystery)
-    assert any("model column googlenet disagrees with task_id resnet50_natural-1" in r
-               for r in reasons)  # fmt: skip
+    assert any(
+        "model column googlenet disagrees with task_id resnet50_natural-1" in r for r in reasons
+    )
     assert any(r.startswith("mode column optimized disagrees") for r in reasons)
     assert any(r.startswith("task_number 99 disagrees") for r in reasons)
     assert any(r.startswith("model column resnet50_hard85") for r in reasons)
@@ -444,17 +503,28 @@ def test_imi_scores_equal_a_direct_computation_per_task_id_prefix():
     table = _small_release()
     parsed = imi.parse_released(table)
     responses, _, _, _ = merge([parsed.rows], [report_of("imi", parsed)])
-    exps = [{"model": "resnet50", "condition": c, "difficulty": d}
-            for c in ("natural", "synthetic") for d in ("easy", "hard95")]  # fmt: skip
-    settings = stats.Settings(sources=("imi",), n_resamples=200, confidence_level=0.95, seed=1,
-                              regression_scale="n_parameters",
-                              regression_cluster=("participant_id", "unit"))  # fmt: skip
+    exps = [
+        {"model": "resnet50", "condition": c, "difficulty": d}
+        for c in ("natural", "synthetic")
+        for d in ("easy", "hard95")
+    ]
+    settings = stats.Settings(
+        sources=("imi",),
+        n_resamples=200,
+        confidence_level=0.95,
+        seed=1,
+        regression_scale="n_parameters",
+        regression_cluster=("participant_id", "unit"),
+    )
     scores = stats.score_tables(responses, exps, {"resnet50": {"label": "ResNet"}}, settings)
     ours = scores["model_scores"].set_index("experiment")["score"]
     direct = kept_scores(table)
-    names = {"resnet50_natural": "resnet50_natural", "resnet50_optimized": "resnet50_synthetic",
-             "resnet50_hard95_natural": "resnet50_hard95_natural",
-             "resnet50_hard95_optimized": "resnet50_hard95_synthetic"}  # fmt: skip
+    names = {
+        "resnet50_natural": "resnet50_natural",
+        "resnet50_optimized": "resnet50_synthetic",
+        "resnet50_hard95_natural": "resnet50_hard95_natural",
+        "resnet50_hard95_optimized": "resnet50_hard95_synthetic",
+    }
     for prefix, experiment in names.items():
         assert ours[experiment] == pytest.approx(direct[prefix], abs=1e-12)
 
@@ -465,8 +535,12 @@ def test_imi_row_counts_in_exclusions():
     assert (exclusions["n_upper_row"] + exclusions["n_lower_row"]).eq(45).all()
     low = exclusions[["n_upper_row", "n_lower_row"]].min(axis=1)
     assert (exclusions["row_variability_value"] == low).all()
-    bare = _small_release().drop(columns=["row_variability_details_details_upper_extracted",
-                                          "row_variability_details_details_lower_extracted"])
+    bare = _small_release().drop(
+        columns=[
+            "row_variability_details_details_upper_extracted",
+            "row_variability_details_details_lower_extracted",
+        ]
+    )
     parsed = imi.parse_released(bare)  # a release without the counts: left empty
     _, exclusions, _, _ = merge([parsed.rows], [report_of("imi", parsed)])
     assert exclusions[["n_upper_row", "n_lower_row"]].isna().all().all()
@@ -503,8 +577,9 @@ def test_imi_download_over_http_with_retries(tmp_path):
         )
         assert imi.md5sum(dest) == md5
         with pytest.raises(RuntimeError, match="after 1 attempts"):
-            imi.install_archive(tmp_path / "x.zip", md5, url=f"http://127.0.0.1:{port}/nope.zip",
-                                retries=1)  # fmt: skip
+            imi.install_archive(
+                tmp_path / "x.zip", md5, url=f"http://127.0.0.1:{port}/nope.zip", retries=1
+            )
         assert not (tmp_path / "x.zip").exists()
     finally:
         server.shutdown()

@@ -1,4 +1,5 @@
-"""The experiment server: task hand-out, single participation, payload storage and checks, bad input,
+"""The experiment server: task hand-out, single participation, payload storage and checks, bad
+input,
 restarts and a small load test against 127.0.0.1 (issue 12)."""
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ N_TRIALS = 10  # enough main trials for the row-variability check (5 per button 
 TOKEN = "status-secret"
 
 
-def make_payload(experiment: str, task: int, *, trial_ms: float = 12000, catch=(3,), n_trials: int = N_TRIALS) -> bytes:
+def make_payload(
+    experiment: str, task: int, *, trial_ms: float = 12000, catch=(3,), n_trials: int = N_TRIALS
+) -> bytes:
     """A payload in the UI's format whose rows pass the five checks (trial_ms=1000: too fast)."""
     rows: list[dict] = []
     clock = 0.0
@@ -34,52 +37,94 @@ def make_payload(experiment: str, task: int, *, trial_ms: float = 12000, catch=(
     def add(trial_type: str, ms: float, **fields) -> None:
         nonlocal clock
         clock += ms
-        rows.append({"trial_type": trial_type, "trial_index": len(rows), "time_elapsed": clock,
-                     "internal_node_id": f"0.0-{len(rows)}.0", **fields})  # fmt: skip
+        rows.append(
+            {
+                "trial_type": trial_type,
+                "trial_index": len(rows),
+                "time_elapsed": clock,
+                "internal_node_id": f"0.0-{len(rows)}.0",
+                **fields,
+            }
+        )
 
-    def two_afc(folder: str, trial: int, button: int, demo: bool, catch_trial: bool = False) -> dict:
+    def two_afc(
+        folder: str, trial: int, button: int, demo: bool, catch_trial: bool = False
+    ) -> dict:
         base = f"http://127.0.0.1/experiments/{folder}/trials/trial_{trial}"
-        return {"rt": 2500.5, "button_pressed": button, "switched_queries": button < 3,
-                "confidence": button % 3 + 1, "choice": "b", "correct": True,
-                "min_query": f"{base}/queries/min.png", "max_query": f"{base}/queries/max.png",
-                "min_references": [f"{base}/references/min_{j}.png" for j in range(8, -1, -1)],
-                "max_references": [f"{base}/references/max_{j}.png" for j in range(8, -1, -1)],
-                "catch_trial": catch_trial, "is_demo": demo}  # fmt: skip
+        return {
+            "rt": 2500.5,
+            "button_pressed": button,
+            "switched_queries": button < 3,
+            "confidence": button % 3 + 1,
+            "choice": "b",
+            "correct": True,
+            "min_query": f"{base}/queries/min.png",
+            "max_query": f"{base}/queries/max.png",
+            "min_references": [f"{base}/references/min_{j}.png" for j in range(8, -1, -1)],
+            "max_references": [f"{base}/references/max_{j}.png" for j in range(8, -1, -1)],
+            "catch_trial": catch_trial,
+            "is_demo": demo,
+        }
 
-    for trial_type, ms in [("browser-check", 50), ("preload", 500), ("instructions", 3000),
-                           ("instructions", 20000), ("fullscreen", 2000), ("call-function", 5)]:  # fmt: skip
+    for trial_type, ms in [
+        ("browser-check", 50),
+        ("preload", 500),
+        ("instructions", 3000),
+        ("instructions", 20000),
+        ("fullscreen", 2000),
+        ("call-function", 5),
+    ]:
         add(trial_type, ms)
     for trial in (1, 2):
         add(TRIAL_TYPE, 4000, **two_afc(f"demo_{experiment}", trial, 0, True))
     add("instructions", 1500)
     for trial in range(1, n_trials + 1):
-        add(TRIAL_TYPE, trial_ms, **two_afc(f"{experiment}/task_{task}", trial, trial % 6, False, trial in catch))
+        add(
+            TRIAL_TYPE,
+            trial_ms,
+            **two_afc(f"{experiment}/task_{task}", trial, trial % 6, False, trial in catch),
+        )
     add("survey-text", 5000, response={"feedback": ""})
     add("instructions", 1000)
     main = [r for r in rows if r["trial_type"] == TRIAL_TYPE]
-    return json.dumps({"main_data": json.dumps(main), "raw_data": json.dumps(rows),
-                       "task_id": f"{experiment}-{task}"}).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "main_data": json.dumps(main),
+            "raw_data": json.dumps(rows),
+            "task_id": f"{experiment}-{task}",
+        }
+    ).encode()
 
 
 @pytest.fixture
 def study(tmp_path):
     """Two hand-made experiments (2 tasks and 1 task of 10 trials) and the server's folders."""
-    build_experiment(tmp_path / "experiments", "toy_natural", n_tasks=2, n_trials=N_TRIALS, images=False)
-    build_experiment(tmp_path / "experiments", "toy_synthetic", n_tasks=1, n_trials=N_TRIALS, images=False)
+    build_experiment(
+        tmp_path / "experiments", "toy_natural", n_tasks=2, n_trials=N_TRIALS, images=False
+    )
+    build_experiment(
+        tmp_path / "experiments", "toy_synthetic", n_tasks=1, n_trials=N_TRIALS, images=False
+    )
     return tmp_path
 
 
 def settings(root: Path, **changes) -> Settings:
     """The schema's defaults for the server and the checks, on the test folders."""
     config = load_config()
-    server = dict(config["server"], state=str(root / "state.sqlite"), status_token=TOKEN,
-                  completion_url="https://app.prolific.com/submissions/complete?cc=C0DE")  # fmt: skip
+    server = dict(
+        config["server"],
+        state=str(root / "state.sqlite"),
+        status_token=TOKEN,
+        completion_url="https://app.prolific.com/submissions/complete?cc=C0DE",
+    )
     rate = dict(server["rate_limit"])
     for key in ("requests", "file_requests", "window_s"):
         if key in changes:
             rate[key] = changes.pop(key)
     server.update(changes, rate_limit=rate)
-    return Settings.from_config(server, config["responses"]["checks"], root / "experiments", root / "raw")
+    return Settings.from_config(
+        server, config["responses"]["checks"], root / "experiments", root / "raw"
+    )
 
 
 def client(root: Path, **changes) -> TestClient:
@@ -117,13 +162,21 @@ def test_tasks_are_handed_out_in_order_and_reserved(study):
     info = c.get(f"/api/assignment?aid={aids[0]}").json()
     assert info["index_url"] == "/experiments/toy_natural/task_1/index.json"
     assert info["demo_index_url"] == "/experiments/demo_toy_natural/index.json"
-    assert info["instructions"] == [f"/experiments/toy_natural/instructions/{n}.jpg" for n in range(1, 13)]
+    assert info["instructions"] == [
+        f"/experiments/toy_natural/instructions/{n}.jpg" for n in range(1, 13)
+    ]
     assert c.get(info["index_url"]).json()["task_name"] == "toy_natural/task_1"
     # the page fills the layout's templates into the files a task folder holds (images=False here)
     layout, task = info["layout"], info["index_url"].rsplit("/", 1)[0]
     trial = layout["trial"].format(trial=1)
-    query, reference = layout["query"].format(side="max"), layout["reference"].format(side="min", index=8)
-    assert f"{task}/{trial}/{query}" == "/experiments/toy_natural/task_1/trials/trial_1/queries/max.png"
+    query, reference = (
+        layout["query"].format(side="max"),
+        layout["reference"].format(side="min", index=8),
+    )
+    assert (
+        f"{task}/{trial}/{query}"
+        == "/experiments/toy_natural/task_1/trials/trial_1/queries/max.png"
+    )
     assert reference == "references/min_8.png"
 
 
@@ -136,7 +189,10 @@ def test_reservation_times_out_and_the_task_goes_to_the_next_participant(study):
     assert task_of(c, second) == task_of(c, first) == "toy_synthetic-1"
     assert c.get("/?PROLIFIC_PID=slow").status_code == 403  # time ran out: no second try
     # The late payload of the first participant is still kept: it is real data.
-    assert c.post(f"/api/submit?aid={first}", content=make_payload("toy_synthetic", 1)).status_code == 200
+    assert (
+        c.post(f"/api/submit?aid={first}", content=make_payload("toy_synthetic", 1)).status_code
+        == 200
+    )
 
 
 def test_a_passing_payload_is_stored_and_its_task_is_done(study):
@@ -146,10 +202,17 @@ def test_a_passing_payload_is_stored_and_its_task_is_done(study):
     r = c.post(f"/api/submit?aid={aid}", content=body)
     assert r.status_code == 200
     assert r.json()["redirect"] == "https://app.prolific.com/submissions/complete?cc=C0DE"
-    path = Path(paths.payload_file("toy_synthetic", "local", "5f0c0ffee0000000000000a1", 1, root=""))
+    path = Path(
+        paths.payload_file("toy_synthetic", "local", "5f0c0ffee0000000000000a1", 1, root="")
+    )
     stored = study / "raw" / path.relative_to("responses/raw")
     assert stored.read_bytes() == body
-    assert status(c)["toy_synthetic"]["1"] == {"handed_out": 1, "open": 0, "submitted": 1, "passed": 1}
+    assert status(c)["toy_synthetic"]["1"] == {
+        "handed_out": 1,
+        "open": 0,
+        "submitted": 1,
+        "passed": 1,
+    }
     assert c.get("/?PROLIFIC_PID=next").status_code == 503  # the only task has its passing response
     # One participation across all experiments: a polite refusal page.
     r = c.get("/?PROLIFIC_PID=5f0c0ffee0000000000000a1")
@@ -160,7 +223,12 @@ def test_a_passing_payload_is_stored_and_its_task_is_done(study):
 def test_a_failing_payload_is_stored_and_its_task_handed_out_again(study):
     c = client(study, experiments=["toy_synthetic"])
     aid = arrive(c, "hasty")
-    assert c.post(f"/api/submit?aid={aid}", content=make_payload("toy_synthetic", 1, trial_ms=1000)).status_code == 200
+    assert (
+        c.post(
+            f"/api/submit?aid={aid}", content=make_payload("toy_synthetic", 1, trial_ms=1000)
+        ).status_code
+        == 200
+    )
     assert len(payload_files(study)) == 1
     assert status(c)["toy_synthetic"]["1"]["passed"] == 0
     assert task_of(c, arrive(c, "careful")) == "toy_synthetic-1"
@@ -173,7 +241,10 @@ def test_a_payload_whose_checks_cannot_run_is_kept_as_not_passing(study, caplog)
     c = client(study, experiments=["toy_synthetic"])
     c.app.state.settings.thresholds.clear()  # run_checks raises: thresholds missing
     aid = arrive(c, "kept")
-    assert c.post(f"/api/submit?aid={aid}", content=make_payload("toy_synthetic", 1)).status_code == 200
+    assert (
+        c.post(f"/api/submit?aid={aid}", content=make_payload("toy_synthetic", 1)).status_code
+        == 200
+    )
     assert len(payload_files(study)) == 1 and status(c)["toy_synthetic"]["1"]["passed"] == 0
     assert "the checks failed to run" in caplog.text
 
@@ -201,7 +272,9 @@ def test_payloads_without_practice_or_instructions_never_pass(study, flag):
     payload["raw_data"] = json.dumps(raw)
     payload["main_data"] = json.dumps([r for r in raw if r["trial_type"] == TRIAL_TYPE])
     assert c.post(f"/api/submit?aid={aid}", content=json.dumps(payload)).status_code == 200
-    (checks,) = sqlite3.connect(study / "state.sqlite").execute("SELECT checks FROM assignments").fetchone()
+    (checks,) = (
+        sqlite3.connect(study / "state.sqlite").execute("SELECT checks FROM assignments").fetchone()
+    )
     assert json.loads(checks)["failed"] == ["demo_trials" if flag == "nd" else "instruction_time"]
     assert task_of(c, arrive(c, "next")) == "toy_natural-1"
 
@@ -212,7 +285,12 @@ def test_local_participants_get_an_id_and_are_refused_on_return(study):
     pid = c.cookies["unitpsych_participant"]
     assert pid.startswith("local-")
     assert arrive(c) == aid  # same browser, same open task
-    assert c.post(f"/api/submit?aid={aid}", content=make_payload(*task_of(c, aid).rsplit("-", 1))).status_code == 200
+    assert (
+        c.post(
+            f"/api/submit?aid={aid}", content=make_payload(*task_of(c, aid).rsplit("-", 1))
+        ).status_code
+        == 200
+    )
     assert (study / "raw" / "toy_natural" / "local" / f"{pid}_task_1.json").is_file()
     assert c.get("/").status_code == 403
 
@@ -240,25 +318,95 @@ def _post(c, aid, body, **kw):
 
 BAD_INPUT = {
     # name: (request, expected status, log fragment)
-    "traversal in the path": (lambda c, a: c.get("/experiments/%2e%2e/%2e%2e/pyproject.toml"), 400, "path traversal"),
-    "traversal in the path (raw)": (lambda c, a: c.get("/experiments/toy_natural/..%5c..%5cstate.sqlite"), 400, "path traversal"),
-    "traversal in a Prolific id": (lambda c, a: c.get("/?PROLIFIC_PID=..%2F..%2Fetc%2Fpasswd"), 400, "path traversal"),
-    "traversal in the assignment id": (lambda c, a: _post(c, "..%2F..%2Fx", make_payload("toy_natural", 1)), 400, "path traversal"),
-    "bad participant id": (lambda c, a: c.get("/?PROLIFIC_PID=%3Cscript%3E"), 400, "invalid parameter PROLIFIC_PID"),
-    "oversized payload": (lambda c, a: _post(c, a, b"{" + b" " * 200_000 + b"}"), 413, "payload larger"),
-    "oversized payload, chunked": (lambda c, a: _post(c, a, iter([b" " * 80_000] * 3)), 413, "payload larger"),
+    "traversal in the path": (
+        lambda c, a: c.get("/experiments/%2e%2e/%2e%2e/pyproject.toml"),
+        400,
+        "path traversal",
+    ),
+    "traversal in the path (raw)": (
+        lambda c, a: c.get("/experiments/toy_natural/..%5c..%5cstate.sqlite"),
+        400,
+        "path traversal",
+    ),
+    "traversal in a Prolific id": (
+        lambda c, a: c.get("/?PROLIFIC_PID=..%2F..%2Fetc%2Fpasswd"),
+        400,
+        "path traversal",
+    ),
+    "traversal in the assignment id": (
+        lambda c, a: _post(c, "..%2F..%2Fx", make_payload("toy_natural", 1)),
+        400,
+        "path traversal",
+    ),
+    "bad participant id": (
+        lambda c, a: c.get("/?PROLIFIC_PID=%3Cscript%3E"),
+        400,
+        "invalid parameter PROLIFIC_PID",
+    ),
+    "oversized payload": (
+        lambda c, a: _post(c, a, b"{" + b" " * 200_000 + b"}"),
+        413,
+        "payload larger",
+    ),
+    "oversized payload, chunked": (
+        lambda c, a: _post(c, a, iter([b" " * 80_000] * 3)),
+        413,
+        "payload larger",
+    ),
     "malformed JSON": (lambda c, a: _post(c, a, b'{"main_data": "[", '), 400, "malformed JSON"),
-    "malformed inner JSON": (lambda c, a: _post(c, a, json.dumps({"main_data": "[{", "raw_data": "[]", "task_id": "toy_natural-1"}).encode()), 400, "main_data: malformed JSON"),
-    "payload not in the schema": (lambda c, a: _post(c, a, json.dumps({"main_data": "[]", "task_id": "toy_natural-1"}).encode()), 422, "'raw_data' is a required property"),
-    "row not in the schema": (lambda c, a: _post(c, a, make_payload("toy_natural", 1).replace(b'\\"confidence\\": 1', b'\\"confidence\\": 7')), 422, "main_data["),
-    "task not assigned": (lambda c, a: _post(c, a, make_payload("toy_natural", 2)), 403, "assigned 'toy_natural-1'"),
-    "unknown assignment": (lambda c, a: _post(c, "A" * 24, make_payload("toy_natural", 1)), 403, "no such assignment"),
-    "file outside the experiment layout": (lambda c, a: c.get("/experiments/toy_natural/trials.csv"), 404, "not an experiment file"),
+    "malformed inner JSON": (
+        lambda c, a: _post(
+            c,
+            a,
+            json.dumps({"main_data": "[{", "raw_data": "[]", "task_id": "toy_natural-1"}).encode(),
+        ),
+        400,
+        "main_data: malformed JSON",
+    ),
+    "payload not in the schema": (
+        lambda c, a: _post(
+            c, a, json.dumps({"main_data": "[]", "task_id": "toy_natural-1"}).encode()
+        ),
+        422,
+        "'raw_data' is a required property",
+    ),
+    "row not in the schema": (
+        lambda c, a: _post(
+            c,
+            a,
+            make_payload("toy_natural", 1).replace(b'\\"confidence\\": 1', b'\\"confidence\\": 7'),
+        ),
+        422,
+        "main_data[",
+    ),
+    "task not assigned": (
+        lambda c, a: _post(c, a, make_payload("toy_natural", 2)),
+        403,
+        "assigned 'toy_natural-1'",
+    ),
+    "unknown assignment": (
+        lambda c, a: _post(c, "A" * 24, make_payload("toy_natural", 1)),
+        403,
+        "no such assignment",
+    ),
+    "file outside the experiment layout": (
+        lambda c, a: c.get("/experiments/toy_natural/trials.csv"),
+        404,
+        "not an experiment file",
+    ),
     "file of another folder": (lambda c, a: c.get("/pyproject.toml"), 404, "not found"),
-    "library internals": (lambda c, a: c.get("/node_modules/jspsych/package.json"), 404, "not found"),
+    "library internals": (
+        lambda c, a: c.get("/node_modules/jspsych/package.json"),
+        404,
+        "not found",
+    ),
     "status without token": (lambda c, a: c.get("/api/status"), 401, "status needs the token"),
-    "status page with a wrong token": (lambda c, a: c.get("/status?token=guess"), 401, "status needs the token"),
-}  # fmt: skip
+    "status page with a wrong token": (
+        lambda c, a: c.get("/status?token=guess"),
+        401,
+        "status needs the token",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUT))
@@ -296,7 +444,16 @@ def test_a_duplicate_submission_gets_409_and_the_first_copy_is_kept(study, caplo
 def test_a_link_out_of_the_experiment_folders_is_refused(study):
     secret = study / "secret.png"
     secret.write_bytes(b"not for participants")
-    link = study / "experiments" / "toy_natural" / "task_1" / "trials" / "trial_1" / "queries" / "min.png"
+    link = (
+        study
+        / "experiments"
+        / "toy_natural"
+        / "task_1"
+        / "trials"
+        / "trial_1"
+        / "queries"
+        / "min.png"
+    )
     link.parent.mkdir(parents=True)
     link.symlink_to(secret)
     r = client(study).get("/experiments/toy_natural/task_1/trials/trial_1/queries/min.png")
@@ -346,14 +503,27 @@ def test_a_payload_written_just_before_a_crash_is_recorded_at_restart(study):
 
 
 def test_the_command_line_takes_schema_defaults_and_flags(tmp_path):
-    args = parse_args(["serve", "--experiments", str(tmp_path), "--port", "9001", "--experiment", "a",
-                       "--completion-url", "https://app.prolific.com/submissions/complete?cc=X"])  # fmt: skip
+    args = parse_args(
+        [
+            "serve",
+            "--experiments",
+            str(tmp_path),
+            "--port",
+            "9001",
+            "--experiment",
+            "a",
+            "--completion-url",
+            "https://app.prolific.com/submissions/complete?cc=X",
+        ]
+    )
     s, host, port = settings_from_args(args)
     assert (host, port) == ("127.0.0.1", 9001)
     assert s.experiments == ("a",) and s.completion_url.endswith("cc=X")
     assert s.reservation_minutes == 120 and s.rate_requests == 60
     assert s.thresholds["total_response_time_min_s"] == 135
-    assert str(s.responses_dir) == "results/responses/raw" and str(s.experiments_dir) == str(tmp_path)
+    assert str(s.responses_dir) == "results/responses/raw" and str(s.experiments_dir) == str(
+        tmp_path
+    )
     defaults = parse_args(["serve"])
     assert defaults.experiments == paths.experiments_dir()
 
@@ -380,9 +550,12 @@ def _serve(app, port: int):
 
 
 def test_load_50_concurrent_participants_on_127_0_0_1(tmp_path):
-    """50 participants at once: each gets its own task, and every payload is on disk exactly once."""
+    """50 participants at once: each gets its own task, and every payload is on disk exactly
+    once."""
     for name in ("load_natural", "load_synthetic"):
-        build_experiment(tmp_path / "experiments", name, n_tasks=25, n_trials=N_TRIALS, images=False)
+        build_experiment(
+            tmp_path / "experiments", name, n_tasks=25, n_trials=N_TRIALS, images=False
+        )
     app = create_app(settings(tmp_path, requests=1000, file_requests=1000))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -399,8 +572,9 @@ def test_load_50_concurrent_participants_on_127_0_0_1(tmp_path):
         with urllib.request.urlopen(base + info["index_url"], timeout=30) as r:
             assert json.loads(r.read())["n_trials"] == N_TRIALS
         experiment, task = info["task_id"].rsplit("-", 1)
-        request = urllib.request.Request(f"{base}/api/submit?aid={aid}", method="POST",
-                                         data=make_payload(experiment, int(task)))  # fmt: skip
+        request = urllib.request.Request(
+            f"{base}/api/submit?aid={aid}", method="POST", data=make_payload(experiment, int(task))
+        )
         with urllib.request.urlopen(request, timeout=30) as r:
             return info["task_id"], r.status
 
@@ -416,5 +590,6 @@ def test_load_50_concurrent_participants_on_127_0_0_1(tmp_path):
     assert len(files) == 50 and len({f.name for f in files}) == 50
     assert not [f for f in (tmp_path / "raw").rglob(".*")]  # no temporary files left
     db = sqlite3.connect(tmp_path / "state.sqlite")
-    assert db.execute("SELECT COUNT(*), SUM(passed) FROM assignments WHERE submitted_at IS NOT NULL").fetchone() == (50, 50)
-
+    assert db.execute(
+        "SELECT COUNT(*), SUM(passed) FROM assignments WHERE submitted_at IS NOT NULL"
+    ).fetchone() == (50, 50)

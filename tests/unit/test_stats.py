@@ -16,9 +16,13 @@ from unitpsych.analysis import tables as stats
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = stats.Settings(
-    sources=("simulated",), n_resamples=2000, confidence_level=0.95, seed=42,
-    regression_scale="n_parameters", regression_cluster=("participant_id", "unit"),
-)  # fmt: skip
+    sources=("simulated",),
+    n_resamples=2000,
+    confidence_level=0.95,
+    seed=42,
+    regression_scale="n_parameters",
+    regression_cluster=("participant_id", "unit"),
+)
 MODELS = {
     "small": {"label": "Small", "scale_rank": 1, "arch": "small", "weights": "pretrained"},
     "big": {"label": "Big", "scale_rank": 2, "arch": "big", "weights": "pretrained"},
@@ -33,9 +37,17 @@ EXPERIMENTS = [
 def _responses(rows: list[tuple], **extra) -> pd.DataFrame:
     """(experiment, unit, correct, confidence) rows as a responses.parquet table (all kept)."""
     df = pd.DataFrame(rows, columns=["experiment", "unit", "correct", "confidence"])
-    base = {"source": "simulated", "kept": True, "is_demo": False, "catch_trial": False,
-            "multi_participation": False, "participant_id": "P1", "model": "x",
-            "condition": "x", "difficulty": "x"}  # fmt: skip
+    base = {
+        "source": "simulated",
+        "kept": True,
+        "is_demo": False,
+        "catch_trial": False,
+        "multi_participation": False,
+        "participant_id": "P1",
+        "model": "x",
+        "condition": "x",
+        "difficulty": "x",
+    }
     for k, v in (base | extra).items():
         df[k] = v
     return df
@@ -43,38 +55,52 @@ def _responses(rows: list[tuple], **extra) -> pd.DataFrame:
 
 def _small_table() -> pd.DataFrame:
     """small_natural: unit a 3/4 correct, unit b 1/2; big_natural: unit a 1/1, unit c 0/2."""
-    good = _responses([
-        ("small_natural", "l1__0", True, 3), ("small_natural", "l1__0", True, 3),
-        ("small_natural", "l1__0", True, 2), ("small_natural", "l1__0", False, 1),
-        ("small_natural", "l2__5", True, 3), ("small_natural", "l2__5", False, 1),
-        ("big_natural", "l1__0", True, 3),
-        ("big_natural", "l3__7", False, 1), ("big_natural", "l3__7", False, 2),
-    ])  # fmt: skip
+    good = _responses(
+        [
+            ("small_natural", "l1__0", True, 3),
+            ("small_natural", "l1__0", True, 3),
+            ("small_natural", "l1__0", True, 2),
+            ("small_natural", "l1__0", False, 1),
+            ("small_natural", "l2__5", True, 3),
+            ("small_natural", "l2__5", False, 1),
+            ("big_natural", "l1__0", True, 3),
+            ("big_natural", "l3__7", False, 1),
+            ("big_natural", "l3__7", False, 2),
+        ]
+    )
     # rows the analysis must leave out, each of them would change a score
-    bad = pd.concat([
-        _responses([("small_natural", "l2__5", True, 3)], kept=False),
-        _responses([("small_natural", "l2__5", True, 3)], is_demo=True),
-        _responses([("small_natural", "l2__5", True, 3)], catch_trial=True),
-        _responses([("small_natural", "l2__5", True, 3)], multi_participation=True),
-        _responses([("small_natural", "l2__5", True, 3)], source="imi"),
-        _responses([("unlisted_natural", "l2__5", True, 3)]),
-    ])  # fmt: skip
+    bad = pd.concat(
+        [
+            _responses([("small_natural", "l2__5", True, 3)], kept=False),
+            _responses([("small_natural", "l2__5", True, 3)], is_demo=True),
+            _responses([("small_natural", "l2__5", True, 3)], catch_trial=True),
+            _responses([("small_natural", "l2__5", True, 3)], multi_participation=True),
+            _responses([("small_natural", "l2__5", True, 3)], source="imi"),
+            _responses([("unlisted_natural", "l2__5", True, 3)]),
+        ]
+    )
     return pd.concat([good, bad], ignore_index=True)
 
 
 UNITS = {
-    "small": pd.DataFrame({"unit": ["l1__0", "l2__5"], "layer_index": [0, 4],
-                           "relative_depth": [0.0, 1.0]}),  # fmt: skip
-    "big": pd.DataFrame({"unit": ["l1__0", "l3__7"], "layer_index": [1, 2],
-                         "relative_depth": [0.5, 1.0]}),  # fmt: skip
+    "small": pd.DataFrame(
+        {"unit": ["l1__0", "l2__5"], "layer_index": [0, 4], "relative_depth": [0.0, 1.0]}
+    ),
+    "big": pd.DataFrame(
+        {"unit": ["l1__0", "l3__7"], "layer_index": [1, 2], "relative_depth": [0.5, 1.0]}
+    ),
 }
 
 
 def _tables(responses=None, **kw):
     return stats.score_tables(
-        _small_table() if responses is None else responses, EXPERIMENTS, MODELS, SETTINGS,
-        units=UNITS, **kw,
-    )  # fmt: skip
+        _small_table() if responses is None else responses,
+        EXPERIMENTS,
+        MODELS,
+        SETTINGS,
+        units=UNITS,
+        **kw,
+    )
 
 
 def test_unit_scores_use_only_kept_main_trials_of_the_configured_sources():
@@ -87,7 +113,12 @@ def test_unit_scores_use_only_kept_main_trials_of_the_configured_sources():
     row = units.loc[("small_natural", "l2__5")]
     assert (row["model"], row["label"], row["scale_rank"]) == ("small", "Small", 1)
     assert (row["condition"], row["difficulty"], row["sources"]) == ("natural", "easy", "simulated")
-    assert (row["layer"], row["channel"], row["layer_index"], row["relative_depth"]) == ("l2", 5, 4, 1.0)
+    assert (row["layer"], row["channel"], row["layer_index"], row["relative_depth"]) == (
+        "l2",
+        5,
+        4,
+        1.0,
+    )
 
 
 def test_model_score_is_the_unweighted_mean_of_unit_scores():
@@ -103,8 +134,14 @@ def test_model_score_is_the_unweighted_mean_of_unit_scores():
 def test_bca_interval_matches_scipy_bootstrap_called_directly():
     values = np.array([0.5, 0.6, 0.9, 0.7, 0.65, 0.8, 0.55, 1.0, 0.75, 0.6])
     low, high = stats.bootstrap_ci(values, seed=7, n_resamples=10_000)
-    direct = sps.bootstrap((values,), np.mean, n_resamples=10_000, confidence_level=0.95,
-                           method="BCa", rng=np.random.default_rng(7))  # fmt: skip
+    direct = sps.bootstrap(
+        (values,),
+        np.mean,
+        n_resamples=10_000,
+        confidence_level=0.95,
+        method="BCa",
+        rng=np.random.default_rng(7),
+    )
     assert (low, high) == (direct.confidence_interval.low, direct.confidence_interval.high)
     assert low < values.mean() < high
     assert stats.bootstrap_ci(values, seed=7) == (low, high)  # seeded: the same twice
@@ -114,13 +151,18 @@ def test_bca_interval_matches_scipy_bootstrap_called_directly():
 
 def test_model_score_ci_is_the_bootstrap_of_its_unit_scores():
     rng = np.random.default_rng(0)
-    rows = [("big_natural", f"l1__{u}", bool(c), 2) for u in range(12)
-            for c in rng.random(10) < rng.uniform(0.3, 0.9)]  # fmt: skip
+    rows = [
+        ("big_natural", f"l1__{u}", bool(c), 2)
+        for u in range(12)
+        for c in rng.random(10) < rng.uniform(0.3, 0.9)
+    ]
     t = _tables(_responses(rows))
     units = t["unit_scores"]["proportion_correct"].to_numpy()
     score = t["model_scores"].iloc[0]
     seed = stats.derive_seed(SETTINGS.seed, "model_score", *map(str, score[stats.EXPERIMENT_KEYS]))
-    assert (score["ci_low"], score["ci_high"]) == stats.bootstrap_ci(units, seed, SETTINGS.n_resamples)
+    assert (score["ci_low"], score["ci_high"]) == stats.bootstrap_ci(
+        units, seed, SETTINGS.n_resamples
+    )
     assert score["ci_low"] < score["score"] < score["ci_high"]
 
 
@@ -139,8 +181,12 @@ def test_confidence_scores_and_distribution():
 
 
 def test_layer_scores_pool_units_of_a_layer():
-    rows = [("small_natural", "l1__0", True, 2), ("small_natural", "l1__1", False, 2),
-            ("small_natural", "l1__1", True, 2), ("small_natural", "l2__5", True, 2)]  # fmt: skip
+    rows = [
+        ("small_natural", "l1__0", True, 2),
+        ("small_natural", "l1__1", False, 2),
+        ("small_natural", "l1__1", True, 2),
+        ("small_natural", "l2__5", True, 2),
+    ]
     layers = _tables(_responses(rows))["layer_scores"].set_index("layer")
     assert layers.loc["l1", "score"] == pytest.approx((1.0 + 0.5) / 2)
     assert layers.loc["l1", "n_units"] == 2
@@ -149,10 +195,19 @@ def test_layer_scores_pool_units_of_a_layer():
 
 def _unit_table(groups: dict[str, list[float]], condition="natural") -> pd.DataFrame:
     return pd.DataFrame(
-        [{"model": m, "condition": condition, "difficulty": "easy", "unit": f"u{i}",
-          "proportion_correct": v, "sources": "simulated"}
-         for m, vals in groups.items() for i, v in enumerate(vals)]
-    )  # fmt: skip
+        [
+            {
+                "model": m,
+                "condition": condition,
+                "difficulty": "easy",
+                "unit": f"u{i}",
+                "proportion_correct": v,
+                "sources": "simulated",
+            }
+            for m, vals in groups.items()
+            for i, v in enumerate(vals)
+        ]
+    )
 
 
 def test_kruskal_wallis_on_a_known_case():
@@ -173,8 +228,10 @@ def _conover_by_hand(groups: list[np.ndarray]) -> np.ndarray:
     ranks = sps.rankdata(values)
     sizes = [len(g) for g in groups]
     bounds = np.cumsum([0, *sizes])
-    mean_rank = [ranks[bounds[i]:bounds[i + 1]].mean() for i in range(k)]
-    h = 12 / (n * (n + 1)) * sum(s * r**2 for s, r in zip(sizes, mean_rank, strict=True)) - 3 * (n + 1)
+    mean_rank = [ranks[bounds[i] : bounds[i + 1]].mean() for i in range(k)]
+    h = 12 / (n * (n + 1)) * sum(s * r**2 for s, r in zip(sizes, mean_rank, strict=True)) - 3 * (
+        n + 1
+    )
     s2 = ((ranks**2).sum() - n * (n + 1) ** 2 / 4) / (n - 1)
     pairs = [(i, j) for i in range(k) for j in range(i + 1, k)]
     raw = []
@@ -194,10 +251,15 @@ def _conover_by_hand(groups: list[np.ndarray]) -> np.ndarray:
 
 
 def test_conover_holm_on_a_known_case():
-    groups = {"a": [0.10, 0.22, 0.31, 0.15], "b": [0.41, 0.52, 0.36, 0.47],
-              "c": [0.70, 0.81, 0.95, 0.66]}  # fmt: skip
+    groups = {
+        "a": [0.10, 0.22, 0.31, 0.15],
+        "b": [0.41, 0.52, 0.36, 0.47],
+        "c": [0.70, 0.81, 0.95, 0.66],
+    }
     t = stats.conover_holm(_unit_table(groups))
-    got = t.pivot(index="model_a", columns="model_b", values="p_value").loc[list("abc"), list("abc")]
+    got = t.pivot(index="model_a", columns="model_b", values="p_value").loc[
+        list("abc"), list("abc")
+    ]
     want = _conover_by_hand([np.array(v) for v in groups.values()])
     np.testing.assert_allclose(got.to_numpy(), want, rtol=1e-9)
     assert got.loc["a", "c"] < 0.05  # the extreme groups differ
@@ -217,32 +279,47 @@ def test_spearman_table_analyses():
     units = _unit_table({"small": [0.9, 0.8, 0.7, 0.6]}).assign(
         experiment="small_natural", label="Small", scale_rank=1.0
     )
-    synthetic = units.assign(condition="synthetic", experiment="small_synthetic",
-                             proportion_correct=[0.6, 0.7, 0.8, 0.9])  # fmt: skip
+    synthetic = units.assign(
+        condition="synthetic", experiment="small_synthetic", proportion_correct=[0.6, 0.7, 0.8, 0.9]
+    )
     units = pd.concat([units, synthetic], ignore_index=True)
-    layers = units.assign(layer=units["unit"], relative_depth=[0.1, 0.2, 0.3, 0.4] * 2,
-                          score=units["proportion_correct"])  # fmt: skip
-    statistics = {"small": pd.DataFrame({"unit": ["u0", "u1", "u2", "u3"],
-                                         "pixel_sparsity": [0.1, 0.2, 0.3, 0.4],
-                                         "channel_sparsity": [0.0, 0.0, 0.5, 0.1],
-                                         "local_contrast": [4.0, 3.0, 2.0, 1.0]})}  # fmt: skip
-    mis = {"small": pd.DataFrame({"unit": ["u0", "u1", "u2", "u3"], "mis": [0.2, 0.1, 0.4, 0.3]}),
-           "big": None}  # fmt: skip
+    layers = units.assign(
+        layer=units["unit"],
+        relative_depth=[0.1, 0.2, 0.3, 0.4] * 2,
+        score=units["proportion_correct"],
+    )
+    statistics = {
+        "small": pd.DataFrame(
+            {
+                "unit": ["u0", "u1", "u2", "u3"],
+                "pixel_sparsity": [0.1, 0.2, 0.3, 0.4],
+                "channel_sparsity": [0.0, 0.0, 0.5, 0.1],
+                "local_contrast": [4.0, 3.0, 2.0, 1.0],
+            }
+        )
+    }
+    mis = {
+        "small": pd.DataFrame({"unit": ["u0", "u1", "u2", "u3"], "mis": [0.2, 0.1, 0.4, 0.3]}),
+        "big": None,
+    }
     t = stats.spearman_table(units, layers, statistics, mis).set_index(["analysis", "condition"])
     assert t.loc[("layer_depth", "natural"), "rho"] == pytest.approx(-1.0)
     assert t.loc[("natural_vs_synthetic", "both"), "rho"] == pytest.approx(-1.0)
     assert t.loc[("pixel_sparsity", "natural"), "rho"] == pytest.approx(-1.0)
     assert t.loc[("local_contrast", "synthetic"), "rho"] == pytest.approx(-1.0)
     assert t.loc[("channel_sparsity", "natural"), "n"] == 4
-    assert t.loc[("mis_vs_human", "natural"), "rho"] == pytest.approx(-0.6)  # d = -2,-2,2,2: 1 - 6*16/60
+    assert t.loc[("mis_vs_human", "natural"), "rho"] == pytest.approx(
+        -0.6
+    )  # d = -2,-2,2,2: 1 - 6*16/60
     assert t.loc[("mis_vs_human", "natural"), "rho"] == pytest.approx(
         sps.spearmanr([0.2, 0.1, 0.4, 0.3], [0.9, 0.8, 0.7, 0.6]).statistic
     )
 
 
 def test_mis_without_a_table_gives_a_noted_row():
-    units = _unit_table({"big": [0.9, 0.8, 0.7]}).assign(experiment="big_natural", label="Big",
-                                                         scale_rank=2.0)  # fmt: skip
+    units = _unit_table({"big": [0.9, 0.8, 0.7]}).assign(
+        experiment="big_natural", label="Big", scale_rank=2.0
+    )
     layers = units.assign(layer="l", relative_depth=1.0, score=0.8)
     t = stats.spearman_table(units, layers, {}, {"big": None})
     row = t[t["analysis"] == "mis_vs_human"].iloc[0]
@@ -258,31 +335,56 @@ def _scaling_responses(effect: float, seed: int = 0) -> pd.DataFrame:
             for cond in ("natural", "synthetic"):
                 logit = 0.5 + effect * (log_size - 7.0) + rng.normal(0, 0.3)
                 for _ in range(30):
-                    rows.append({"experiment": f"{model}_{cond}", "unit": f"l{u % 4}__{u}",
-                                 "correct": rng.random() < 1 / (1 + np.exp(-logit)),
-                                 "confidence": int(rng.integers(1, 4)),
-                                 "participant_id": f"P{rng.integers(0, 50)}"})  # fmt: skip
+                    rows.append(
+                        {
+                            "experiment": f"{model}_{cond}",
+                            "unit": f"l{u % 4}__{u}",
+                            "correct": rng.random() < 1 / (1 + np.exp(-logit)),
+                            "confidence": int(rng.integers(1, 4)),
+                            "participant_id": f"P{rng.integers(0, 50)}",
+                        }
+                    )
     df = pd.DataFrame(rows)
-    for k, v in {"source": "simulated", "kept": True, "is_demo": False, "catch_trial": False,
-                 "multi_participation": False}.items():  # fmt: skip
+    for k, v in {
+        "source": "simulated",
+        "kept": True,
+        "is_demo": False,
+        "catch_trial": False,
+        "multi_participation": False,
+    }.items():
         df[k] = v
     return df
 
 
-SCALE_MODELS = {m: {"label": m, "scale_rank": i, "arch": m, "weights": "pretrained"}
-                for i, m in enumerate(["m1", "m2", "m3"])}  # fmt: skip
+SCALE_MODELS = {
+    m: {"label": m, "scale_rank": i, "arch": m, "weights": "pretrained"}
+    for i, m in enumerate(["m1", "m2", "m3"])
+}
 SCALE_MODELS["m0"] = {"label": "m0", "scale_rank": 0, "arch": "m1", "weights": "random"}
-SCALE_TABLE = pd.DataFrame({"model": ["m1", "m2", "m3"], "n_parameters": [1e6, 1e7, 1e8],
-                            "dataset_size": [1e6, 1e6, 1e6]})  # fmt: skip
-SCALE_UNITS = {m: pd.DataFrame({"unit": [f"l{u % 4}__{u}" for u in range(20)],
-                                "relative_depth": [(u % 4) / 3 for u in range(20)]})
-               for m in SCALE_MODELS}  # fmt: skip
+SCALE_TABLE = pd.DataFrame(
+    {"model": ["m1", "m2", "m3"], "n_parameters": [1e6, 1e7, 1e8], "dataset_size": [1e6, 1e6, 1e6]}
+)
+SCALE_UNITS = {
+    m: pd.DataFrame(
+        {
+            "unit": [f"l{u % 4}__{u}" for u in range(20)],
+            "relative_depth": [(u % 4) / 3 for u in range(20)],
+        }
+    )
+    for m in SCALE_MODELS
+}
 
 
 def _regression(effect: float) -> pd.DataFrame:
     exps = [{"model": m, "condition": c} for m in SCALE_MODELS for c in ("natural", "synthetic")]
-    return stats.score_tables(_scaling_responses(effect), exps, SCALE_MODELS, SETTINGS,
-                              units=SCALE_UNITS, model_table=SCALE_TABLE)["regression"]  # fmt: skip
+    return stats.score_tables(
+        _scaling_responses(effect),
+        exps,
+        SCALE_MODELS,
+        SETTINGS,
+        units=SCALE_UNITS,
+        model_table=SCALE_TABLE,
+    )["regression"]
 
 
 def test_regression_finds_a_real_scale_effect_and_says_it_refutes_the_claim():
@@ -292,7 +394,9 @@ def test_regression_finds_a_real_scale_effect_and_says_it_refutes_the_claim():
     assert scale["interpretation"].startswith("Refuted here")
     assert "m0" in scale["interpretation"]  # the untrained model is left out and named
     assert scale["n_models"] == 3 and scale["n_responses"] == 3 * 20 * 2 * 30
-    assert {"condition[synthetic]", "relative_depth", "confidence[2]", "confidence[3]"} <= set(t.index)
+    assert {"condition[synthetic]", "relative_depth", "confidence[2]", "confidence[3]"} <= set(
+        t.index
+    )
     assert t.index[0] == "log10_n_parameters"
 
 
@@ -301,8 +405,9 @@ def test_regression_clusters_by_participation_when_ids_are_anonymized():
     responses["participant_id"] = "anonymized"  # the IMI release: one id on every row
     responses["participation"] = [f"imi:t-{i // 45}:0" for i in range(len(responses))]
     exps = [{"model": m, "condition": c} for m in SCALE_MODELS for c in ("natural", "synthetic")]
-    t = stats.score_tables(responses, exps, SCALE_MODELS, SETTINGS, units=SCALE_UNITS,
-                           model_table=SCALE_TABLE)["regression"].set_index("term")  # fmt: skip
+    t = stats.score_tables(
+        responses, exps, SCALE_MODELS, SETTINGS, units=SCALE_UNITS, model_table=SCALE_TABLE
+    )["regression"].set_index("term")
     scale = t.loc["log10_n_parameters"]
     assert "participation (participant ids anonymized: simulated) & unit" in scale["model_type"]
     trained = responses[~responses["experiment"].str.startswith("m0_")]
@@ -319,8 +424,14 @@ def test_regression_without_an_effect_does_not_refute():
 def test_regression_with_one_scale_value_is_not_fitted():
     settings = stats.Settings(**{**SETTINGS.__dict__, "regression_scale": "dataset_size"})
     exps = [{"model": m, "condition": "natural"} for m in SCALE_MODELS]
-    t = stats.score_tables(_scaling_responses(0.5), exps, SCALE_MODELS, settings,
-                           units=SCALE_UNITS, model_table=SCALE_TABLE)["regression"]  # fmt: skip
+    t = stats.score_tables(
+        _scaling_responses(0.5),
+        exps,
+        SCALE_MODELS,
+        settings,
+        units=SCALE_UNITS,
+        model_table=SCALE_TABLE,
+    )["regression"]
     assert len(t) == 1 and t["interpretation"].iloc[0].startswith("not fitted")
 
 
@@ -349,8 +460,9 @@ def test_tables_agree_with_a_direct_pandas_computation(tmp_path):
     pd.testing.assert_series_equal(got.sort_index(), direct.sort_index(), check_names=False)
     direct_model = direct.groupby(level=0).mean()
     got_model = t["model_scores"].set_index("experiment")["score"]
-    pd.testing.assert_series_equal(got_model.sort_index(), direct_model.sort_index(),
-                                   check_names=False)  # fmt: skip
+    pd.testing.assert_series_equal(
+        got_model.sort_index(), direct_model.sort_index(), check_names=False
+    )
     assert (t["model_scores"]["sources"] == "simulated").all()
 
 
@@ -366,16 +478,30 @@ def test_scripts_write_every_table(tmp_path):
         unit_files.append(tmp_path / f"{m}_units.csv")
         table.to_csv(unit_files[-1], index=False)
     out = {name: str(tmp_path / "tables" / f"{name}.csv") for name in stats.SCORE_TABLES}
-    analysis = {"sources": ["simulated"], "bootstrap": {"n_resamples": 1000, "confidence_level": 0.95},
-                "regression": {"scale": "n_parameters", "cluster": ["participant_id", "unit"]}}  # fmt: skip
+    analysis = {
+        "sources": ["simulated"],
+        "bootstrap": {"n_resamples": 1000, "confidence_level": 0.95},
+        "regression": {"scale": "n_parameters", "cluster": ["participant_id", "unit"]},
+    }
     script = importlib.import_module("analysis_tables")
-    script.main(SimpleNamespace(
-        input=SimpleNamespace(responses=str(parquet), units=[str(f) for f in unit_files],
-                              models=str(REPO / "resources" / "models.csv")),
-        output=out, log=[str(tmp_path / "tables.log")],
-        params=SimpleNamespace(analysis=analysis, experiments=EXPERIMENTS, models=MODELS,
-                               unit_models=list(UNITS), seed=1),
-    ))  # fmt: skip
+    script.main(
+        SimpleNamespace(
+            input=SimpleNamespace(
+                responses=str(parquet),
+                units=[str(f) for f in unit_files],
+                models=str(REPO / "resources" / "models.csv"),
+            ),
+            output=out,
+            log=[str(tmp_path / "tables.log")],
+            params=SimpleNamespace(
+                analysis=analysis,
+                experiments=EXPERIMENTS,
+                models=MODELS,
+                unit_models=list(UNITS),
+                seed=1,
+            ),
+        )
+    )
     scores = pd.read_csv(out["model_scores"])
     assert set(scores["experiment"]) == {"small_natural", "big_natural"}
     regression = pd.read_csv(out["regression"])
@@ -384,27 +510,50 @@ def test_scripts_write_every_table(tmp_path):
     assert set(sp["analysis"]) == {"layer_depth"}  # small_synthetic has no responses
     script = importlib.import_module("baselines_table")
     stat_file = tmp_path / "small_stats.csv"
-    pd.DataFrame({"unit": ["l1__0", "l2__5"], "pixel_sparsity": [0.2, 0.4], "channel_sparsity": 0.0,
-                  "local_contrast": [1.0, 2.0]}).to_csv(stat_file, index=False)  # fmt: skip
-    script.main(SimpleNamespace(
-        input=SimpleNamespace(unit_scores=out["unit_scores"], statistics=[str(stat_file)], mis=[]),
-        output=SimpleNamespace(csv=str(tmp_path / "tables" / "baselines.csv")),
-        log=[str(tmp_path / "baselines.log")],
-        params=SimpleNamespace(models=["small", "big"], statistics_models=["small"], mis_models=[]),
-    ))  # fmt: skip
+    pd.DataFrame(
+        {
+            "unit": ["l1__0", "l2__5"],
+            "pixel_sparsity": [0.2, 0.4],
+            "channel_sparsity": 0.0,
+            "local_contrast": [1.0, 2.0],
+        }
+    ).to_csv(stat_file, index=False)
+    script.main(
+        SimpleNamespace(
+            input=SimpleNamespace(
+                unit_scores=out["unit_scores"], statistics=[str(stat_file)], mis=[]
+            ),
+            output=SimpleNamespace(csv=str(tmp_path / "tables" / "baselines.csv")),
+            log=[str(tmp_path / "baselines.log")],
+            params=SimpleNamespace(
+                models=["small", "big"], statistics_models=["small"], mis_models=[]
+            ),
+        )
+    )
     base = pd.read_csv(tmp_path / "tables" / "baselines.csv")
-    assert set(base["analysis"]) == {"pixel_sparsity", "channel_sparsity", "local_contrast",
-                                     "mis_vs_human"}  # fmt: skip
+    assert set(base["analysis"]) == {
+        "pixel_sparsity",
+        "channel_sparsity",
+        "local_contrast",
+        "mis_vs_human",
+    }
 
 
 def test_mis_vs_human_uses_the_observer_score_column():
     """mis.csv as the observer writes it: `mis` NaN without a fitted α, `score` = the accuracy."""
-    units = _unit_table({"big": [0.9, 0.8, 0.7, 0.6]}).assign(experiment="big_natural", label="Big",
-                                                              scale_rank=2.0)  # fmt: skip
+    units = _unit_table({"big": [0.9, 0.8, 0.7, 0.6]}).assign(
+        experiment="big_natural", label="Big", scale_rank=2.0
+    )
     layers = units.assign(layer="l", relative_depth=1.0, score=0.8)
-    mis = pd.DataFrame({"unit": ["u0", "u1", "u2", "u3"], "mis": np.nan,
-                        "accuracy": [0.9, 0.7, 0.8, 0.1], "score": [0.9, 0.7, 0.8, 0.1],
-                        "score_kind": "accuracy"})  # fmt: skip
+    mis = pd.DataFrame(
+        {
+            "unit": ["u0", "u1", "u2", "u3"],
+            "mis": np.nan,
+            "accuracy": [0.9, 0.7, 0.8, 0.1],
+            "score": [0.9, 0.7, 0.8, 0.1],
+            "score_kind": "accuracy",
+        }
+    )
     row = stats.spearman_table(units, layers, {}, {"big": mis}).iloc[-1]
     assert (row["analysis"], row["x"], row["n"]) == ("mis_vs_human", "accuracy", 4)
     assert row["rho"] == pytest.approx(0.8)  # ranks 4,2,3,1 vs 4,3,2,1: d^2 = 2
@@ -413,14 +562,28 @@ def test_mis_vs_human_uses_the_observer_score_column():
 def test_nullable_dtypes_of_responses_parquet_give_the_same_tables():
     """responses.parquet stores string, Int64 and boolean columns; the tables must not care."""
     plain = _scaling_responses(0.5)
-    nullable = plain.astype({"experiment": "string", "unit": "string", "participant_id": "string",
-                             "source": "string", "confidence": "Int64", "correct": "boolean",
-                             "kept": "boolean", "is_demo": "bool", "catch_trial": "bool"})  # fmt: skip
+    nullable = plain.astype(
+        {
+            "experiment": "string",
+            "unit": "string",
+            "participant_id": "string",
+            "source": "string",
+            "confidence": "Int64",
+            "correct": "boolean",
+            "kept": "boolean",
+            "is_demo": "bool",
+            "catch_trial": "bool",
+        }
+    )
     nullable.loc[len(nullable)] = nullable.iloc[0]
     nullable.loc[len(nullable) - 1, ["kept", "confidence"]] = [pd.NA, pd.NA]  # NA kept: left out
     exps = [{"model": m, "condition": c} for m in SCALE_MODELS for c in ("natural", "synthetic")]
-    a, b = (stats.score_tables(r, exps, SCALE_MODELS, SETTINGS, units=SCALE_UNITS,
-                               model_table=SCALE_TABLE) for r in (plain, nullable))  # fmt: skip
+    a, b = (
+        stats.score_tables(
+            r, exps, SCALE_MODELS, SETTINGS, units=SCALE_UNITS, model_table=SCALE_TABLE
+        )
+        for r in (plain, nullable)
+    )
     for name in ("model_scores", "regression", "confidence_scores"):
         pd.testing.assert_frame_equal(a[name], b[name], check_dtype=False)
 
@@ -430,14 +593,20 @@ def test_reproduction_compares_the_released_scores_with_the_papers():
 
     responses = _small_table()
     responses["source"] = responses["source"].map({"simulated": "imi", "imi": "local"})
-    responses = pd.concat([responses, _responses([("small_natural", "l1__0", False, 1)] * 20,
-                                                 source="local")])  # not the release: ignored
-    paper = pd.DataFrame({
-        "model": ["small", "big", "small", "huge"], "label": ["S", "B", "S", "H"],
-        "condition": ["natural", "natural", "synthetic", "natural"],
-        "difficulty": ["easy"] * 4, "proportion_correct": [0.625, 0.40, 0.7, 0.9],
-        "ci_low": [0.6, None, None, None], "ci_high": [0.65, None, None, None],
-    })  # fmt: skip
+    responses = pd.concat(
+        [responses, _responses([("small_natural", "l1__0", False, 1)] * 20, source="local")]
+    )  # not the release: ignored
+    paper = pd.DataFrame(
+        {
+            "model": ["small", "big", "small", "huge"],
+            "label": ["S", "B", "S", "H"],
+            "condition": ["natural", "natural", "synthetic", "natural"],
+            "difficulty": ["easy"] * 4,
+            "proportion_correct": [0.625, 0.40, 0.7, 0.9],
+            "ci_low": [0.6, None, None, None],
+            "ci_high": [0.65, None, None, None],
+        }
+    )
     t = reproduction_table(responses, paper, EXPERIMENTS, MODELS, SETTINGS).set_index("experiment")
     small = t.loc["small_natural"]  # units 3/4 and 1/2 (the other rows are not kept imi rows)
     assert small["score"] == pytest.approx(0.625) and small["difference"] == pytest.approx(0.0)

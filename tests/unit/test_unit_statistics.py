@@ -51,13 +51,16 @@ def test_select_images_spreads_evenly():
 
 
 class _Conv(torch.nn.Module):
-    """A fixed 'model': a 1x1 convolution whose 3 output channels are known functions of the input."""
+    """A fixed 'model': a 1x1 convolution whose 3 output channels are known functions of the
+    input."""
 
     def __init__(self):
         super().__init__()
         self.conv = torch.nn.Conv2d(3, 3, 1, bias=True)
         with torch.no_grad():
-            self.conv.weight.copy_(torch.tensor([[1.0, 0, 0], [0, -1.0, 0], [0, 0, 0]]).view(3, 3, 1, 1))
+            self.conv.weight.copy_(
+                torch.tensor([[1.0, 0, 0], [0, -1.0, 0], [0, 0, 0]]).view(3, 3, 1, 1)
+            )
             self.conv.bias.copy_(torch.tensor([-0.5, 0.0, -1.0]))
 
     def forward(self, x):
@@ -99,7 +102,9 @@ class _FakeModel:
         @contextmanager
         def rec():
             store = {}
-            h = self.module.conv.register_forward_hook(lambda m, i, o: store.__setitem__("conv", fn("conv", o)))
+            h = self.module.conv.register_forward_hook(
+                lambda m, i, o: store.__setitem__("conv", fn("conv", o))
+            )
             try:
                 yield store
             finally:
@@ -135,9 +140,14 @@ def _expected(root: Path, paths: list[str]) -> pd.DataFrame:
         for c, m in enumerate(maps):
             pad = np.pad(m, 1)
             diff = sum(np.abs(pad - np.roll(pad, s, axis=a)) for s in (1, -1) for a in (0, 1))
-            rows.append({"channel": c, "pixel_sparsity": (m <= 0).mean(),
-                         "channel_sparsity": float((m <= 0).all()),
-                         "local_contrast": diff[1:-1, 1:-1].mean()})  # fmt: skip
+            rows.append(
+                {
+                    "channel": c,
+                    "pixel_sparsity": (m <= 0).mean(),
+                    "channel_sparsity": float((m <= 0).all()),
+                    "local_contrast": diff[1:-1, 1:-1].mean(),
+                }
+            )
     return pd.DataFrame(rows).groupby("channel").mean()
 
 
@@ -145,9 +155,13 @@ def test_one_pass_matches_a_direct_computation_and_skips_unreadable_images(tmp_p
     paths = _images(tmp_path / "img")
     units = ["conv__0", "conv__1", "conv__2"]
     table = us.compute_unit_statistics(
-        _FakeModel(), units, tmp_path / "img", paths, tmp_path / "stats.csv",
+        _FakeModel(),
+        units,
+        tmp_path / "img",
+        paths,
+        tmp_path / "stats.csv",
         ImagePass(batch_size=4, num_workers=0, block_size=4),
-    )  # fmt: skip
+    )
     want = _expected(tmp_path / "img", paths)
     got = table.set_index("channel")
     for col in us.STATISTICS:
@@ -167,38 +181,51 @@ def test_a_stopped_pass_resumes_to_the_same_table(tmp_path, monkeypatch):
     paths = _images(tmp_path / "img")
     units = ["conv__2", "conv__0"]
     blocks_of_4 = ImagePass(batch_size=4, num_workers=0, block_size=4)
-    full = us.compute_unit_statistics(_FakeModel(), units, tmp_path / "img", paths,
-                                      tmp_path / "full.csv", blocks_of_4)  # fmt: skip
+    full = us.compute_unit_statistics(
+        _FakeModel(), units, tmp_path / "img", paths, tmp_path / "full.csv", blocks_of_4
+    )
     with monkeypatch.context() as m:
         _crash_after_blocks(m, 2)
         with pytest.raises(Killed):
-            us.compute_unit_statistics(_FakeModel(), units, tmp_path / "img", paths,
-                                       tmp_path / "part.csv", blocks_of_4)  # fmt: skip
+            us.compute_unit_statistics(
+                _FakeModel(), units, tmp_path / "img", paths, tmp_path / "part.csv", blocks_of_4
+            )
     partial = tmp_path / "part.csv.partial.npz"
     assert partial.exists() and not (tmp_path / "part.csv").exists()
     assert int(np.load(partial)["n_done"]) == 8
-    resumed = us.compute_unit_statistics(_FakeModel(), units, tmp_path / "img", paths,
-                                         tmp_path / "part.csv", blocks_of_4)  # fmt: skip
+    resumed = us.compute_unit_statistics(
+        _FakeModel(), units, tmp_path / "img", paths, tmp_path / "part.csv", blocks_of_4
+    )
     pd.testing.assert_frame_equal(resumed, full)
     # a partial file of another pass (other units) is not resumed
     with monkeypatch.context() as m:
         _crash_after_blocks(m, 1)
         with pytest.raises(Killed):
-            us.compute_unit_statistics(_FakeModel(), ["conv__1"], tmp_path / "img", paths,
-                                       tmp_path / "other.csv", blocks_of_4)  # fmt: skip
+            us.compute_unit_statistics(
+                _FakeModel(),
+                ["conv__1"],
+                tmp_path / "img",
+                paths,
+                tmp_path / "other.csv",
+                blocks_of_4,
+            )
     (tmp_path / "other.csv.partial.npz").rename(tmp_path / "full.csv.partial.npz")
-    again = us.compute_unit_statistics(_FakeModel(), units, tmp_path / "img", paths,
-                                       tmp_path / "full.csv", blocks_of_4)  # fmt: skip
+    again = us.compute_unit_statistics(
+        _FakeModel(), units, tmp_path / "img", paths, tmp_path / "full.csv", blocks_of_4
+    )
     pd.testing.assert_frame_equal(again, full)
 
 
 def test_unknown_layer_fails_before_any_work(tmp_path):
     with pytest.raises(KeyError):
-        us.compute_unit_statistics(_FakeModel(), ["nope__1"], tmp_path, ["a.png"], tmp_path / "x.csv")
+        us.compute_unit_statistics(
+            _FakeModel(), ["nope__1"], tmp_path, ["a.png"], tmp_path / "x.csv"
+        )
 
 
 def test_real_models_conv_and_token_layers(tmp_path):
-    """EfficientNet-lite0 (conv maps, offline weights) and the untrained ViT (tokens: no contrast)."""
+    """EfficientNet-lite0 (conv maps, offline weights) and the untrained ViT (tokens: no
+    contrast)."""
     from unitpsych.images import generate_image_set, index_images
     from unitpsych.models.registry import load_model
 
@@ -208,13 +235,20 @@ def test_real_models_conv_and_token_layers(tmp_path):
     vit = load_model("vit", {"arch": "vit_tiny", "weights": "random"}, device="cpu", seed=0)
     layer = [ly for ly in vit.layers if ly.endswith("mlp_fc1")][0]
     batches_of_3 = replace(us.DEFAULT_PASS, batch_size=3)
-    t = us.compute_unit_statistics(vit, [f"{layer}__3"], tmp_path / "img", paths, tmp_path / "v.csv",
-                                   batches_of_3)  # fmt: skip
+    t = us.compute_unit_statistics(
+        vit, [f"{layer}__3"], tmp_path / "img", paths, tmp_path / "v.csv", batches_of_3
+    )
     assert np.isnan(t["local_contrast"].iloc[0]) and 0 <= t["pixel_sparsity"].iloc[0] <= 1
     lite = load_model("lite", {"arch": "efficientnet_lite0"}, device="cpu", seed=0)
     layer = [ly for ly in lite.layers if "conv_dw" in ly][0]
-    t = us.compute_unit_statistics(lite, [f"{layer}__0", f"{layer}__5"], tmp_path / "img", paths,
-                                   tmp_path / "l.csv", batches_of_3)  # fmt: skip
+    t = us.compute_unit_statistics(
+        lite,
+        [f"{layer}__0", f"{layer}__5"],
+        tmp_path / "img",
+        paths,
+        tmp_path / "l.csv",
+        batches_of_3,
+    )
     assert (t["local_contrast"] > 0).all() and (t["n_images"] == 6).all()
 
 
@@ -231,15 +265,25 @@ def test_script_reads_the_configured_image_set(tmp_path):
     (tmp_path / "units.json").write_text(json.dumps({"units": units}))
     script = importlib.import_module("unit_statistics")
     out = tmp_path / "unit_statistics.csv"
-    script.main(SimpleNamespace(
-        input=SimpleNamespace(units=str(tmp_path / "units.json"), images=[]),
-        output=SimpleNamespace(csv=str(out)), log=[str(tmp_path / "log.txt")], threads=1,
-        config={"images": {"num_workers": 0}},
-        params=SimpleNamespace(
-            model={"name": "vit", "arch": "vit_tiny", "weights": "random"}, seed=0,
-            images={"root": str(tmp_path / "img"), "list": None, "n_images": 5, "batch_size": 4,
-                    "extensions": [".jpg"]},
-        ),
-    ))  # fmt: skip
+    script.main(
+        SimpleNamespace(
+            input=SimpleNamespace(units=str(tmp_path / "units.json"), images=[]),
+            output=SimpleNamespace(csv=str(out)),
+            log=[str(tmp_path / "log.txt")],
+            threads=1,
+            config={"images": {"num_workers": 0}},
+            params=SimpleNamespace(
+                model={"name": "vit", "arch": "vit_tiny", "weights": "random"},
+                seed=0,
+                images={
+                    "root": str(tmp_path / "img"),
+                    "list": None,
+                    "n_images": 5,
+                    "batch_size": 4,
+                    "extensions": [".jpg"],
+                },
+            ),
+        )
+    )
     table = pd.read_csv(out)
     assert list(table["unit"]) == units and (table["n_images"] == 5).all()

@@ -1,4 +1,5 @@
-"""Unit sampling: layer-uniform then channel-uniform, deterministic, per-model streams, unit lists."""
+"""Unit sampling: layer-uniform then channel-uniform, deterministic, per-model streams, unit
+lists."""
 
 from __future__ import annotations
 
@@ -61,7 +62,9 @@ def test_blacklist_and_too_many():
 
 def test_shared_units_get_or_lose_the_clip_prefix():
     assert convert_shared_units(["layer1_0_conv1__3"], to_clip=True) == ["visual_layer1_0_conv1__3"]
-    assert convert_shared_units(["visual_layer1_0_conv1__3"], to_clip=False) == ["layer1_0_conv1__3"]
+    assert convert_shared_units(["visual_layer1_0_conv1__3"], to_clip=False) == [
+        "layer1_0_conv1__3"
+    ]
 
 
 def test_read_units_json_and_text(tmp_path):
@@ -79,7 +82,14 @@ def test_check_units_names_the_bad_entry():
 
 def test_units_table_relative_depth():
     df = units_table(["b__3", "d__1"], LAYERS, SIZES)
-    assert list(df.columns) == ["unit", "layer", "channel", "layer_index", "relative_depth", "n_channels"]
+    assert list(df.columns) == [
+        "unit",
+        "layer",
+        "channel",
+        "layer_index",
+        "relative_depth",
+        "n_channels",
+    ]
     assert df["relative_depth"].tolist() == [1 / 3, 1.0]
     assert df["n_channels"].tolist() == [1000, 2]
 
@@ -111,9 +121,11 @@ def test_script_samples_independently_of_other_models(tmp_path):
 def test_script_shares_units_with_clip_prefix(tmp_path):
     a, _ = _run_sample(tmp_path, "resnet50", {"arch": "resnet50", "units": UNITS_CFG})
     c, _ = _run_sample(
-        tmp_path, "clip-resnet50", {"arch": "clip-resnet50", "units": {**UNITS_CFG, "share_with": "resnet50"}},
+        tmp_path,
+        "clip-resnet50",
+        {"arch": "clip-resnet50", "units": {**UNITS_CFG, "share_with": "resnet50"}},
         shared=[tmp_path / "resnet50" / "units.json"],
-    )  # fmt: skip
+    )
     assert c == ["visual_" + u for u in a]
 
 
@@ -121,4 +133,9 @@ def test_script_rejects_a_unit_list_entry_that_is_not_a_layer_of_interest(tmp_pa
     bad = tmp_path / "imi_units.json"
     bad.write_text(json.dumps({"units": ["layer1_0_conv1__3", "layer1_0_downsample_0__2"]}))
     with pytest.raises(ValueError, match="layer1_0_downsample_0"):
-        _run_sample(tmp_path, "rn", {"arch": "resnet50", "units": {**UNITS_CFG, "list": str(bad)}}, given=[bad])
+        _run_sample(
+            tmp_path,
+            "rn",
+            {"arch": "resnet50", "units": {**UNITS_CFG, "list": str(bad)}},
+            given=[bad],
+        )

@@ -15,11 +15,28 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snake
 
 
 def run_snakemake(workdir: Path, config: Path, *args: str, check: bool = True, timeout: int = 1500):
-    """Run snakemake with `config` in `workdir`; returns the CompletedProcess (stdout+stderr merged)."""
-    cmd = [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(config), "--cores", "2", *args]
+    """Run snakemake with `config` in `workdir`; returns the CompletedProcess (stdout+stderr
+    merged)."""
+    cmd = [
+        *SNAKEMAKE,
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        "--cores",
+        "2",
+        *args,
+    ]
     env = dict(os.environ, PYTHONHASHSEED="0")
-    proc = subprocess.run(cmd, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env=env, timeout=timeout)  # fmt: skip
+    proc = subprocess.run(
+        cmd,
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-6000:]}")
     return proc

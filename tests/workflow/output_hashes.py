@@ -1,4 +1,5 @@
-"""Hashes of every result file of a tiny run, to show that a change of the code leaves outputs alone.
+"""Hashes of every result file of a tiny run, to show that a change of the code leaves outputs
+alone.
 
 `hash_results(workdir)` maps each file under `<workdir>/results/` (relative path) to its SHA-256,
 leaving out the files that are not reproducible run to run (`NOT_REPRODUCIBLE`, each with its
@@ -72,7 +73,8 @@ def differences(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
 
 
 def platform_label() -> str:
-    """This machine's CPU model and the instruction set torch's kernels use, e.g. 'AMD EPYC / AVX512'."""
+    """This machine's CPU model and the instruction set torch's kernels use, e.g. 'AMD EPYC /
+    AVX512'."""
     import torch
 
     model = platform.processor() or platform.machine()
@@ -84,7 +86,8 @@ def platform_label() -> str:
 
 
 def _platforms(path: Path) -> dict[str, dict[str, str]]:
-    """Every recorded platform's hashes (label -> results/<path> -> SHA-256); none without a file."""
+    """Every recorded platform's hashes (label -> results/<path> -> SHA-256); none without a
+    file."""
     if not path.exists():
         return {}
     manifest = json.loads(path.read_text())
@@ -99,8 +102,11 @@ def _platforms(path: Path) -> dict[str, dict[str, str]]:
 def write_manifest(hashes: dict[str, str], path: Path = MANIFEST, label: str | None = None) -> None:
     """Record `hashes` as this platform's manifest, keeping the other platforms' ones."""
     platforms = _platforms(path) | {label or platform_label(): hashes}
-    manifest = {"config": "tests/data/config.yaml", "targets": list(TARGETS),
-                "platforms": dict(sorted(platforms.items()))}  # fmt: skip
+    manifest = {
+        "config": "tests/data/config.yaml",
+        "targets": list(TARGETS),
+        "platforms": dict(sorted(platforms.items())),
+    }
     path.write_text(json.dumps(manifest, indent=1, sort_keys=False) + "\n")
 
 

@@ -36,23 +36,35 @@ def test_tiny_config_tables_agree_with_the_responses(tmp_path):
         scores["score"].sort_index(), direct.groupby(level=0).mean().sort_index(), **same
     )
     assert (scores["sources"] == "simulated").all()
-    assert (scores["ci_low"] <= scores["score"]).all() and (scores["score"] <= scores["ci_high"]).all()
+    assert (scores["ci_low"] <= scores["score"]).all() and (
+        scores["score"] <= scores["ci_high"]
+    ).all()
     assert set(scores.index) == {
-        "efficientnet_lite0_natural", "efficientnet_lite0_synthetic", "vit_tiny-untrained_natural"
-    }  # fmt: skip
+        "efficientnet_lite0_natural",
+        "efficientnet_lite0_synthetic",
+        "vit_tiny-untrained_natural",
+    }
     spearman = pd.read_csv(tables / "spearman.csv")
     baselines = pd.read_csv(tables / "baselines.csv")
     lite = spearman[(spearman["model"] == "efficientnet_lite0")]
     assert set(lite["analysis"]) == {"layer_depth", "natural_vs_synthetic"}
     lite = baselines[(baselines["model"] == "efficientnet_lite0")]
-    assert set(lite["analysis"]) == {"pixel_sparsity", "channel_sparsity", "local_contrast",
-                                     "mis_vs_human"}  # fmt: skip
-    vit = baselines[(baselines["model"] == "vit_tiny-untrained") & (baselines["analysis"] == "local_contrast")]
+    assert set(lite["analysis"]) == {
+        "pixel_sparsity",
+        "channel_sparsity",
+        "local_contrast",
+        "mis_vs_human",
+    }
+    vit = baselines[
+        (baselines["model"] == "vit_tiny-untrained") & (baselines["analysis"] == "local_contrast")
+    ]
     assert vit["rho"].isna().all()  # tokens have no spatial map: no local contrast
     stats = pd.read_csv(tmp_path / "results" / "efficientnet_lite0" / "unit_statistics.csv")
     assert (stats["n_images"] == 50).all() and stats["local_contrast"].notna().all()
     regression = pd.read_csv(tables / "regression.csv")
-    assert "refuted" in regression["interpretation"].iloc[0]  # one trained model: not fitted, says why
+    assert (
+        "refuted" in regression["interpretation"].iloc[0]
+    )  # one trained model: not fitted, says why
 
 
 def test_score_tables_do_not_wait_for_the_unit_statistics(tmp_path):

@@ -65,14 +65,32 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`python -m unitpsych serve` (the `unitpsych serve` command) on a hand-made experiment, as a subprocess."""
+    """`python -m unitpsych serve` (the `unitpsych serve` command) on a hand-made experiment, as a
+    subprocess."""
     root = tmp_path_factory.mktemp("study")
-    build_experiment(root / "experiments", EXPERIMENT, n_tasks=2, n_trials=N_TRIALS, catch_trials=(3,))
+    build_experiment(
+        root / "experiments", EXPERIMENT, n_tasks=2, n_trials=N_TRIALS, catch_trials=(3,)
+    )
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(REPO / "workflow" / "scripts"))
-    cmd = [sys.executable, "-m", "unitpsych", "serve", "--experiments", str(root / "experiments"),
-           "--responses", str(root / "raw"), "--state", str(root / "state.sqlite"),
-           "--port", str(port), "--status-token", "secret", "--log", str(root / "server.log")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "unitpsych",
+        "serve",
+        "--experiments",
+        str(root / "experiments"),
+        "--responses",
+        str(root / "raw"),
+        "--state",
+        str(root / "state.sqlite"),
+        "--port",
+        str(port),
+        "--status-token",
+        "secret",
+        "--log",
+        str(root / "server.log"),
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -133,7 +151,9 @@ class Participant:
         page = self.page
         deadline = time.monotonic() + time_limit_s
         while "/done" not in page.url:
-            assert time.monotonic() < deadline, f"participant stuck at {page.url}: {page.content()[:2000]}"
+            assert time.monotonic() < deadline, (
+                f"participant stuck at {page.url}: {page.content()[:2000]}"
+            )
             if page.locator("#imi-continue").count():
                 page.click("#imi-continue")
             elif page.locator(".imi-button button:enabled").count() == 6:
@@ -168,7 +188,9 @@ def test_a_participant_completes_a_task_in_chromium(playwright_api, server, tmp_
         assert "Thank you" in page.content()
 
         # A second visit by the same participant is refused politely.
-        second = page.goto(f"{url}/?PROLIFIC_PID=5f0c0ffee0000000000000a1&STUDY_ID=st1&SESSION_ID=se2")
+        second = page.goto(
+            f"{url}/?PROLIFIC_PID=5f0c0ffee0000000000000a1&STUDY_ID=st1&SESSION_ID=se2"
+        )
         assert second.status == 403 and "already taken part" in page.content()
         # The payload fails the checks (fast mode), so task 1 goes to the next participant, who
         # skips instructions and practice (`ni`, `nd`) and sees the same screens.
@@ -190,10 +212,14 @@ def test_a_participant_completes_a_task_in_chromium(playwright_api, server, tmp_
     assert payload["task_id"] == f"{EXPERIMENT}-1"
     main = json.loads(payload["main_data"])
     raw = json.loads(payload["raw_data"])
-    assert [r["is_demo"] for r in main] == [True] * len(participant.demo_answers) + [False] * N_TRIALS
+    assert [r["is_demo"] for r in main] == [True] * len(participant.demo_answers) + [
+        False
+    ] * N_TRIALS
     assert [r["correct"] for r in main if r["is_demo"]] == participant.demo_answers
     assert [r["catch_trial"] for r in main if not r["is_demo"]] == [False, False, True, False]
-    assert all(len(r["min_references"]) == 9 and r["min_references"][0].endswith("min_8.png") for r in main)
+    assert all(
+        len(r["min_references"]) == 9 and r["min_references"][0].endswith("min_8.png") for r in main
+    )
     assert all(r[TEST_MARK] for r in raw)
     assert [r["trial_index"] for r in raw] == list(range(len(raw)))
     types = [r["trial_type"] for r in raw]
@@ -206,13 +232,16 @@ def test_a_participant_completes_a_task_in_chromium(playwright_api, server, tmp_
     from unitpsych.server.app import load_config
 
     parsed = parse_payloads(
-        [("local", path)], ExperimentInfo(EXPERIMENT, "toy", "natural"),
+        [("local", path)],
+        ExperimentInfo(EXPERIMENT, "toy", "natural"),
         pd.read_csv(root / "experiments" / EXPERIMENT / "trials.csv"),
         load_config()["responses"]["checks"],
-    )  # fmt: skip
+    )
     assert parsed.rejected == []
     rows = parsed.rows
-    assert set(rows["source"]) == {"local"} and set(rows["participant_id"]) == {"5f0c0ffee0000000000000a1"}
+    assert set(rows["source"]) == {"local"} and set(rows["participant_id"]) == {
+        "5f0c0ffee0000000000000a1"
+    }
     main_rows = rows[~rows["is_demo"].astype(bool)].sort_values("trial")
     assert main_rows["trial"].tolist() == [1, 2, 3, 4]
     assert main_rows["correct"].tolist() == participant.main_answers == [True, True, False, True]
@@ -222,10 +251,14 @@ def test_a_participant_completes_a_task_in_chromium(playwright_api, server, tmp_
 
     # Task 1 again: the same reference order and query placement, seeded by the task name alone.
     assert _status(url)["1"]["handed_out"] == 2
-    again = json.loads(json.loads((path.parent / "second0participant_task_1.json").read_text())["main_data"])
+    again = json.loads(
+        json.loads((path.parent / "second0participant_task_1.json").read_text())["main_data"]
+    )
     assert [r["is_demo"] for r in again] == [False] * N_TRIALS
     shown = ["switched_queries", "min_references", "max_references"]
-    assert [[r[k] for k in shown] for r in again] == [[r[k] for k in shown] for r in main if not r["is_demo"]]
+    assert [[r[k] for k in shown] for r in again] == [
+        [r[k] for k in shown] for r in main if not r["is_demo"]
+    ]
 
     if os.environ.get("UNITPSYCH_UPDATE_SCREENSHOT") == "1":
         from PIL import Image
@@ -257,7 +290,8 @@ document.addEventListener("click", () => {
 
 
 def test_the_trial_keeps_the_papers_timing(playwright_api, server):
-    """Without the fast flag: buttons locked 1.5 s, feedback 350 ms after the click, Continue 1150 ms later."""
+    """Without the fast flag: buttons locked 1.5 s, feedback 350 ms after the click, Continue 1150
+    ms later."""
     url, _ = server
     browser = playwright_api.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
     try:

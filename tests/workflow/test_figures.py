@@ -70,8 +70,13 @@ def test_figures_target_has_what_the_config_can_make(tmp_path, test_config):
 
 
 def test_asking_for_a_figure_the_config_cannot_make_names_the_experiments(tmp_path):
-    proc = run_snakemake(tmp_path, TINY, "-n", "results/figures/model_comparison_units_rn_easy_vs_hard.pdf",
-                         check=False)  # fmt: skip
+    proc = run_snakemake(
+        tmp_path,
+        TINY,
+        "-n",
+        "results/figures/model_comparison_units_rn_easy_vs_hard.pdf",
+        check=False,
+    )
     assert proc.returncode != 0
     assert "needs a model with '<model>_natural' and a harder natural experiment" in proc.stdout
     assert (
@@ -83,8 +88,13 @@ def test_asking_for_a_figure_the_config_cannot_make_names_the_experiments(tmp_pa
 def test_tiny_config_builds_its_figures_and_the_report(tmp_path):
     run_snakemake(tmp_path, TINY, "figures", timeout=3600)  # every stage of the tiny config
     figures = Path(tmp_path / "results" / "figures")
-    for name in ("model_comparison", "model_comparison_unit_performance", "imi_pixel_sparsity_natural",
-                 "exclusion_criteria_value_distribution", "mis_vs_human"):  # fmt: skip
+    for name in (
+        "model_comparison",
+        "model_comparison_unit_performance",
+        "imi_pixel_sparsity_natural",
+        "exclusion_criteria_value_distribution",
+        "mis_vs_human",
+    ):
         for ext in ("pdf", "png"):
             assert (figures / f"{name}.{ext}").stat().st_size > 5000, name
     assert (tmp_path / "logs" / "plot_figure" / "model_comparison.log").exists()

@@ -28,8 +28,10 @@ def test_paper_config_on_the_release_layout_builds_every_table_and_paper_figure(
     cfg = yaml.safe_load(PAPER.read_text())
     # the units the workflow samples for the nine paper models (architectures only, no weights)
     run_snakemake(tmp_path, PAPER, "units")
-    units = {m: json.loads((tmp_path / "results" / m / "units.json").read_text())["units"]
-             for m in cfg["models"]}  # fmt: skip
+    units = {
+        m: json.loads((tmp_path / "results" / m / "units.json").read_text())["units"]
+        for m in cfg["models"]
+    }
     table = released_table(units=units)
     regular = table.index[~table["is_demo"] & ~table["catch_trial"]]
     bad = table.loc[regular[:3]].copy()
@@ -38,10 +40,13 @@ def test_paper_config_on_the_release_layout_builds_every_table_and_paper_figure(
     release = pd.concat([table, bad], ignore_index=True)
     archive = tmp_path / "human_responses.zip"
     md5 = make_archive(archive, release)
-    imi = write_config(tmp_path / "imi.yaml", {
-        "responses": {"sources": ["imi"], "imi": {"path": str(archive), "md5": md5}},
-        "analysis": {"sources": ["imi"]},
-    })  # fmt: skip
+    imi = write_config(
+        tmp_path / "imi.yaml",
+        {
+            "responses": {"sources": ["imi"], "imi": {"path": str(archive), "md5": md5}},
+            "analysis": {"sources": ["imi"]},
+        },
+    )
     paper_figures = [n for n, s in FIGURES.items() if s.group.startswith("Paper")]
     # the named target of what the responses alone give: no unit statistics, MIS or ImageNet
     run_snakemake(tmp_path, PAPER, "paper_figures", "--configfile", str(PAPER), str(imi))
@@ -52,7 +57,7 @@ def test_paper_config_on_the_release_layout_builds_every_table_and_paper_figure(
     assert drawn == {*paper_figures, "reproduction"}
     assert {p.stem for p in (out / "tables").glob("*.csv")} == {*TABLES, "reproduction"} - {
         "baselines"
-    }  # fmt: skip
+    }
 
     # every row kept, excluded or rejected with its reason
     summary = json.loads((out / "responses" / "summary.json").read_text())
@@ -70,7 +75,9 @@ def test_paper_config_on_the_release_layout_builds_every_table_and_paper_figure(
     assert len(experiments) == len(scores) == 23
     for prefix, experiment in experiments.items():
         assert scores.loc[experiment, "score"] == pytest.approx(direct[prefix], abs=1e-12)
-        assert scores.loc[experiment, "n_units"] == 84 and scores.loc[experiment, "sources"] == "imi"
+        assert (
+            scores.loc[experiment, "n_units"] == 84 and scores.loc[experiment, "sources"] == "imi"
+        )
     assert scores.loc["resnet50_hard95_synthetic", "model"] == "resnet50"  # model column: resnet50
 
     # the reproduction table against the paper's published numbers

@@ -41,8 +41,12 @@ def _small_config() -> dict:
     cfg["models"][MODEL]["units"]["n"] = 4
     cfg["experiments"] |= {
         "list": [{"model": MODEL, "condition": "natural"}],
-        "n_units": 2, "n_catch_units": 1, "n_practice_units": 1, "n_tasks": 2, "n_trials": 2,
-    }  # fmt: skip
+        "n_units": 2,
+        "n_catch_units": 1,
+        "n_practice_units": 1,
+        "n_tasks": 2,
+        "n_trials": 2,
+    }
     return cfg
 
 
@@ -245,8 +249,14 @@ def _start(workdir: Path, config: Path, *args: str) -> subprocess.Popen:
         *args,
     ]
     log = open(workdir / "killed_run.log", "w")  # noqa: SIM115 (closed with the process)
-    return subprocess.Popen(cmd, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                            env=dict(os.environ, PYTHONHASHSEED="0"))  # fmt: skip
+    return subprocess.Popen(
+        cmd,
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=dict(os.environ, PYTHONHASHSEED="0"),
+    )
 
 
 def _kill_when(proc: subprocess.Popen, ready, timeout: float = 600) -> None:

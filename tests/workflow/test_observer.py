@@ -29,14 +29,23 @@ def test_observer_target_scores_every_trial_and_every_unit(tmp_path, test_config
         assert f["embeddings"].shape[0] == n_images and f.attrs["backend"] == backend
     alpha = json.loads((results / "observer" / slug / "alpha.json").read_text())
     assert alpha["alpha"] is None and "α-free accuracy" in alpha["alpha_source"]
-    experiments = [p.name for p in (results / "experiments").iterdir()
-                   if not p.name.startswith(("demo_", "."))]  # fmt: skip
+    experiments = [
+        p.name for p in (results / "experiments").iterdir() if not p.name.startswith(("demo_", "."))
+    ]
     assert len(experiments) == len(cfg["experiments"]["list"])
     for exp in experiments:
         trials = pd.read_csv(results / "experiments" / exp / "trials.csv")
         scored = pd.read_csv(results / "observer" / "trials" / f"{exp}.csv")
-        assert list(scored.columns) == ["task", "trial", "unit", "d", "p_correct", "backend",
-                                        "alpha", "alpha_source"]  # fmt: skip
+        assert list(scored.columns) == [
+            "task",
+            "trial",
+            "unit",
+            "d",
+            "p_correct",
+            "backend",
+            "alpha",
+            "alpha_source",
+        ]
         assert scored[["task", "trial", "unit"]].equals(trials[["task", "trial", "unit"]])
         assert scored["d"].notna().all() and (scored["backend"] == backend).all()
         assert (scored["task"] == 0).any() and trials["catch_trial"].any()
@@ -58,8 +67,11 @@ def test_observer_target_scores_every_trial_and_every_unit(tmp_path, test_config
     cfg["responses"]["sources"] = ["local", "simulated"]
     human = write_config(tmp_path / "human.yaml", cfg)
     plan = run_snakemake(tmp_path, human, "observer", "-n", "--quiet", "rules").stdout
-    jobs = {line.split()[0] for line in plan.splitlines()
-            if len(line.split()) == 2 and line.split()[1].isdigit()}  # fmt: skip
+    jobs = {
+        line.split()[0]
+        for line in plan.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    }
     assert {"merge_responses", "fit_alpha", "score_mis"} <= jobs, plan[-3000:]
     assert not jobs & {"embed_images", "sample_mis_tasks", "score_trials"}, plan[-3000:]
 
@@ -80,10 +92,19 @@ def test_mis_all_scores_every_channel_and_draws_its_figures(tmp_path, test_confi
         units, n_images = list(f["units"].asstr()[:]), f.attrs["n_images"]
     assert n_images == len(pd.read_csv(results / "images" / "index.csv"))
     assert (n_tasks, m) == (cfg["observer"]["n_tasks"], cfg["observer"].get("n_references", 9) + 1)
-    assert list(table["unit"]) == units and table["layer"].nunique() == 110  # every layer of interest
-    assert n_units == 41200 and (table["backend"] == backend).all() and not table["scores_itself"].any()
+    assert (
+        list(table["unit"]) == units and table["layer"].nunique() == 110
+    )  # every layer of interest
+    assert (
+        n_units == 41200
+        and (table["backend"] == backend).all()
+        and not table["scores_itself"].any()
+    )
     kept = table[~table["constant"]]
-    assert kept["accuracy"].between(0, 1).all() and (kept["n_tasks"] == cfg["observer"]["n_tasks"]).all()
+    assert (
+        kept["accuracy"].between(0, 1).all()
+        and (kept["n_tasks"] == cfg["observer"]["n_tasks"]).all()
+    )
     assert table.loc[table["constant"], "accuracy"].isna().all()
     assert table["relative_depth"].min() == 0 and table["relative_depth"].max() == 1
     vit = pd.read_parquet(results / "vit_tiny-untrained" / "mis_all.parquet")

@@ -39,5 +39,6 @@ def test_tiny_run_outputs_hash_as_recorded(tmp_path):
     label, diff = closest(read_manifest(), actual)
     assert not diff, (
         f"{len(diff)} result files differ from {MANIFEST.relative_to(REPO)}, platform {label!r} "
-        f"(the closest of those recorded; this machine is {platform_label()!r}):\n" + "\n".join(diff)
+        f"(the closest of those recorded; this machine is {platform_label()!r}):\n"
+        + "\n".join(diff)
     )

@@ -20,7 +20,14 @@ SLURM_PROFILE = REPO / "slurm" / "config.yaml"
 WORKFLOW_PROFILE = REPO / "profiles" / "default" / "config.yaml"
 PARTITIONS = REPO / "slurm" / "partitions.yaml"
 TARGET_RULES = {
-    "all", "units", "activations", "stimuli", "experiments", "observer", "responses", "figures",
+    "all",
+    "units",
+    "activations",
+    "stimuli",
+    "experiments",
+    "observer",
+    "responses",
+    "figures",
     "paper_figures",
 }
 
@@ -30,18 +37,23 @@ def _load(path: Path) -> dict:
 
 
 def _figure_rule_texts() -> dict[str, str]:
-    """The rules figures.smk's loop makes, one per figure of the registry, each with the loop's text."""
+    """The rules figures.smk's loop makes, one per figure of the registry, each with the loop's
+    text."""
     from unitpsych.figures.registry import FIGURES
 
     text = (REPO / "workflow" / "rules" / "figures.smk").read_text()
-    loop = re.search(r'^for _figure in FIGURES:\n\n    rule:\n        name:\n\s+f"plot_\{_figure\}"\n(.*)',
-                     text, flags=re.M | re.S)  # fmt: skip
+    loop = re.search(
+        r'^for _figure in FIGURES:\n\n    rule:\n        name:\n\s+f"plot_\{_figure\}"\n(.*)',
+        text,
+        flags=re.M | re.S,
+    )
     assert loop, "figures.smk no longer makes its rules in `for _figure in FIGURES:`"
     return {f"plot_{name}": loop[1].split("\n\n\n")[0] for name in FIGURES}
 
 
 def _rule_texts() -> dict[str, str]:
-    """Rule name -> its text, from every rule file, the figure rules of figures.smk's loop included."""
+    """Rule name -> its text, from every rule file, the figure rules of figures.smk's loop
+    included."""
     texts = _figure_rule_texts()
     for path in sorted((REPO / "workflow" / "rules").glob("*.smk")):
         parts = re.split(r"^(?:rule|checkpoint) (\w+):\n", path.read_text(), flags=re.M)
@@ -66,10 +78,18 @@ def workflow_rules(tmp_path_factory) -> set[str]:
     """The rules Snakemake sees with the test config."""
     workdir = tmp_path_factory.mktemp("rules")
     out = subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), "--configfile",
-         str(REPO / "tests" / "data" / "config.yaml"), "--list-rules"],  # fmt: skip
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        [
+            *SNAKEMAKE,
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(REPO / "tests" / "data" / "config.yaml"),
+            "--list-rules",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return {line.strip() for line in out.splitlines() if re.fullmatch(r"\s*\w+\s*", line)}
 
 
@@ -128,7 +148,8 @@ def test_gpu_rules_go_to_the_gpu_partition_and_the_others_to_the_cpu_partition()
 
 
 def _imagenet_like_index(path: Path, n_images: int, demo: bool) -> None:
-    """An image index of `n_images` rows named like the demo's generated set or ImageNet's train set."""
+    """An image index of `n_images` rows named like the demo's generated set or ImageNet's train
+    set."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if demo:
         rows = [f"class_{i % 10:03d}/img_{i:06d}.jpg,class_{i % 10:03d}" for i in range(n_images)]
@@ -141,12 +162,25 @@ def _imagenet_like_index(path: Path, n_images: int, demo: bool) -> None:
 def _planned_sizes(
     workdir: Path, config: Path, target: str, rule: str = "collect_activations"
 ) -> dict[str, int]:
-    """threads, mem_mb and runtime of the `rule` job `snakemake -n` plans for `target` (16 cores free)."""
+    """threads, mem_mb and runtime of the `rule` job `snakemake -n` plans for `target` (16 cores
+    free)."""
     out = subprocess.run(
-        [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(config), "-n",
-         "--cores", "16", target],  # fmt: skip
-        capture_output=True, text=True, check=True, cwd=workdir,
-    ).stdout  # fmt: skip
+        [
+            *SNAKEMAKE,
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(config),
+            "-n",
+            "--cores",
+            "16",
+            target,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=workdir,
+    ).stdout
     block = out.split(f"rule {rule}:", 1)[1].split("\n\n", 1)[0]
     threads = re.search(r"threads: (\d+)", block)
     sizes = dict(re.findall(r"\b(mem_mb|runtime)=(\d+)", block))
@@ -155,7 +189,10 @@ def _planned_sizes(
 
 @pytest.mark.parametrize(
     ("config", "model", "n_images"),
-    [("config/config.yaml", "resnet50", 1_281_167), ("config/demo.yaml", "efficientnet_lite0", 1000)],
+    [
+        ("config/config.yaml", "resnet50", 1_281_167),
+        ("config/demo.yaml", "efficientnet_lite0", 1000),
+    ],
     ids=["paper", "demo"],
 )
 def test_activation_jobs_request_what_their_image_set_needs(tmp_path, config, model, n_images):
@@ -190,8 +227,9 @@ def test_embedding_jobs_request_what_their_image_set_needs(tmp_path, config, n_i
         (tmp_path / cfg["images"]["root"]).mkdir(parents=True)  # older than the index
     _imagenet_like_index(tmp_path / "results" / "images" / "index.csv", n_images, "demo" in config)
     backend = cfg["observer"]["backend"].replace(":", "-")
-    sizes = _planned_sizes(tmp_path, REPO / config, f"results/observer/{backend}/embeddings.h5",
-                           rule="embed_images")  # fmt: skip
+    sizes = _planned_sizes(
+        tmp_path, REPO / config, f"results/observer/{backend}/embeddings.h5", rule="embed_images"
+    )
     if config == "config/config.yaml":
         assert sizes["mem_mb"] == 32000 and sizes["runtime"] == 8 * 60, sizes
     else:

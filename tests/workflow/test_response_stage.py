@@ -21,8 +21,13 @@ from conftest import REPO, run_snakemake
 pytestmark = pytest.mark.workflow
 
 CONFIG = REPO / "tests" / "data" / "config.yaml"
-RULES = ("--allowed-rules", "simulate_participants", "parse_responses", "merge_responses",
-         "responses")  # fmt: skip
+RULES = (
+    "--allowed-rules",
+    "simulate_participants",
+    "parse_responses",
+    "merge_responses",
+    "responses",
+)
 
 
 def experiment_names(cfg: dict) -> list[str]:
@@ -50,11 +55,21 @@ def make_inputs(workdir, cfg: dict) -> list[str]:
             )
             for trial in range(1, n + 1):
                 catch = task > 0 and trial == 2
-                rows.append({"experiment": name, "task": task, "trial": trial, "is_demo": task == 0,
-                             "catch_trial": catch, "mode": "catch_trial" if catch else "natural",
-                             "unit": f"blocks_{trial}_0_bn3__{task}", "layer": f"blocks_{trial}_0_bn3",
-                             "channel": task, "batch": trial % 2,
-                             "d": 0.5 if catch else float(rng.normal(0.15, 0.1))})  # fmt: skip
+                rows.append(
+                    {
+                        "experiment": name,
+                        "task": task,
+                        "trial": trial,
+                        "is_demo": task == 0,
+                        "catch_trial": catch,
+                        "mode": "catch_trial" if catch else "natural",
+                        "unit": f"blocks_{trial}_0_bn3__{task}",
+                        "layer": f"blocks_{trial}_0_bn3",
+                        "channel": task,
+                        "batch": trial % 2,
+                        "d": 0.5 if catch else float(rng.normal(0.15, 0.1)),
+                    }
+                )
         table = pd.DataFrame(rows)
         folder = workdir / "results" / "experiments" / name
         folder.mkdir(parents=True)
@@ -109,15 +124,21 @@ def test_simulated_payloads_reach_the_response_table(tmp_path):
     shutil.copy(sim[0], local / "worker7_task_1.json")
     (local / "worker8_task_2.json").write_text('{"main_data": "[')  # truncated
     proc = run_snakemake(tmp_path, CONFIG, "responses", *RULES, "-n", "--quiet", "rules")
-    planned = {line.split()[0]: line.split()[1] for line in proc.stdout.splitlines()
-               if len(line.split()) == 2 and line.split()[1].isdigit()}  # fmt: skip
+    planned = {
+        line.split()[0]: line.split()[1]
+        for line in proc.stdout.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    }
     assert planned.get("parse_responses") == "1" and planned.get("merge_responses") == "1", planned
     assert "simulate_participants" not in planned
     run_snakemake(tmp_path, CONFIG, "responses", *RULES)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["by_source"]["local"]["files"] == {
-        "input": 2, "kept": 1, "excluded": 0, "rejected": 1
-    }  # fmt: skip
+        "input": 2,
+        "kept": 1,
+        "excluded": 0,
+        "rejected": 1,
+    }
     assert [r["file"] for r in summary["rejected"]] == ["worker8_task_2.json"]
     responses = pd.read_parquet(out / "responses.parquet")
     assert (responses["source"] == "local").sum() == summary["by_source"]["local"]["rows"]["kept"]
@@ -134,8 +155,11 @@ def test_released_imi_data_downloaded_checked_and_parsed(tmp_path):
 
     archive = tmp_path / "zenodo" / "human_responses.zip"
     archive.parent.mkdir()
-    exps = [("resnet50", "", "natural"), ("resnet50", "", "optimized"),
-            ("resnet50", "hard95", "natural")]  # fmt: skip
+    exps = [
+        ("resnet50", "", "natural"),
+        ("resnet50", "", "optimized"),
+        ("resnet50", "hard95", "natural"),
+    ]
     table = released_table(n_tasks=2, experiments=exps)
     md5 = make_archive(archive, table)
     cfg = copy.deepcopy(yaml.safe_load(CONFIG.read_text()))
@@ -156,9 +180,15 @@ def test_released_imi_data_downloaded_checked_and_parsed(tmp_path):
     responses = pd.read_parquet(tmp_path / "results" / "responses" / "responses.parquet")
     assert set(responses["source"]) == {"imi"}
     assert set(responses["experiment"]) == {
-        "resnet50_natural", "resnet50_synthetic", "resnet50_hard95_natural"
-    }  # fmt: skip
+        "resnet50_natural",
+        "resnet50_synthetic",
+        "resnet50_hard95_natural",
+    }
     summary = json.loads((tmp_path / "results" / "responses" / "summary.json").read_text())
     kept = int((table["passed_checks"] & ~table["multi_participation"]).sum())
-    assert summary["rows"] == {"input": len(table), "kept": kept, "excluded": len(table) - kept,
-                               "rejected": 0}  # fmt: skip
+    assert summary["rows"] == {
+        "input": len(table),
+        "kept": kept,
+        "excluded": len(table) - kept,
+        "rejected": 0,
+    }

@@ -2,7 +2,8 @@
 
 The harness (slurm_cluster.py) starts munge, slurmctld and slurmd from a configuration in a
 temporary folder (SLURM_CONF), with the two partitions named in slurm/partitions.yaml and two fake
-GPUs; tests/setup_slurm.sh installs the packages (`make test` runs it first). The repository's profiles are used
+GPUs; tests/setup_slurm.sh installs the packages (`make test` runs it first). The repository's
+profiles are used
 unchanged; test-only settings go on the command line. Evidence comes from SLURM itself: the
 controller's job records (`scontrol show job`: partition, GPU request, state, exit code, time
 limit) and each SLURM job's own log, which holds the inner Snakemake's job blocks.
@@ -34,12 +35,15 @@ COMPUTE_RULES = GPU_RULES | {"extract_exemplars", "preview_unit", "generate_imag
 # the logs of successful SLURM jobs for the assertions; no account (plugin 2.8 accepts the flag
 # but still tries to guess one, which only warns); at most 3 jobs at once on 2 cores.
 TEST_OVERRIDES = (
-    "--slurm-status-command", "squeue",
-    "--slurm-init-seconds-before-status-checks", "2",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "2",
     "--slurm-keep-successful-logs",
     "--slurm-no-account",
-    "--jobs", "3",
-)  # fmt: skip
+    "--jobs",
+    "3",
+)
 
 
 def _partitions() -> tuple[str, str]:
@@ -89,11 +93,26 @@ def run_on_slurm(
     """`snakemake --profile slurm` with `config` in `workdir` (output merged)."""
     import subprocess
 
-    cmd = [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(config),
-           "--profile", str(REPO / "slurm"), *TEST_OVERRIDES, *args]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=workdir, env=dict(cluster.env, PYTHONHASHSEED="0"),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=timeout)  # fmt: skip
+    cmd = [
+        *SNAKEMAKE,
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config),
+        "--profile",
+        str(REPO / "slurm"),
+        *TEST_OVERRIDES,
+        *args,
+    ]
+    proc = subprocess.run(
+        cmd,
+        cwd=workdir,
+        env=dict(cluster.env, PYTHONHASHSEED="0"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
     (workdir / "snakemake_main.log").write_text(proc.stdout)
     return proc
 
@@ -237,12 +256,25 @@ def test_group_members_run_in_parallel_inside_the_allocation(cluster, tmp_path):
     import subprocess
 
     (tmp_path / "Snakefile").write_text(TOY_SNAKEFILE)
-    cmd = [sys.executable, "-m", "snakemake", "--directory", str(tmp_path),
-           "--profile", str(REPO / "slurm"), *TEST_OVERRIDES,
-           "--groups", "member=bundle", "--group-components", "bundle=2",
-           "--resources", "group_slots=2"]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=tmp_path, env=cluster.env, capture_output=True, text=True,
-                          timeout=600)  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--directory",
+        str(tmp_path),
+        "--profile",
+        str(REPO / "slurm"),
+        *TEST_OVERRIDES,
+        "--groups",
+        "member=bundle",
+        "--group-components",
+        "bundle=2",
+        "--resources",
+        "group_slots=2",
+    ]
+    proc = subprocess.run(
+        cmd, cwd=tmp_path, env=cluster.env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     bundles = list((tmp_path / "logs" / "slurm").glob("group_bundle*/**/*.log"))
     assert len(bundles) == 1, "both members should share one SLURM job"

@@ -1,4 +1,5 @@
-"""Workflow: the paper config plans offline; bad configs fail before any job; the tiny config runs."""
+"""Workflow: the paper config plans offline; bad configs fail before any job; the tiny config
+runs."""
 
 from __future__ import annotations
 
@@ -101,7 +102,9 @@ def test_accuracy_check_gates_the_activation_pass(tmp_path, test_config, labelle
     # a new expected value reruns the check alone; every model is checked as part of `all`
     cfg["models"][model]["expected_accuracy"] = float(failed[1]) + 0.005
     changed = write_config(tmp_path / "c.yaml", cfg)
-    assert planned_rules(run_snakemake(tmp_path, changed, "-n", target).stdout) == {"check_accuracy": 1}
+    assert planned_rules(run_snakemake(tmp_path, changed, "-n", target).stdout) == {
+        "check_accuracy": 1
+    }
     assert planned_rules(run_snakemake(tmp_path, changed, "-n").stdout)["check_accuracy"] == 2
     plain = write_config(tmp_path / "plain.yaml", test_config)
     assert "check_accuracy" not in planned_rules(run_snakemake(tmp_path, plain, "-n").stdout)

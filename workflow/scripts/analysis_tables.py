@@ -17,9 +17,13 @@ def main(snakemake) -> None:
     responses = pd.read_parquet(snakemake.input.responses)
     units = {m: pd.read_csv(f) for m, f in zip(p.unit_models, snakemake.input.units, strict=True)}
     tables = score_tables(
-        responses, p.experiments, p.models, settings, units=units,
+        responses,
+        p.experiments,
+        p.models,
+        settings,
+        units=units,
         model_table=pd.read_csv(snakemake.input.models),
-    )  # fmt: skip
+    )
     for name, table in tables.items():
         with atomic_path(snakemake.output[name]) as tmp:
             table.to_csv(tmp, index=False)

@@ -14,7 +14,8 @@ def main(snakemake) -> None:
     p = snakemake.params
     unit_scores = pd.read_csv(snakemake.input.unit_scores)
     statistics = {
-        m: pd.read_csv(f) for m, f in zip(p.statistics_models, snakemake.input.statistics, strict=True)
+        m: pd.read_csv(f)
+        for m, f in zip(p.statistics_models, snakemake.input.statistics, strict=True)
     }
     mis = {m: None for m in p.models}
     mis |= {m: pd.read_csv(f) for m, f in zip(p.mis_models, snakemake.input.mis, strict=True)}

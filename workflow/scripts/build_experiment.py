@@ -1,4 +1,5 @@
-"""Build one 2-AFC experiment folder and its practice folder in the IMI UI format (protocol §6–§7)."""
+"""Build one 2-AFC experiment folder and its practice folder in the IMI UI format (protocol
+§6–§7)."""
 
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from unitpsych.visualizations import failed_units
 
 
 def main(snakemake) -> None:
-    """Select units, plan balanced tasks, and write task folders, structure.json, trials.csv, pages."""
+    """Select units, plan balanced tasks, and write task folders, structure.json, trials.csv,
+    pages."""
     log = setup_logging(snakemake.log[0])
     from tqdm import tqdm
 
@@ -32,9 +34,14 @@ def main(snakemake) -> None:
     plan = plan_experiment(exp, read_units(snakemake.input.units), settings, results_dir, left_out)
     sel = plan.selection
     if summary:
-        log.info("%s: %d of %d units left out (feature visualisations failed the success test; "
-                 "units.csv says why): %s", exp.name, len(sel.left_out), len(sel.pool),
-                 ", ".join(u for u, _ in sel.left_out) or "none")  # fmt: skip
+        log.info(
+            "%s: %d of %d units left out (feature visualisations failed the success test; "
+            "units.csv says why): %s",
+            exp.name,
+            len(sel.left_out),
+            len(sel.pool),
+            ", ".join(u for u, _ in sel.left_out) or "none",
+        )
     if sel.shrunk:
         log.warning("%s: %s", exp.name, sel.shrunk)
     settings = plan.settings

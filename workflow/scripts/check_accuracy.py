@@ -1,4 +1,5 @@
-"""Check a model's top-1 accuracy on the labelled set against the expected value (rule check_accuracy)."""
+"""Check a model's top-1 accuracy on the labelled set against the expected value (rule
+check_accuracy)."""
 
 import logging
 
@@ -23,8 +24,9 @@ def main(snakemake) -> None:
     images = snakemake.config["images"]  # batch size and workers: speed only, not params
     model = load_job_model(cfg, snakemake.threads, snakemake.params.seed)
     table = labelled_set(acc["root"], acc.get("labels"))
-    log.info("%s on %s: %d labelled images under %s", cfg["name"], model.device, len(table),
-             acc["root"])  # fmt: skip
+    log.info(
+        "%s on %s: %d labelled images under %s", cfg["name"], model.device, len(table), acc["root"]
+    )
     with log_stream(snakemake.log[0]) as progress:
         top1, unreadable = top1_accuracy(
             model,
@@ -36,9 +38,14 @@ def main(snakemake) -> None:
             progress=progress,
         )
     result = AccuracyResult(
-        cfg["name"], cfg["arch"], top1, expected_accuracy(cfg), acc["tolerance"],
-        len(table) - unreadable, unreadable,
-    )  # fmt: skip
+        cfg["name"],
+        cfg["arch"],
+        top1,
+        expected_accuracy(cfg),
+        acc["tolerance"],
+        len(table) - unreadable,
+        unreadable,
+    )
     log.info("accuracy: %s", result.as_dict())
     if result.expected is None:
         log.warning("%s has no expected accuracy (registry or config); not checked", cfg["name"])

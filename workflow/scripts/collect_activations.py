@@ -1,4 +1,5 @@
-"""Cache every sampled unit's activation over the image set in one pass (rule collect_activations)."""
+"""Cache every sampled unit's activation over the image set in one pass (rule
+collect_activations)."""
 
 import pandas as pd
 
@@ -10,7 +11,8 @@ from unitpsych.units import read_units
 
 
 def main(snakemake) -> None:
-    """Load the model, run the images through it once, write activations.h5 and the unreadable list."""
+    """Load the model, run the images through it once, write activations.h5 and the unreadable
+    list."""
     log = setup_logging(snakemake.log[0])
     cfg, images = snakemake.params.model, snakemake.params.images
     units = read_units(snakemake.input.units)  # inputs before the model: bad ones fail fast

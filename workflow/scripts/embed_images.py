@@ -1,4 +1,5 @@
-"""Embed every image of the image set once with the observer's similarity backend (rule embed_images)."""
+"""Embed every image of the image set once with the observer's similarity backend (rule
+embed_images)."""
 
 import logging
 
@@ -29,16 +30,30 @@ def main(snakemake) -> None:
         num_workers=loader_workers(speed, snakemake.threads),
         block_size=speed["block_size"],
     )
-    log.info("%s on %s: %d images, %d workers", backend_cfg["name"], device, len(paths),
-             image_pass.num_workers)  # fmt: skip
+    log.info(
+        "%s on %s: %d images, %d workers",
+        backend_cfg["name"],
+        device,
+        len(paths),
+        image_pass.num_workers,
+    )
     with log_stream(snakemake.log[0]) as progress:
         result = embed_image_set(
-            backend, images["root"], paths, snakemake.output.h5,
-            resize=cut["resize"], image_size=cut["image_size"], image_pass=image_pass,
+            backend,
+            images["root"],
+            paths,
+            snakemake.output.h5,
+            resize=cut["resize"],
+            image_size=cut["image_size"],
+            image_pass=image_pass,
             progress=progress,
-        )  # fmt: skip
-    log.info("embedded %d images (%d unreadable), %d dimensions", result.n_images,
-             result.n_unreadable, result.dim)  # fmt: skip
+        )
+    log.info(
+        "embedded %d images (%d unreadable), %d dimensions",
+        result.n_images,
+        result.n_unreadable,
+        result.dim,
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Natural exemplars of one unit at one difficulty: references and queries per batch (protocol §4)."""
+"""Natural exemplars of one unit at one difficulty: references and queries per batch (protocol
+§4)."""
 
 from unitpsych.exemplars import extract_unit_exemplars
 from unitpsych.io import atomic_dir, log_stream, setup_logging

@@ -1,4 +1,5 @@
-"""Concatenate the parsed responses; flag multi-participation; write the tables and the accounting."""
+"""Concatenate the parsed responses; flag multi-participation; write the tables and the
+accounting."""
 
 import pandas as pd
 
@@ -14,8 +15,10 @@ def main(snakemake) -> None:
     responses, exclusions, participants, summary = merge(tables, reports)
     with atomic_path(snakemake.output.responses) as tmp:
         responses.to_parquet(tmp, index=False)
-    for frame, path in ((exclusions, snakemake.output.exclusions),
-                        (participants, snakemake.output.participants)):  # fmt: skip
+    for frame, path in (
+        (exclusions, snakemake.output.exclusions),
+        (participants, snakemake.output.participants),
+    ):
         with atomic_path(path) as tmp:
             frame.to_csv(tmp, index=False)
     write_json(snakemake.output.summary, summary)

@@ -25,30 +25,58 @@ def main(snakemake) -> None:
     tables = []
     tasks = TaskFile.read(snakemake.input.h5)
     drawn = {k: tasks.attrs[k] for k in ("n_tasks", "n_references", "quantile", "seed")}
-    if drawn != {**{k: mis[k] for k in ("n_tasks", "n_references", "quantile")},
-                 "seed": snakemake.params.seed}:  # fmt: skip
-        raise ValueError(f"{snakemake.input.h5} was drawn with {drawn}, not the config's "
-                         "observer.n_tasks/n_references/quantile and seed")  # fmt: skip
+    if drawn != {
+        **{k: mis[k] for k in ("n_tasks", "n_references", "quantile")},
+        "seed": snakemake.params.seed,
+    }:
+        raise ValueError(
+            f"{snakemake.input.h5} was drawn with {drawn}, not the config's "
+            "observer.n_tasks/n_references/quantile and seed"
+        )
     units = tasks.units
     with log_stream(snakemake.log[0]) as progress:
         for backend, emb in zip(backends, embeddings, strict=True):
             cache = EmbeddingCache(emb)
             if cache.backend != backend["name"]:
                 raise ValueError(f"{emb} holds backend {cache.backend!r}, not {backend['name']!r}")
-            bar = tqdm(total=len(units), file=progress, mininterval=5,
-                       desc=f"MIS {model} by {backend['name']}")  # fmt: skip
-            scores = score_every_unit(tasks.top, tasks.bottom, tasks.excluded, units, tasks.images,
-                                      cache, memory_mb=snakemake.params.memory_mb,
-                                      progress=bar.update)  # fmt: skip
+            bar = tqdm(
+                total=len(units),
+                file=progress,
+                mininterval=5,
+                desc=f"MIS {model} by {backend['name']}",
+            )
+            scores = score_every_unit(
+                tasks.top,
+                tasks.bottom,
+                tasks.excluded,
+                units,
+                tasks.images,
+                cache,
+                memory_mb=snakemake.params.memory_mb,
+                progress=bar.update,
+            )
             bar.close()
-            table = mis_all_table(scores, model, backend["name"], backend["alpha"],
-                                  given_alpha_source(backend["alpha"]), backend["scores_itself"])  # fmt: skip
+            table = mis_all_table(
+                scores,
+                model,
+                backend["name"],
+                backend["alpha"],
+                given_alpha_source(backend["alpha"]),
+                backend["scores_itself"],
+            )
             kept = table[table["excluded"] == ""]
-            log.info("%s by %s%s: %d units in %d layers, %d constant, %d kept out; mean %s %.3f",
-                     model, backend["name"], " (scores itself)" if backend["scores_itself"] else "",
-                     len(table), table["layer"].nunique(), int(table["constant"].sum()),
-                     len(table) - len(kept), kept["score_kind"].iloc[0] if len(kept) else "score",
-                     kept["score"].mean())  # fmt: skip
+            log.info(
+                "%s by %s%s: %d units in %d layers, %d constant, %d kept out; mean %s %.3f",
+                model,
+                backend["name"],
+                " (scores itself)" if backend["scores_itself"] else "",
+                len(table),
+                table["layer"].nunique(),
+                int(table["constant"].sum()),
+                len(table) - len(kept),
+                kept["score_kind"].iloc[0] if len(kept) else "score",
+                kept["score"].mean(),
+            )
             tables.append(table)
     with atomic_path(snakemake.output.parquet) as tmp:
         pd.concat(tables, ignore_index=True).to_parquet(tmp, index=False)

@@ -2,7 +2,8 @@
 
 Shared by every figure rule (`plot_<figure>`); the rule names the figure in `params.figure`.
 Inputs: `style` (the .mplstyle file), optional `properties` (resources/models.csv), per-model
-lists `unit_statistics` / `mis` / `mis_all` (results/<model>/<file>.csv or .parquet), and tables by name.
+lists `unit_statistics` / `mis` / `mis_all` (results/<model>/<file>.csv or .parquet), and tables by
+name.
 """
 
 import logging

@@ -1,4 +1,5 @@
-"""Draw the MIS tasks of every unit of one model and compute their decision variable d (rule sample_mis_tasks)."""
+"""Draw the MIS tasks of every unit of one model and compute their decision variable d (rule
+sample_mis_tasks)."""
 
 import logging
 
@@ -14,12 +15,27 @@ def main(snakemake) -> None:
     acts, units, images = read_activations(snakemake.input.h5)
     cache = EmbeddingCache(snakemake.input.embeddings)
     mis = snakemake.params.mis
-    tasks = mis_tasks(acts, units, images, cache, snakemake.wildcards.model, snakemake.params.seed,
-                      mis["n_tasks"], mis["n_references"], mis["quantile"])  # fmt: skip
+    tasks = mis_tasks(
+        acts,
+        units,
+        images,
+        cache,
+        snakemake.wildcards.model,
+        snakemake.params.seed,
+        mis["n_tasks"],
+        mis["n_references"],
+        mis["quantile"],
+    )
     scored = tasks[tasks["excluded"] == ""]
-    log.info("%s with %s: %d units, %d tasks, %d units kept out; accuracy mean(d > 0) = %.3f",
-             snakemake.wildcards.model, cache.backend, len(units), len(scored),
-             tasks["unit"].nunique() - scored["unit"].nunique(), (scored["d"] > 0).mean())  # fmt: skip
+    log.info(
+        "%s with %s: %d units, %d tasks, %d units kept out; accuracy mean(d > 0) = %.3f",
+        snakemake.wildcards.model,
+        cache.backend,
+        len(units),
+        len(scored),
+        tasks["unit"].nunique() - scored["unit"].nunique(),
+        (scored["d"] > 0).mean(),
+    )
     with atomic_path(snakemake.output.csv) as tmp:
         tasks.to_csv(tmp, index=False)
 

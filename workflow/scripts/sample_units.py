@@ -8,7 +8,8 @@ from unitpsych.units import check_units, convert_shared_units, read_units, sampl
 
 
 def main(snakemake) -> None:
-    """Write units.json ({"units": [...]}) and units.csv; needs the architecture only, no weights."""
+    """Write units.json ({"units": [...]}) and units.csv; needs the architecture only, no
+    weights."""
     setup_logging(snakemake.log[0])
     log = logging.getLogger("unitpsych")
     cfg = snakemake.params.model

@@ -1,4 +1,5 @@
-"""Answer every trial of one experiment with the machine observer: d and p per trial (rule score_trials)."""
+"""Answer every trial of one experiment with the machine observer: d and p per trial (rule
+score_trials)."""
 
 import logging
 
@@ -16,8 +17,10 @@ from unitpsych.observer import (
     with_alpha,
 )
 
-WHY = ("per-trial observer files use only an α given in config, so that simulated participants "
-       "can read them; the fitted α is in alpha.json and mis.csv")  # fmt: skip
+WHY = (
+    "per-trial observer files use only an α given in config, so that simulated participants "
+    "can read them; the fitted α is in alpha.json and mis.csv"
+)
 
 
 def main(snakemake) -> None:
@@ -38,9 +41,12 @@ def main(snakemake) -> None:
     table = score_trials(trials, cache, embed, snakemake.input.folder, snakemake.input.demo)
     alpha = resolve_alpha(backend_cfg["name"], snakemake.params.alpha, [], why=WHY)
     table = with_alpha(table, backend_cfg["name"], alpha["alpha"], alpha["alpha_source"])
-    log.info("%s: %d trials, observer accuracy mean(d > 0) = %.3f on regular trials",
-             snakemake.wildcards.experiment, len(table),
-             (table["d"][~trials["catch_trial"].astype(str).eq("True")] > 0).mean())  # fmt: skip
+    log.info(
+        "%s: %d trials, observer accuracy mean(d > 0) = %.3f on regular trials",
+        snakemake.wildcards.experiment,
+        len(table),
+        (table["d"][~trials["catch_trial"].astype(str).eq("True")] > 0).mean(),
+    )
     with atomic_path(snakemake.output.csv) as tmp:
         table[TRIAL_COLUMNS].to_csv(tmp, index=False)
 

@@ -1,4 +1,5 @@
-"""Simulated participants answer one experiment's tasks and write the payloads the experiment UI posts."""
+"""Simulated participants answer one experiment's tasks and write the payloads the experiment UI
+posts."""
 
 import json
 from pathlib import Path
@@ -18,8 +19,13 @@ def main(snakemake) -> None:
     observer = pd.read_csv(snakemake.input.observer)
     table = trials_with_d(trials, observer)
     alpha = snakemake.params.alpha
-    log.info("%s: p = lapse/2 + (1 - lapse)·σ(α·d) with α = %.4g for backend %s (%s)", experiment,
-             alpha["alpha"], alpha["backend"], alpha["source"])  # fmt: skip
+    log.info(
+        "%s: p = lapse/2 + (1 - lapse)·σ(α·d) with α = %.4g for backend %s (%s)",
+        experiment,
+        alpha["alpha"],
+        alpha["backend"],
+        alpha["source"],
+    )
     people = simulate_experiment(
         experiment, table, snakemake.params.simulation, snakemake.params.checks, alpha["alpha"]
     )

@@ -1,4 +1,5 @@
-"""One row per unit from its fv.json: success, reason, α and activations (rule summarize_featureviz)."""
+"""One row per unit from its fv.json: success, reason, α and activations (rule
+summarize_featureviz)."""
 
 from unitpsych.io import atomic_path, setup_logging
 from unitpsych.visualizations import summarize_fv_folders

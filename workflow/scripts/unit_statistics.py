@@ -21,18 +21,31 @@ def main(snakemake) -> None:
     if index:
         paths = list(pd.read_csv(index[0], keep_default_na=False)["path"])
     else:
-        paths = list(index_images(images["root"], images.get("list"), tuple(images["extensions"]))["path"])
+        paths = list(
+            index_images(images["root"], images.get("list"), tuple(images["extensions"]))["path"]
+        )
     paths = select_images(paths, images.get("n_images"))
     model = load_job_model(cfg, snakemake.threads, snakemake.params.seed)
     workers = loader_workers(snakemake.config["images"], snakemake.threads)  # speed only
     image_pass = replace(DEFAULT_PASS, batch_size=images["batch_size"], num_workers=workers)
-    log.info("%s on %s: %d units, %d images from %s", cfg["name"], model.device, len(units),
-             len(paths), images["root"])  # fmt: skip
+    log.info(
+        "%s on %s: %d units, %d images from %s",
+        cfg["name"],
+        model.device,
+        len(units),
+        len(paths),
+        images["root"],
+    )
     with log_stream(snakemake.log[0]) as progress:
         table = compute_unit_statistics(
-            model, units, images["root"], paths, snakemake.output.csv,
-            image_pass, progress=progress,
-        )  # fmt: skip
+            model,
+            units,
+            images["root"],
+            paths,
+            snakemake.output.csv,
+            image_pass,
+            progress=progress,
+        )
     log.info("unit statistics of %d units:\n%s", len(table), table.describe().to_string())
 
 

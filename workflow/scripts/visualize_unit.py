@@ -1,4 +1,5 @@
-"""Feature visualisations of one unit with the diversity search (rule visualize_unit, protocol §5)."""
+"""Feature visualisations of one unit with the diversity search (rule visualize_unit, protocol
+§5)."""
 
 import logging
 
@@ -31,8 +32,16 @@ def main(snakemake) -> None:
     model = load_job_model(cfg, snakemake.threads, snakemake.params.seed)
     device = model.device.type
     seed = derive_seed(settings.seed, unit)
-    log.info("%s %s on %s: dataset range [%.4g, %.4g], seed %d, %d images a batch", cfg["name"],
-             unit, device, dataset_min, dataset_max, seed, batch_images)  # fmt: skip
+    log.info(
+        "%s %s on %s: dataset range [%.4g, %.4g], seed %d, %d images a batch",
+        cfg["name"],
+        unit,
+        device,
+        dataset_min,
+        dataset_max,
+        seed,
+        batch_images,
+    )
     with log_stream(snakemake.log[0]) as progress:
         fv = visualize_unit(
             model, unit, dataset_min, dataset_max, settings, seed, batch_images, progress
@@ -41,8 +50,14 @@ def main(snakemake) -> None:
         log.info("peak GPU memory %.2f GiB", torch.cuda.max_memory_allocated() / 2**30)
     with atomic_dir(snakemake.output.folder) as tmp:
         save_unit_fv(fv, tmp)
-    log.info("%s: success=%s (%s); alpha min=%s max=%s", unit, fv.success, fv.reason,
-             fv.sides["min"].alpha, fv.sides["max"].alpha)  # fmt: skip
+    log.info(
+        "%s: success=%s (%s); alpha min=%s max=%s",
+        unit,
+        fv.success,
+        fv.reason,
+        fv.sides["min"].alpha,
+        fv.sides["max"].alpha,
+    )
 
 
 if __name__ == "__main__":

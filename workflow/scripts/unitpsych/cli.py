@@ -16,16 +16,29 @@ from unitpsych import RULE_FILES, paths
 
 def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     """The flags of `unitpsych serve` (flags left out take the config's `server` values)."""
-    serve.add_argument("--experiments", default=paths.experiments_dir(), help="the experiments folder")
-    serve.add_argument("--responses", default=f"{paths.responses_dir()}/raw",
-                       help="where payloads go (<responses>/<experiment>/local/)")  # fmt: skip
-    serve.add_argument("--configfile", help="a config YAML whose `server` and `responses.checks` to use")
+    serve.add_argument(
+        "--experiments", default=paths.experiments_dir(), help="the experiments folder"
+    )
+    serve.add_argument(
+        "--responses",
+        default=f"{paths.responses_dir()}/raw",
+        help="where payloads go (<responses>/<experiment>/local/)",
+    )
+    serve.add_argument(
+        "--configfile", help="a config YAML whose `server` and `responses.checks` to use"
+    )
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--state", help="SQLite state file")
-    serve.add_argument("--experiment", action="append", dest="experiment_names",
-                       help="hand out only this experiment (repeatable)")  # fmt: skip
-    serve.add_argument("--completion-url", help="e.g. https://app.prolific.com/submissions/complete?cc=CODE")
+    serve.add_argument(
+        "--experiment",
+        action="append",
+        dest="experiment_names",
+        help="hand out only this experiment (repeatable)",
+    )
+    serve.add_argument(
+        "--completion-url", help="e.g. https://app.prolific.com/submissions/complete?cc=CODE"
+    )
     serve.add_argument("--status-token")
     serve.add_argument("--reservation-minutes", type=float)
     serve.add_argument("--max-payload-bytes", type=int)

@@ -18,7 +18,8 @@ def check_config(config: dict[str, Any]) -> None:
     for name, cfg in models.items():
         if cfg["arch"] not in KNOWN_ARCHS:
             raise ConfigError(
-                f"models.{name}.arch: {cfg['arch']!r} is not in the registry; known: {', '.join(KNOWN_ARCHS)}"
+                f"models.{name}.arch: {cfg['arch']!r} is not in the registry; known: "
+                f"{', '.join(KNOWN_ARCHS)}"
             )
         other = cfg.get("units", {}).get("share_with")
         if other is not None:
@@ -28,7 +29,8 @@ def check_config(config: dict[str, Any]) -> None:
                 )
             if other == name or models[other].get("units", {}).get("share_with"):
                 raise ConfigError(
-                    f"models.{name}.units.share_with: {other!r} must sample its own units (no chains)"
+                    f"models.{name}.units.share_with: {other!r} must sample its own units (no "
+                    "chains)"
                 )
     check_featureviz_inputs(config)
     difficulties = config["exemplars"]["difficulties"]
@@ -44,7 +46,8 @@ def check_config(config: dict[str, Any]) -> None:
             raise ConfigError(f"{key}.difficulty: {difficulty!r} is not in exemplars.difficulties")
         if exp["condition"] == "synthetic" and not models[exp["model"]].get("synthetic", True):
             raise ConfigError(
-                f"{key}.condition: model {exp['model']!r} has synthetic: false, so no synthetic experiment"
+                f"{key}.condition: model {exp['model']!r} has synthetic: false, so no synthetic "
+                "experiment"
             )
         name = experiment_name(exp["model"], exp["condition"], difficulty)
         if name in seen:

@@ -24,11 +24,13 @@ def index_images(
     list_file: str | Path | None = None,
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS,
 ) -> pd.DataFrame:
-    """Sorted table (path relative to root, class): class = first folder level, '' for loose files."""
+    """Sorted table (path relative to root, class): class = first folder level, '' for loose
+    files."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(
-            f"images.root {str(root)!r} is not a folder; point images.root in the config at the image set "
+            f"images.root {str(root)!r} is not a folder; point images.root in the config at the "
+            "image set "
             "(e.g. ImageNet's train/ folder)"
         )
     exts = {e.lower() for e in extensions}
@@ -55,7 +57,8 @@ def index_images(
 
 
 def imagenet_synsets() -> dict[str, int]:
-    """WordNet id -> ImageNet-1k class index, in the usual sorted-synset order (torchvision, timm)."""
+    """WordNet id -> ImageNet-1k class index, in the usual sorted-synset order (torchvision,
+    timm)."""
     from timm.data import ImageNetInfo
 
     return {s: i for i, s in enumerate(ImageNetInfo().label_names())}
@@ -101,14 +104,29 @@ class ImageDataset:
 
 
 def bundled_photographs() -> dict[str, np.ndarray]:
-    """The sample photographs that ship with scikit-image, scikit-learn and matplotlib (RGB uint8)."""
+    """The sample photographs that ship with scikit-image, scikit-learn and matplotlib (RGB
+    uint8)."""
     import matplotlib.cbook
     import skimage.data
     from sklearn.datasets import load_sample_images
 
     photos: dict[str, np.ndarray] = {}
-    for name in ("astronaut", "chelsea", "coffee", "rocket", "cat", "camera", "coins", "moon", "page",
-                 "text", "immunohistochemistry", "hubble_deep_field", "retina", "colorwheel"):  # fmt: skip
+    for name in (
+        "astronaut",
+        "chelsea",
+        "coffee",
+        "rocket",
+        "cat",
+        "camera",
+        "coins",
+        "moon",
+        "page",
+        "text",
+        "immunohistochemistry",
+        "hubble_deep_field",
+        "retina",
+        "colorwheel",
+    ):
         # all of these ship inside the scikit-image wheel; a missing one is an error, not a skip,
         # so the generated image set is the same on every machine
         arr = np.asarray(getattr(skimage.data, name)())

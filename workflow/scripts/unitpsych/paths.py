@@ -75,9 +75,11 @@ def unit_dir(model: str = "{model}", unit: str = "{unit}", root: str = RESULTS) 
 
 
 def natural_dir(
-    model: str = "{model}", unit: str = "{unit}", difficulty: str = "{difficulty}",
+    model: str = "{model}",
+    unit: str = "{unit}",
+    difficulty: str = "{difficulty}",
     root: str = RESULTS,
-) -> str:  # fmt: skip
+) -> str:
     """A unit's natural exemplars of one difficulty (batch_<b>/ folders and meta)."""
     return _join(unit_dir(model, unit, root), f"natural_{difficulty}")
 
@@ -121,7 +123,8 @@ def exemplar_file(folder: str, batch: int | str, side: str, index: int | str) ->
 
 
 def exemplar_table(folder: str) -> str:
-    """The metadata of a natural-exemplar folder (batch, side, index, role, source, rank, activation)."""
+    """The metadata of a natural-exemplar folder (batch, side, index, role, source, rank,
+    activation)."""
     return _join(folder, "exemplars.csv")
 
 
@@ -250,7 +253,9 @@ def observer_alpha(backend: str = "{backend}", root: str = RESULTS) -> str:
 
 mis_tasks = _model_file(
     "mis_tasks.csv",
-    doc="The machine observer's sampled MIS tasks per unit with their decision variable d (α-free).",
+    doc=(
+        "The machine observer's sampled MIS tasks per unit with their decision variable d (α-free)."
+    ),
 )
 
 
@@ -258,7 +263,10 @@ mis_tasks = _model_file(
 
 mis_all_tasks = _model_file(
     "mis_all_tasks.h5",
-    doc="Every channel of every layer of interest: its MIS tasks (image ids), drawn while streaming.",
+    doc=(
+        "Every channel of every layer of interest: its MIS tasks (image ids), drawn while "
+        "streaming."
+    ),
 )
 mis_all = _model_file(
     "mis_all.parquet",

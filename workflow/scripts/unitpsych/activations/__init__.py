@@ -11,6 +11,11 @@ from unitpsych.activations.cache import (
 from unitpsych.activations.image_pass import DEFAULT_BLOCK_SIZE, DEFAULT_PASS, ImagePass
 
 __all__ = [
-    "DEFAULT_BLOCK_SIZE", "DEFAULT_PASS", "ImagePass", "collect_activations", "read_activations",
-    "read_image_root", "read_unit_activations",
-]  # fmt: skip
+    "DEFAULT_BLOCK_SIZE",
+    "DEFAULT_PASS",
+    "ImagePass",
+    "collect_activations",
+    "read_activations",
+    "read_image_root",
+    "read_unit_activations",
+]

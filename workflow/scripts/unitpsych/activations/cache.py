@@ -111,10 +111,16 @@ def collect_activations(
 
 
 def _finalize(
-    f: h5py.File, partial: Path, out: Path, unreadable_csv: str | Path | None, units: list[str],
-    paths: list[str], chunk: tuple[int, int] = COLUMN_CHUNKS,
-) -> CacheResult:  # fmt: skip
-    """Write the unreadable-image table, copy readable rows into the final cache, drop the partial."""
+    f: h5py.File,
+    partial: Path,
+    out: Path,
+    unreadable_csv: str | Path | None,
+    units: list[str],
+    paths: list[str],
+    chunk: tuple[int, int] = COLUMN_CHUNKS,
+) -> CacheResult:
+    """Write the unreadable-image table, copy readable rows into the final cache, drop the
+    partial."""
     errors = pd.DataFrame(f["errors"].asstr()[:].reshape(-1, 2), columns=["path", "error"])
     if unreadable_csv is not None:
         with atomic_path(unreadable_csv) as tmp:
@@ -126,9 +132,12 @@ def _finalize(
         cache = max(64 << 20, 2 * u * rows * 4)
         with h5py.File(tmp, "w", rdcc_nbytes=cache, rdcc_nslots=100003) as g:
             ds = g.create_dataset(
-                "activations", shape=(n_keep, u), dtype="float32",
-                chunks=(rows, min(max(u, 1), chunk[1])), compression=None,
-            )  # fmt: skip
+                "activations",
+                shape=(n_keep, u),
+                dtype="float32",
+                chunks=(rows, min(max(u, 1), chunk[1])),
+                compression=None,
+            )
             step = chunk[0]
             src = f["activations"]
             for s in range(0, len(paths), step):

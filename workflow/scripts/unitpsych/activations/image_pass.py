@@ -1,5 +1,6 @@
 """The resumable pass over an image set, shared by the activation cache, the observer's embedding
-cache, the unit statistics and (its batches and loader) the every-unit MIS's quantile sets (protocol §3).
+cache, the unit statistics and (its batches and loader) the every-unit MIS's quantile sets (protocol
+§3).
 
 A pass forwards the images in batches (`ImagePass`) and checkpoints every block of
 `resume_block` images: an HDF5 pass writes each finished block's rows to `<out>.partial` and
@@ -40,7 +41,8 @@ class ImagePass:
 
     @property
     def resume_block(self) -> int:
-        """Images per resume block: `block_size` rounded down to whole batches, at least one batch."""
+        """Images per resume block: `block_size` rounded down to whole batches, at least one
+        batch."""
         return max(self.batch_size, self.block_size // self.batch_size * self.batch_size)
 
 
@@ -84,18 +86,22 @@ def channel_selectors(model: Any, units: list[str]) -> dict[str, tuple[np.ndarra
     }
 
 
-def image_loader(model: Any, image_root: str | Path, paths: list[str], start: int,
-                 image_pass: ImagePass) -> Any:  # fmt: skip
+def image_loader(
+    model: Any, image_root: str | Path, paths: list[str], start: int, image_pass: ImagePass
+) -> Any:
     """Batches (images, indices, errors) of `paths[start:]`, cut as `model` expects, in order."""
     from torch.utils.data import DataLoader, Subset
 
     from unitpsych.images import ImageDataset
 
     dataset = ImageDataset(image_root, paths, model.transform(), model.input_size)
-    return DataLoader(Subset(dataset, list(range(start, len(paths)))),
-                      batch_size=image_pass.batch_size, shuffle=False,
-                      num_workers=image_pass.num_workers,
-                      pin_memory=model.device.type == "cuda")  # fmt: skip
+    return DataLoader(
+        Subset(dataset, list(range(start, len(paths)))),
+        batch_size=image_pass.batch_size,
+        shuffle=False,
+        num_workers=image_pass.num_workers,
+        pin_memory=model.device.type == "cuda",
+    )
 
 
 def open_partial(
@@ -126,9 +132,15 @@ def open_partial(
 
 
 def write_blocks(
-    f: h5py.File, loader, paths: Sequence[str], rows: Callable, start: int, block_size: int,
-    width: int, bar,
-) -> None:  # fmt: skip
+    f: h5py.File,
+    loader,
+    paths: Sequence[str],
+    rows: Callable,
+    start: int,
+    block_size: int,
+    width: int,
+    bar,
+) -> None:
     """Write `rows(x)` of every batch to the partial file a block at a time (each a resume point).
 
     The loader yields (images, indices, errors); unreadable images get invalid rows, a warning and

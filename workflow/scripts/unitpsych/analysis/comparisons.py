@@ -26,8 +26,16 @@ def _model_groups(units: pd.DataFrame) -> Iterable[tuple[str, str, pd.DataFrame]
 
 def kruskal_wallis(units: pd.DataFrame) -> pd.DataFrame:
     """Kruskal–Wallis H test across models on unit scores, per condition and difficulty (§8.4)."""
-    cols = ["condition", "difficulty", "statistic", "p_value", "n_models", "n_units", "models",
-            "sources"]  # fmt: skip
+    cols = [
+        "condition",
+        "difficulty",
+        "statistic",
+        "p_value",
+        "n_models",
+        "n_units",
+        "models",
+        "sources",
+    ]
     out = []
     for condition, difficulty, grp in _model_groups(units):
         samples = {m: g["proportion_correct"].to_numpy() for m, g in grp.groupby("model")}
@@ -49,7 +57,7 @@ def kruskal_wallis(units: pd.DataFrame) -> pd.DataFrame:
                 "n_units": len(grp),
                 "models": "+".join(samples),
                 "sources": join_sources(grp["sources"]),
-            }  # fmt: skip
+            }
         )
     return pd.DataFrame(out, columns=cols)
 
@@ -95,16 +103,39 @@ def spearman(x: Iterable[float], y: Iterable[float]) -> tuple[float, float, int]
     return float(res.statistic), float(res.pvalue), n
 
 
-SPEARMAN_COLUMNS = ["analysis", "experiment", "model", "condition", "difficulty", "x", "y", "rho",
-                    "p_value", "n", "sources", "note"]  # fmt: skip
+SPEARMAN_COLUMNS = [
+    "analysis",
+    "experiment",
+    "model",
+    "condition",
+    "difficulty",
+    "x",
+    "y",
+    "rho",
+    "p_value",
+    "n",
+    "sources",
+    "note",
+]
 
 
 def _row(analysis, exp, model, condition, difficulty, x, y, xs, ys, sources, note="") -> dict:
     """One Spearman row."""
     rho, p, n = spearman(xs, ys)
-    return {"analysis": analysis, "experiment": exp, "model": model, "condition": condition,
-            "difficulty": difficulty, "x": x, "y": y, "rho": rho, "p_value": p, "n": n,
-            "sources": sources, "note": note}  # fmt: skip
+    return {
+        "analysis": analysis,
+        "experiment": exp,
+        "model": model,
+        "condition": condition,
+        "difficulty": difficulty,
+        "x": x,
+        "y": y,
+        "rho": rho,
+        "p_value": p,
+        "n": n,
+        "sources": sources,
+        "note": note,
+    }
 
 
 def score_correlations(units: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFrame:
@@ -117,16 +148,38 @@ def score_correlations(units: pd.DataFrame, layers: pd.DataFrame) -> pd.DataFram
     out: list[dict] = []
     for key, grp in layers.groupby(EXPERIMENT_KEYS, sort=False, dropna=False):
         exp, model, _, _, condition, difficulty = key
-        out.append(_row("layer_depth", exp, model, condition, difficulty, "relative_depth",
-                        "layer_score", grp["relative_depth"], grp["score"],
-                        join_sources(grp["sources"])))  # fmt: skip
+        out.append(
+            _row(
+                "layer_depth",
+                exp,
+                model,
+                condition,
+                difficulty,
+                "relative_depth",
+                "layer_score",
+                grp["relative_depth"],
+                grp["score"],
+                join_sources(grp["sources"]),
+            )
+        )
     for (model, difficulty), grp in units.groupby(["model", "difficulty"], sort=False):
         if set(grp["condition"]) >= {"natural", "synthetic"}:
             wide = grp.pivot_table(index="unit", columns="condition", values="proportion_correct")
             src = join_sources(grp["sources"])
-            out.append(_row("natural_vs_synthetic", "", model, "both", difficulty,
-                            "natural_score", "synthetic_score", wide["natural"],
-                            wide["synthetic"], src))  # fmt: skip
+            out.append(
+                _row(
+                    "natural_vs_synthetic",
+                    "",
+                    model,
+                    "both",
+                    difficulty,
+                    "natural_score",
+                    "synthetic_score",
+                    wide["natural"],
+                    wide["synthetic"],
+                    src,
+                )
+            )
     return pd.DataFrame(out, columns=SPEARMAN_COLUMNS)
 
 
@@ -151,8 +204,20 @@ def baseline_correlations(
             joined = grp.merge(table, on="unit", how="left")
             for stat in STATISTICS:
                 if stat in joined:
-                    out.append(_row(stat, exp, model, condition, difficulty, stat, "unit_score",
-                                    joined[stat], joined["proportion_correct"], src))  # fmt: skip
+                    out.append(
+                        _row(
+                            stat,
+                            exp,
+                            model,
+                            condition,
+                            difficulty,
+                            stat,
+                            "unit_score",
+                            joined[stat],
+                            joined["proportion_correct"],
+                            src,
+                        )
+                    )
         if mis is not None and model in mis:
             out.append(_mis_row(exp, model, condition, difficulty, grp, mis[model], src))
     return pd.DataFrame(out, columns=SPEARMAN_COLUMNS)
@@ -165,22 +230,46 @@ def spearman_table(
     mis: Mapping[str, pd.DataFrame | None] | None = None,
 ) -> pd.DataFrame:
     """Every Spearman correlation: score_correlations, then baseline_correlations."""
-    return pd.concat([score_correlations(units, layers),
-                      baseline_correlations(units, unit_statistics, mis)],
-                     ignore_index=True)  # fmt: skip
+    return pd.concat(
+        [score_correlations(units, layers), baseline_correlations(units, unit_statistics, mis)],
+        ignore_index=True,
+    )
 
 
 def _mis_row(exp, model, condition, difficulty, grp, table, sources) -> dict:
     """MIS vs human unit score for one experiment; a note row when no MIS table exists."""
     if table is None:
-        return _row("mis_vs_human", exp, model, condition, difficulty, "mis", "unit_score",
-                    [], [], sources, note=f"no mis.csv for {model}")  # fmt: skip
+        return _row(
+            "mis_vs_human",
+            exp,
+            model,
+            condition,
+            difficulty,
+            "mis",
+            "unit_score",
+            [],
+            [],
+            sources,
+            note=f"no mis.csv for {model}",
+        )
     # `score` is the observer's score of the unit (MIS, or its α-free accuracy without a fitted α)
-    value = next((c for c in ("score", "mis", "accuracy")
-                  if c in table and table[c].notna().any()), None)  # fmt: skip
+    value = next(
+        (c for c in ("score", "mis", "accuracy") if c in table and table[c].notna().any()), None
+    )
     if value is None or "unit" not in table:
-        return _row("mis_vs_human", exp, model, condition, difficulty, "mis", "unit_score",
-                    [], [], sources, note="mis.csv has no unit or score values")  # fmt: skip
+        return _row(
+            "mis_vs_human",
+            exp,
+            model,
+            condition,
+            difficulty,
+            "mis",
+            "unit_score",
+            [],
+            [],
+            sources,
+            note="mis.csv has no unit or score values",
+        )
     x = value
     if value == "score" and "score_kind" in table:
         kinds = sorted(set(table["score_kind"].dropna().astype(str)) - {""})
@@ -188,5 +277,15 @@ def _mis_row(exp, model, condition, difficulty, grp, table, sources) -> dict:
     keys = ["unit"] + [k for k in ("experiment", "condition", "difficulty") if k in table]
     mine = grp[["unit", "experiment", "condition", "difficulty", "proportion_correct"]]
     joined = mine.merge(table[[*keys, value]].drop_duplicates(keys), on=keys, how="left")
-    return _row("mis_vs_human", exp, model, condition, difficulty, x, "unit_score",
-                joined[value], joined["proportion_correct"], sources)  # fmt: skip
+    return _row(
+        "mis_vs_human",
+        exp,
+        model,
+        condition,
+        difficulty,
+        x,
+        "unit_score",
+        joined[value],
+        joined["proportion_correct"],
+        sources,
+    )

@@ -21,9 +21,22 @@ REFUTATION = (
     "higher odds of a correct response, holding condition, difficulty, layer depth and "
     "confidence fixed)."
 )
-REGRESSION_COLUMNS = ["term", "coef", "ci_low", "ci_high", "p_value", "odds_ratio", "model_type",
-                      "scale", "n_responses", "n_models", "n_units", "n_participants", "sources",
-                      "interpretation"]  # fmt: skip
+REGRESSION_COLUMNS = [
+    "term",
+    "coef",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "odds_ratio",
+    "model_type",
+    "scale",
+    "n_responses",
+    "n_models",
+    "n_units",
+    "n_participants",
+    "sources",
+    "interpretation",
+]
 
 
 def model_scales(models: Mapping[str, Mapping], table: pd.DataFrame, scale: str) -> pd.DataFrame:
@@ -105,14 +118,18 @@ def scale_regression(
     note = f" Left out (untrained or no {scale}): {', '.join(left_out)}." if left_out else ""
     if info["n_models"] < 2 or data[term].nunique() < 2:
         why = f"not fitted: needs trained models of at least 2 different {scale}." + note
-        return pd.DataFrame([{"term": term} | info | {"interpretation": why + " " + REFUTATION}],
-                            columns=REGRESSION_COLUMNS)  # fmt: skip
+        return pd.DataFrame(
+            [{"term": term} | info | {"interpretation": why + " " + REFUTATION}],
+            columns=REGRESSION_COLUMNS,
+        )
     formula = "correct ~ " + " + ".join(predictors)
     fit_kw: dict = {}
     if cluster:
         groups = np.column_stack([pd.factorize(data[c].astype(str))[0] for c in cluster])
-        fit_kw = {"cov_type": "cluster", "cov_kwds": {"groups": groups if groups.shape[1] > 1
-                                                      else groups[:, 0]}}  # fmt: skip
+        fit_kw = {
+            "cov_type": "cluster",
+            "cov_kwds": {"groups": groups if groups.shape[1] > 1 else groups[:, 0]},
+        }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = smf.glm(formula, data, family=sm.families.Binomial()).fit(**fit_kw)
@@ -162,8 +179,11 @@ def cluster_columns(data: pd.DataFrame, cluster: Iterable[str]) -> tuple[list[st
             c, name = PARTICIPANT, "participant"
             if hidden.any():
                 sources = "+".join(sorted(set(data.loc[hidden, "source"].astype(str))))
-                name = (f"participation (participant ids anonymized: {sources})" if hidden.all()
-                        else f"participant (participation where ids are anonymized: {sources})")
+                name = (
+                    f"participation (participant ids anonymized: {sources})"
+                    if hidden.all()
+                    else f"participant (participation where ids are anonymized: {sources})"
+                )
         if c not in data:
             continue
         if data[c].nunique() < 2:
@@ -178,6 +198,7 @@ def cluster_columns(data: pd.DataFrame, cluster: Iterable[str]) -> tuple[list[st
 
 
 def _term_name(term: str) -> str:
-    """Readable patsy term names: `C(difficulty, Treatment('easy'))[T.hard95]` -> `difficulty[hard95]`."""
+    """Readable patsy term names: `C(difficulty, Treatment('easy'))[T.hard95]` ->
+    `difficulty[hard95]`."""
     m = re.fullmatch(r"C\((\w+).*\)\[T\.(.+)\]", term)
     return f"{m.group(1)}[{m.group(2)}]" if m else term

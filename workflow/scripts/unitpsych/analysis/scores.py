@@ -79,13 +79,16 @@ def analysis_rows(responses: pd.DataFrame, sources: Iterable[str]) -> pd.DataFra
     rows["correct"] = rows["correct"].astype(bool).astype(float)
     log.info(
         "%d of %d responses analysed (kept, non-demo, non-catch, sources %s)",
-        len(rows), len(responses), "+".join(sources),
-    )  # fmt: skip
+        len(rows),
+        len(responses),
+        "+".join(sources),
+    )
     return rows
 
 
 def experiment_table(experiments: Iterable[Mapping], models: Mapping[str, Mapping]) -> pd.DataFrame:
-    """One row per configured experiment: experiment, model, label, scale_rank, condition, difficulty."""
+    """One row per configured experiment: experiment, model, label, scale_rank, condition,
+    difficulty."""
     from unitpsych.experiments.design import experiment_name
 
     out = []
@@ -116,8 +119,9 @@ def attach_experiments(rows: pd.DataFrame, experiments: pd.DataFrame) -> pd.Data
     if (~known).any():
         log.warning(
             "left out %d responses of unconfigured experiments: %s",
-            int((~known).sum()), sorted(rows.loc[~known, "experiment"].unique())[:10],
-        )  # fmt: skip
+            int((~known).sum()),
+            sorted(rows.loc[~known, "experiment"].unique())[:10],
+        )
     drop = [c for c in EXPERIMENT_KEYS[1:] if c in rows.columns]
     return rows.loc[known].drop(columns=drop).merge(experiments, on="experiment", how="left")
 
@@ -135,8 +139,17 @@ def unit_scores(
     rows: pd.DataFrame, units: Mapping[str, pd.DataFrame] | None = None
 ) -> pd.DataFrame:
     """Per-unit score: the mean `correct` of the unit's responses in each experiment (§8.4)."""
-    cols = [*EXPERIMENT_KEYS, "unit", "layer", "channel", "layer_index", "relative_depth",
-            "n_responses", "proportion_correct", "sources"]  # fmt: skip
+    cols = [
+        *EXPERIMENT_KEYS,
+        "unit",
+        "layer",
+        "channel",
+        "layer_index",
+        "relative_depth",
+        "n_responses",
+        "proportion_correct",
+        "sources",
+    ]
     if rows.empty:
         return pd.DataFrame(columns=cols)
     grouped = rows.groupby([*EXPERIMENT_KEYS, "unit"], sort=True, dropna=False)
@@ -156,11 +169,15 @@ def unit_scores(
         log.warning(
             "%d of %d scored units of %s are not in its units.csv, so they have no layer depth "
             "(e.g. %s); list the units that were shown in models.%s.units.list",
-            grp["unit"].nunique(), out.loc[out["model"] == model, "unit"].nunique(), model,
-            grp["unit"].iloc[0], model,
-        )  # fmt: skip
-    return out[cols].sort_values(["scale_rank", "model", "condition", "difficulty", "unit"],
-                                 kind="stable", ignore_index=True)  # fmt: skip
+            grp["unit"].nunique(),
+            out.loc[out["model"] == model, "unit"].nunique(),
+            model,
+            grp["unit"].iloc[0],
+            model,
+        )
+    return out[cols].sort_values(
+        ["scale_rank", "model", "condition", "difficulty", "unit"], kind="stable", ignore_index=True
+    )
 
 
 def unit_depths(units: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -235,8 +252,16 @@ def confidence_scores(
     rows: pd.DataFrame, settings: Settings, levels: tuple[int, ...] = (1, 3)
 ) -> pd.DataFrame:
     """Model scores from only the responses given with each confidence level (§8.5 item 9)."""
-    cols = [*EXPERIMENT_KEYS, "confidence", "n_units", "n_responses", "score", "ci_low",
-            "ci_high", "sources"]  # fmt: skip
+    cols = [
+        *EXPERIMENT_KEYS,
+        "confidence",
+        "n_units",
+        "n_responses",
+        "score",
+        "ci_low",
+        "ci_high",
+        "sources",
+    ]
     if rows.empty or "confidence" not in rows:
         return pd.DataFrame(columns=cols)
     conf = pd.to_numeric(rows["confidence"], errors="coerce")
@@ -250,9 +275,10 @@ def confidence_scores(
     if not parts:
         return pd.DataFrame(columns=cols)
     return pd.concat(parts, ignore_index=True)[cols].sort_values(
-        ["scale_rank", "model", "condition", "difficulty", "confidence"], kind="stable",
+        ["scale_rank", "model", "condition", "difficulty", "confidence"],
+        kind="stable",
         ignore_index=True,
-    )  # fmt: skip
+    )
 
 
 def confidence_distribution(rows: pd.DataFrame) -> pd.DataFrame:
@@ -276,15 +302,22 @@ def confidence_distribution(rows: pd.DataFrame) -> pd.DataFrame:
                     "n_responses": n,
                     "n_total": total,
                     "sources": src,
-                }  # fmt: skip
+                }
             )
     return pd.DataFrame(out, columns=cols)
 
 
 def layer_scores(units: pd.DataFrame) -> pd.DataFrame:
     """Unit scores pooled per layer (mean over the layer's units), with the layer's depth (§8.4)."""
-    cols = [*EXPERIMENT_KEYS, "layer", "layer_index", "relative_depth", "score", "n_units",
-            "sources"]  # fmt: skip
+    cols = [
+        *EXPERIMENT_KEYS,
+        "layer",
+        "layer_index",
+        "relative_depth",
+        "score",
+        "n_units",
+        "sources",
+    ]
     if units.empty:
         return pd.DataFrame(columns=cols)
     out = (
@@ -299,6 +332,7 @@ def layer_scores(units: pd.DataFrame) -> pd.DataFrame:
         .reset_index()
     )
     return out[cols].sort_values(
-        ["scale_rank", "model", "condition", "difficulty", "layer_index"], kind="stable",
+        ["scale_rank", "model", "condition", "difficulty", "layer_index"],
+        kind="stable",
         ignore_index=True,
-    )  # fmt: skip
+    )

@@ -32,7 +32,8 @@ used (e.g. `simulated`, `imi+local`), `label`/`scale_rank` come from the config 
   passes over images (unit statistics, MIS), so a table of their own.
 
 The work is done in `unitpsych.analysis.scores` (selection, unit/layer/model scores, bootstrap),
-`unitpsych.analysis.comparisons` (Kruskal–Wallis, Conover–Holm, Spearman) and `unitpsych.analysis.regression`
+`unitpsych.analysis.comparisons` (Kruskal–Wallis, Conover–Holm, Spearman) and
+`unitpsych.analysis.regression`
 (the scale GLM); their public names are re-exported here.
 """
 
@@ -76,14 +77,36 @@ from unitpsych.analysis.scores import (
 from unitpsych.io import derive_seed
 
 __all__ = [
-    "CONFIDENCE_LEVELS", "EXPERIMENT_KEYS", "REFUTATION", "REGRESSION_COLUMNS", "SCORE_TABLES",
-    "SPEARMAN_COLUMNS", "STATISTICS", "TABLES", "Settings", "analysis_rows", "attach_experiments",
-    "baseline_correlations", "bootstrap_ci", "build_tables", "confidence_distribution", "confidence_scores",
-    "conover_holm", "derive_seed", "experiment_table", "kruskal_wallis", "layer_scores",
-    "model_scales", "model_scores", "scale_regression", "score_correlations", "score_tables",
+    "CONFIDENCE_LEVELS",
+    "EXPERIMENT_KEYS",
+    "REFUTATION",
+    "REGRESSION_COLUMNS",
+    "SCORE_TABLES",
+    "SPEARMAN_COLUMNS",
+    "STATISTICS",
+    "TABLES",
+    "Settings",
+    "analysis_rows",
+    "attach_experiments",
+    "baseline_correlations",
+    "bootstrap_ci",
+    "build_tables",
+    "confidence_distribution",
+    "confidence_scores",
+    "conover_holm",
+    "derive_seed",
+    "experiment_table",
+    "kruskal_wallis",
+    "layer_scores",
+    "model_scales",
+    "model_scores",
+    "scale_regression",
+    "score_correlations",
+    "score_tables",
     "spearman",
-    "spearman_table", "unit_scores",
-]  # fmt: skip
+    "spearman_table",
+    "unit_scores",
+]
 
 TABLES = (
     "unit_scores",

@@ -1,4 +1,5 @@
-"""Unit statistics for the baselines of protocol §9: pixel sparsity, channel sparsity, local contrast.
+"""Unit statistics for the baselines of protocol §9: pixel sparsity, channel sparsity, local
+contrast.
 
 One pass over an image set per model hooks every sampled layer at once (the activation cache's
 hooks, image loader and unit grouping). Per image and unit, on the unit's channel of the hooked
@@ -126,7 +127,8 @@ def compute_unit_statistics(
 ) -> pd.DataFrame:
     """One pass over `paths`; writes and returns the unit statistics table (resumable).
 
-    `model` is a `unitpsych.models.registry.LoadedModel`; each finished block is saved as a resume point.
+    `model` is a `unitpsych.models.registry.LoadedModel`; each finished block is saved as a resume
+    point.
     """
     import torch
     from tqdm import tqdm
@@ -144,8 +146,9 @@ def compute_unit_statistics(
 
     loader = image_loader(model, image_root, paths, start, image_pass)
     done, in_block = start, 0
-    bar = tqdm(total=n, initial=start, file=progress, mininterval=5,
-               desc=f"unit statistics {model.name}")  # fmt: skip
+    bar = tqdm(
+        total=n, initial=start, file=progress, mininterval=5, desc=f"unit statistics {model.name}"
+    )
     with torch.inference_mode(), model.record(list(selectors), pick) as store:
         for x, idx, err in loader:
             model.module(x.to(model.device, non_blocking=True))

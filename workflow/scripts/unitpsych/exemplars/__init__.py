@@ -11,6 +11,11 @@ from unitpsych.exemplars.natural import (
 from unitpsych.exemplars.preview import preview_title, unit_preview_sheet
 
 __all__ = [
-    "extract_unit_exemplars", "model_difficulties", "preview_title", "read_exemplars",
-    "resize_center_crop", "stimulus_index", "unit_preview_sheet",
-]  # fmt: skip
+    "extract_unit_exemplars",
+    "model_difficulties",
+    "preview_title",
+    "read_exemplars",
+    "resize_center_crop",
+    "stimulus_index",
+    "unit_preview_sheet",
+]

@@ -3,8 +3,10 @@
 Per unit and side (min, max) the `n_references * B` most extreme images (B = number of batches) are
 the references, cut into `n_references` bins of B images (the last bin is the most extreme); the B
 queries come from a rank window that depends on the difficulty's quantile q. Each bin, and the query
-bin, is shuffled with a generator seeded from the exemplar seed, the model and the unit; batch b takes
-element b of every bin, so batch b holds `{min,max}_{0..n_references}` with the query at the last index.
+bin, is shuffled with a generator seeded from the exemplar seed, the model and the unit; batch b
+takes
+element b of every bin, so batch b holds `{min,max}_{0..n_references}` with the query at the last
+index.
 
 The shuffles consume random numbers that depend only on the bin sizes, so for a given model and unit
 every difficulty gets the same references in the same batches; only the queries differ.
@@ -73,7 +75,8 @@ class RankWindows:
 
 
 def _window_bounds(n, n_batches: int, quantile: float, n_references: int):
-    """(start_min, stop_max, valid) for scalar or array N; valid = windows and references disjoint."""
+    """(start_min, stop_max, valid) for scalar or array N; valid = windows and references
+    disjoint."""
     n = np.asarray(n, dtype=np.int64)
     refs = n_references * n_batches
     offset = np.floor(quantile * n).astype(np.int64)
@@ -129,7 +132,8 @@ def rank_windows(n_images: int, n_batches: int, quantile: float, n_references: i
 
 
 def make_fair_batches(bins: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Shuffle each bin (row) in place order; batch b takes element b of every bin -> (B, n_bins)."""
+    """Shuffle each bin (row) in place order; batch b takes element b of every bin -> (B,
+    n_bins)."""
     shuffled = np.array([rng.permutation(row) for row in bins])
     return shuffled.T
 
@@ -141,7 +145,8 @@ def select_exemplars(
     n_references: int,
     seed: int,
 ) -> pd.DataFrame:
-    """Every exemplar of one unit and difficulty: batch, side, index, role, image row, rank, activation.
+    """Every exemplar of one unit and difficulty: batch, side, index, role, image row, rank,
+    activation.
 
     `index` is the position within the batch (0..n_references-1 references, bin n_references-1 the
     most extreme; n_references = the query); `rank` is the 0-based position in the ascending sort
@@ -222,8 +227,14 @@ def save_exemplars(
     table = table.copy()
     table["source"] = [image_paths[i] for i in table["image"]]
     cache: dict[int, Image.Image] = {}
-    items = tqdm(table.itertuples(index=False), total=len(table), file=progress,
-                 disable=progress is None, mininterval=5, desc=f"{folder.name} exemplars")  # fmt: skip
+    items = tqdm(
+        table.itertuples(index=False),
+        total=len(table),
+        file=progress,
+        disable=progress is None,
+        mininterval=5,
+        desc=f"{folder.name} exemplars",
+    )
     for row in items:
         img = cache.get(row.image)
         if img is None:
@@ -237,7 +248,8 @@ def save_exemplars(
 
 
 def model_difficulties(model: str, experiments: list[dict], difficulties: list[str]) -> list[str]:
-    """`easy` plus every difficulty an experiment of `model` uses (any condition), in config order."""
+    """`easy` plus every difficulty an experiment of `model` uses (any condition), in config
+    order."""
     used = {"easy"} | {e.get("difficulty", "easy") for e in experiments if e["model"] == model}
     unknown = used - set(difficulties)
     if unknown:
@@ -292,7 +304,8 @@ def extract_unit_exemplars(
     image_root: str | Path | None = None,
     progress: IO[str] | None = None,
 ) -> tuple[pd.DataFrame, RankWindows]:
-    """Select one unit's exemplars from the activation cache; save PNGs, exemplars.csv and natural.json.
+    """Select one unit's exemplars from the activation cache; save PNGs, exemplars.csv and
+    natural.json.
 
     `cfg` is the exemplars config slice with this difficulty's `quantile` (keys quantile,
     n_batches, n_references, seed, resize, image_size); `image_root` defaults to the cache's.
@@ -306,13 +319,20 @@ def extract_unit_exemplars(
     if windows.collapsed(quantile):
         log.warning(
             "quantile %s of %d images falls inside the references; the queries start right after "
-            "them (the easy window)", quantile, len(values),
-        )  # fmt: skip
+            "them (the easy window)",
+            quantile,
+            len(values),
+        )
     log.info(
         "%s %s: N=%d, min queries at ranks %d-%d, max queries at ranks %d-%d",
-        model, unit, len(values), windows.min_queries[0], windows.min_queries[-1],
-        windows.max_queries[0], windows.max_queries[-1],
-    )  # fmt: skip
+        model,
+        unit,
+        len(values),
+        windows.min_queries[0],
+        windows.min_queries[-1],
+        windows.max_queries[0],
+        windows.max_queries[-1],
+    )
     seed = unit_seed(cfg["seed"], model, unit)
     table = select_exemplars(values, n_batches, quantile, n_references, seed)
     table = save_exemplars(table, root, paths, folder, cfg["resize"], cfg["image_size"], progress)
@@ -327,9 +347,11 @@ def _hidden(path: Path, root: Path) -> bool:
 
 
 def stimulus_index(folders: list[str | Path]) -> pd.DataFrame:
-    """One row per stimulus file under the given unit folders/files: unit, kind, path, bytes, sha256.
+    """One row per stimulus file under the given unit folders/files: unit, kind, path, bytes,
+    sha256.
 
-    `kind` is the folder name (`natural_<difficulty>`, `synthetic`) or `preview`; the checksums let a
+    `kind` is the folder name (`natural_<difficulty>`, `synthetic`) or `preview`; the checksums let
+    a
     researcher (and the tests) compare two runs file by file.
     """
     import hashlib
@@ -345,6 +367,13 @@ def stimulus_index(folders: list[str | Path]) -> pd.DataFrame:
         unit = item.parent.name
         for f in files:
             data = f.read_bytes()
-            rows.append(dict(unit=unit, kind=kind, path=f.as_posix(), bytes=len(data),
-                             sha256=hashlib.sha256(data).hexdigest()))  # fmt: skip
+            rows.append(
+                dict(
+                    unit=unit,
+                    kind=kind,
+                    path=f.as_posix(),
+                    bytes=len(data),
+                    sha256=hashlib.sha256(data).hexdigest(),
+                )
+            )
     return pd.DataFrame(rows, columns=["unit", "kind", "path", "bytes", "sha256"])

@@ -81,7 +81,8 @@ def unit_preview_sheet(
     all_values = pd.concat(tables.values())["activation"]
     draw.text(
         (GAP, 27),
-        f"dataset range of the unit's activation: {_fmt(all_values.min())} … {_fmt(all_values.max())}"
+        f"dataset range of the unit's activation: {_fmt(all_values.min())} … "
+        f"{_fmt(all_values.max())}"
         f" · batch {batch} · min references (most extreme at the left) | queries | max references "
         "(most extreme at the right)",
         fill="dimgray",
@@ -95,8 +96,9 @@ def unit_preview_sheet(
 
     def paste(path: Path, col: int, y: int, caption: str, colour: str = "black") -> None:
         with Image.open(path) as img:
-            sheet.paste(img.convert("RGB").resize((THUMB, THUMB), Image.Resampling.LANCZOS),
-                        (x_of(col), y))  # fmt: skip
+            sheet.paste(
+                img.convert("RGB").resize((THUMB, THUMB), Image.Resampling.LANCZOS), (x_of(col), y)
+            )
         draw.text((x_of(col) + 2, y + THUMB + 1), caption, fill=colour, font=small)
 
     y = header
@@ -106,7 +108,8 @@ def unit_preview_sheet(
         ranks = table[table["role"] == "query"].groupby("side")["rank"].agg(["min", "max"])
         label = (
             f"natural, {difficulty}: queries at ranks {ranks.loc['min', 'min']}–"
-            f"{ranks.loc['min', 'max']} (min) and {ranks.loc['max', 'min']}–{ranks.loc['max', 'max']}"
+            f"{ranks.loc['min', 'max']} (min) and "
+            f"{ranks.loc['max', 'min']}–{ranks.loc['max', 'max']}"
             " (max) of the ascending sort"
         )
         draw.text((GAP, y + 3), label, fill="black", font=font)

@@ -18,7 +18,18 @@ from unitpsych.experiments.instructions import GENERATED
 from unitpsych.experiments.plan import plan_experiment, required_stimulus_dirs
 
 __all__ = [
-    "CATCH_MODE", "EASY", "GENERATED", "Experiment", "Settings", "check_experiment_counts",
-    "check_experiment_folder", "condition_of", "experiment_name", "get_experiment",
-    "list_experiments", "plan_experiment", "required_stimulus_dirs", "write_experiment",
-]  # fmt: skip
+    "CATCH_MODE",
+    "EASY",
+    "GENERATED",
+    "Experiment",
+    "Settings",
+    "check_experiment_counts",
+    "check_experiment_folder",
+    "condition_of",
+    "experiment_name",
+    "get_experiment",
+    "list_experiments",
+    "plan_experiment",
+    "required_stimulus_dirs",
+    "write_experiment",
+]

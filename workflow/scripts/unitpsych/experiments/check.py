@@ -148,8 +148,9 @@ def check_experiment_folder(
         instructions.check_pages(folder / ui_layout.INSTRUCTIONS, condition, exact=True)
     except ValueError as err:
         problems.append(str(err))
-    task_dirs = sorted(folder.glob(f"{ui_layout.TASK_PREFIX}*"),
-                       key=lambda p: ui_layout.task_number(p.name) or 0)  # fmt: skip
+    task_dirs = sorted(
+        folder.glob(f"{ui_layout.TASK_PREFIX}*"), key=lambda p: ui_layout.task_number(p.name) or 0
+    )
     if not task_dirs or [p.name for p in task_dirs] != [
         ui_layout.task_folder(k) for k in range(1, len(task_dirs) + 1)
     ]:

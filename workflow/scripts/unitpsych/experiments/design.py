@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 CONDITIONS = ("natural", "synthetic")
-#: The trial `mode` of each condition in structure.json (the authors call the synthetic one `optimized`).
+# : The trial `mode` of each condition in structure.json (the authors call the synthetic one
+# `optimized`).
 MODES = {"natural": "natural", "synthetic": "optimized"}
 CATCH_MODE = "catch_trial"
 EASY = "easy"
@@ -29,7 +30,8 @@ SCHEMA_HINT = "validate the config against workflow/schemas/config.schema.yaml (
 
 
 def experiment_name(model: str, condition: str, difficulty: str = EASY) -> str:
-    """`<model>_<condition>` or `<model>_<difficulty>_<condition>` for non-easy queries (design.md §2)."""
+    """`<model>_<condition>` or `<model>_<difficulty>_<condition>` for non-easy queries (design.md
+    §2)."""
     if condition not in CONDITIONS:
         raise ValueError(f"condition {condition!r} is not one of {', '.join(CONDITIONS)}")
     return f"{model}_{condition}" if difficulty == EASY else f"{model}_{difficulty}_{condition}"
@@ -70,7 +72,8 @@ def list_experiments(exp_cfg: Mapping[str, Any]) -> list[Experiment]:
         condition = item["condition"]
         if condition not in CONDITIONS:
             raise ValueError(
-                f"experiments.list[{i}].condition: {condition!r} is not one of {', '.join(CONDITIONS)}"
+                f"experiments.list[{i}].condition: {condition!r} is not one of "
+                f"{', '.join(CONDITIONS)}"
             )
         exp = Experiment(item["model"], condition, item["difficulty"])
         if exp.name in seen:
@@ -146,7 +149,8 @@ def _fitting_task_counts(n_units: int, n_trials: int, around: int) -> str:
 
 
 def _model_unit_count(model: str, models_cfg: Mapping[str, Any]) -> int | None:
-    """Units a model will have (sampled n, a shared model's n, or a given list's length if readable)."""
+    """Units a model will have (sampled n, a shared model's n, or a given list's length if
+    readable)."""
     units_cfg = models_cfg[model]["units"]
     shared = units_cfg["share_with"]
     if shared:
@@ -174,16 +178,19 @@ def _check_settings(s: Settings) -> None:
         raise ValueError(
             f"n_tasks × n_trials = {s.n_tasks} × {s.n_trials} = {total} is not a multiple of "
             f"n_units = {s.n_units}, so units cannot appear equally often; with n_trials = "
-            f"{s.n_trials}, n_tasks = {_fitting_task_counts(s.n_units, s.n_trials, s.n_tasks)} would fit"
+            f"{s.n_trials}, n_tasks = {_fitting_task_counts(s.n_units, s.n_trials, s.n_tasks)} "
+            "would fit"
         )
     if s.n_catch_trials > 0 and s.n_catch_units < 1:
         raise ValueError(
-            f"n_catch_trials = {s.n_catch_trials} needs at least one catch unit; set n_catch_units >= 1 "
+            f"n_catch_trials = {s.n_catch_trials} needs at least one catch unit; set n_catch_units "
+            ">= 1 "
             "or n_catch_trials = 0"
         )
     if s.n_obvious_demo_trials > s.n_demo_trials:
         raise ValueError(
-            f"n_obvious_demo_trials = {s.n_obvious_demo_trials} exceeds n_demo_trials = {s.n_demo_trials}"
+            f"n_obvious_demo_trials = {s.n_obvious_demo_trials} exceeds n_demo_trials = "
+            f"{s.n_demo_trials}"
         )
     if s.n_batches < s.max_batch_id + 1:
         raise ValueError(
@@ -193,8 +200,10 @@ def _check_settings(s: Settings) -> None:
         )
     if s.n_practice_units * s.n_batches < s.n_demo_trials:
         raise ValueError(
-            f"n_demo_trials = {s.n_demo_trials} practice trials need as many (practice unit, batch) "
-            f"pairs, but n_practice_units × exemplars.n_batches = {s.n_practice_units} × {s.n_batches}; "
+            f"n_demo_trials = {s.n_demo_trials} practice trials need as many (practice unit, "
+            "batch) "
+            f"pairs, but n_practice_units × exemplars.n_batches = {s.n_practice_units} × "
+            f"{s.n_batches}; "
             f"use n_demo_trials <= {s.n_practice_units * s.n_batches} or more practice units"
         )
 

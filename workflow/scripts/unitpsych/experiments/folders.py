@@ -63,7 +63,8 @@ def task_index(exp: Experiment, task: Task, n_references: int) -> dict[str, Any]
 
 
 def demo_index(exp: Experiment, settings: Settings, n_trials: int) -> dict[str, Any]:
-    """The practice folder's index.json (no task level; `n_obvious_trials` clearest trials first)."""
+    """The practice folder's index.json (no task level; `n_obvious_trials` clearest trials
+    first)."""
     return {
         "task_name": ui_layout.demo_folder(exp.name),
         "n_reference_images": settings.n_references,

@@ -51,43 +51,91 @@ class Page:
 
 
 PAGES: tuple[Page, ...] = (
-    Page("example groups", "Two groups of example images",
-         "One group on the left, one on the right: the Left Examples and the Right Examples.",
-         ("left_group", "right_group")),
-    Page("centre images", "Two more images in the centre",
-         "One of the two centre images belongs to the left group, the other to the right group.",
-         ("queries",)),
-    Page("question", "The question is always the same",
-         "Which of the two centre images fits the Right Examples better?", ("prompt",)),
-    Page("upper numbers", "Numbers below the upper image",
-         "Right under the upper centre image there is a row of numbers 1, 2, 3.",
-         ("upper_buttons",)),
-    Page("lower numbers", "Numbers above the lower image",
-         "Right over the lower centre image there is a second row of numbers 1, 2, 3.",
-         ("lower_buttons",)),
-    Page("choose upper", "Upper image fits better: use the upper row",
-         "To pick the upper image, click a number in the row just below it.",
-         ("upper_choice",), "pressed_upper"),
-    Page("choose lower", "Lower image fits better: use the lower row",
-         "To pick the lower image, click a number in the row just above it.",
-         ("lower_choice",), "pressed_lower"),
-    Page("confidence", "Higher number: more confident",
-         "1 = not sure (a best guess is fine), 2 = fairly sure, 3 = very sure.",
-         ("choices",)),
-    Page("black frame", "A black frame marks your choice",
-         "After you click, the image you picked gets a black frame.", (), "chosen"),
-    Page("feedback", "Feedback: green frame if right, red frame if wrong",
-         "A green frame: you picked the image of the Right Examples. A red frame: you did not.",
-         (), "correct"),
-    Page("continue", "Continue to the next trial",
-         "Click Continue to go on; every trial stands on its own.", ("continue",), "continue"),
-    Page("previous", "Use Previous to read again, or start the practice",
-         "Go back with Previous to re-read the instructions; practice trials come next.",
-         ("previous",), "navigation"),
-    Page("first example", "The first example image is special",
-         "The first image of each group may look a little different; in doubt, look at it most.",
-         ("first_left", "first_right")),
-)  # fmt: skip
+    Page(
+        "example groups",
+        "Two groups of example images",
+        "One group on the left, one on the right: the Left Examples and the Right Examples.",
+        ("left_group", "right_group"),
+    ),
+    Page(
+        "centre images",
+        "Two more images in the centre",
+        "One of the two centre images belongs to the left group, the other to the right group.",
+        ("queries",),
+    ),
+    Page(
+        "question",
+        "The question is always the same",
+        "Which of the two centre images fits the Right Examples better?",
+        ("prompt",),
+    ),
+    Page(
+        "upper numbers",
+        "Numbers below the upper image",
+        "Right under the upper centre image there is a row of numbers 1, 2, 3.",
+        ("upper_buttons",),
+    ),
+    Page(
+        "lower numbers",
+        "Numbers above the lower image",
+        "Right over the lower centre image there is a second row of numbers 1, 2, 3.",
+        ("lower_buttons",),
+    ),
+    Page(
+        "choose upper",
+        "Upper image fits better: use the upper row",
+        "To pick the upper image, click a number in the row just below it.",
+        ("upper_choice",),
+        "pressed_upper",
+    ),
+    Page(
+        "choose lower",
+        "Lower image fits better: use the lower row",
+        "To pick the lower image, click a number in the row just above it.",
+        ("lower_choice",),
+        "pressed_lower",
+    ),
+    Page(
+        "confidence",
+        "Higher number: more confident",
+        "1 = not sure (a best guess is fine), 2 = fairly sure, 3 = very sure.",
+        ("choices",),
+    ),
+    Page(
+        "black frame",
+        "A black frame marks your choice",
+        "After you click, the image you picked gets a black frame.",
+        (),
+        "chosen",
+    ),
+    Page(
+        "feedback",
+        "Feedback: green frame if right, red frame if wrong",
+        "A green frame: you picked the image of the Right Examples. A red frame: you did not.",
+        (),
+        "correct",
+    ),
+    Page(
+        "continue",
+        "Continue to the next trial",
+        "Click Continue to go on; every trial stands on its own.",
+        ("continue",),
+        "continue",
+    ),
+    Page(
+        "previous",
+        "Use Previous to read again, or start the practice",
+        "Go back with Previous to re-read the instructions; practice trials come next.",
+        ("previous",),
+        "navigation",
+    ),
+    Page(
+        "first example",
+        "The first example image is special",
+        "The first image of each group may look a little different; in doubt, look at it most.",
+        ("first_left", "first_right"),
+    ),
+)
 N_PAGES = {"natural": 12, "synthetic": 13}
 
 
@@ -200,8 +248,13 @@ def _draw_screen(page: Page, tiles: Mapping[str, Image.Image], canvas: Image.Ima
     draw = ImageDraw.Draw(canvas)
     boxes = screen_layout()
     draw.rectangle(SCREEN, fill=UI_GREY)
-    _text_centre(draw, boxes["prompt"], "Which image at the centre fits the Right Examples better?",
-                 _font(22), "white")  # fmt: skip
+    _text_centre(
+        draw,
+        boxes["prompt"],
+        "Which image at the centre fits the Right Examples better?",
+        _font(22),
+        "white",
+    )
     for side, title in (("left", "Left Examples"), ("right", "Right Examples")):
         _text_centre(draw, boxes[f"{side}_title"], title, _font(20), "white")
         x0, y0 = boxes[side][:2]
@@ -220,8 +273,13 @@ def _draw_screen(page: Page, tiles: Mapping[str, Image.Image], canvas: Image.Ima
         top = boxes[f"{row}_buttons"][1]
         for k, button in enumerate(_button_row(top, (SCREEN[0] + SCREEN[2]) // 2)):
             down = pressed == (row, k)
-            draw.rounded_rectangle(button, 5, fill=(200, 200, 200) if down else "white",
-                                   outline=(0, 0, 0) if down else (160, 160, 160), width=2)  # fmt: skip
+            draw.rounded_rectangle(
+                button,
+                5,
+                fill=(200, 200, 200) if down else "white",
+                outline=(0, 0, 0) if down else (160, 160, 160),
+                width=2,
+            )
             _text_centre(draw, button, str(k + 1), _font(18, bold=down), "black")
     x0, y0, x1, y1 = boxes["arrow"]
     draw.rectangle((x0, y0 + 6, x1 - 18, y1 - 6), fill=ARROW_GREY)
@@ -331,7 +389,8 @@ def check_pages(folder: Path, condition: str, exact: bool = False) -> list[Path]
             problems.append(f"{path.name}: a {fmt} file, not a JPEG")
         if not MIN_PAGE_WIDTH <= width <= MAX_PAGE_WIDTH or height > width:
             problems.append(
-                f"{path.name}: {width}×{height} px; pages must be {MIN_PAGE_WIDTH}-{MAX_PAGE_WIDTH} "
+                f"{path.name}: {width}×{height} px; pages must be "
+                f"{MIN_PAGE_WIDTH}-{MAX_PAGE_WIDTH} "
                 "px wide and no taller than wide (the UI shows them at half the window width)"
             )
     if problems:

@@ -48,8 +48,13 @@ class UnitSelection:
         role |= {u: "practice" for u in self.practice_units}
         role |= {u: "left_out" for u in why}
         every = sorted(set(self.pool) | set(role))
-        return pd.DataFrame({"unit": every, "role": [role.get(u, "not_drawn") for u in every],
-                             "reason": [why.get(u, "") for u in every]})  # fmt: skip
+        return pd.DataFrame(
+            {
+                "unit": every,
+                "role": [role.get(u, "not_drawn") for u in every],
+                "reason": [why.get(u, "") for u in every],
+            }
+        )
 
     def summary(self) -> dict[str, Any]:
         """Counts of the selection and why units are missing (selection.json)."""
@@ -150,7 +155,8 @@ def select_units(
 def assign_units_to_tasks(
     units: Sequence[str], n_tasks: int, n_trials: int, rng: np.random.Generator
 ) -> list[list[str]]:
-    """Units of every task via the authors' backlog (§6.1 step 5): equal use, at most once per task."""
+    """Units of every task via the authors' backlog (§6.1 step 5): equal use, at most once per
+    task."""
     if n_trials > len(units):
         raise ValueError(f"n_trials = {n_trials} exceeds the {len(units)} distinct units")
     if (n_tasks * n_trials) % len(units):
@@ -237,7 +243,9 @@ class Trial:
         out = {ui_layout.query_file(side): self.query_file(side) for side in paths.SIDES}
         for side in paths.SIDES:
             for i in range(n_references):
-                out[ui_layout.reference_file(side, i)] = paths.stimulus_file(self.references, side, i)
+                out[ui_layout.reference_file(side, i)] = paths.stimulus_file(
+                    self.references, side, i
+                )
         return out
 
     def describe(
@@ -254,7 +262,8 @@ class Trial:
 def regular_trial(
     exp: Experiment, unit: str, batch: int, n_references: int, difficulty: str | None = None
 ) -> Trial:
-    """Natural: queries and references of one batch; synthetic: that batch's queries, FV references."""
+    """Natural: queries and references of one batch; synthetic: that batch's queries, FV
+    references."""
     difficulty = difficulty or exp.difficulty
     queries = paths.natural_batch_dir(exp.model, unit, difficulty, batch, root="")
     if exp.condition == NATURAL:
@@ -262,9 +271,17 @@ def regular_trial(
     else:
         references, reference_kind = paths.synthetic_dir(exp.model, unit, root=""), SYNTHETIC
     return Trial(
-        exp.model, unit, exp.mode, queries, references, n_references, batch, difficulty,
-        NATURAL, reference_kind,
-    )  # fmt: skip
+        exp.model,
+        unit,
+        exp.mode,
+        queries,
+        references,
+        n_references,
+        batch,
+        difficulty,
+        NATURAL,
+        reference_kind,
+    )
 
 
 def catch_trial(exp: Experiment, unit: str, batch: int, n_references: int) -> Trial:
@@ -354,7 +371,8 @@ def plan_tasks(exp: Experiment, selection: UnitSelection, settings: Settings) ->
 def plan_demo(
     exp: Experiment, selection: UnitSelection, settings: Settings, info: StimulusInfo
 ) -> list[Trial]:
-    """Practice trials from the practice units (easy queries), clearest first (largest query gap)."""
+    """Practice trials from the practice units (easy queries), clearest first (largest query
+    gap)."""
     candidates = []
     for unit in selection.practice_units:
         for batch in range(settings.n_batches):
@@ -379,9 +397,16 @@ def plan_experiment(
     The plan's settings hold the experiment's own n_units (fewer than configured when it shrank).
     """
     selection = select_units(
-        units, settings.n_units, settings.n_catch_units, settings.n_practice_units, settings.seed,
-        left_out, settings.n_tasks, settings.n_trials, exp.name,
-    )  # fmt: skip
+        units,
+        settings.n_units,
+        settings.n_catch_units,
+        settings.n_practice_units,
+        settings.seed,
+        left_out,
+        settings.n_tasks,
+        settings.n_trials,
+        exp.name,
+    )
     settings = replace(settings, n_units=len(selection.units))
     tasks = plan_tasks(exp, selection, settings)
     demo = plan_demo(exp, selection, settings, StimulusInfo(results_dir))
@@ -404,8 +429,9 @@ def required_stimulus_dirs(
     if exp.condition == SYNTHETIC and successful_only:
         every = sorted(set(units))
         dirs = [paths.synthetic_dir(exp.model, u, root) for u in every]
-        dirs += [paths.natural_dir(exp.model, u, d, root) for u in every
-                 for d in {exp.difficulty, EASY}]  # fmt: skip
+        dirs += [
+            paths.natural_dir(exp.model, u, d, root) for u in every for d in {exp.difficulty, EASY}
+        ]
         return sorted(set(dirs))
     sel = select_units(
         units, settings.n_units, settings.n_catch_units, settings.n_practice_units, settings.seed

@@ -13,6 +13,11 @@ from unitpsych.figures.registry import (
 )
 
 __all__ = [
-    "FIGURES", "FigureInputError", "FigureSpec", "draw", "figure_models", "missing_requirement",
+    "FIGURES",
+    "FigureInputError",
+    "FigureSpec",
+    "draw",
+    "figure_models",
+    "missing_requirement",
     "model_properties",
-]  # fmt: skip
+]

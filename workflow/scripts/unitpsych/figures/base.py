@@ -140,8 +140,11 @@ def model_ticks(ax: Axes, models: Sequence[str], labels: dict[str, str]) -> None
     """Model labels under the groups, slanted when there are many or long ones."""
     ax.set_xticks(np.arange(len(models)))
     rotate = len(models) > 4 or max(len(labels[m]) for m in models) > 12
-    ax.set_xticklabels([labels[m] for m in models], rotation=30 if rotate else 0,
-                       ha="right" if rotate else "center")  # fmt: skip
+    ax.set_xticklabels(
+        [labels[m] for m in models],
+        rotation=30 if rotate else 0,
+        ha="right" if rotate else "center",
+    )
 
 
 def grid(
@@ -150,8 +153,14 @@ def grid(
     """A near-square grid of `n` panels; unused panels are hidden."""
     ncols = min(n, math.ceil(math.sqrt(n)))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows),
-                             sharey=sharey, squeeze=False, layout="constrained")  # fmt: skip
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel[0] * ncols, panel[1] * nrows),
+        sharey=sharey,
+        squeeze=False,
+        layout="constrained",
+    )
     flat = list(axes.ravel())
     for ax in flat[n:]:
         ax.set_visible(False)

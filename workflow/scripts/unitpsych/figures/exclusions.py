@@ -112,17 +112,33 @@ def exclusion_values(exclusions: pd.DataFrame, thresholds: Mapping[str, float | 
     lower = _first_column(exclusions, LOWER_COLUMNS)
     rows = _row_limits(exclusions, upper, lower, th("row_variability_min"))
     panels = [  # (title, value column, (pass from, pass to), bins)
-        ("Instruction Time [s]", "instruction_time_value",
-         (th("instruction_time_min_s"), th("instruction_time_max_s")), None),
-        ("Total Response Time [s]", "total_response_time_value",
-         (th("total_response_time_min_s"), th("total_response_time_max_s")), None),
+        (
+            "Instruction Time [s]",
+            "instruction_time_value",
+            (th("instruction_time_min_s"), th("instruction_time_max_s")),
+            None,
+        ),
+        (
+            "Total Response Time [s]",
+            "total_response_time_value",
+            (th("total_response_time_min_s"), th("total_response_time_max_s")),
+            None,
+        ),
         ("Upper Row Presses", upper, rows, None),
         ("Lower Row Presses", lower, rows, None),
-        ("Catch Trial Ratio", "catch_trials_value", (th("catch_trials_min_ratio"), None),
-         np.linspace(0, 1, 21)),
-        ("Practice Attempts", "demo_trials_value", (None, th("demo_trials_max_attempts")),
-         "per_value"),
-    ]  # fmt: skip
+        (
+            "Catch Trial Ratio",
+            "catch_trials_value",
+            (th("catch_trials_min_ratio"), None),
+            np.linspace(0, 1, 21),
+        ),
+        (
+            "Practice Attempts",
+            "demo_trials_value",
+            (None, th("demo_trials_max_attempts")),
+            "per_value",
+        ),
+    ]
     fig, axes = plt.subplots(2, 3, figsize=(8.4, 4.6), layout="constrained")
     for ax, (title, col, limits, bins) in zip(axes.ravel(), panels, strict=True):
         values = pd.to_numeric(exclusions[_first_column(exclusions, [col])], errors="coerce")
@@ -131,15 +147,15 @@ def exclusion_values(exclusions: pd.DataFrame, thresholds: Mapping[str, float | 
     axes[0][0].set_ylabel("Number of Tasks")
     axes[1][0].set_ylabel("Number of Tasks")
     if any(ax.get_lines() for ax in axes.ravel()):
-        fig.legend(handles=[next(ax for ax in axes.ravel() if ax.get_lines()).get_lines()[0]],
-                   loc="outside upper center")  # fmt: skip
+        fig.legend(
+            handles=[next(ax for ax in axes.ravel() if ax.get_lines()).get_lines()[0]],
+            loc="outside upper center",
+        )
     add_note(fig, join_notes(exclusion_note(exclusions), "catch ratio: tasks with catch trials"))
     return fig
 
 
-def _histogram(
-    ax: Axes, values: pd.Series, limits: tuple, bins: np.ndarray | str | None
-) -> None:
+def _histogram(ax: Axes, values: pd.Series, limits: tuple, bins: np.ndarray | str | None) -> None:
     """One panel: the values' histogram and its pass range's ends as lines.
 
     An end far beyond the data (more than half their span) is named at the panel's edge instead,
@@ -158,12 +174,24 @@ def _histogram(
             continue
         x = float(t) + (side if per_value else 0.0)
         if x > values.max() + span / 2 or x < values.min() - span / 2:
-            ax.text(1.0 if side > 0 else 0.0, 0.97, f"{'→' if side > 0 else '←'} {t:g} off scale",
-                    ha="right" if side > 0 else "left", va="top", transform=ax.transAxes,
-                    color=ROLE_COLOR["threshold"], fontsize=7)  # fmt: skip
+            ax.text(
+                1.0 if side > 0 else 0.0,
+                0.97,
+                f"{'→' if side > 0 else '←'} {t:g} off scale",
+                ha="right" if side > 0 else "left",
+                va="top",
+                transform=ax.transAxes,
+                color=ROLE_COLOR["threshold"],
+                fontsize=7,
+            )
             continue
-        ax.axvline(x, color=ROLE_COLOR["threshold"], linestyle="--", linewidth=1.2,
-                   label="Threshold (config responses.checks)")  # fmt: skip
+        ax.axvline(
+            x,
+            color=ROLE_COLOR["threshold"],
+            linestyle="--",
+            linewidth=1.2,
+            label="Threshold (config responses.checks)",
+        )
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
 
 

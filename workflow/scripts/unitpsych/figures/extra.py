@@ -30,25 +30,47 @@ def property_vs_score(
     conds = [c for c in fb.CONDITIONS if c in set(t["condition"])]
     for i, cond in enumerate(conds):
         rows = fb.select(t, condition=cond)
-        bars = ax.errorbar(rows[column], rows["score"], yerr=fb.ci_errors(rows), fmt="o", color=fb.CONDITION_COLOR[cond],
-                           markeredgecolor="0.2", label=fb.CONDITION_LABEL[cond], zorder=3)  # fmt: skip
+        bars = ax.errorbar(
+            rows[column],
+            rows["score"],
+            yerr=fb.ci_errors(rows),
+            fmt="o",
+            color=fb.CONDITION_COLOR[cond],
+            markeredgecolor="0.2",
+            label=fb.CONDITION_LABEL[cond],
+            zorder=3,
+        )
         dx = 3.0 * (2 * i - (len(conds) - 1))  # points: a model's two conditions side by side
         shift = ax.transData + ScaledTranslation(dx / 72, 0, fig.dpi_scale_trans)
         for artist in bars.get_children():
             artist.set_transform(shift)
         if cond == "natural" or "natural" not in set(t["condition"]):
             for _, r in rows.iterrows():
-                ax.annotate(str(number[r["model"]]), (r[column], r["score"]), xytext=(3.0 * len(conds) + 3, 3),
-                            textcoords="offset points", fontsize=6.5)  # fmt: skip
+                ax.annotate(
+                    str(number[r["model"]]),
+                    (r[column], r["score"]),
+                    xytext=(3.0 * len(conds) + 3, 3),
+                    textcoords="offset points",
+                    fontsize=6.5,
+                )
     fb.chance_line(ax)
     ax.set_ylim(*fb.score_ylim(t["ci_low"], t["ci_high"]))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(fb.SCORE_LABEL)
     ax.add_artist(ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0)))
-    key = [Line2D([], [], linestyle="none", marker=f"${k}$", color="0.2", label=labels[m])
-           for m, k in number.items()]  # fmt: skip
-    ax.legend(handles=key, loc="upper left", bbox_to_anchor=(1.0, 0.68), title="Models",
-              fontsize=7, title_fontsize=7, handletextpad=0.4)  # fmt: skip
+    key = [
+        Line2D([], [], linestyle="none", marker=f"${k}$", color="0.2", label=labels[m])
+        for m, k in number.items()
+    ]
+    ax.legend(
+        handles=key,
+        loc="upper left",
+        bbox_to_anchor=(1.0, 0.68),
+        title="Models",
+        fontsize=7,
+        title_fontsize=7,
+        handletextpad=0.4,
+    )
     fb.add_note(fig, fb.sources_text([t]))
     return fig
 
@@ -98,8 +120,13 @@ def significance_matrix(
     return fig
 
 
-def unit_baseline(unit_scores: pd.DataFrame, unit_statistics: pd.DataFrame, spearman: pd.DataFrame | None,
-                  measure: str, xlabel: str) -> Figure:  # fmt: skip
+def unit_baseline(
+    unit_scores: pd.DataFrame,
+    unit_statistics: pd.DataFrame,
+    spearman: pd.DataFrame | None,
+    measure: str,
+    xlabel: str,
+) -> Figure:
     """§9 baselines: per-unit natural score vs a unit statistic, one panel per model, ρ and p."""
     scores = fb.select(unit_scores, condition="natural", difficulty=fb.EASY)
     t = scores.merge(unit_statistics[["model", "unit", measure]], on=["model", "unit"], how="inner")
@@ -135,9 +162,10 @@ def machine_scores(mis: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     kinds = (
         set(mis["score_kind"].dropna()) if column == "score" and "score_kind" in mis else {column}
     )
-    label = {frozenset({"mis"}): "Machine Interpretability Score",
-             frozenset({"accuracy"}): "Machine Observer Accuracy (α-free)"}.get(
-        frozenset(kinds), "MIS or α-free Observer Accuracy")  # fmt: skip
+    label = {
+        frozenset({"mis"}): "Machine Interpretability Score",
+        frozenset({"accuracy"}): "Machine Observer Accuracy (α-free)",
+    }.get(frozenset(kinds), "MIS or α-free Observer Accuracy")
     t = mis[["model", "unit", column]].rename(columns={column: "value"}).dropna(subset=["value"])
     return t, label
 
@@ -170,8 +198,13 @@ def mis_per_model(mis: pd.DataFrame, unit_scores: pd.DataFrame) -> Figure:
     ax.set_xlabel(fb.SCALE_LABEL)
     ax.set_ylabel(ylabel)
     fig.legend(loc="outside upper center")
-    fb.add_note(fig, fb.join_notes(backend_note(mis), f"bars: mean over units; dots: units "
-                                                     f"({len(t)} units of {len(models)} models)"))  # fmt: skip
+    fb.add_note(
+        fig,
+        fb.join_notes(
+            backend_note(mis),
+            f"bars: mean over units; dots: units ({len(t)} units of {len(models)} models)",
+        ),
+    )
     return fig
 
 
@@ -200,7 +233,8 @@ def mis_vs_human(
     fb.add_note(
         fig,
         fb.join_notes(
-            fb.sources_text([scores], unit_col=None), backend_note(mis),
+            fb.sources_text([scores], unit_col=None),
+            backend_note(mis),
             "one point per unit; grey: identity",
         ),
     )
@@ -215,20 +249,46 @@ def reproduction(reproduction: pd.DataFrame) -> Figure:
     conds = [c for c in fb.CONDITIONS if c in set(t["condition"])]
     models = fb.model_order(t)
     labels = fb.model_labels(t)
-    fig, axes = plt.subplots(1, len(conds), figsize=(1.0 + 0.55 * len(models) * len(conds), 3.4),
-                             layout="constrained", squeeze=False, sharey=True)  # fmt: skip
+    fig, axes = plt.subplots(
+        1,
+        len(conds),
+        figsize=(1.0 + 0.55 * len(models) * len(conds), 3.4),
+        layout="constrained",
+        squeeze=False,
+        sharey=True,
+    )
     x = {m: i for i, m in enumerate(models)}
     for ax, cond in zip(axes[0], conds, strict=True):
         rows = fb.select(t, condition=cond)
         xs = rows["model"].map(x).to_numpy(float)
-        paper = pd.DataFrame({"score": rows["paper_score"], "ci_low": rows["paper_ci_low"],
-                              "ci_high": rows["paper_ci_high"]})  # fmt: skip
-        ax.errorbar(xs - 0.12, paper["score"], yerr=fb.ci_errors(paper), fmt="D", color="0.15",
-                    markersize=4, label="Paper", zorder=3)  # fmt: skip
+        paper = pd.DataFrame(
+            {
+                "score": rows["paper_score"],
+                "ci_low": rows["paper_ci_low"],
+                "ci_high": rows["paper_ci_high"],
+            }
+        )
+        ax.errorbar(
+            xs - 0.12,
+            paper["score"],
+            yerr=fb.ci_errors(paper),
+            fmt="D",
+            color="0.15",
+            markersize=4,
+            label="Paper",
+            zorder=3,
+        )
         ours = rows.dropna(subset=["score"])
-        ax.errorbar(ours["model"].map(x).to_numpy(float) + 0.12, ours["score"],
-                    yerr=fb.ci_errors(ours), fmt="o", color=fb.CONDITION_COLOR[cond],
-                    markeredgecolor="0.2", label="Released responses (ours)", zorder=3)  # fmt: skip
+        ax.errorbar(
+            ours["model"].map(x).to_numpy(float) + 0.12,
+            ours["score"],
+            yerr=fb.ci_errors(ours),
+            fmt="o",
+            color=fb.CONDITION_COLOR[cond],
+            markeredgecolor="0.2",
+            label="Released responses (ours)",
+            zorder=3,
+        )
         fb.chance_line(ax, label=None)
         fb.model_ticks(ax, models, labels)
         ax.set_title(fb.CONDITION_LABEL[cond])
@@ -239,9 +299,12 @@ def reproduction(reproduction: pd.DataFrame) -> Figure:
     axes[0][-1].legend(loc="upper right", fontsize=7)
     diff = t["difference"].abs()
     inside = t["paper_inside_our_ci"].dropna()
-    fb.add_note(fig, fb.join_notes(
-        fb.sources_text([t]),
-        f"largest |ours − paper| {diff.max():.3f}; paper inside our 95 % CI for "
-        f"{int(inside.astype(bool).sum())} of {len(inside)}",
-    ))  # fmt: skip
+    fb.add_note(
+        fig,
+        fb.join_notes(
+            fb.sources_text([t]),
+            f"largest |ours − paper| {diff.max():.3f}; paper inside our 95 % CI for "
+            f"{int(inside.astype(bool).sum())} of {len(inside)}",
+        ),
+    )
     return fig

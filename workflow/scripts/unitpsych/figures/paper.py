@@ -71,8 +71,14 @@ def model_comparison(model_scores: pd.DataFrame, reveal: str = "all") -> Figure:
         shown = has & _revealed(reveal, cond, models)
         hidden = has & ~shown
         offset = (i - (len(conds) - 1) / 2) * width
-        ax.bar(x[shown] + offset, rows["score"][shown], width, yerr=ci_errors(rows[shown]),
-               color=CONDITION_COLOR[cond], label=CONDITION_LABEL[cond])  # fmt: skip
+        ax.bar(
+            x[shown] + offset,
+            rows["score"][shown],
+            width,
+            yerr=ci_errors(rows[shown]),
+            color=CONDITION_COLOR[cond],
+            label=CONDITION_LABEL[cond],
+        )
         if hidden.any():
             for bar in ax.bar(
                 x[hidden] + offset, rows["score"][hidden], width, color=CONDITION_COLOR[cond]
@@ -137,8 +143,14 @@ def difficulty_comparison(model_scores: pd.DataFrame) -> Figure:
     if not panels:
         raise FigureInputError("no model has experiments at easy and a harder difficulty")
     labels = model_labels(model_scores)
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.2), squeeze=False,
-                             sharey=True, layout="constrained")  # fmt: skip
+    fig, axes = plt.subplots(
+        1,
+        len(panels),
+        figsize=(3.4 * len(panels), 3.2),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
     used = []
     for ax, letter, (cond, models) in zip(axes[0], "abcd", panels, strict=False):
         t = model_scores[(model_scores["condition"] == cond) & model_scores["model"].isin(models)]
@@ -170,8 +182,9 @@ def difficulty_comparison(model_scores: pd.DataFrame) -> Figure:
     return fig
 
 
-def layer_depth(layer_scores: pd.DataFrame, model_scores: pd.DataFrame,
-                spearman: pd.DataFrame | None = None) -> Figure:  # fmt: skip
+def layer_depth(
+    layer_scores: pd.DataFrame, model_scores: pd.DataFrame, spearman: pd.DataFrame | None = None
+) -> Figure:
     """Item 5: layer-pooled natural score vs relative layer position, one panel per model."""
     ms = require(
         select(model_scores, difficulty=EASY, condition="natural"),
@@ -225,8 +238,9 @@ def natural_vs_synthetic(unit_scores: pd.DataFrame, spearman: pd.DataFrame | Non
 
 def _pivot_units(t: pd.DataFrame, column: str) -> pd.DataFrame:
     """Per-unit proportion correct with one column per value of `column` (condition/difficulty)."""
-    return t.pivot_table(index=["unit", "layer_index", "channel"], columns=column,
-                         values="proportion_correct").reset_index()  # fmt: skip
+    return t.pivot_table(
+        index=["unit", "layer_index", "channel"], columns=column, values="proportion_correct"
+    ).reset_index()
 
 
 def _unit_positions(p: pd.DataFrame) -> np.ndarray:
@@ -251,8 +265,14 @@ def difficulty_units(
     labels = model_labels(t)
     present = [d for d in difficulties if d in set(t["difficulty"])]
     colour = dict(zip(present, shades(len(present), "Oranges", 0.35, 0.95), strict=True))
-    fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.0), squeeze=False,
-                             sharey=True, layout="constrained")  # fmt: skip
+    fig, axes = plt.subplots(
+        1,
+        len(models),
+        figsize=(3.6 * len(models), 3.0),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
     for ax, m in zip(axes[0], models, strict=True):
         p = _pivot_units(select(t, model=m), "difficulty")
         diffs = [d for d in difficulties if d in p]
@@ -284,12 +304,19 @@ def difficulty_gaps(
     models = [m for m in _series_models(t[t["difficulty"].isin([EASY, *hard])], "natural")]
     if not models or not hard:
         raise FigureInputError(
-            f"no model has natural experiments at easy and one of {', '.join(hard) or 'hard85, hard95'}"
+            "no model has natural experiments at easy and one of "
+            f"{', '.join(hard) or 'hard85, hard95'}"
         )
     labels = model_labels(t)
     ncols = 2 * len(hard)
-    fig, axes = plt.subplots(len(models), ncols, figsize=(2.6 * ncols, 2.4 * len(models)), squeeze=False,
-                             sharey="row", layout="constrained")  # fmt: skip
+    fig, axes = plt.subplots(
+        len(models),
+        ncols,
+        figsize=(2.6 * ncols, 2.4 * len(models)),
+        squeeze=False,
+        sharey="row",
+        layout="constrained",
+    )
     for r, m in enumerate(models):
         p = _pivot_units(select(t, model=m), "difficulty")
         for k, d in enumerate(hard):
@@ -326,8 +353,10 @@ def difficulty_gaps(
 
 def confidence_comparison(confidence_scores: pd.DataFrame, condition: str) -> Figure:
     """Item 9: model score on low-confidence (1) vs high-confidence (3) responses, with CIs."""
-    t = require(select(confidence_scores, difficulty=EASY, condition=condition),
-                f"{condition} experiments at easy difficulty")  # fmt: skip
+    t = require(
+        select(confidence_scores, difficulty=EASY, condition=condition),
+        f"{condition} experiments at easy difficulty",
+    )
     models, labels = model_order(t), model_labels(t)
     fig, ax = _bar_figure(len(models))
     x = np.arange(len(models))
@@ -338,11 +367,26 @@ def confidence_comparison(confidence_scores: pd.DataFrame, condition: str) -> Fi
         rows = select(t, confidence=conf).set_index("model").reindex(models)
         has = rows["score"].notna().to_numpy()
         xs = x + (i - 0.5) * 0.4
-        ax.bar(xs[has], rows["score"][has], 0.4, yerr=ci_errors(rows[has]),
-               color=CONDITION_COLOR[condition], alpha=alpha, label=name)  # fmt: skip
+        ax.bar(
+            xs[has],
+            rows["score"][has],
+            0.4,
+            yerr=ci_errors(rows[has]),
+            color=CONDITION_COLOR[condition],
+            alpha=alpha,
+            label=name,
+        )
         for xm in xs[~has]:  # a model without responses at this confidence: say so
-            ax.text(xm, 0.02, "none", transform=ax.get_xaxis_transform(), ha="center",
-                    va="bottom", fontsize=7, color="0.35")  # fmt: skip
+            ax.text(
+                xm,
+                0.02,
+                "none",
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color="0.35",
+            )
         handles.append(Patch(facecolor=CONDITION_COLOR[condition], alpha=alpha, label=name))
     chance_line(ax)
     ax.set_ylim(*score_ylim(t["ci_low"], t["ci_high"]))
@@ -377,8 +421,14 @@ def confidence_distribution(distribution: pd.DataFrame) -> Figure:
                 .reindex(models)
             )
             has = frac.notna().to_numpy()
-            ax.bar(x[has] + offset, frac[has], width, bottom=bottom[has], color=color,
-                   label=f"{CONDITION_LABEL[cond]}, confidence {conf}")  # fmt: skip
+            ax.bar(
+                x[has] + offset,
+                frac[has],
+                width,
+                bottom=bottom[has],
+                color=color,
+                label=f"{CONDITION_LABEL[cond]}, confidence {conf}",
+            )
             bottom[has] += frac[has].to_numpy()
     ax.set_ylim(0, 1.0)
     model_ticks(ax, models, labels)

@@ -80,59 +80,171 @@ FIGURES: dict[str, FigureSpec] = {
     for s in [
         _spec("model_comparison", "paper.model_comparison", ["model_scores"], "natural"),
         _spec("comparison_figure_1", "paper.comparison_figure_1", ["model_scores"], "natural"),
-        *[_spec(f"model_comparison_slides_variation_{i}", ("paper.model_comparison", dict(reveal=r)),
-                ["model_scores"], "natural")
-          for i, r in ((1, "none"), (2, "first_natural"), (3, "natural"))],
-        _spec("model_comparison_rn_easy_vs_hard_natural_and_optimized", "paper.difficulty_comparison",
-              ["model_scores"], "natural_series"),
-        _spec("model_comparison_unit_performance", "paper.layer_depth",
-              ["layer_scores", "model_scores", "spearman"], "natural"),
-        _spec("model_comparison_unit_performance_natural_vs_synthetic", "paper.natural_vs_synthetic",
-              ["unit_scores", "spearman"], "both"),
-        _spec("model_comparison_units_rn_easy_vs_hard", "paper.difficulty_units", ["unit_scores"],
-              "natural_series"),
-        _spec("model_comparison_units_rn_easy_vs_hard_gaps", "paper.difficulty_gaps", ["unit_scores"],
-              "natural_series_85_95"),
-        _spec("model_comparison_natural_confidence", ("paper.confidence_comparison", dict(condition="natural")),
-              ["confidence_scores"], "natural"),
-        _spec("model_comparison_synthetic_confidence",
-              ("paper.confidence_comparison", dict(condition="synthetic")), ["confidence_scores"], "synthetic"),
-        _spec("model_comparison_confidence_distribution", "paper.confidence_distribution",
-              ["confidence_distribution"], "any"),
-        _spec("model_accuracy_vs_performance", "extra.model_accuracy_vs_performance", ["model_scores"],
-              "top1_accuracy", properties=True),
-        _spec("model_human_likeness_vs_performance", "extra.model_human_likeness_vs_performance",
-              ["model_scores"], "mean_rank", properties=True),
-        _spec("model_comparison_significance_natural",
-              ("extra.significance_matrix", dict(condition="natural")), ["conover_holm", "model_scores"],
-              "natural_pair"),
-        _spec("model_comparison_significance_optimized",
-              ("extra.significance_matrix", dict(condition="synthetic")), ["conover_holm", "model_scores"],
-              "synthetic_pair"),
-        _spec("exclusion_criteria_decision_distribution", "exclusions.exclusion_decisions", ["exclusions"], "any"),
-        _spec("exclusion_criteria_value_distribution", "exclusions.exclusion_values", ["exclusions"], "any",
-              thresholds=True),
-        *[_spec(name, ("extra.unit_baseline", dict(measure=col, xlabel=label)), ["unit_scores", "baselines"],
-                "natural", per_model=("unit_statistics",), group=_BASELINE)
-          for name, (col, label) in BASELINES.items()],
-        _spec("mis_per_model", "extra.mis_per_model", ["unit_scores"], "natural", per_model=("mis",), group=_BEYOND,
-              code_version=3),
-        _spec("mis_vs_human", "extra.mis_vs_human", ["unit_scores", "baselines"], "natural", per_model=("mis",),
-              group=_BEYOND, code_version=3),
-        _spec("mis_all_depth", "mis_all.mis_all_depth", [], "mis_all", per_model=("mis_all",), properties=True,
-              group=_BEYOND, code_version=1),
-        _spec("mis_all_models", "mis_all.mis_all_models", [], "mis_all", per_model=("mis_all",), properties=True,
-              group=_BEYOND, code_version=1),
-        _spec("reproduction", "extra.reproduction", ["reproduction"], "any", source="imi", group=_BEYOND,
-              code_version=1),
+        *[
+            _spec(
+                f"model_comparison_slides_variation_{i}",
+                ("paper.model_comparison", dict(reveal=r)),
+                ["model_scores"],
+                "natural",
+            )
+            for i, r in ((1, "none"), (2, "first_natural"), (3, "natural"))
+        ],
+        _spec(
+            "model_comparison_rn_easy_vs_hard_natural_and_optimized",
+            "paper.difficulty_comparison",
+            ["model_scores"],
+            "natural_series",
+        ),
+        _spec(
+            "model_comparison_unit_performance",
+            "paper.layer_depth",
+            ["layer_scores", "model_scores", "spearman"],
+            "natural",
+        ),
+        _spec(
+            "model_comparison_unit_performance_natural_vs_synthetic",
+            "paper.natural_vs_synthetic",
+            ["unit_scores", "spearman"],
+            "both",
+        ),
+        _spec(
+            "model_comparison_units_rn_easy_vs_hard",
+            "paper.difficulty_units",
+            ["unit_scores"],
+            "natural_series",
+        ),
+        _spec(
+            "model_comparison_units_rn_easy_vs_hard_gaps",
+            "paper.difficulty_gaps",
+            ["unit_scores"],
+            "natural_series_85_95",
+        ),
+        _spec(
+            "model_comparison_natural_confidence",
+            ("paper.confidence_comparison", dict(condition="natural")),
+            ["confidence_scores"],
+            "natural",
+        ),
+        _spec(
+            "model_comparison_synthetic_confidence",
+            ("paper.confidence_comparison", dict(condition="synthetic")),
+            ["confidence_scores"],
+            "synthetic",
+        ),
+        _spec(
+            "model_comparison_confidence_distribution",
+            "paper.confidence_distribution",
+            ["confidence_distribution"],
+            "any",
+        ),
+        _spec(
+            "model_accuracy_vs_performance",
+            "extra.model_accuracy_vs_performance",
+            ["model_scores"],
+            "top1_accuracy",
+            properties=True,
+        ),
+        _spec(
+            "model_human_likeness_vs_performance",
+            "extra.model_human_likeness_vs_performance",
+            ["model_scores"],
+            "mean_rank",
+            properties=True,
+        ),
+        _spec(
+            "model_comparison_significance_natural",
+            ("extra.significance_matrix", dict(condition="natural")),
+            ["conover_holm", "model_scores"],
+            "natural_pair",
+        ),
+        _spec(
+            "model_comparison_significance_optimized",
+            ("extra.significance_matrix", dict(condition="synthetic")),
+            ["conover_holm", "model_scores"],
+            "synthetic_pair",
+        ),
+        _spec(
+            "exclusion_criteria_decision_distribution",
+            "exclusions.exclusion_decisions",
+            ["exclusions"],
+            "any",
+        ),
+        _spec(
+            "exclusion_criteria_value_distribution",
+            "exclusions.exclusion_values",
+            ["exclusions"],
+            "any",
+            thresholds=True,
+        ),
+        *[
+            _spec(
+                name,
+                ("extra.unit_baseline", dict(measure=col, xlabel=label)),
+                ["unit_scores", "baselines"],
+                "natural",
+                per_model=("unit_statistics",),
+                group=_BASELINE,
+            )
+            for name, (col, label) in BASELINES.items()
+        ],
+        _spec(
+            "mis_per_model",
+            "extra.mis_per_model",
+            ["unit_scores"],
+            "natural",
+            per_model=("mis",),
+            group=_BEYOND,
+            code_version=3,
+        ),
+        _spec(
+            "mis_vs_human",
+            "extra.mis_vs_human",
+            ["unit_scores", "baselines"],
+            "natural",
+            per_model=("mis",),
+            group=_BEYOND,
+            code_version=3,
+        ),
+        _spec(
+            "mis_all_depth",
+            "mis_all.mis_all_depth",
+            [],
+            "mis_all",
+            per_model=("mis_all",),
+            properties=True,
+            group=_BEYOND,
+            code_version=1,
+        ),
+        _spec(
+            "mis_all_models",
+            "mis_all.mis_all_models",
+            [],
+            "mis_all",
+            per_model=("mis_all",),
+            properties=True,
+            group=_BEYOND,
+            code_version=1,
+        ),
+        _spec(
+            "reproduction",
+            "extra.reproduction",
+            ["reproduction"],
+            "any",
+            source="imi",
+            group=_BEYOND,
+            code_version=1,
+        ),
     ]
-}  # fmt: skip
+}
 
 
 def _models(experiments: Iterable, condition: str, difficulty: str | None = EASY) -> list[str]:
     """Models (in config order) with an experiment of `condition` at `difficulty` (None: any)."""
-    out = [e.model for e in experiments
-           if e.condition == condition and (difficulty is None or e.difficulty == difficulty)]  # fmt: skip
+    out = [
+        e.model
+        for e in experiments
+        if e.condition == condition and (difficulty is None or e.difficulty == difficulty)
+    ]
     return list(dict.fromkeys(out))
 
 
@@ -154,41 +266,63 @@ def _with_property(experiments: list, properties: pd.DataFrame | None, column: s
 
 REQUIREMENTS: dict[str, tuple[str, Callable[[list, pd.DataFrame | None], bool]]] = {
     "any": ("at least one experiment", lambda e, p: len(e) > 0),
-    "natural": ("a natural experiment at easy difficulty (e.g. '<model>_natural')",
-                lambda e, p: len(_models(e, "natural")) > 0),
-    "synthetic": ("a synthetic experiment at easy difficulty (e.g. '<model>_synthetic')",
-                  lambda e, p: len(_models(e, "synthetic")) > 0),
-    "both": ("a model with both '<model>_natural' and '<model>_synthetic'",
-             lambda e, p: bool(set(_models(e, "natural")) & set(_models(e, "synthetic")))),
-    "natural_pair": ("natural experiments at easy difficulty of at least 2 models",
-                     lambda e, p: len(_models(e, "natural")) >= 2),
-    "synthetic_pair": ("synthetic experiments at easy difficulty of at least 2 models",
-                       lambda e, p: len(_models(e, "synthetic")) >= 2),
-    "natural_series": ("a model with '<model>_natural' and a harder natural experiment "
-                       "('<model>_hard99_natural', '<model>_hard95_natural' or '<model>_hard85_natural')",
-                       lambda e, p: len(_series(e)) > 0),
-    "natural_series_85_95": ("a model with '<model>_natural' and '<model>_hard85_natural' or "
-                             "'<model>_hard95_natural'", lambda e, p: len(_series(e, ("hard85", "hard95"))) > 0),
-    "top1_accuracy": ("a model with a natural experiment and a top1_accuracy in resources/models.csv",
-                      lambda e, p: len(_with_property(e, p, "top1_accuracy")) > 0),
+    "natural": (
+        "a natural experiment at easy difficulty (e.g. '<model>_natural')",
+        lambda e, p: len(_models(e, "natural")) > 0,
+    ),
+    "synthetic": (
+        "a synthetic experiment at easy difficulty (e.g. '<model>_synthetic')",
+        lambda e, p: len(_models(e, "synthetic")) > 0,
+    ),
+    "both": (
+        "a model with both '<model>_natural' and '<model>_synthetic'",
+        lambda e, p: bool(set(_models(e, "natural")) & set(_models(e, "synthetic"))),
+    ),
+    "natural_pair": (
+        "natural experiments at easy difficulty of at least 2 models",
+        lambda e, p: len(_models(e, "natural")) >= 2,
+    ),
+    "synthetic_pair": (
+        "synthetic experiments at easy difficulty of at least 2 models",
+        lambda e, p: len(_models(e, "synthetic")) >= 2,
+    ),
+    "natural_series": (
+        "a model with '<model>_natural' and a harder natural experiment "
+        "('<model>_hard99_natural', '<model>_hard95_natural' or '<model>_hard85_natural')",
+        lambda e, p: len(_series(e)) > 0,
+    ),
+    "natural_series_85_95": (
+        "a model with '<model>_natural' and '<model>_hard85_natural' or '<model>_hard95_natural'",
+        lambda e, p: len(_series(e, ("hard85", "hard95"))) > 0,
+    ),
+    "top1_accuracy": (
+        "a model with a natural experiment and a top1_accuracy in resources/models.csv",
+        lambda e, p: len(_with_property(e, p, "top1_accuracy")) > 0,
+    ),
     "mis_all": ("the every-unit MIS (config mis_all.enabled)", lambda e, p: True),
-    "mean_rank": ("a model with a natural experiment and a mean_rank in resources/models.csv",
-                  lambda e, p: len(_with_property(e, p, "mean_rank")) > 0),
-}  # fmt: skip
+    "mean_rank": (
+        "a model with a natural experiment and a mean_rank in resources/models.csv",
+        lambda e, p: len(_with_property(e, p, "mean_rank")) > 0,
+    ),
+}
 
 
 def missing_requirement(
-    name: str, experiments: list, properties: pd.DataFrame | None = None,
+    name: str,
+    experiments: list,
+    properties: pd.DataFrame | None = None,
     sources: Iterable[str] = (),
-) -> str | None:  # fmt: skip
+) -> str | None:
     """None when the config (experiments, response sources) can make figure `name`, else what it
     needs, in words."""
     if name not in FIGURES:
         raise KeyError(f"unknown figure {name!r}; known: {', '.join(FIGURES)}")
     spec = FIGURES[name]
     if spec.source and spec.source not in set(sources):
-        return (f"figure {name!r} needs the response source {spec.source!r} in "
-                f"responses.sources; the config's sources are: {', '.join(sources) or 'none'}")
+        return (
+            f"figure {name!r} needs the response source {spec.source!r} in "
+            f"responses.sources; the config's sources are: {', '.join(sources) or 'none'}"
+        )
     text, ok = REQUIREMENTS[spec.needs]
     if ok(list(experiments), properties):
         return None
@@ -205,7 +339,8 @@ def figure_models(name: str, experiments: list, models: Iterable[str] = ()) -> l
 
 
 def model_properties(models: Mapping[str, Mapping], table: pd.DataFrame) -> pd.DataFrame:
-    """model, top1_accuracy, mean_rank, n_parameters of the configured models (resources/models.csv),
+    """model, top1_accuracy, mean_rank, n_parameters of the configured models
+    (resources/models.csv),
     and their label and scale_rank where `models` gives them.
 
     Looked up by config name, then by `arch`. Untrained models (`weights: random`) get no accuracy
@@ -219,24 +354,40 @@ def model_properties(models: Mapping[str, Mapping], table: pd.DataFrame) -> pd.D
         trained = info.get("weights", "pretrained") != "random"
         row = by_id.loc[key] if trained and key in by_id.index else None
         arch_row = by_id.loc[key] if key in by_id.index else None  # size: trained or not
-        rows.append({"model": name,
-                     **{c: (row[c] if row is not None and c in row else float("nan"))
-                        for c in ("top1_accuracy", "mean_rank")},
-                     "n_parameters": (arch_row["n_parameters"] if arch_row is not None
-                                      and "n_parameters" in arch_row else float("nan")),
-                     **{k: info[k] for k in ("label", "scale_rank") if k in info}})  # fmt: skip
+        rows.append(
+            {
+                "model": name,
+                **{
+                    c: (row[c] if row is not None and c in row else float("nan"))
+                    for c in ("top1_accuracy", "mean_rank")
+                },
+                "n_parameters": (
+                    arch_row["n_parameters"]
+                    if arch_row is not None and "n_parameters" in arch_row
+                    else float("nan")
+                ),
+                **{k: info[k] for k in ("label", "scale_rank") if k in info},
+            }
+        )
     columns = ["model", "top1_accuracy", "mean_rank", "n_parameters"]
-    return pd.DataFrame(rows).reindex(columns=columns + [c for c in ("label", "scale_rank")
-                                                         if any(c in r for r in rows)])  # fmt: skip
+    return pd.DataFrame(rows).reindex(
+        columns=columns + [c for c in ("label", "scale_rank") if any(c in r for r in rows)]
+    )
 
 
-def draw(name: str, tables: Mapping[str, pd.DataFrame], properties: pd.DataFrame | None = None,
-         thresholds: Mapping[str, Any] | None = None) -> Figure:  # fmt: skip
+def draw(
+    name: str,
+    tables: Mapping[str, pd.DataFrame],
+    properties: pd.DataFrame | None = None,
+    thresholds: Mapping[str, Any] | None = None,
+) -> Figure:
     """Draw figure `name` from its tables (keyed by table name; per-model files concatenated)."""
     spec = FIGURES[name]
     args: dict[str, Any] = {}
     for t in (*spec.tables, *spec.per_model):
-        args[{"confidence_distribution": "distribution", "baselines": "spearman"}.get(t, t)] = tables[t]
+        args[{"confidence_distribution": "distribution", "baselines": "spearman"}.get(t, t)] = (
+            tables[t]
+        )
     if spec.properties:
         args["properties"] = properties
     if spec.thresholds:

@@ -21,7 +21,18 @@ from unitpsych.models.registry import (
 )
 
 __all__ = [
-    "KNOWN_ARCHS", "AccuracyError", "AccuracyResult", "ArchSpec", "LoadedModel", "check",
-    "expected_accuracy", "get_spec", "imagenet_head", "job_device", "labelled_set",
-    "load_job_model", "load_model", "top1_accuracy",
-]  # fmt: skip
+    "KNOWN_ARCHS",
+    "AccuracyError",
+    "AccuracyResult",
+    "ArchSpec",
+    "LoadedModel",
+    "check",
+    "expected_accuracy",
+    "get_spec",
+    "imagenet_head",
+    "job_device",
+    "labelled_set",
+    "load_job_model",
+    "load_model",
+    "top1_accuracy",
+]

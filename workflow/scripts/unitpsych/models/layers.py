@@ -1,4 +1,5 @@
-"""Layer names, layers of interest per model family, and the per-image reduction (protocol §1.3–§1.4).
+"""Layer names, layers of interest per model family, and the per-image reduction (protocol
+§1.3–§1.4).
 
 Importable without torch: the rules are plain string predicates; torch is imported where tensors are
 touched.
@@ -31,7 +32,8 @@ def googlenet_rule(name: str) -> bool:
 
 
 def resnet_rule(name: str) -> bool:
-    """ResNet-50 type: conv/bn of every bottleneck and the pre-ReLU residual sum `shortcut` (112)."""
+    """ResNet-50 type: conv/bn of every bottleneck and the pre-ReLU residual sum `shortcut`
+    (112)."""
     return name.startswith("layer") and name.endswith(_RESNET_ENDINGS)
 
 
@@ -45,7 +47,8 @@ def densenet_rule(name: str) -> bool:
 
 
 def _block_or_part(block: re.Pattern[str], endings: tuple[str, ...], name: str) -> bool:
-    """True for a block's own output (`name` matches `block` fully) or one of its `endings` parts."""
+    """True for a block's own output (`name` matches `block` fully) or one of its `endings`
+    parts."""
     match = block.match(name)
     if match is None:
         return False

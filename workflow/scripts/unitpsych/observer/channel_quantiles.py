@@ -1,7 +1,8 @@
 """Every channel's MIS tasks, drawn from top and bottom quantile sets kept while streaming once.
 
 The MIS tasks of a unit draw their images from its top and bottom `quantile` of activations
-(`unitpsych.observer.mis`), so the every-unit MIS needs, per channel, only those images: ceil(n · q) per
+(`unitpsych.observer.mis`), so the every-unit MIS needs, per channel, only those images: ceil(n · q)
+per
 side, and whether the channel was finite and constant. The pass keeps them in a streaming state
 (`QuantileSets`): new rows wait in a buffer that is merged with a stable sort whenever it holds as
 many rows as a set, so no per-image value is stored and memory is bounded by the sets
@@ -122,22 +123,30 @@ class QuantileSets:
         self.bot_val, self.bot_idx = torch.cat(parts["bv"]), torch.cat(parts["bi"])
 
     def slab(self, start: int, stop: int, size: int) -> QuantileSlab:
-        """Units [start, stop): their sets cut to `size` (at most `capacity`) and reasons, in numpy."""
+        """Units [start, stop): their sets cut to `size` (at most `capacity`) and reasons, in
+        numpy."""
         self._merge()
         if size > self.capacity:
             raise ValueError(f"a quantile set of {size} exceeds the capacity {self.capacity}")
         part = slice(start, stop)
-        reasons = excluded_reasons(self.finite[part].cpu().numpy(), self.low[part].cpu().numpy(),
-                                   self.high[part].cpu().numpy())  # fmt: skip
-        return QuantileSlab(self.top_idx[part, :size].cpu().numpy().astype(np.int64),
-                            self.top_val[part, :size].cpu().numpy().astype(np.float64),
-                            self.bot_idx[part, :size].cpu().numpy().astype(np.int64),
-                            self.bot_val[part, :size].cpu().numpy().astype(np.float64), reasons)  # fmt: skip
+        reasons = excluded_reasons(
+            self.finite[part].cpu().numpy(),
+            self.low[part].cpu().numpy(),
+            self.high[part].cpu().numpy(),
+        )
+        return QuantileSlab(
+            self.top_idx[part, :size].cpu().numpy().astype(np.int64),
+            self.top_val[part, :size].cpu().numpy().astype(np.float64),
+            self.bot_idx[part, :size].cpu().numpy().astype(np.int64),
+            self.bot_val[part, :size].cpu().numpy().astype(np.float64),
+            reasons,
+        )
 
 
 @dataclass(frozen=True)
 class QuantileSlab:
-    """The quantile sets of a slab of units ([U, size], most extreme first) and why any is unusable."""
+    """The quantile sets of a slab of units ([U, size], most extreme first) and why any is
+    unusable."""
 
     top: np.ndarray
     top_values: np.ndarray
@@ -147,7 +156,8 @@ class QuantileSlab:
 
 
 def slab_from_activations(acts: np.ndarray, size: int) -> QuantileSlab:
-    """The quantile sets of every column of `acts` [n_images, U], as the streaming pass keeps them."""
+    """The quantile sets of every column of `acts` [n_images, U], as the streaming pass keeps
+    them."""
     acts = np.asarray(acts)
     finite = np.isfinite(acts)
     safe = np.where(finite, acts, 0.0)
@@ -155,16 +165,20 @@ def slab_from_activations(acts: np.ndarray, size: int) -> QuantileSlab:
     bottom, top = order[:size].T, order[::-1][:size].T
     cols = safe.T
     empty = np.zeros(acts.shape[1])
-    reasons = excluded_reasons(finite.all(0), safe.min(0) if len(acts) else empty,
-                               safe.max(0) if len(acts) else empty)  # fmt: skip
-    return QuantileSlab(top, np.take_along_axis(cols, top, 1), bottom,
-                        np.take_along_axis(cols, bottom, 1), reasons)  # fmt: skip
+    reasons = excluded_reasons(
+        finite.all(0), safe.min(0) if len(acts) else empty, safe.max(0) if len(acts) else empty
+    )
+    return QuantileSlab(
+        top, np.take_along_axis(cols, top, 1), bottom, np.take_along_axis(cols, bottom, 1), reasons
+    )
 
 
 def excluded_reasons(finite: np.ndarray, low: np.ndarray, high: np.ndarray) -> list[str | None]:
     """Why each unit cannot be scored (non-finite, or constant over the image set), or None."""
-    return [None if f and lo != hi else (NON_FINITE if not f else CONSTANT)
-            for f, lo, hi in zip(finite, low, high, strict=True)]  # fmt: skip
+    return [
+        None if f and lo != hi else (NON_FINITE if not f else CONSTANT)
+        for f, lo, hi in zip(finite, low, high, strict=True)
+    ]
 
 
 def mis_all_subset(n_images: int, max_images: int | None, seed: int) -> np.ndarray:
@@ -198,8 +212,13 @@ def stream_quantile_sets(
     layers = list(sizes)
     units = [make_unit(layer, c) for layer in layers for c in range(sizes[layer])]
     capacity = set_size(len(paths), quantile)
-    log.info("streaming quantile sets: %d units × %d images per side; state %.1f MB on %s",
-             len(units), capacity, state_bytes(len(units), capacity) / 2**20, model.device)  # fmt: skip
+    log.info(
+        "streaming quantile sets: %d units × %d images per side; state %.1f MB on %s",
+        len(units),
+        capacity,
+        state_bytes(len(units), capacity) / 2**20,
+        model.device,
+    )
     state = QuantileSets(len(units), capacity, model.device)
     readable: list[int] = []
     n_bad = 0
@@ -223,16 +242,23 @@ def stream_quantile_sets(
     return units, [paths[i] for i in readable], state, n_bad
 
 
-def write_task_file(out: str | Path, top: np.ndarray, bottom: np.ndarray,
-                    excluded: Sequence[str | None], units: Sequence[str], images: Sequence[str],
-                    attrs: dict) -> None:  # fmt: skip
+def write_task_file(
+    out: str | Path,
+    top: np.ndarray,
+    bottom: np.ndarray,
+    excluded: Sequence[str | None],
+    units: Sequence[str],
+    images: Sequence[str],
+    attrs: dict,
+) -> None:
     """Write every unit's MIS tasks atomically (image ids as int32, chunked by 1,024 units)."""
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
         for key, arr in (("top", top), ("bottom", bottom)):
             chunks = (min(1024, max(len(arr), 1)), *arr.shape[1:]) if arr.size else None
             f.create_dataset(key, data=arr.astype(np.int32), chunks=chunks)
-        f.create_dataset("excluded", data=np.array([r or "" for r in excluded], dtype=object),
-                         dtype=STR)  # fmt: skip
+        f.create_dataset(
+            "excluded", data=np.array([r or "" for r in excluded], dtype=object), dtype=STR
+        )
         f.create_dataset("units", data=np.array(list(units), dtype=object), dtype=STR)
         f.create_dataset("images", data=np.array(list(images), dtype=object), dtype=STR)
         f.attrs.update(attrs)
@@ -256,6 +282,11 @@ class TaskFile:
         with h5py.File(path, "r") as f:
             if not f.attrs.get("complete", False):
                 raise RuntimeError(f"{path} is not a complete MIS task file")
-            return cls(list(f["units"].asstr()[:]), list(f["images"].asstr()[:]),
-                       f["top"][:].astype(np.int64), f["bottom"][:].astype(np.int64),
-                       [r or None for r in f["excluded"].asstr()[:]], dict(f.attrs))  # fmt: skip
+            return cls(
+                list(f["units"].asstr()[:]),
+                list(f["images"].asstr()[:]),
+                f["top"][:].astype(np.int64),
+                f["bottom"][:].astype(np.int64),
+                [r or None for r in f["excluded"].asstr()[:]],
+                dict(f.attrs),
+            )

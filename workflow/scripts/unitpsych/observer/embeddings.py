@@ -2,7 +2,8 @@
 
 `embeddings.h5` holds every image of the image set once per similarity backend
 (`unitpsych.observer.similarity`), written by the resumable block pass
-(`unitpsych.activations.image_pass`). Natural images are cut as the exemplars are (Resize, CenterCrop), so an
+(`unitpsych.activations.image_pass`). Natural images are cut as the exemplars are (Resize,
+CenterCrop), so an
 image-set embedding is the embedding of the shown exemplar; stimuli outside the image set (feature
 visualisations) are embedded from the files as shown.
 """
@@ -40,7 +41,6 @@ class EmbedResult:
     dim: int
 
 
-
 def natural_transform(resize: int, image_size: int) -> Callable:
     """PIL image -> (3, S, S) in [0, 1], cut exactly as the exemplars are (Resize, CenterCrop)."""
     from torchvision.transforms.functional import to_tensor
@@ -66,8 +66,9 @@ def load_shown(path: str | Path, image_size: int):
     return to_tensor(img)
 
 
-def embed_files(backend: Backend, files: Sequence[str | Path], image_size: int,
-                batch_size: int = 32) -> np.ndarray:  # fmt: skip
+def embed_files(
+    backend: Backend, files: Sequence[str | Path], image_size: int, batch_size: int = 32
+) -> np.ndarray:
     """Embed stimulus files as shown (feature visualisations): (n, D) float32."""
     import torch
 
@@ -119,11 +120,19 @@ def embed_image_set(
     try:
         start = int(f.attrs["n_done"])
         dataset = ImageDataset(image_root, paths, natural_transform(resize, image_size), image_size)
-        loader = DataLoader(Subset(dataset, list(range(start, n))),
-                            batch_size=image_pass.batch_size, shuffle=False,
-                            num_workers=image_pass.num_workers)  # fmt: skip
-        bar = tqdm(total=n, initial=start, file=progress, mininterval=5,
-                   desc=f"embeddings {backend.spec.name}")  # fmt: skip
+        loader = DataLoader(
+            Subset(dataset, list(range(start, n))),
+            batch_size=image_pass.batch_size,
+            shuffle=False,
+            num_workers=image_pass.num_workers,
+        )
+        bar = tqdm(
+            total=n,
+            initial=start,
+            file=progress,
+            mininterval=5,
+            desc=f"embeddings {backend.spec.name}",
+        )
         write_blocks(
             f, loader, paths, lambda x: backend(x).cpu().numpy(), start, block_size, dim, bar
         )
@@ -134,15 +143,27 @@ def embed_image_set(
             f.close()
 
 
-def _finalize_embeddings(f: h5py.File, partial: Path, out: Path, paths: list[str],
-                         backend: Backend, dim: int, resize: int, image_size: int) -> EmbedResult:  # fmt: skip
+def _finalize_embeddings(
+    f: h5py.File,
+    partial: Path,
+    out: Path,
+    paths: list[str],
+    backend: Backend,
+    dim: int,
+    resize: int,
+    image_size: int,
+) -> EmbedResult:
     """Copy readable rows into the final cache (row-chunked), drop the partial file."""
     keep = np.flatnonzero(f["valid"][:])
     errors = f["errors"].asstr()[:].reshape(-1, 2)
     rows = max(1, min(len(keep) or 1, (1 << 20) // (4 * dim)))  # ~1 MB chunks of whole rows
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as g:
-        ds = g.create_dataset("embeddings", shape=(len(keep), dim), dtype="float32",
-                              chunks=(rows, dim) if len(keep) else None)  # fmt: skip
+        ds = g.create_dataset(
+            "embeddings",
+            shape=(len(keep), dim),
+            dtype="float32",
+            chunks=(rows, dim) if len(keep) else None,
+        )
         src = f["activations"]
         step = max(rows, 4096)
         for s in range(0, len(keep), step):
@@ -150,12 +171,19 @@ def _finalize_embeddings(f: h5py.File, partial: Path, out: Path, paths: list[str
             ds[s : s + len(sel)] = src[int(sel[0]) : int(sel[-1]) + 1][sel - sel[0]]
         g.create_dataset("images", data=np.array([paths[i] for i in keep], dtype=object), dtype=STR)
         g.create_dataset("unreadable", data=np.array(errors, dtype=object), dtype=STR)
-        g.attrs.update({
-            "backend": backend.spec.name, "similarity": backend.similarity,
-            "description": backend.description, "image_root": f.attrs["image_root"],
-            "resize": resize, "image_size": image_size, "code_version": __version__,
-            "n_unreadable": len(paths) - len(keep), "complete": True,
-        })  # fmt: skip
+        g.attrs.update(
+            {
+                "backend": backend.spec.name,
+                "similarity": backend.similarity,
+                "description": backend.description,
+                "image_root": f.attrs["image_root"],
+                "resize": resize,
+                "image_size": image_size,
+                "code_version": __version__,
+                "n_unreadable": len(paths) - len(keep),
+                "complete": True,
+            }
+        )
     f.close()
     os.remove(partial)
     return EmbedResult(len(keep), len(paths) - len(keep), dim)

@@ -3,7 +3,8 @@
 Per task K+1 images are drawn from the unit's top and bottom activation quantiles; the K most
 extreme are the references and the least extreme the query (Zimmermann, Klindt & Brendel, NeurIPS
 2024, §3). Each task is scored by the observer's decision rule (`unitpsych.observer.scoring`) on the
-image-set embeddings (`unitpsych.observer.embeddings`); MIS = mean σ(α·d) over the tasks, and mean(d > 0)
+image-set embeddings (`unitpsych.observer.embeddings`); MIS = mean σ(α·d) over the tasks, and mean(d
+> 0)
 is the α-free accuracy.
 """
 
@@ -55,8 +56,9 @@ def draw_subsets(uniforms: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def task_uniforms(seed: int, model: str, units: Sequence[str], n_tasks: int,
-                  n_references: int) -> np.ndarray:  # fmt: skip
+def task_uniforms(
+    seed: int, model: str, units: Sequence[str], n_tasks: int, n_references: int
+) -> np.ndarray:
     """The random numbers of each unit's tasks, (U, 2, N, K+1): from the unit's own seed only."""
     out = np.empty((len(units), 2, n_tasks, n_references + 1))
     for u, unit in enumerate(units):
@@ -68,8 +70,9 @@ def quantile_size(n: int, n_references: int, quantile: float) -> int:
     """Images in a unit's top (bottom) quantile; an error when fewer than K+1."""
     size = math.ceil(n * quantile)
     if size < n_references + 1:
-        raise ValueError(f"the {quantile} quantile of {n} images holds {size} < K+1 = "
-                         f"{n_references + 1} images")  # fmt: skip
+        raise ValueError(
+            f"the {quantile} quantile of {n} images holds {size} < K+1 = {n_references + 1} images"
+        )
     return size
 
 
@@ -83,8 +86,9 @@ def draw_task_rows(slab: QuantileSlab, uniforms: np.ndarray) -> tuple[np.ndarray
     n_units, _, n_tasks, m = uniforms.shape
     pick = draw_subsets(uniforms, slab.top.shape[1]).reshape(n_units, 2, n_tasks * m)
     sides = []
-    for side, (rows, values) in enumerate([(slab.top, slab.top_values),
-                                           (slab.bottom, slab.bottom_values)]):  # fmt: skip
+    for side, (rows, values) in enumerate(
+        [(slab.top, slab.top_values), (slab.bottom, slab.bottom_values)]
+    ):
         r = np.take_along_axis(rows, pick[:, side], axis=1).reshape(n_units, n_tasks, m)
         a = np.take_along_axis(values, pick[:, side], axis=1).reshape(n_units, n_tasks, m)
         order = np.argsort(-a if side == 0 else a, axis=-1, kind="stable")
@@ -92,16 +96,18 @@ def draw_task_rows(slab: QuantileSlab, uniforms: np.ndarray) -> tuple[np.ndarray
     return sides[0], sides[1]
 
 
-def sample_task_rows(acts: np.ndarray, uniforms: np.ndarray,
-                     quantile: float) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def sample_task_rows(
+    acts: np.ndarray, uniforms: np.ndarray, quantile: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Image rows of every unit's tasks, from activations [n_images, U]: `draw_task_rows` on the
     top and bottom `quantile` of each column (`channel_quantiles.slab_from_activations`)."""
     size = quantile_size(len(acts), uniforms.shape[-1] - 1, quantile)
     return draw_task_rows(slab_from_activations(acts, size), uniforms)
 
 
-def sample_tasks(acts: np.ndarray, n_tasks: int, n_references: int, quantile: float,
-                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def sample_tasks(
+    acts: np.ndarray, n_tasks: int, n_references: int, quantile: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Image rows of one unit's N tasks: (top, bottom), each (N, K+1), most extreme first."""
     uniforms = rng.random((1, 2, n_tasks, n_references + 1))
     top, bottom = sample_task_rows(np.asarray(acts)[:, None], uniforms, quantile)
@@ -123,8 +129,14 @@ def excluded_reason(acts: np.ndarray) -> str | None:
 GRAM_LIMIT = 8192  # distinct images up to which d is read off one similarity matrix (256 MB)
 
 
-def task_d(top: np.ndarray, bottom: np.ndarray, cache: EmbeddingCache, n_references: int,
-           gram_limit: int = GRAM_LIMIT, slab: int = 64) -> np.ndarray:  # fmt: skip
+def task_d(
+    top: np.ndarray,
+    bottom: np.ndarray,
+    cache: EmbeddingCache,
+    n_references: int,
+    gram_limit: int = GRAM_LIMIT,
+    slab: int = 64,
+) -> np.ndarray:
     """d of every task from embedding-cache rows top, bottom (..., N, K+1), most extreme first.
 
     Up to `gram_limit` distinct images, the similarities of all their pairs are computed once and
@@ -152,8 +164,9 @@ def task_d(top: np.ndarray, bottom: np.ndarray, cache: EmbeddingCache, n_referen
         d = np.empty(top.shape[:2])
         for s in range(0, len(top), slab):
             t, b = emb[pos[s : s + slab, 0]], emb[pos[s : s + slab, 1]]  # (S, N, K+1, D)
-            d[s : s + slab] = decision_variable(t[:, :, k], b[:, :, k], t[:, :, :k], b[:, :, :k],
-                                                cache.similarity)  # fmt: skip
+            d[s : s + slab] = decision_variable(
+                t[:, :, k], b[:, :, k], t[:, :, :k], b[:, :, :k], cache.similarity
+            )
     return d.reshape(*lead, top.shape[1])
 
 
@@ -196,14 +209,31 @@ def mis_tasks(
     for unit in units:
         if unit in draws:
             top_i, bottom_i = draws[unit]
-            frames.append(pd.DataFrame({
-                "unit": unit, "task": np.arange(1, n_tasks + 1), "d": d[unit],
-                "max_query": img[top_i[:, n_references]], "min_query": img[bottom_i[:, n_references]],
-                "excluded": "",
-            }))  # fmt: skip
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "unit": unit,
+                        "task": np.arange(1, n_tasks + 1),
+                        "d": d[unit],
+                        "max_query": img[top_i[:, n_references]],
+                        "min_query": img[bottom_i[:, n_references]],
+                        "excluded": "",
+                    }
+                )
+            )
         else:
-            frames.append(pd.DataFrame({"unit": [unit], "task": [0], "d": [np.nan], "max_query": [""],
-                                        "min_query": [""], "excluded": [excluded[unit]]}))  # fmt: skip
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "unit": [unit],
+                        "task": [0],
+                        "d": [np.nan],
+                        "max_query": [""],
+                        "min_query": [""],
+                        "excluded": [excluded[unit]],
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -216,8 +246,9 @@ def image_rows(cache: EmbeddingCache, images: Sequence[str]) -> np.ndarray:
     return rows_of
 
 
-def mis_table(tasks: pd.DataFrame, model: str, backend: str, alpha: float | None,
-              alpha_source: str) -> pd.DataFrame:  # fmt: skip
+def mis_table(
+    tasks: pd.DataFrame, model: str, backend: str, alpha: float | None, alpha_source: str
+) -> pd.DataFrame:
     """One row per unit: MIS = mean σ(α·d), α-free accuracy mean(d > 0), and the score used."""
     from unitpsych.units.sampling import split_unit
 
@@ -230,14 +261,33 @@ def mis_table(tasks: pd.DataFrame, model: str, backend: str, alpha: float | None
             d = group["d"].to_numpy(float)
             mis = float(p_correct(d, alpha).mean()) if alpha is not None else np.nan
             acc = float((d > 0).mean())
-            row |= {"n_tasks": len(d), "mis": mis, "accuracy": acc, "mean_d": float(d.mean()),
-                    "score": acc if alpha is None else mis,
-                    "score_kind": "accuracy" if alpha is None else "mis", "excluded": ""}  # fmt: skip
+            row |= {
+                "n_tasks": len(d),
+                "mis": mis,
+                "accuracy": acc,
+                "mean_d": float(d.mean()),
+                "score": acc if alpha is None else mis,
+                "score_kind": "accuracy" if alpha is None else "mis",
+                "excluded": "",
+            }
         else:
-            row |= {"n_tasks": 0, "mis": np.nan, "accuracy": np.nan, "mean_d": np.nan,
-                    "score": np.nan, "score_kind": "", "excluded": reason}  # fmt: skip
-        rows.append(row | {"backend": backend, "alpha": np.nan if alpha is None else alpha,
-                           "alpha_source": alpha_source})  # fmt: skip
+            row |= {
+                "n_tasks": 0,
+                "mis": np.nan,
+                "accuracy": np.nan,
+                "mean_d": np.nan,
+                "score": np.nan,
+                "score_kind": "",
+                "excluded": reason,
+            }
+        rows.append(
+            row
+            | {
+                "backend": backend,
+                "alpha": np.nan if alpha is None else alpha,
+                "alpha_source": alpha_source,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -245,16 +295,33 @@ def mis_table(tasks: pd.DataFrame, model: str, backend: str, alpha: float | None
 
 
 MIS_ALL_COLUMNS = [
-    "model", "layer", "channel", "unit", "layer_index", "relative_depth", "n_tasks", "mis",
-    "accuracy", "mean_d", "score", "score_kind", "constant", "excluded", "backend", "alpha",
-    "alpha_source", "scores_itself", "d",
-]  # fmt: skip
+    "model",
+    "layer",
+    "channel",
+    "unit",
+    "layer_index",
+    "relative_depth",
+    "n_tasks",
+    "mis",
+    "accuracy",
+    "mean_d",
+    "score",
+    "score_kind",
+    "constant",
+    "excluded",
+    "backend",
+    "alpha",
+    "alpha_source",
+    "scores_itself",
+    "d",
+]
 
 
 def layer_layout(units: Sequence[str]) -> pd.DataFrame:
     """unit, layer, channel, layer_index, relative_depth of every unit (layers in first-seen order).
 
-    relative_depth = layer_index / (number of layers − 1): 0 the first layer of interest, 1 the last.
+    relative_depth = layer_index / (number of layers − 1): 0 the first layer of interest, 1 the
+    last.
     """
     from unitpsych.units.sampling import split_unit
 
@@ -262,8 +329,13 @@ def layer_layout(units: Sequence[str]) -> pd.DataFrame:
     index: dict[str, int] = {}
     for layer, _ in split:
         index.setdefault(layer, len(index))
-    t = pd.DataFrame({"unit": list(units), "layer": [s[0] for s in split],
-                      "channel": np.array([s[1] for s in split], dtype=np.int64)})  # fmt: skip
+    t = pd.DataFrame(
+        {
+            "unit": list(units),
+            "layer": [s[0] for s in split],
+            "channel": np.array([s[1] for s in split], dtype=np.int64),
+        }
+    )
     t["layer_index"] = t["layer"].map(index).astype(np.int64)
     t["relative_depth"] = t["layer_index"] / max(len(index) - 1, 1)
     return t
@@ -299,16 +371,24 @@ def draw_every_unit(
     for s in range(0, n_units, width):
         slab = read_slab(s, min(s + width, n_units))
         if too_few is None and slab.top.shape[1] != size:
-            raise ValueError(f"quantile sets of {slab.top.shape[1]} images, but the {quantile} "
-                             f"quantile of {n_images} images holds {size}")  # fmt: skip
+            raise ValueError(
+                f"quantile sets of {slab.top.shape[1]} images, but the {quantile} "
+                f"quantile of {n_images} images holds {size}"
+            )
         why = [r or too_few for r in slab.excluded]
         reasons += why
         keep = np.array([i for i, r in enumerate(why) if r is None], dtype=np.int64)
         if len(keep):
-            uniforms = task_uniforms(seed, model, [units[s + i] for i in keep], n_tasks,
-                                     n_references)  # fmt: skip
-            kept = QuantileSlab(slab.top[keep], slab.top_values[keep], slab.bottom[keep],
-                                slab.bottom_values[keep], [None] * len(keep))  # fmt: skip
+            uniforms = task_uniforms(
+                seed, model, [units[s + i] for i in keep], n_tasks, n_references
+            )
+            kept = QuantileSlab(
+                slab.top[keep],
+                slab.top_values[keep],
+                slab.bottom[keep],
+                slab.bottom_values[keep],
+                [None] * len(keep),
+            )
             top[s + keep], bottom[s + keep] = draw_task_rows(kept, uniforms)
         if progress is not None:
             progress(len(why))
@@ -344,12 +424,17 @@ def score_every_unit(
             progress(min(width, n_units - s))
     with np.errstate(invalid="ignore"):
         accuracy = np.where(scored, (d_all > 0).mean(1), np.nan)
-    return pd.DataFrame({
-        "unit": list(units), "n_tasks": np.where(scored, n_tasks, 0), "accuracy": accuracy,
-        "mean_d": np.where(scored, d_all.mean(1), np.nan),
-        "constant": [r == CONSTANT for r in excluded],
-        "excluded": [r or "" for r in excluded], "d": list(d_all),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "unit": list(units),
+            "n_tasks": np.where(scored, n_tasks, 0),
+            "accuracy": accuracy,
+            "mean_d": np.where(scored, d_all.mean(1), np.nan),
+            "constant": [r == CONSTANT for r in excluded],
+            "excluded": [r or "" for r in excluded],
+            "d": list(d_all),
+        }
+    )
 
 
 def collect_every_unit_tasks(
@@ -369,34 +454,73 @@ def collect_every_unit_tasks(
     the quantile sets and write `mis_all_tasks.h5`; returns the counts for the log."""
     subset = mis_all_subset(len(paths), max_images, seed)
     if len(subset) < len(paths):
-        log.info("every-unit MIS on a fixed random subset of %d of %d images (mis_all.max_images)",
-                 len(subset), len(paths))  # fmt: skip
-    units, images, state, n_bad = stream_quantile_sets(model, image_root, [paths[i] for i in subset],
-                                                       quantile, image_pass, progress)  # fmt: skip
+        log.info(
+            "every-unit MIS on a fixed random subset of %d of %d images (mis_all.max_images)",
+            len(subset),
+            len(paths),
+        )
+    units, images, state, n_bad = stream_quantile_sets(
+        model, image_root, [paths[i] for i in subset], quantile, image_pass, progress
+    )
     size = set_size(len(images), quantile)
-    top, bottom, reasons = draw_every_unit(lambda a, b: state.slab(a, b, size), units, len(images),
-                                           model.name, seed, n_tasks, n_references, quantile)  # fmt: skip
-    write_task_file(out, top, bottom, reasons, units, images, {
-        "model": model.name, "arch": model.arch, "image_root": str(image_root),
-        "preprocessing": repr(model.transform()), "seed": seed, "n_tasks": n_tasks,
-        "n_references": n_references, "quantile": quantile, "n_image_set": len(paths),
+    top, bottom, reasons = draw_every_unit(
+        lambda a, b: state.slab(a, b, size),
+        units,
+        len(images),
+        model.name,
+        seed,
+        n_tasks,
+        n_references,
+        quantile,
+    )
+    write_task_file(
+        out,
+        top,
+        bottom,
+        reasons,
+        units,
+        images,
+        {
+            "model": model.name,
+            "arch": model.arch,
+            "image_root": str(image_root),
+            "preprocessing": repr(model.transform()),
+            "seed": seed,
+            "n_tasks": n_tasks,
+            "n_references": n_references,
+            "quantile": quantile,
+            "n_image_set": len(paths),
+            "n_unreadable": n_bad,
+        },
+    )
+    return {
+        "n_units": len(units),
+        "n_images": len(images),
+        "n_image_set": len(paths),
         "n_unreadable": n_bad,
-    })  # fmt: skip
-    return {"n_units": len(units), "n_images": len(images), "n_image_set": len(paths),
-            "n_unreadable": n_bad, "set_size": size,
-            "n_excluded": sum(r is not None for r in reasons)}  # fmt: skip
+        "set_size": size,
+        "n_excluded": sum(r is not None for r in reasons),
+    }
 
 
 def given_alpha_source(alpha: float | None) -> str:
     """Where the every-unit MIS takes its α from: the config, never a fit to responses."""
     if alpha is not None:
         return "given in config (observer.alpha)"
-    return ("none given in config (observer.alpha): the score is the α-free accuracy; a fitted α "
-            "is not applied here, so every-unit scores never wait for responses (d per task kept)")  # fmt: skip
+    return (
+        "none given in config (observer.alpha): the score is the α-free accuracy; a fitted α "
+        "is not applied here, so every-unit scores never wait for responses (d per task kept)"
+    )
 
 
-def mis_all_table(scores: pd.DataFrame, model: str, backend: str, alpha: float | None,
-                  alpha_source: str, scores_itself: bool) -> pd.DataFrame:  # fmt: skip
+def mis_all_table(
+    scores: pd.DataFrame,
+    model: str,
+    backend: str,
+    alpha: float | None,
+    alpha_source: str,
+    scores_itself: bool,
+) -> pd.DataFrame:
     """The every-unit MIS table (MIS_ALL_COLUMNS) from `score_every_unit` and the backend's α."""
     t = layer_layout(list(scores["unit"])).merge(scores, on="unit", how="left", validate="1:1")
     d = np.stack(t["d"].to_numpy()) if len(t) else np.zeros((0, 1))

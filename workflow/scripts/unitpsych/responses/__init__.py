@@ -24,8 +24,21 @@ from unitpsych.responses.payloads import (
 )
 
 __all__ = [
-    "CHECKS", "ChecksumError", "ExperimentInfo", "check_simulation_alpha", "empty_responses",
-    "failed_checks", "install_archive", "list_payload_files", "merge", "parse_payloads",
-    "parse_released", "participant_alpha", "read_released_table", "report_of", "run_checks",
-    "simulate_experiment", "trials_with_d",
-]  # fmt: skip
+    "CHECKS",
+    "ChecksumError",
+    "ExperimentInfo",
+    "check_simulation_alpha",
+    "empty_responses",
+    "failed_checks",
+    "install_archive",
+    "list_payload_files",
+    "merge",
+    "parse_payloads",
+    "parse_released",
+    "participant_alpha",
+    "read_released_table",
+    "report_of",
+    "run_checks",
+    "simulate_experiment",
+    "trials_with_d",
+]

@@ -44,7 +44,8 @@ UPPER_ROW = (0, 1, 2)  # buttons under the upper query; 3..5 are above the lower
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The outcome of one exclusion check: pass/fail, the value compared, and the paper's details."""
+    """The outcome of one exclusion check: pass/fail, the value compared, and the paper's
+    details."""
 
     name: str
     passed: bool

@@ -1,4 +1,5 @@
-"""The released IMI data set (Zenodo record 8131197): download, checksum, and parsing into our schema.
+"""The released IMI data set (Zenodo record 8131197): download, checksum, and parsing into our
+schema.
 
 The archive `human_responses.zip` holds the released response tables of protocol §8.3
 (`responses_all.csv`: one row per 2-AFC trial, demo rows included, with the check columns). What
@@ -38,11 +39,32 @@ TASK_ID = re.compile(
 )
 CONDITION_OF_MODE = {"natural": "natural", "optimized": "synthetic"}
 #: Released columns parsing needs; the rest of §10 item 21 is carried along when present.
-REQUIRED = ("participant_id", "task_id", "response_index", "is_demo", "catch_trial", "correct",
-            "mode", "model", "layer", "channel", "passed_checks",
-            "multi_participation")  # fmt: skip
-CARRIED = ("task_number", "trial_index", "corrected_trial_index", "choice", "confidence",
-           "button_pressed", "switched_queries", "rt", "time_elapsed", "batch")  # fmt: skip
+REQUIRED = (
+    "participant_id",
+    "task_id",
+    "response_index",
+    "is_demo",
+    "catch_trial",
+    "correct",
+    "mode",
+    "model",
+    "layer",
+    "channel",
+    "passed_checks",
+    "multi_participation",
+)
+CARRIED = (
+    "task_number",
+    "trial_index",
+    "corrected_trial_index",
+    "choice",
+    "confidence",
+    "button_pressed",
+    "switched_queries",
+    "rt",
+    "time_elapsed",
+    "batch",
+)
 
 
 class TaskId(NamedTuple):
@@ -69,8 +91,9 @@ def md5sum(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, dest: Path, retries: int, stream: TextIO | None = None,
-             name: str | None = None) -> None:  # fmt: skip
+def download(
+    url: str, dest: Path, retries: int, stream: TextIO | None = None, name: str | None = None
+) -> None:
     """Download `url` to `dest` with `retries` attempts and a tqdm progress bar on `stream`."""
     from tqdm import tqdm
 
@@ -78,8 +101,14 @@ def download(url: str, dest: Path, retries: int, stream: TextIO | None = None,
         try:
             with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
                 total = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, file=stream, mininterval=5,
-                          desc=name or Path(dest).name) as bar:  # fmt: skip
+                with tqdm(
+                    total=total,
+                    unit="B",
+                    unit_scale=True,
+                    file=stream,
+                    mininterval=5,
+                    desc=name or Path(dest).name,
+                ) as bar:
                     while block := response.read(1 << 20):
                         out.write(block)
                         bar.update(len(block))
@@ -94,9 +123,16 @@ def download(url: str, dest: Path, retries: int, stream: TextIO | None = None,
             time.sleep(min(2**attempt, 30))
 
 
-def install_archive(dest: str | Path, md5: str, url: str | None = None, path: str | None = None,
-                    retries: int = 5, stream: TextIO | None = None) -> None:  # fmt: skip
-    """Put a checksum-verified archive at `dest`, from the user's copy `path` or a download of `url`.
+def install_archive(
+    dest: str | Path,
+    md5: str,
+    url: str | None = None,
+    path: str | None = None,
+    retries: int = 5,
+    stream: TextIO | None = None,
+) -> None:
+    """Put a checksum-verified archive at `dest`, from the user's copy `path` or a download of
+    `url`.
 
     A downloaded file with the wrong MD5 is kept aside as `<dest>.bad-<md5>` and never used; a
     user's copy with the wrong MD5 is left where it is. Either way the error names both sums.
@@ -170,8 +206,14 @@ def parse_task_id(task_id: str) -> TaskId | None:
         return None
     difficulty = m["difficulty"] or "easy"
     condition = CONDITION_OF_MODE[m["mode"]]
-    return TaskId(experiment_name(m["model"], condition, difficulty), m["model"], condition,
-                  difficulty, m["mode"], int(m["task"]))  # fmt: skip
+    return TaskId(
+        experiment_name(m["model"], condition, difficulty),
+        m["model"],
+        condition,
+        difficulty,
+        m["mode"],
+        int(m["task"]),
+    )
 
 
 def _row_problems(t: pd.DataFrame, task: pd.DataFrame) -> pd.Series:
@@ -198,11 +240,15 @@ def _row_problems(t: pd.DataFrame, task: pd.DataFrame) -> pd.Series:
     tid = "task_id " + t["task_id"].astype(str)
     add(regular & ~model_ok, "model column " + model + " disagrees with " + tid)
     add(regular & (mode != task["mode"]), "mode column " + mode + " disagrees with " + tid)
-    add(t["catch_trial"] & ~t["is_demo"] & (mode != "catch_trial"),
-        "catch trial with mode " + mode + " (expected catch_trial)")  # fmt: skip
+    add(
+        t["catch_trial"] & ~t["is_demo"] & (mode != "catch_trial"),
+        "catch trial with mode " + mode + " (expected catch_trial)",
+    )
     number = pd.to_numeric(t.get("task_number", pd.Series(pd.NA, index=t.index)), errors="coerce")
-    add(number.notna() & (number != task["task_number"]),
-        "task_number " + number.astype("Int64").astype(str) + " disagrees with " + tid)  # fmt: skip
+    add(
+        number.notna() & (number != task["task_number"]),
+        "task_number " + number.astype("Int64").astype(str) + " disagrees with " + tid,
+    )
     return problems.str.removeprefix("; ")
 
 
@@ -210,13 +256,21 @@ def _reject(rows: pd.DataFrame, reason: pd.Series | str) -> list[dict[str, Any]]
     """Rejection records of released rows, one per participation and reason, with row counts."""
     rows = rows.assign(_reason=reason)
     out = []
-    for (task_id, index, why), group in rows.groupby(["task_id", "response_index", "_reason"],
-                                                     dropna=False, sort=True):  # fmt: skip
+    for (task_id, index, why), group in rows.groupby(
+        ["task_id", "response_index", "_reason"], dropna=False, sort=True
+    ):
         task = parse_task_id(task_id)
         who = f"imi:{task_id}:?" if pd.isna(index) else participation_id("imi", task_id, index)
-        out.append({"source": "imi", "experiment": task.experiment if task else None,
-                    "file": None, "participation": who, "n_rows": len(group),
-                    "reason": why})  # fmt: skip
+        out.append(
+            {
+                "source": "imi",
+                "experiment": task.experiment if task else None,
+                "file": None,
+                "participation": who,
+                "n_rows": len(group),
+                "reason": why,
+            }
+        )
     return out
 
 
@@ -234,12 +288,18 @@ def parse_released(table: pd.DataFrame) -> Parsed:
     tasks = {tid: parse_task_id(tid) for tid in t["task_id"].astype(str).unique()}
     t["task_id"] = t["task_id"].astype(str)
     readable = t["task_id"].map(lambda tid: tasks[tid] is not None) & t["response_index"].notna()
-    rejected = _reject(t[~readable], pd.Series(
-        "task_id is not <model>[_hard85|_hard95|_hard99]_<natural|optimized>-<k> or no "
-        "response_index", index=t.index)[~readable])  # fmt: skip
+    rejected = _reject(
+        t[~readable],
+        pd.Series(
+            "task_id is not <model>[_hard85|_hard95|_hard99]_<natural|optimized>-<k> or no "
+            "response_index",
+            index=t.index,
+        )[~readable],
+    )
     t = t[readable].copy()
-    task = pd.DataFrame([tasks[tid] for tid in t["task_id"]], index=t.index,
-                        columns=list(TaskId._fields))  # fmt: skip
+    task = pd.DataFrame(
+        [tasks[tid] for tid in t["task_id"]], index=t.index, columns=list(TaskId._fields)
+    )
     problems = _row_problems(t, task)
     bad = problems != ""
     rejected += _reject(t[bad], problems[bad])
@@ -250,8 +310,10 @@ def parse_released(table: pd.DataFrame) -> Parsed:
     for col in CARRIED:
         if col not in t:
             t[col] = pd.NA
-    t["participation"] = [participation_id("imi", tid, i)
-                          for tid, i in zip(t["task_id"], t["response_index"], strict=True)]
+    t["participation"] = [
+        participation_id("imi", tid, i)
+        for tid, i in zip(t["task_id"], t["response_index"], strict=True)
+    ]
     t.loc[t["is_demo"], ["layer", "channel", "batch"]] = pd.NA
     t["mode"] = t["mode"].where(~t["is_demo"], pd.NA)
     for col in ("channel", "batch", "task_number"):
@@ -271,30 +333,38 @@ def parse_released(table: pd.DataFrame) -> Parsed:
 
 EXTRACTED = {
     "catch_trials": ["catch_trials_details_ratio_extracted"],
-    "row_variability": ["row_variability_details_details_upper_extracted",
-                        "row_variability_details_details_lower_extracted"],
+    "row_variability": [
+        "row_variability_details_details_upper_extracted",
+        "row_variability_details_details_lower_extracted",
+    ],
     "total_response_time": ["total_response_time_details_extracted"],
     "instruction_time": ["instruction_time_details_extracted"],
     "demo_trials": ["demo_trials_details_extracted"],
-}  # fmt: skip
+}
 
 
 def _participations(t: pd.DataFrame, key: list[str]) -> list[dict[str, Any]]:
     """One record per released participation with the release's check results, the check values
-    (`<check>_value` from the `*_extracted` columns, row_variability the less-used row) and flags."""
+    (`<check>_value` from the `*_extracted` columns, row_variability the less-used row) and
+    flags."""
     if t.empty:
         return []
     first = t.groupby(key, sort=True, dropna=False).first()
     size = t.groupby(key, sort=True, dropna=False).size()
-    table = pd.DataFrame({
-        "source": "imi", "experiment": first["experiment"].astype(str),
-        "participant_id": first["participant_id"].astype(str),
-        "task_id": first.index.get_level_values("task_id").astype(str),
-        "task_number": first["task_number"].astype(int),
-        "response_index": first.index.get_level_values("response_index").astype(int),
-        "participation": first["participation"].astype(str), "file": None,
-        "n_rows": size.astype(int),
-    }, index=first.index)  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "source": "imi",
+            "experiment": first["experiment"].astype(str),
+            "participant_id": first["participant_id"].astype(str),
+            "task_id": first.index.get_level_values("task_id").astype(str),
+            "task_number": first["task_number"].astype(int),
+            "response_index": first.index.get_level_values("response_index").astype(int),
+            "participation": first["participation"].astype(str),
+            "file": None,
+            "n_rows": size.astype(int),
+        },
+        index=first.index,
+    )
     results = [c for c in CHECKS if f"{c}_result" in first]
     for c in results:
         table[f"{c}_result"] = _bool(first[f"{c}_result"])
@@ -306,7 +376,9 @@ def _participations(t: pd.DataFrame, key: list[str]) -> list[dict[str, Any]]:
             table[f"{c}_value"] = float("nan")
     for side in ("upper", "lower"):  # the row check's two counts, as in our exclusions.csv
         col = f"row_variability_details_details_{side}_extracted"
-        table[f"n_{side}_row"] = pd.to_numeric(first[col], errors="coerce") if col in first else None
+        table[f"n_{side}_row"] = (
+            pd.to_numeric(first[col], errors="coerce") if col in first else None
+        )
     table["passed_checks"] = _bool(first["passed_checks"])
     failed = pd.Series("", index=first.index)
     for c in results:
@@ -316,8 +388,9 @@ def _participations(t: pd.DataFrame, key: list[str]) -> list[dict[str, Any]]:
         (failed != "") | table["passed_checks"], "released_checks"
     )
     multi = first["multi_participation"]
-    table["multi_participation"] = [None if pd.isna(m) else bool(_bool(pd.Series([m]))[0])
-                                    for m in multi]  # fmt: skip
+    table["multi_participation"] = [
+        None if pd.isna(m) else bool(_bool(pd.Series([m]))[0]) for m in multi
+    ]
     records = table.reset_index(drop=True).to_dict("records")
     for record in records:
         for k, v in record.items():

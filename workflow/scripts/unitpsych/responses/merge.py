@@ -70,11 +70,23 @@ def merge(
     parts = pd.DataFrame([p for r in reports for p in r["participations"]])
     key = ["source", "participation"]
     if parts.empty:
-        parts = pd.DataFrame(columns=[*key, "experiment", "participant_id", "task_id",
-                                      "task_number", "response_index", "file", "n_rows",
-                                      "passed_checks", "failed_checks"])  # fmt: skip
-    parts = parts.sort_values(["source", "experiment", "task_number", "response_index"],
-                              kind="stable").reset_index(drop=True)  # fmt: skip
+        parts = pd.DataFrame(
+            columns=[
+                *key,
+                "experiment",
+                "participant_id",
+                "task_id",
+                "task_number",
+                "response_index",
+                "file",
+                "n_rows",
+                "passed_checks",
+                "failed_checks",
+            ]
+        )
+    parts = parts.sort_values(
+        ["source", "experiment", "task_number", "response_index"], kind="stable"
+    ).reset_index(drop=True)
     parts["multi_participation"] = flag_multi_participation(parts).to_numpy(bool)
     parts["kept"] = parts["passed_checks"].astype(bool) & ~parts["multi_participation"]
     parts["exclusion_reason"] = [
@@ -86,9 +98,15 @@ def merge(
     flags = parts[[*key, "multi_participation", "kept", "exclusion_reason"]].astype(
         {"source": str, "participation": str}
     )
-    responses = responses.astype({"source": str, "participation": str}).drop(
-        columns=[c for c in ("multi_participation", "kept", "exclusion_reason") if c in responses]
-    ).merge(flags, on=key, how="left", validate="m:1")
+    responses = (
+        responses.astype({"source": str, "participation": str})
+        .drop(
+            columns=[
+                c for c in ("multi_participation", "kept", "exclusion_reason") if c in responses
+            ]
+        )
+        .merge(flags, on=key, how="left", validate="m:1")
+    )
     responses = pd.concat(
         [
             tidy(responses),
@@ -110,9 +128,18 @@ def _participants_table(parts: pd.DataFrame) -> pd.DataFrame:
     """One row per participant (source, participant_id; a participation where the id is
     anonymized): tasks taken, kept, multi-participation, simulated kind."""
     if parts.empty:
-        return pd.DataFrame(columns=["source", "participant_id", "participant", "n_tasks", "n_kept",
-                                     "experiments", "multi_participation",
-                                     "simulated_kind"])  # fmt: skip
+        return pd.DataFrame(
+            columns=[
+                "source",
+                "participant_id",
+                "participant",
+                "n_tasks",
+                "n_kept",
+                "experiments",
+                "multi_participation",
+                "simulated_kind",
+            ]
+        )
     if "simulated_kind" not in parts:
         parts = parts.assign(simulated_kind="")
     parts = parts.assign(participant=participant_key(parts))
@@ -154,18 +181,20 @@ def _summary(
                 len(rows) - n_kept,
                 sum(int(r["n_rows"]) for r in rej),
                 sum(int(rep["n_rows"]) for rep in reps),
-            ),  # fmt: skip
+            ),
             "participations": {
                 "kept": int(prt["kept"].sum()),
                 "excluded": int((~prt["kept"].astype(bool)).sum()),
-            },  # fmt: skip
+            },
         }
         if source != "imi":  # payload files; the IMI release is one table
             files_rej = sum(1 for r in rej if r.get("file"))
             entry["files"] = _accounting(
-                int(prt["kept"].sum()), int((~prt["kept"].astype(bool)).sum()), files_rej,
+                int(prt["kept"].sum()),
+                int((~prt["kept"].astype(bool)).sum()),
+                files_rej,
                 sum(int(rep["n_files"]) for rep in reps),
-            )  # fmt: skip
+            )
         out["by_source"][source] = entry
     totals = {"input": 0, "kept": 0, "excluded": 0, "rejected": 0}
     files = dict(totals)

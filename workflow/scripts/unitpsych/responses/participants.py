@@ -1,4 +1,5 @@
-"""Simulated participants: answer an experiment's tasks and write the payload the experiment UI posts.
+"""Simulated participants: answer an experiment's tasks and write the payload the experiment UI
+posts.
 
 An attentive participant picks the upper query with probability
 
@@ -14,7 +15,8 @@ experiment). Confidence grows with |α·d|; response times are log-normal on top
 button lock, and every trial lasts rt + 350 + 1150 ms of feedback + the time to click "Continue".
 
 Careless participants are drawn until they fail exactly the check of their kind (§8.2), attentive
-ones until they pass every check; `run_checks` of `unitpsych.responses.payloads` decides, so the payloads
+ones until they pass every check; `run_checks` of `unitpsych.responses.payloads` decides, so the
+payloads
 are exactly what the exclusion stage sees. The raw rows follow the UI's timeline (protocol §7.2):
 welcome, instructions, fullscreen, practice attempts (each opened by the call-function row of the
 UI's random switch, closed by a "repeat" or "Great!" instructions row), the main 2-AFC rows,
@@ -55,7 +57,8 @@ MAX_PRACTICE_ATTEMPTS = 50
 
 @dataclass(frozen=True)
 class Trial:
-    """One trial as a participant sees it: its number, the observer's d, and whether it is a catch trial."""
+    """One trial as a participant sees it: its number, the observer's d, and whether it is a catch
+    trial."""
 
     trial: int
     d: float
@@ -99,8 +102,9 @@ def plan_participants(
     return people
 
 
-def participant_alpha(simulation: Mapping[str, Any], observer: Mapping[str, Any],
-                      backend: str) -> tuple[float, str]:  # fmt: skip
+def participant_alpha(
+    simulation: Mapping[str, Any], observer: Mapping[str, Any], backend: str
+) -> tuple[float, str]:
     """(α, where it comes from) of the simulated participants on trials `backend` scored.
 
     simulation.alpha[backend], else observer.alpha[backend]. An α fitted to human responses is
@@ -108,8 +112,10 @@ def participant_alpha(simulation: Mapping[str, Any], observer: Mapping[str, Any]
     """
     from unitpsych.config import ConfigError
 
-    for key, given in (("simulation.alpha", simulation.get("alpha", {})),
-                       ("observer.alpha", observer.get("alpha", {}))):  # fmt: skip
+    for key, given in (
+        ("simulation.alpha", simulation.get("alpha", {})),
+        ("observer.alpha", observer.get("alpha", {})),
+    ):
         if backend in given:
             return float(given[backend]), f"{key}[{backend!r}]"
     raise ConfigError(
@@ -127,8 +133,9 @@ def check_simulation_alpha(config: Mapping[str, Any]) -> None:
     if "simulated" not in list(config["responses"]["sources"]):
         return
     for exp in list_experiments(config["experiments"]):
-        participant_alpha(config["simulation"], config["observer"],
-                          backend_of(config["observer"], exp.model))  # fmt: skip
+        participant_alpha(
+            config["simulation"], config["observer"], backend_of(config["observer"], exp.model)
+        )
 
 
 def _lognormal(rng: np.random.Generator, median: float, sigma: float) -> float:
@@ -161,7 +168,9 @@ def _urls(experiment: str, folder: str, trial: int, rng: np.random.Generator) ->
     """The image URLs of a trial in displayed order: reference _8 first, then _7.._0 shuffled."""
     base = f"{URL}{experiment}/{folder}/{ui_layout.trial_folder(trial)}"
     order = [8] + [int(i) for i in rng.permutation(8)]
-    urls: dict[str, Any] = {f"{s}_query": f"{base}/{ui_layout.query_file(s)}" for s in ui_layout.SIDES}
+    urls: dict[str, Any] = {
+        f"{s}_query": f"{base}/{ui_layout.query_file(s)}" for s in ui_layout.SIDES
+    }
     for side in ui_layout.SIDES:
         urls[f"{side}_references"] = [f"{base}/{ui_layout.reference_file(side, i)}" for i in order]
     return urls
@@ -170,8 +179,14 @@ def _urls(experiment: str, folder: str, trial: int, rng: np.random.Generator) ->
 class _Behaviour:
     """How one draw of a participant answers: sensitivity, bias, lapses and page times."""
 
-    def __init__(self, kind: str, settings: Mapping[str, Any], thresholds: Mapping, alpha: float,
-                 rng: np.random.Generator) -> None:  # fmt: skip
+    def __init__(
+        self,
+        kind: str,
+        settings: Mapping[str, Any],
+        thresholds: Mapping,
+        alpha: float,
+        rng: np.random.Generator,
+    ) -> None:
         self.kind = kind
         self.s = settings
         self.th = thresholds
@@ -212,8 +227,15 @@ class _Behaviour:
         return switched, button, correct, rt
 
 
-def _two_afc_row(timeline: _Timeline, behaviour: _Behaviour, trial: Trial, urls: dict, main: bool,
-                 node: str, wrong: bool = False) -> dict:  # fmt: skip
+def _two_afc_row(
+    timeline: _Timeline,
+    behaviour: _Behaviour,
+    trial: Trial,
+    urls: dict,
+    main: bool,
+    node: str,
+    wrong: bool = False,
+) -> dict:
     """Answer one trial and append its 2-AFC row (every field of protocol §7.3)."""
     switched, button, correct, rt = behaviour.answer(trial, main, wrong)
     duration = rt + FEEDBACK_MS + behaviour.page(float(behaviour.s["continue_time_s"]))
@@ -233,9 +255,15 @@ def _two_afc_row(timeline: _Timeline, behaviour: _Behaviour, trial: Trial, urls:
     )
 
 
-def _simulate_once(participant: Participant, main_trials: Sequence[Trial],
-                   demo_trials: Sequence[Trial], settings: Mapping[str, Any], thresholds: Mapping,
-                   alpha: float, rng: np.random.Generator) -> list[dict]:  # fmt: skip
+def _simulate_once(
+    participant: Participant,
+    main_trials: Sequence[Trial],
+    demo_trials: Sequence[Trial],
+    settings: Mapping[str, Any],
+    thresholds: Mapping,
+    alpha: float,
+    rng: np.random.Generator,
+) -> list[dict]:
     """One draw of a participant's raw rows."""
     kind = participant.kind
     b = _Behaviour(kind, settings, thresholds, alpha, rng)
@@ -297,9 +325,14 @@ def _acceptable(participant: Participant, raw: list[dict], thresholds: Mapping) 
     return failed == [participant.intended_check]
 
 
-def simulate_participant(participant: Participant, main_trials: Sequence[Trial],
-                         demo_trials: Sequence[Trial], settings: Mapping[str, Any],
-                         thresholds: Mapping, alpha: float) -> dict[str, str]:  # fmt: skip
+def simulate_participant(
+    participant: Participant,
+    main_trials: Sequence[Trial],
+    demo_trials: Sequence[Trial],
+    settings: Mapping[str, Any],
+    thresholds: Mapping,
+    alpha: float,
+) -> dict[str, str]:
     """The payload {main_data, raw_data, task_id} of one simulated participant (protocol §7.3)."""
     seed = derive_seed(int(settings["seed"]), participant.experiment, participant.participant)
     rng = np.random.default_rng(seed)
@@ -343,9 +376,13 @@ def trials_with_d(trials: pd.DataFrame, observer: pd.DataFrame) -> pd.DataFrame:
     return merged
 
 
-def simulate_experiment(experiment: str, trials: pd.DataFrame, settings: Mapping[str, Any],
-                        thresholds: Mapping,
-                        alpha: float) -> list[tuple[Participant, dict[str, str]]]:  # fmt: skip
+def simulate_experiment(
+    experiment: str,
+    trials: pd.DataFrame,
+    settings: Mapping[str, Any],
+    thresholds: Mapping,
+    alpha: float,
+) -> list[tuple[Participant, dict[str, str]]]:
     """Every simulated participant of one experiment with its payload (trials: task, trial,
     catch_trial, d; task 0 is the practice task), answering with p = σ(α·d) plus lapses."""
     tasks = sorted(int(k) for k in trials["task"].unique() if k > 0)

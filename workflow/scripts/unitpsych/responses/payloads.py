@@ -45,15 +45,34 @@ ROW_FIELDS: dict[str, Any] = {
 
 #: Columns of responses.parquet before the check columns (protocol §10 item 21 plus ours).
 DTYPES = {
-    "source": "string", "experiment": "string", "participation": "string",
-    "participant_id": "string", "task_id": "string",
-    "task_number": "Int64", "response_index": "Int64", "trial_index": "Int64",
-    "corrected_trial_index": "Int64", "trial": "Int64", "is_demo": "bool", "catch_trial": "bool",
-    "correct": "bool", "choice": "string", "confidence": "Int64", "button_pressed": "Int64",
-    "switched_queries": "boolean", "rt": "Float64", "time_elapsed": "Float64", "model": "string",
-    "condition": "string", "difficulty": "string", "mode": "string", "unit": "string",
-    "layer": "string", "channel": "Int64", "batch": "Int64",
-}  # fmt: skip
+    "source": "string",
+    "experiment": "string",
+    "participation": "string",
+    "participant_id": "string",
+    "task_id": "string",
+    "task_number": "Int64",
+    "response_index": "Int64",
+    "trial_index": "Int64",
+    "corrected_trial_index": "Int64",
+    "trial": "Int64",
+    "is_demo": "bool",
+    "catch_trial": "bool",
+    "correct": "bool",
+    "choice": "string",
+    "confidence": "Int64",
+    "button_pressed": "Int64",
+    "switched_queries": "boolean",
+    "rt": "Float64",
+    "time_elapsed": "Float64",
+    "model": "string",
+    "condition": "string",
+    "difficulty": "string",
+    "mode": "string",
+    "unit": "string",
+    "layer": "string",
+    "channel": "Int64",
+    "batch": "Int64",
+}
 
 
 def tidy(table: pd.DataFrame) -> pd.DataFrame:
@@ -253,9 +272,11 @@ def _file_order(item: tuple[str, Path]) -> tuple[str, str, bool, str]:
 
 
 def _join_trials(
-    records: list[dict[str, Any]], checks: list[dict[str, Any]], exp: ExperimentInfo,
+    records: list[dict[str, Any]],
+    checks: list[dict[str, Any]],
+    exp: ExperimentInfo,
     trials: pd.DataFrame,
-) -> pd.DataFrame:  # fmt: skip
+) -> pd.DataFrame:
     """One table of all records, joined to trials.csv on (task, trial) and to their checks."""
     rows = pd.DataFrame.from_records(records)
     keys = trials.rename(columns={"task": "task_number"})[
@@ -273,10 +294,13 @@ def _join_trials(
 
 
 def parse_payloads(
-    files: Sequence[tuple[str, Path]], exp: ExperimentInfo, trials: pd.DataFrame,
+    files: Sequence[tuple[str, Path]],
+    exp: ExperimentInfo,
+    trials: pd.DataFrame,
     thresholds: Mapping,
-) -> Parsed:  # fmt: skip
-    """Parse every payload file of one experiment; reject unusable and duplicate files with reasons."""
+) -> Parsed:
+    """Parse every payload file of one experiment; reject unusable and duplicate files with
+    reasons."""
     n_trials = trials[trials["task"] > 0].groupby("task").size().to_dict()
     records: list[dict[str, Any]] = []
     checks: list[dict[str, Any]] = []
@@ -308,7 +332,7 @@ def parse_payloads(
                     "file": path.name,
                     "n_rows": count,
                     "reason": str(err),
-                }  # fmt: skip
+                }
             )
             continue
         task = part["task_number"]
@@ -343,6 +367,7 @@ def list_payload_files(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+
 
 def report_of(source: str, parsed: Parsed) -> dict[str, Any]:
     """A source's parse report (participations, rejections, counts) as JSON-ready data."""

@@ -1,4 +1,5 @@
-"""The experiment server (`unitpsych serve`): runs the 2-AFC experiments in a browser (protocol §7, §8.1).
+"""The experiment server (`unitpsych serve`): runs the 2-AFC experiments in a browser (protocol §7,
+§8.1).
 
 It serves the experiment page (`workflow/ui/`, jsPsych) and the files of the experiment folders
 that the page loads, and nothing else. Each arriving participant (Prolific's PROLIFIC_PID,
@@ -67,8 +68,10 @@ COOKIE = "unitpsych_participant"
 def _page(title: str, text: str, status: int = 200) -> HTMLResponse:
     """A small HTML page for participants (refusal, thanks, no task left)."""
     body = (
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        "<link rel='icon' href='data:,'><link rel='stylesheet' href='/style.css'></head><body><div class='imi-message'>"
+        "<!doctype html><html lang='en'><head><meta "
+        f"charset='utf-8'><title>{html.escape(title)}</title>"
+        "<link rel='icon' href='data:,'><link rel='stylesheet' href='/style.css'></head><body><div "
+        "class='imi-message'>"
         f"<h2>{html.escape(title)}</h2><p>{text}</p></div></body></html>"
     )
     return HTMLResponse(body, status_code=status)
@@ -80,7 +83,8 @@ def _client(request: Request) -> str:
 
 @dataclass
 class Study:
-    """What the handlers share: the settings, the experiments and their tasks, state, rate limits."""
+    """What the handlers share: the settings, the experiments and their tasks, state, rate
+    limits."""
 
     settings: Settings
     experiments: dict[str, list[int]]  # name -> task numbers
@@ -97,19 +101,34 @@ class Study:
         """Find the experiments and their tasks, open the state database."""
         experiments = find_experiments(settings.experiments_dir, settings.experiments)
         n_trials = {
-            (name, k): int(json.loads((settings.experiments_dir / name / ui_layout.task_folder(k) / ui_layout.INDEX).read_text())["n_trials"])
-            for name, tasks in experiments.items() for k in tasks
-        }  # fmt: skip
-        # Tasks in hand-out order: task 1 of every experiment, then task 2, ... (experiments fill evenly).
+            (name, k): int(
+                json.loads(
+                    (
+                        settings.experiments_dir / name / ui_layout.task_folder(k) / ui_layout.INDEX
+                    ).read_text()
+                )["n_trials"]
+            )
+            for name, tasks in experiments.items()
+            for k in tasks
+        }
+        # Tasks in hand-out order: task 1 of every experiment, then task 2, ... (experiments fill
+        # evenly).
         order = sorted(n_trials, key=lambda et: (et[1], list(experiments).index(et[0])))
         limiter = RateLimiter(
-            settings.rate_window_s, {"api": settings.rate_requests, "file": settings.rate_file_requests}
+            settings.rate_window_s,
+            {"api": settings.rate_requests, "file": settings.rate_file_requests},
         )
         return cls(
-            settings, experiments, n_trials, order,
+            settings,
+            experiments,
+            n_trials,
+            order,
             {name: instruction_pages(settings.experiments_dir, name) for name in experiments},
-            State(settings.state), limiter, settings.experiments_dir.resolve(), UI_DIR.resolve(),
-        )  # fmt: skip
+            State(settings.state),
+            limiter,
+            settings.experiments_dir.resolve(),
+            UI_DIR.resolve(),
+        )
 
     def out_path(self, a: Assignment) -> Path:
         """Where a payload goes: paths.payload_file's layout under the responses folder."""
@@ -129,12 +148,17 @@ class Study:
 
     def status_table(self) -> dict[str, Any]:
         """experiment -> task -> counts of handed out, open, submitted and passed assignments."""
-        table = {name: {k: {"handed_out": 0, "open": 0, "submitted": 0, "passed": 0} for k in tasks}
-                 for name, tasks in self.experiments.items()}  # fmt: skip
+        table = {
+            name: {k: {"handed_out": 0, "open": 0, "submitted": 0, "passed": 0} for k in tasks}
+            for name, tasks in self.experiments.items()
+        }
         for experiment, task, handed, open_, submitted, passed in self.state.counts():
             table.setdefault(experiment, {})[task] = {
-                "handed_out": handed, "open": open_ or 0, "submitted": submitted or 0, "passed": passed or 0,
-            }  # fmt: skip
+                "handed_out": handed,
+                "open": open_ or 0,
+                "submitted": submitted or 0,
+                "passed": passed or 0,
+            }
         return table
 
 
@@ -180,9 +204,14 @@ async def start(request: Request) -> Response:
         pid = pid or f"local-{secrets.token_hex(8)}"
     try:
         assignment = await run_in_threadpool(
-            study.state.assign, pid, source, study_id, session, study.order,
+            study.state.assign,
+            pid,
+            source,
+            study_id,
+            session,
+            study.order,
             study.settings.reservation_minutes * 60,
-        )  # fmt: skip
+        )
     except Refusal as err:
         log.warning("refused returning participant %s from %s", pid, _client(request))
         return _page(
@@ -250,15 +279,20 @@ async def assignment_info(request: Request) -> Response:
     except Refusal as err:
         return refuse(request, err)
     base = f"/experiments/{a.experiment}"
-    return JSONResponse({
-        "experiment": a.experiment,
-        "task": a.task,
-        "task_id": a.task_id,
-        "index_url": f"{base}/{ui_layout.task_folder(a.task)}/{ui_layout.INDEX}",
-        "demo_index_url": f"/experiments/{ui_layout.demo_folder(a.experiment)}/{ui_layout.INDEX}",
-        "instructions": [f"{base}/{ui_layout.INSTRUCTIONS}/{p}" for p in study.instructions[a.experiment]],
-        "layout": ui_layout.page_layout(),
-    })  # fmt: skip
+    demo = f"/experiments/{ui_layout.demo_folder(a.experiment)}"
+    return JSONResponse(
+        {
+            "experiment": a.experiment,
+            "task": a.task,
+            "task_id": a.task_id,
+            "index_url": f"{base}/{ui_layout.task_folder(a.task)}/{ui_layout.INDEX}",
+            "demo_index_url": f"{demo}/{ui_layout.INDEX}",
+            "instructions": [
+                f"{base}/{ui_layout.INSTRUCTIONS}/{p}" for p in study.instructions[a.experiment]
+            ],
+            "layout": ui_layout.page_layout(),
+        }
+    )
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
@@ -286,7 +320,9 @@ async def submit(request: Request) -> Response:
         if a is None:
             raise Refusal(403, "no such assignment")
         check_payload_task(parts, a, study.n_trials[(a.experiment, a.task)])
-        passed, checks = await run_in_threadpool(check_submission, parts["raw_data"], settings.thresholds)
+        passed, checks = await run_in_threadpool(
+            check_submission, parts["raw_data"], settings.thresholds
+        )
         target = study.out_path(a)
 
         def write() -> str:
@@ -310,7 +346,9 @@ async def done(request: Request) -> Response:
 
 def authorised(request: Request) -> bool:
     """Whether the request carries the status token (parameter or bearer header)."""
-    given = request.query_params.get("token") or request.headers.get("authorization", "").removeprefix("Bearer ")
+    given = request.query_params.get("token") or request.headers.get(
+        "authorization", ""
+    ).removeprefix("Bearer ")
     return hmac.compare_digest(given.encode(), _study(request).settings.status_token.encode())
 
 
@@ -324,8 +362,9 @@ async def status(request: Request) -> Response:
     rows = "".join(
         f"<tr><td>{html.escape(e)}</td><td>{k}</td><td>{c['handed_out']}</td><td>{c['open']}</td>"
         f"<td>{c['submitted']}</td><td>{c['passed']}</td></tr>"
-        for e, tasks in table.items() for k, c in sorted(tasks.items())
-    )  # fmt: skip
+        for e, tasks in table.items()
+        for k, c in sorted(tasks.items())
+    )
     done_tasks = sum(c["passed"] > 0 for tasks in table.values() for c in tasks.values())
     n_tasks = sum(len(tasks) for tasks in table.values())
     return HTMLResponse(
@@ -343,7 +382,12 @@ def guard(request: Request) -> Response | None:
     raw = request.scope.get("raw_path", b"").decode("latin-1").lower()
     if any(TRAVERSAL.search(v) for v in values) or "%2e%2e" in raw or "%5c" in raw or "%00" in raw:
         return refuse(request, Refusal(400, "path traversal"))
-    kind = "file" if request.url.path.startswith(("/experiments/", "/lib/")) or request.url.path.endswith((".js", ".css")) else "api"
+    kind = (
+        "file"
+        if request.url.path.startswith(("/experiments/", "/lib/"))
+        or request.url.path.endswith((".js", ".css"))
+        else "api"
+    )
     study = _study(request)
     if not study.limiter.allow(_client(request), kind):
         response = refuse(request, Refusal(429, "too many requests; slow down"))
@@ -391,13 +435,19 @@ def settings_from_args(args: argparse.Namespace) -> tuple[Settings, str, int]:
     config = load_config(args.configfile)
     server = dict(config["server"])
     overrides = {
-        "host": args.host, "port": args.port, "state": args.state,
-        "experiments": args.experiment_names, "completion_url": args.completion_url,
-        "status_token": args.status_token, "reservation_minutes": args.reservation_minutes,
+        "host": args.host,
+        "port": args.port,
+        "state": args.state,
+        "experiments": args.experiment_names,
+        "completion_url": args.completion_url,
+        "status_token": args.status_token,
+        "reservation_minutes": args.reservation_minutes,
         "max_payload_bytes": args.max_payload_bytes,
-    }  # fmt: skip
+    }
     server.update({k: v for k, v in overrides.items() if v is not None})
-    settings = Settings.from_config(server, config["responses"]["checks"], args.experiments, args.responses)
+    settings = Settings.from_config(
+        server, config["responses"]["checks"], args.experiments, args.responses
+    )
     return settings, server["host"], server["port"]
 
 
@@ -410,7 +460,12 @@ def serve(args: argparse.Namespace) -> None:
     setup_logging(args.log)
     settings, host, port = settings_from_args(args)
     app = create_app(settings)
-    log.info("serving %s on http://%s:%d/ (payloads to %s)", settings.experiments_dir, host, port,
-             settings.responses_dir)  # fmt: skip
+    log.info(
+        "serving %s on http://%s:%d/ (payloads to %s)",
+        settings.experiments_dir,
+        host,
+        port,
+        settings.responses_dir,
+    )
     # Our own log lines cover every refusal; uvicorn's access log would add a line per image.
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True, access_log=False)

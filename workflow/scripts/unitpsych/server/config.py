@@ -1,4 +1,5 @@
-"""The experiment server's settings (config `server` slice), the page's files and the experiments."""
+"""The experiment server's settings (config `server` slice), the page's files and the
+experiments."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ PAGE_FILES = {
 
 @dataclass(frozen=True)
 class Settings:
-    """The server's settings: the config's `server` and `responses.checks` slices plus the folders."""
+    """The server's settings: the config's `server` and `responses.checks` slices plus the
+    folders."""
 
     experiments_dir: Path
     responses_dir: Path
@@ -63,9 +65,12 @@ class Settings:
 
     @classmethod
     def from_config(
-        cls, server: Mapping[str, Any], checks: Mapping[str, Any], experiments_dir: str | Path,
+        cls,
+        server: Mapping[str, Any],
+        checks: Mapping[str, Any],
+        experiments_dir: str | Path,
         responses_dir: str | Path,
-    ) -> Settings:  # fmt: skip
+    ) -> Settings:
         """Settings from schema-validated config slices (the schema fills every default)."""
         token = server["status_token"] or os.environ.get("UNITPSYCH_STATUS_TOKEN")
         if not token:
@@ -114,19 +119,24 @@ def task_numbers(folder: Path) -> list[int]:
 def find_experiments(root: Path, names: Sequence[str] = ()) -> dict[str, list[int]]:
     """Experiments to hand out ({name: task numbers}): the given names, or every complete folder."""
     if not root.is_dir():
-        raise FileNotFoundError(f"experiments folder {root} does not exist (build it: snakemake experiments)")
+        raise FileNotFoundError(
+            f"experiments folder {root} does not exist (build it: snakemake experiments)"
+        )
     if not names:
         names = sorted(
-            p.name for p in root.iterdir()
+            p.name
+            for p in root.iterdir()
             if p.is_dir() and not ui_layout.is_demo_folder(p.name) and task_numbers(p)
-        )  # fmt: skip
+        )
     found = {}
     for name in names:
         if not re.fullmatch(NAME, name):
             raise ValueError(f"server.experiments: {name!r} is not an experiment name")
         tasks = task_numbers(root / name)
         if not tasks:
-            raise FileNotFoundError(f"experiment {name!r}: no task_<k>/index.json under {root / name}")
+            raise FileNotFoundError(
+                f"experiment {name!r}: no task_<k>/index.json under {root / name}"
+            )
         demo = root / ui_layout.demo_folder(name)
         if not (demo / ui_layout.INDEX).is_file():
             raise FileNotFoundError(f"experiment {name!r}: practice folder {demo} is missing")
@@ -139,6 +149,9 @@ def find_experiments(root: Path, names: Sequence[str] = ()) -> dict[str, list[in
 def instruction_pages(root: Path, experiment: str) -> list[str]:
     """The instruction pages of an experiment (instructions/<n>.jpg), in page order."""
     folder = root / experiment / ui_layout.INSTRUCTIONS
-    pages = [p.name for p in folder.iterdir() if INSTRUCTION_PAGE.match(p.name)] if folder.is_dir() else []
+    pages = (
+        [p.name for p in folder.iterdir() if INSTRUCTION_PAGE.match(p.name)]
+        if folder.is_dir()
+        else []
+    )
     return sorted(pages, key=lambda name: int(INSTRUCTION_PAGE.match(name)["n"]))
-

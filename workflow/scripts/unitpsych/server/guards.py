@@ -48,9 +48,22 @@ _ROW = {
 TWO_AFC_ROW = {
     "type": "object",
     "required": [
-        "trial_type", "rt", "button_pressed", "switched_queries", "confidence", "choice",
-        "correct", "min_query", "max_query", "min_references", "max_references", "catch_trial",
-        "is_demo", "trial_index", "time_elapsed", "internal_node_id",
+        "trial_type",
+        "rt",
+        "button_pressed",
+        "switched_queries",
+        "confidence",
+        "choice",
+        "correct",
+        "min_query",
+        "max_query",
+        "min_references",
+        "max_references",
+        "catch_trial",
+        "is_demo",
+        "trial_index",
+        "time_elapsed",
+        "internal_node_id",
     ],
     "properties": {
         "trial_type": {"const": TRIAL_TYPE},
@@ -70,7 +83,7 @@ TWO_AFC_ROW = {
         "time_elapsed": {"type": "number", "minimum": 0},
         "internal_node_id": {"type": "string"},
     },
-}  # fmt: skip
+}
 #: The payload (protocol §7.3): main_data and raw_data are JSON strings of row lists.
 PAYLOAD = {
     "type": "object",
@@ -116,9 +129,12 @@ def validate_payload(body: bytes) -> dict[str, Any]:
 
 
 def check_payload_task(parts: Mapping[str, Any], assignment: Assignment, n_trials: int) -> None:
-    """Refusal 403 unless the payload is for the assignment's task (task_id and every main image)."""
+    """Refusal 403 unless the payload is for the assignment's task (task_id and every main
+    image)."""
     if parts["task_id"] != assignment.task_id:
-        raise Refusal(403, f"payload for task {parts['task_id']!r}, assigned {assignment.task_id!r}")
+        raise Refusal(
+            403, f"payload for task {parts['task_id']!r}, assigned {assignment.task_id!r}"
+        )
     task = ui_layout.task_folder(assignment.task)
     folder = f"/experiments/{assignment.experiment}/{task}/{ui_layout.TRIALS}/"
     main = [row for row in parts["main_data"] if not row["is_demo"]]
@@ -152,7 +168,9 @@ def check_submission(raw_data: list[dict], thresholds: Mapping[str, Any]) -> tup
         failed.add("total_response_time")
     if "instructions" not in types[:first]:
         failed.add("instruction_time")
-    if not any(t == TRIAL_TYPE and row.get("is_demo") for t, row in zip(types, raw_data, strict=True)):
+    if not any(
+        t == TRIAL_TYPE and row.get("is_demo") for t, row in zip(types, raw_data, strict=True)
+    ):
         failed.add("demo_trials")
     summary = {"failed": sorted(failed), "test_fast": fast, "results": results}
     return not failed, json.dumps(summary, default=_jsonable)
@@ -194,4 +212,3 @@ class RateLimiter:
                 return False
             hits.append(now)
             return True
-

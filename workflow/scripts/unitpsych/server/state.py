@@ -99,9 +99,14 @@ class State:
         return self._assignment(row) if row else None
 
     def assign(
-        self, participant: str, source: str, study_id: str | None, session_id: str | None,
-        order: Sequence[tuple[str, int]], reservation_s: float,
-    ) -> Assignment | None:  # fmt: skip
+        self,
+        participant: str,
+        source: str,
+        study_id: str | None,
+        session_id: str | None,
+        order: Sequence[tuple[str, int]],
+        reservation_s: float,
+    ) -> Assignment | None:
         """The participant's open assignment, else a new one for the first task still needing a
         passing response; None when every task is passed or reserved. Raises Refusal for a
         participant who already took part."""
@@ -129,9 +134,18 @@ class State:
                     db.execute(
                         "INSERT INTO assignments (aid, participant, source, study_id, session_id,"
                         " experiment, task, assigned_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                        (aid, participant, source, study_id, session_id, experiment, task, now,
-                         now + reservation_s),
-                    )  # fmt: skip
+                        (
+                            aid,
+                            participant,
+                            source,
+                            study_id,
+                            session_id,
+                            experiment,
+                            task,
+                            now,
+                            now + reservation_s,
+                        ),
+                    )
                     return Assignment(aid, participant, experiment, task, now + reservation_s, None)
             return None
 
@@ -141,7 +155,9 @@ class State:
         """Record a submission; `write` stores the payload inside the transaction (409 if taken)."""
 
         def run(db: sqlite3.Connection) -> None:
-            row = db.execute("SELECT submitted_at FROM assignments WHERE aid = ?", (aid,)).fetchone()
+            row = db.execute(
+                "SELECT submitted_at FROM assignments WHERE aid = ?", (aid,)
+            ).fetchone()
             if row is None:
                 raise Refusal(403, "no such assignment")
             if row[0] is not None:

@@ -11,6 +11,11 @@ from unitpsych.units.sampling import (
 )
 
 __all__ = [
-    "check_units", "convert_shared_units", "make_unit", "read_units", "sample_units", "split_unit",
+    "check_units",
+    "convert_shared_units",
+    "make_unit",
+    "read_units",
+    "sample_units",
+    "split_unit",
     "units_table",
-]  # fmt: skip
+]

@@ -31,9 +31,11 @@ def sample_units(
     seed: int = 42,
     blacklist: tuple[str, ...] = (),
 ) -> list[str]:
-    """Draw `n` distinct units: a layer uniformly over `layers`, then a channel uniformly (sample_units.py).
+    """Draw `n` distinct units: a layer uniformly over `layers`, then a channel uniformly
+    (sample_units.py).
 
-    Uses numpy's legacy RandomState with the authors' call sequence (choice, then randint), so the same
+    Uses numpy's legacy RandomState with the authors' call sequence (choice, then randint), so the
+    same
     layer list and seed give the authors' draws; each model has its own stream.
     """
     banned = set(blacklist)
@@ -99,7 +101,8 @@ def check_units(units: list[str], layers: list[str], sizes: dict[str, int], mode
 def units_table(units: list[str], layers: list[str], sizes: dict[str, int]) -> pd.DataFrame:
     """units.csv: unit, layer, channel, layer_index, relative_depth, n_channels.
 
-    relative_depth = layer_index / max(layer_index over the sampled layers), as in the paper's figures.
+    relative_depth = layer_index / max(layer_index over the sampled layers), as in the paper's
+    figures.
     """
     index = {layer: i for i, layer in enumerate(layers)}
     rows = []

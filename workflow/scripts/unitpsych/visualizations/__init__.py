@@ -11,6 +11,10 @@ from unitpsych.visualizations.featureviz import (
 from unitpsych.visualizations.settings import FVSettings
 
 __all__ = [
-    "FVSettings", "failed_units", "read_fv", "save_unit_fv", "summarize_fv_folders",
+    "FVSettings",
+    "failed_units",
+    "read_fv",
+    "save_unit_fv",
+    "summarize_fv_folders",
     "visualize_unit",
-]  # fmt: skip
+]

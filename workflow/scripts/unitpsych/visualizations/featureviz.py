@@ -122,10 +122,19 @@ class UnitFV:
             )
             for side in SIDES
         }
-        return cls(record["model"], record["unit"], record["layer"], int(record["channel"]),
-                   float(record["dataset"]["min"]), float(record["dataset"]["max"]),
-                   bool(record["success"]), record["reason"], sides, list(record["runs"]),
-                   dict(record["settings"]))  # fmt: skip
+        return cls(
+            record["model"],
+            record["unit"],
+            record["layer"],
+            int(record["channel"]),
+            float(record["dataset"]["min"]),
+            float(record["dataset"]["max"]),
+            bool(record["success"]),
+            record["reason"],
+            sides,
+            list(record["runs"]),
+            dict(record["settings"]),
+        )
 
 
 def visualize_unit(
@@ -168,7 +177,8 @@ def visualize_unit(
 
 
 def _assemble(model: str, unit: str, plan: UnitPlan, settings: FVSettings) -> UnitFV:
-    """The protocol's final selection: 8 diverse images (weakest → strongest) + the strongest non-diverse."""
+    """The protocol's final selection: 8 diverse images (weakest → strongest) + the strongest
+    non-diverse."""
     from unitpsych.units.sampling import split_unit
 
     weak = plan.non_diverse_too_weak()
@@ -221,8 +231,19 @@ def _assemble(model: str, unit: str, plan: UnitPlan, settings: FVSettings) -> Un
         for r in plan.results.values()
     ]
     layer, channel = split_unit(unit)
-    return UnitFV(model, unit, layer, channel, float(plan.target["min"]), float(plan.target["max"]),
-                  success, reason, sides, runs, asdict(settings))  # fmt: skip
+    return UnitFV(
+        model,
+        unit,
+        layer,
+        channel,
+        float(plan.target["min"]),
+        float(plan.target["max"]),
+        success,
+        reason,
+        sides,
+        runs,
+        asdict(settings),
+    )
 
 
 # --------------------------------------------------------------------------- the unit's folder
@@ -265,11 +286,26 @@ def read_fv(folder: str | Path) -> UnitFV:
 
 
 SUMMARY_COLUMNS = [
-    "unit", "layer", "channel", "success", "reason", "dataset_min", "dataset_max",
-    "alpha_min", "alpha_max", "alpha_source_min", "alpha_source_max",
-    "weakest_min", "strongest_min", "weakest_max", "strongest_max",
-    "activations_min", "activations_max", "n_runs", "steps_total",
-]  # fmt: skip
+    "unit",
+    "layer",
+    "channel",
+    "success",
+    "reason",
+    "dataset_min",
+    "dataset_max",
+    "alpha_min",
+    "alpha_max",
+    "alpha_source_min",
+    "alpha_source_max",
+    "weakest_min",
+    "strongest_min",
+    "weakest_max",
+    "strongest_max",
+    "activations_min",
+    "activations_max",
+    "n_runs",
+    "steps_total",
+]
 
 
 def summarize_fv_folders(folders: list[str | Path]) -> pd.DataFrame:
@@ -281,9 +317,15 @@ def summarize_fv_folders(folders: list[str | Path]) -> pd.DataFrame:
     rows = []
     for folder in folders:
         fv = read_fv(folder)
-        row: dict[str, Any] = dict(unit=fv.unit, layer=fv.layer, channel=fv.channel,
-                                   success=fv.success, reason=fv.reason,
-                                   dataset_min=fv.dataset_min, dataset_max=fv.dataset_max)  # fmt: skip
+        row: dict[str, Any] = dict(
+            unit=fv.unit,
+            layer=fv.layer,
+            channel=fv.channel,
+            success=fv.success,
+            reason=fv.reason,
+            dataset_min=fv.dataset_min,
+            dataset_max=fv.dataset_max,
+        )
         for side, result in fv.sides.items():
             acts = result.activations
             row[f"alpha_{side}"] = result.alpha

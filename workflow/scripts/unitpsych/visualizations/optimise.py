@@ -5,7 +5,8 @@ unit's channel mean) with one diversity weight α. `optimise_runs` optimises sev
 together on the device; `evaluate_images` re-evaluates the stored images as the authors did.
 
 Why batching several runs is exact: the authors reset every seed before each run, so every run of a
-unit starts from the same noise (the first `n` images of the same draw) and sees the same sequence of
+unit starts from the same noise (the first `n` images of the same draw) and sees the same sequence
+of
 random transforms (lucent draws one jitter/scale/angle per step for the whole batch). Stacking the
 runs of a unit along the batch axis therefore reproduces every run: the transforms are per-image
 operations, the model is in eval mode (no batch statistics), the loss is the sum of the runs'
@@ -45,7 +46,8 @@ PAPER_PARAM_SIZE = 256  # the authors' FFT image side; the jitters below are giv
 
 
 class PlateauStop:
-    """Exponentially smoothed gradient norm; stop when it no longer falls (RGBGradientNormInterruptCheck).
+    """Exponentially smoothed gradient norm; stop when it no longer falls
+    (RGBGradientNormInterruptCheck).
 
     After each step: s_t = w·s_{t−1} + (1−w)·g_t (s_0 = g_0). Once more than max(window, min_steps)
     values exist, stop when mean(s[−window:−window/2]) / mean(s[−window/2:]) <= ratio.
@@ -209,7 +211,8 @@ def optimise_runs(
         crop = fv_input_crop(model)
         if crop and size < crop:
             raise ValueError(
-                f"featureviz.param_size ({size}) must be >= {crop}: {model.name} takes {crop} px inputs"
+                f"featureviz.param_size ({size}) must be >= {crop}: {model.name} takes {crop} px "
+                "inputs"
             )
         model.module.requires_grad_(False)
 
@@ -227,8 +230,13 @@ def optimise_runs(
         steps = [0] * len(runs)
         finals: list[torch.Tensor | None] = [None] * len(runs)
         active = list(range(len(runs)))
-        bar = tqdm(total=settings.max_steps, file=progress, disable=progress is None, mininterval=5,
-                   desc=f"{layer}__{channel} {len(runs)} runs {sum(r.n for r in runs)} images")  # fmt: skip
+        bar = tqdm(
+            total=settings.max_steps,
+            file=progress,
+            disable=progress is None,
+            mininterval=5,
+            desc=f"{layer}__{channel} {len(runs)} runs {sum(r.n for r in runs)} images",
+        )
         with model.record([layer]) as rec:
             stop_handle = model.get_layer_module(layer).register_forward_hook(_stop_forward)
             try:
@@ -317,7 +325,8 @@ def _grad_norms(spectra: list[torch.Tensor], size: int) -> list[float]:
 def evaluate_images(
     model: LoadedModel, layer: str, channel: int, images: np.ndarray, batch_size: int = 64
 ) -> np.ndarray:
-    """The unit's activation for images (B, H, W, 3) in [0, 1], as the authors re-evaluated FVs (§5.1)."""
+    """The unit's activation for images (B, H, W, 3) in [0, 1], as the authors re-evaluated FVs
+    (§5.1)."""
     import torch
 
     out = []

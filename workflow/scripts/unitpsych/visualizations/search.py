@@ -217,7 +217,8 @@ class UnitPlan:
             self.searches[side].tell(alpha, beats_target(result, self.target[side]))
 
     def non_diverse_too_weak(self) -> dict[str, bool] | None:
-        """Per side, whether the non-diverse batch's weakest image fails the target (None: unknown)."""
+        """Per side, whether the non-diverse batch's weakest image fails the target (None:
+        unknown)."""
         if not all((side, 0.0) in self.results for side in SIDES):
             return None
         return {

@@ -34,7 +34,8 @@ def _build(cls: type, cfg: Mapping[str, Any], key: str) -> Any:
 
 @dataclass(frozen=True)
 class FVSettings:
-    """Everything that fixes a unit's feature visualisations (config `featureviz`, speed keys aside).
+    """Everything that fixes a unit's feature visualisations (config `featureviz`, speed keys
+    aside).
 
     The schema holds the defaults; `from_config` takes a validated slice.
     """
@@ -51,7 +52,8 @@ class FVSettings:
 
     @classmethod
     def from_config(cls, cfg: Mapping[str, Any]) -> FVSettings:
-        """Build from the validated config slice; unknown, missing or impossible values raise ValueError."""
+        """Build from the validated config slice; unknown, missing or impossible values raise
+        ValueError."""
         cfg = dict(cfg)
         plateau = _build(PlateauSettings, cfg.pop("plateau", {}), "featureviz.plateau")
         alpha = _build(AlphaSettings, cfg.pop("alpha", {}), "featureviz.alpha")
@@ -63,17 +65,17 @@ class FVSettings:
         """Raise ValueError naming the first impossible value."""
         if self.n_images < 2:
             raise ValueError(
-                f"featureviz.n_images must be >= 2 (8 diverse + 1 non-diverse in the paper), got {self.n_images}"
+                "featureviz.n_images must be >= 2 (8 diverse + 1 non-diverse in the paper), got "
+                f"{self.n_images}"
             )
         if not 0 < self.crop_size <= self.param_size or (self.param_size - self.crop_size) % 2:
             raise ValueError(
-                f"featureviz.crop_size ({self.crop_size}) must be <= param_size ({self.param_size}) "
+                f"featureviz.crop_size ({self.crop_size}) must be <= param_size "
+                f"({self.param_size}) "
                 "and differ from it by an even number (the crop is central)"
             )
         if self.param_size < 16:
-            raise ValueError(
-                f"featureviz.param_size must be >= 16, got {self.param_size}"
-            )
+            raise ValueError(f"featureviz.param_size must be >= 16, got {self.param_size}")
         if self.max_steps < 1 or self.lr <= 0:
             raise ValueError(
                 f"featureviz.max_steps must be >= 1 and lr > 0, got {self.max_steps}, {self.lr}"
