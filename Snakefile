@@ -51,45 +51,45 @@ include: "workflow/rules/figures.smk"
 rule all:
     default_target: True
     input:
-        get_final_outputs,
+        targets_all,
 
 
 rule units:
     input:
-        get_all_units,
+        targets_units,
 
 
 rule activations:
     input:
-        get_all_activations,
+        targets_activations,
 
 
 rule stimuli:
     input:
-        get_all_stimuli,
-        get_all_visualizations,
+        targets_exemplars,
+        targets_visualizations,
 
 
 rule experiments:
     input:
-        get_all_experiments,
+        targets_experiments,
 
 
 rule observer:
     input:
-        get_all_observer,
+        targets_observer,
 
 
 rule responses:
     input:
-        get_all_responses,
+        targets_responses,
 
 
 rule figures:
     input:
-        get_all_figures,
+        targets_figures,
 
 
 rule paper_figures:
     input:
-        get_paper_figures,
+        targets_paper_figures,

@@ -123,7 +123,7 @@ def test_each_rule_file_names_its_sub_package():
 def test_planning_does_not_import_matplotlib():
     """Every unitpsych import of the Snakefile and the rule files, in a fresh interpreter."""
     texts = [(REPO / "Snakefile").read_text()]
-    texts += [p.read_text() for p in (REPO / "workflow" / "rules").glob("*.smk")]
+    texts += [p.read_text() for p in (REPO / "workflow" / "rules").rglob("*.smk")]
     pattern = r"^[ \t]*(from unitpsych[\w.]* import (?:\([^)]*\)|[^\n#]*))"
     statements = sorted({m[1].strip() for t in texts for m in re.finditer(pattern, t, re.M)})
     assert statements, "found no unitpsych imports in the rule files"

@@ -1,7 +1,9 @@
 # Model accuracy check (protocol §1.1–§1.2): with a labelled set configured (`accuracy.root`), each
 # model's top-1 must match its expected value before its activation pass, and so before any of
 # its stimuli, runs. A wrong checkpoint then fails in minutes, naming the model and both numbers.
-# Helpers (get_accuracy_*) are in common.smk.
+
+
+include: "functions/accuracy.smk"
 
 
 # The check waits for the model's units (seconds, no weights): Snakemake 9.27 drops a job whose
@@ -9,7 +11,7 @@
 rule check_accuracy:
     input:
         units=paths.units_json(),
-        labels=get_accuracy_labels_input,
+        labels=input_accuracy_labels,
     output:
         json=paths.accuracy(),
     log:
@@ -21,8 +23,8 @@ rule check_accuracy:
     resources:
         gpu=1,
     params:
-        model=get_accuracy_model_config,
-        accuracy=get_accuracy_config,
+        model=param_accuracy_model,
+        accuracy=config_slice("accuracy"),
         seed=config["seed"],
         code_version=1,
     script:

@@ -1,11 +1,14 @@
 # Stage 2: one pass over the image set per model caches every sampled unit's activation.
 
 
+include: "functions/activations.smk"
+
+
 rule collect_activations:
     input:
         units=paths.units_json(),
         images=paths.image_index(),
-        accuracy=get_accuracy_input,
+        accuracy=input_accuracy,
     output:
         h5=paths.activations(),
         unreadable=paths.unreadable_images(),
@@ -18,8 +21,8 @@ rule collect_activations:
     resources:
         gpu=1,
     params:
-        model=get_model_config,
-        images=images_config("root", "batch_size"),
+        model=param_model,
+        images=config_slice("images", keep=("root", "batch_size")),
         seed=config["seed"],
         code_version=1,
     script:

@@ -1,6 +1,8 @@
 # Analysis: unit statistics (protocol §9) and the tables (scores, bootstrap CIs, tests across
 # models, Spearman correlations, the scale regression; protocol §8.4). Tables are small local jobs.
-# Input functions and get_all_tables live in common.smk.
+
+
+include: "functions/analysis.smk"
 
 
 localrules:
@@ -12,7 +14,7 @@ localrules:
 rule unit_statistics:
     input:
         units=paths.units_json(),
-        images=get_unit_statistics_index,
+        images=input_unit_statistics_index,
     output:
         csv=paths.unit_statistics(),
     log:
@@ -24,8 +26,8 @@ rule unit_statistics:
     resources:
         gpu=1,
     params:
-        model=get_model_config,
-        images=get_unit_statistics_images,
+        model=param_model,
+        images=param_unit_statistics_images,
         seed=config["seed"],
         code_version=1,
     script:
@@ -35,54 +37,10 @@ rule unit_statistics:
 rule analysis_tables:
     input:
         responses=paths.responses(),
-        units=get_analysis_units,
-        models=f"{workflow.basedir}/resources/models.csv",
+        units=input_analysis_units,
+        models=MODEL_TABLE,
     output:
-        unit_scores=report(
-            paths.table("unit_scores"),
-            caption="../report/table_unit_scores.rst",
-            category="Tables",
-        ),
-        model_scores=report(
-            paths.table("model_scores"),
-            caption="../report/table_model_scores.rst",
-            category="Tables",
-        ),
-        confidence_scores=report(
-            paths.table("confidence_scores"),
-            caption="../report/table_confidence_scores.rst",
-            category="Tables",
-        ),
-        confidence_distribution=report(
-            paths.table("confidence_distribution"),
-            caption="../report/table_confidence_distribution.rst",
-            category="Tables",
-        ),
-        layer_scores=report(
-            paths.table("layer_scores"),
-            caption="../report/table_layer_scores.rst",
-            category="Tables",
-        ),
-        kruskal_wallis=report(
-            paths.table("kruskal_wallis"),
-            caption="../report/table_kruskal_wallis.rst",
-            category="Tables",
-        ),
-        conover_holm=report(
-            paths.table("conover_holm"),
-            caption="../report/table_conover_holm.rst",
-            category="Tables",
-        ),
-        spearman=report(
-            paths.table("spearman"),
-            caption="../report/table_spearman.rst",
-            category="Tables",
-        ),
-        regression=report(
-            paths.table("regression"),
-            caption="../report/table_regression.rst",
-            category="Tables",
-        ),
+        **{name: table_report(name) for name in SCORE_TABLES},
     log:
         "logs/analysis_tables/tables.log",
     benchmark:
@@ -90,10 +48,10 @@ rule analysis_tables:
     conda:
         "../../envs/analysis.yaml"
     params:
-        analysis=get_analysis_config,
+        analysis=config_slice("analysis", keep=ANALYSIS_KEYS),
         experiments=config["experiments"]["list"],
-        models=get_analysis_models,
-        unit_models=get_analysis_model_names,
+        models=param_analysed_model_info,
+        unit_models=param_analysed_models,
         seed=config["seed"],
         code_version=2,
     script:
@@ -103,22 +61,18 @@ rule analysis_tables:
 rule baselines_table:
     input:
         unit_scores=paths.table("unit_scores"),
-        statistics=get_analysis_unit_statistics,
-        mis=get_analysis_mis,
+        statistics=input_analysis_unit_statistics,
+        mis=input_analysis_mis,
     output:
-        csv=report(
-            paths.table("baselines"),
-            caption="../report/table_baselines.rst",
-            category="Tables",
-        ),
+        csv=table_report("baselines"),
     log:
         "logs/baselines_table/baselines.log",
     conda:
         "../../envs/analysis.yaml"
     params:
-        models=get_analysis_model_names,
-        statistics_models=get_analysis_model_names,
-        mis_models=get_analysis_mis_models,
+        models=param_analysed_models,
+        statistics_models=param_analysed_models,
+        mis_models=param_analysed_mis_models,
         code_version=1,
     script:
         "../scripts/baselines_table.py"
@@ -129,19 +83,15 @@ rule reproduction_table:
         responses=paths.responses(),
         paper=PAPER_SCORES,
     output:
-        csv=report(
-            paths.table("reproduction"),
-            caption="../report/table_reproduction.rst",
-            category="Tables",
-        ),
+        csv=table_report("reproduction"),
     log:
         "logs/reproduction_table/reproduction.log",
     conda:
         "../../envs/analysis.yaml"
     params:
-        analysis=get_analysis_config,
+        analysis=config_slice("analysis", keep=ANALYSIS_KEYS),
         experiments=config["experiments"]["list"],
-        models=get_analysis_models,
+        models=param_analysed_model_info,
         seed=config["seed"],
         code_version=1,
     script:

@@ -2,6 +2,9 @@
 # Many tiny CPU jobs; the SLURM profile bundles them (its `groups`).
 
 
+include: "functions/exemplars.smk"
+
+
 localrules:
     index_stimuli,
 
@@ -18,7 +21,7 @@ rule extract_exemplars:
     conda:
         "../../envs/analysis.yaml"
     params:
-        exemplars=get_exemplars_params,
+        exemplars=param_exemplars,
         code_version=2,
     script:
         "../scripts/extract_exemplars.py"
@@ -26,8 +29,8 @@ rule extract_exemplars:
 
 rule preview_unit:
     input:
-        natural=get_preview_natural_input,
-        synthetic=get_preview_synthetic_input,
+        natural=input_preview_natural,
+        synthetic=input_preview_synthetic,
     output:
         png=paths.preview(),
     log:
@@ -35,7 +38,7 @@ rule preview_unit:
     conda:
         "../../envs/analysis.yaml"
     params:
-        difficulties=get_preview_difficulties,
+        difficulties=param_preview_difficulties,
         code_version=2,
     script:
         "../scripts/preview_unit.py"
@@ -43,7 +46,7 @@ rule preview_unit:
 
 rule index_stimuli:
     input:
-        get_model_stimuli,
+        input_stimuli_index,
     output:
         csv=paths.stimuli_index(),
     log:

@@ -6,12 +6,15 @@
 # feature visualisations failed the success test (units.csv and selection.json say which and why).
 
 
+include: "functions/experiments.smk"
+
+
 rule build_experiment:
     input:
-        units=get_experiment_units,
-        stimuli=get_experiment_stimuli,
-        featureviz=get_experiment_featureviz,
-        instructions=get_experiment_instructions_input,
+        units=input_experiment_units,
+        stimuli=input_experiment_stimuli,
+        featureviz=input_experiment_featureviz,
+        instructions=input_experiment_instructions,
     output:
         folder=directory(paths.experiment_dir()),
         demo=directory(paths.demo_dir()),
@@ -20,14 +23,14 @@ rule build_experiment:
     benchmark:
         "benchmarks/build_experiment/{experiment}.tsv"
     wildcard_constraints:
-        experiment=get_experiment_pattern(),
+        experiment=pattern_of(EXPERIMENT_NAMES),
     conda:
         "../../envs/analysis.yaml"
     params:
-        experiment=get_experiment_config,
-        settings=get_experiment_settings,
-        exemplars=get_experiment_exemplars,
-        instructions=get_experiment_instructions,
+        experiment=param_experiment,
+        settings=config_slice("experiments", drop=NOT_COUNTS),
+        exemplars=config_slice("exemplars", keep=("n_batches", "n_references")),
+        instructions=config_slice("experiments", "instructions"),
         code_version=3,
     script:
         "../scripts/build_experiment.py"

@@ -6,19 +6,7 @@
 # function fails naming the experiments it needs.
 
 
-def figure_params(name: str) -> dict:
-    """The params of figure `name`'s rule: its name, what its drawing needs from the config, and
-    its code version."""
-    spec = FIGURES[name]
-    params = {"figure": name}
-    if spec.properties:
-        mis_all = "mis_all" in spec.per_model
-        params["model_info"] = (
-            get_mis_all_figure_info() if mis_all else get_figure_model_info()
-        )
-    if spec.thresholds:
-        params["thresholds"] = get_exclusion_thresholds()
-    return params | {"code_version": spec.code_version}
+include: "functions/figures.smk"
 
 
 for _figure in FIGURES:
@@ -27,7 +15,7 @@ for _figure in FIGURES:
         name:
             f"plot_{_figure}"
         input:
-            unpack(figure_input(_figure)),
+            unpack(input_figure(_figure)),
         output:
             pdf=paths.figure(_figure, "pdf"),
             png=report(
@@ -42,6 +30,6 @@ for _figure in FIGURES:
         conda:
             "../../envs/analysis.yaml"
         params:
-            **figure_params(_figure),
+            **param_figure(_figure),
         script:
             "../scripts/plot_figure.py"

@@ -2,7 +2,9 @@
 # observer answers every trial of our experiments (d and p per trial), and the machine
 # interpretability score (MIS) per unit is computed from the activation cache and the embeddings.
 # α belongs to a backend: fitted to human responses where the config has a human source.
-# Helpers: common.smk (section "Observer").
+
+
+include: "functions/observer.smk"
 
 
 localrules:
@@ -13,7 +15,7 @@ localrules:
 rule embed_images:
     input:
         images=paths.image_index(),
-        root=get_image_root_input,
+        root=input_image_root,
     output:
         h5=paths.embeddings(),
     log:
@@ -21,15 +23,15 @@ rule embed_images:
     benchmark:
         "benchmarks/embed_images/{backend}.tsv"
     wildcard_constraints:
-        backend=get_backend_pattern(),
+        backend=pattern_of(list(BACKENDS)),
     conda:
         "../../envs/torch.yaml"
     resources:
         gpu=1,
     params:
-        backend=get_backend_params,
-        exemplars=get_observer_exemplars,
-        images=images_config("root", "batch_size"),
+        backend=param_backend,
+        exemplars=config_slice("exemplars", keep=("resize", "image_size")),
+        images=config_slice("images", keep=("root", "batch_size")),
         code_version=1,
     script:
         "../scripts/embed_images.py"
@@ -39,7 +41,7 @@ rule score_trials:
     input:
         folder=paths.experiment_dir(),
         demo=paths.demo_dir(),
-        embeddings=get_experiment_embeddings,
+        embeddings=input_experiment_embeddings,
     output:
         csv=paths.observer_trials(),
     log:
@@ -47,13 +49,13 @@ rule score_trials:
     benchmark:
         "benchmarks/score_trials/{experiment}.tsv"
     wildcard_constraints:
-        experiment=get_experiment_pattern(),
+        experiment=pattern_of(EXPERIMENT_NAMES),
     conda:
         "../../envs/torch.yaml"
     params:
-        backend=get_experiment_backend,
-        alpha=get_experiment_given_alpha,
-        exemplars=get_observer_exemplars,
+        backend=param_experiment_backend,
+        alpha=param_experiment_alpha,
+        exemplars=config_slice("exemplars", keep=("resize", "image_size")),
         code_version=1,
     script:
         "../scripts/score_trials.py"
@@ -61,18 +63,18 @@ rule score_trials:
 
 rule fit_alpha:
     input:
-        unpack(get_fit_alpha_input),
+        unpack(input_fit_alpha),
     output:
         json=paths.observer_alpha(),
     log:
         "logs/fit_alpha/{backend}.log",
     wildcard_constraints:
-        backend=get_backend_pattern(),
+        backend=pattern_of(list(BACKENDS)),
     conda:
         "../../envs/analysis.yaml"
     params:
-        backend=get_backend_params,
-        alpha=get_given_alpha,
+        backend=param_backend,
+        alpha=param_given_alpha,
         sources=human_sources(config),
         code_version=1,
     script:
@@ -82,7 +84,7 @@ rule fit_alpha:
 rule sample_mis_tasks:
     input:
         h5=paths.activations(),
-        embeddings=get_model_embeddings,
+        embeddings=input_model_embeddings,
     output:
         csv=paths.mis_tasks(),
     log:
@@ -92,7 +94,7 @@ rule sample_mis_tasks:
     conda:
         "../../envs/analysis.yaml"
     params:
-        mis=get_mis_settings,
+        mis=config_slice("observer", keep=MIS_KEYS),
         seed=config["seed"],
         code_version=2,
     script:
@@ -102,7 +104,7 @@ rule sample_mis_tasks:
 rule score_mis:
     input:
         tasks=paths.mis_tasks(),
-        alpha=get_model_alpha,
+        alpha=input_model_alpha,
     output:
         csv=paths.mis(),
     log:
@@ -123,7 +125,7 @@ rule score_mis:
 rule collect_mis_all_tasks:
     input:
         images=paths.image_index(),
-        accuracy=get_accuracy_input,
+        accuracy=input_accuracy,
     output:
         h5=paths.mis_all_tasks(),
     log:
@@ -135,10 +137,10 @@ rule collect_mis_all_tasks:
     resources:
         gpu=1,
     params:
-        model=get_model_config,
-        images=images_config("root", "batch_size"),
+        model=param_model,
+        images=config_slice("images", keep=("root", "batch_size")),
         seed=config["seed"],
-        mis=get_mis_settings(),
+        mis=config_slice("observer", keep=MIS_KEYS),
         max_images=config["mis_all"]["max_images"],
         code_version=2,
     script:
@@ -148,7 +150,7 @@ rule collect_mis_all_tasks:
 rule mis_all:
     input:
         h5=paths.mis_all_tasks(),
-        embeddings=get_mis_all_embeddings,
+        embeddings=input_mis_all_embeddings,
     output:
         parquet=paths.mis_all(),
     log:
@@ -158,9 +160,9 @@ rule mis_all:
     conda:
         "../../envs/analysis.yaml"
     params:
-        model=get_mis_all_model,
-        backends=get_mis_all_backends,
-        mis=get_mis_settings,
+        model=param_mis_all_model,
+        backends=param_mis_all_backends,
+        mis=config_slice("observer", keep=MIS_KEYS),
         memory_mb=config["mis_all"]["memory_mb"],
         seed=config["seed"],
         code_version=2,

@@ -5,8 +5,9 @@
 # Local payloads (results/responses/raw/{experiment}/local/*.json) are not made by any rule: an
 # input function lists the folder when the DAG is built, so a new file changes the job's input set
 # and Snakemake reruns that experiment's parsing (rerun trigger `input`) and the merge.
-# Helpers (inputs, config slices, targets) are in common.smk.
-from unitpsych import paths
+
+
+include: "functions/responses.smk"
 
 
 localrules:
@@ -26,14 +27,14 @@ rule simulate_participants:
     benchmark:
         "benchmarks/simulate_participants/{experiment}.tsv"
     wildcard_constraints:
-        experiment=get_experiment_pattern(),
+        experiment=pattern_of(EXPERIMENT_NAMES),
     conda:
         "../../envs/analysis.yaml"
     params:
         experiment="{experiment}",
-        simulation=get_simulation_config,
-        alpha=get_simulation_alpha,
-        checks=get_check_thresholds,
+        simulation=config_slice("simulation", drop=("alpha",)),
+        alpha=param_simulation_alpha,
+        checks=config_slice("responses", "checks"),
         code_version=2,
     script:
         "../scripts/simulate_participants.py"
@@ -42,9 +43,9 @@ rule simulate_participants:
 rule parse_responses:
     input:
         experiment=paths.experiment_dir(),
-        simulated=get_simulated_payloads,
-        simulated_participants=get_simulated_participants,
-        local=get_local_payloads,
+        simulated=input_simulated_payloads,
+        simulated_participants=input_simulated_participants,
+        local=input_local_payloads,
     output:
         responses=paths.parsed_responses(),
         report=paths.parsed_report(),
@@ -53,13 +54,13 @@ rule parse_responses:
     benchmark:
         "benchmarks/parse_responses/{experiment}.tsv"
     wildcard_constraints:
-        experiment=get_experiment_pattern(),
+        experiment=pattern_of(EXPERIMENT_NAMES),
     conda:
         "../../envs/analysis.yaml"
     params:
-        experiment=get_experiment_config,
-        sources=get_payload_sources,
-        checks=get_check_thresholds,
+        experiment=param_experiment,
+        sources=PAYLOAD_SOURCES,
+        checks=config_slice("responses", "checks"),
         code_version=3,
     script:
         "../scripts/parse_responses.py"
@@ -67,7 +68,7 @@ rule parse_responses:
 
 rule fetch_imi_responses:
     input:
-        get_imi_copy,
+        input_imi_copy,
     output:
         archive=paths.imi_archive(),
     log:
@@ -75,7 +76,7 @@ rule fetch_imi_responses:
     conda:
         "../../envs/analysis.yaml"
     params:
-        imi=get_imi_config,
+        imi=config_slice("responses", "imi"),
     script:
         "../scripts/fetch_imi_responses.py"
 
@@ -93,7 +94,7 @@ rule parse_imi_responses:
     conda:
         "../../envs/analysis.yaml"
     params:
-        member=get_imi_member,
+        member=config_slice("responses", "imi", "member"),
         code_version=3,
     script:
         "../scripts/parse_imi_responses.py"
@@ -101,8 +102,8 @@ rule parse_imi_responses:
 
 rule merge_responses:
     input:
-        responses=get_merged_responses,
-        reports=get_merged_reports,
+        responses=input_merged_responses,
+        reports=input_merged_reports,
     output:
         responses=paths.responses(),
         exclusions=paths.exclusions(),

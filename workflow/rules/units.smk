@@ -1,6 +1,9 @@
 # Stage 1: sample units (layer uniformly, then channel) and index the image set.
 
 
+include: "functions/units.smk"
+
+
 localrules:
     sample_units,
     index_images,
@@ -18,7 +21,7 @@ if config["images"].get("generate"):
         conda:
             "../../envs/torch.yaml"
         params:
-            images=images_config("root", "generate"),
+            images=config_slice("images", keep=("root", "generate")),
             seed=config["seed"],
             code_version=1,
         script:
@@ -27,7 +30,7 @@ if config["images"].get("generate"):
 
 rule index_images:
     input:
-        get_image_root_input,
+        input_image_root,
     output:
         csv=paths.image_index(),
     log:
@@ -35,7 +38,7 @@ rule index_images:
     conda:
         "../../envs/torch.yaml"
     params:
-        images=images_config("root", "list", "extensions"),
+        images=config_slice("images", keep=("root", "list", "extensions")),
         code_version=1,
     script:
         "../scripts/index_images.py"
@@ -43,8 +46,8 @@ rule index_images:
 
 checkpoint sample_units:
     input:
-        shared=get_shared_units_input,
-        given=get_units_list_input,
+        shared=input_shared_units,
+        given=input_units_list,
     output:
         json=paths.units_json(),
         csv=paths.units_csv(),
@@ -53,7 +56,7 @@ checkpoint sample_units:
     conda:
         "../../envs/torch.yaml"
     params:
-        model=get_units_config,
+        model=param_units,
         code_version=1,
     script:
         "../scripts/sample_units.py"

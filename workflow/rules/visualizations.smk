@@ -4,6 +4,9 @@
 # reruns nothing.
 
 
+include: "functions/visualizations.smk"
+
+
 localrules:
     summarize_featureviz,
 
@@ -18,14 +21,14 @@ rule visualize_unit:
     benchmark:
         "benchmarks/visualize_unit/{model}/{unit}.tsv"
     wildcard_constraints:
-        model=get_synthetic_model_pattern(),
+        model=pattern_of(SYNTHETIC_MODELS),
     conda:
         "../../envs/torch.yaml"
     resources:
         gpu=1,
     params:
-        model=get_model_config,
-        featureviz=get_featureviz_config,
+        model=param_model,
+        featureviz=config_slice("featureviz", drop=FEATUREVIZ_SPEED_KEYS),
         seed=config["seed"],
         code_version=4,
     script:
@@ -34,13 +37,13 @@ rule visualize_unit:
 
 rule summarize_featureviz:
     input:
-        folders=get_model_visualizations,
+        folders=input_visualizations,
     output:
         csv=paths.featureviz_summary(),
     log:
         "logs/summarize_featureviz/{model}.log",
     wildcard_constraints:
-        model=get_synthetic_model_pattern(),
+        model=pattern_of(SYNTHETIC_MODELS),
     conda:
         "../../envs/analysis.yaml"
     params:
