@@ -18,10 +18,16 @@
 # Configs: config/config.yaml (the paper, on a cluster), config/demo.yaml (offline demo).
 
 
+import sys
+from pathlib import Path
+
+from snakemake.logging import logger
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
+from unitpsych.config import rename_deprecated_keys
 
 # The paper config is the default; `--configfile X` replaces it (instead of being merged into it).
 if not workflow.overwrite_configfiles:
@@ -29,6 +35,8 @@ if not workflow.overwrite_configfiles:
     configfile: f"{workflow.basedir}/config/config.yaml"
 
 
+for _warning in rename_deprecated_keys(config):
+    logger.warning(_warning)
 validate(config, f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
 
 

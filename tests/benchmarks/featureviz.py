@@ -140,7 +140,7 @@ def main() -> None:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_model(args.arch, {"arch": args.arch, "weights": "pretrained"}, device=device)
     cfg = {
-        "featureviz": {
+        "visualizations": {
             "param_size": args.size,
             "crop_size": args.crop or args.size - 32,
             "max_steps": args.steps,
@@ -149,8 +149,8 @@ def main() -> None:
         }
     }
     validate(cfg, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # fills defaults
-    cfg["featureviz"].pop("batch_images")
-    settings = FVSettings.from_config(cfg["featureviz"])
+    cfg["visualizations"].pop("batch_images")
+    settings = FVSettings.from_config(cfg["visualizations"])
     print(
         f"{args.arch} on {device}: {len(args.units)} units, {args.size} px, {args.steps} "
         "steps/run, "

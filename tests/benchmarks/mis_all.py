@@ -66,20 +66,20 @@ def phase(name: str, work: Path, args: argparse.Namespace) -> dict:
         )
         out["seconds"] = time.perf_counter() - t
     elif name == "pass":
-        from unitpsych.observer.channel_quantiles import set_size, state_bytes
-        from unitpsych.observer.mis import collect_every_unit_tasks
+        from unitpsych.observer.mis import collect_mis_all_tasks
+        from unitpsych.observer.mis_all_tasks import set_size, state_bytes
 
         model = load_model("lite0", {"arch": "efficientnet_lite0"})
         units = [make_unit(ly, c) for ly, n in model.layer_sizes().items() for c in range(n)]
         t = time.perf_counter()
-        collect_every_unit_tasks(model, root, paths, work / "tasks.h5", 42, image_pass=image_pass)
+        collect_mis_all_tasks(model, root, paths, work / "tasks.h5", 42, image_pass=image_pass)
         out["seconds"], out["units"] = time.perf_counter() - t, len(units)
         out["state_mb"] = state_bytes(len(units), set_size(len(paths), 0.2)) / 2**20
         out["file_mb"] = (work / "tasks.h5").stat().st_size / 2**20
     elif name == "score":
-        from unitpsych.observer.channel_quantiles import TaskFile
         from unitpsych.observer.embeddings import EmbeddingCache
         from unitpsych.observer.mis import mis_all_table, score_every_unit
+        from unitpsych.observer.mis_all_tasks import TaskFile
 
         cache = EmbeddingCache(work / "emb.h5")
         t = time.perf_counter()

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from conftest import LABELLED_PHOTOS, REPO
+from unitpsych.accuracy import top1 as A
 from unitpsych.images import imagenet_synsets, load_rgb
-from unitpsych.models import accuracy as A
 from unitpsych.models.registry import load_model
 
 

@@ -10,7 +10,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from conftest import REPO
-from unitpsych.config import ConfigError, check_config
+from unitpsych.config import ConfigError, check_config, rename_deprecated_keys
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 
@@ -30,8 +30,8 @@ def test_shipped_configs_are_valid(name):
     check_config(cfg)
     # the schema fills in what a config leaves out (the paper's Adam lr 0.05), and keeps what it
     # sets
-    lr = given.get("featureviz", {}).get("lr", 0.05)
-    assert cfg["exemplars"]["n_batches"] >= 1 and cfg["featureviz"]["lr"] == pytest.approx(lr)
+    lr = given.get("visualizations", {}).get("lr", 0.05)
+    assert cfg["exemplars"]["n_batches"] >= 1 and cfg["visualizations"]["lr"] == pytest.approx(lr)
 
 
 def test_paper_config_has_the_23_experiments_and_nine_models():
@@ -98,18 +98,18 @@ def test_cross_key_errors_name_the_key(edit, key):
 def test_too_few_feature_visualisations_fail_in_check_config(name):
     """The path the Snakefile takes: validate, then check_config with the whole config."""
     cfg = yaml.safe_load((REPO / name).read_text())
-    cfg.setdefault("featureviz", {})["n_images"] = 5
+    cfg.setdefault("visualizations", {})["n_images"] = 5
     validate(cfg, SCHEMA)
-    with pytest.raises(ConfigError, match=r"featureviz.n_images = 9") as err:
+    with pytest.raises(ConfigError, match=r"visualizations.n_images = 9") as err:
         check_config(cfg)
     assert "5 feature visualisations" in str(err.value)
-    cfg["featureviz"]["n_images"] = 9  # what the message asks for passes
+    cfg["visualizations"]["n_images"] = 9  # what the message asks for passes
     check_config(cfg)
 
 
 def test_too_few_feature_visualisations_pass_without_synthetic_experiments():
     cfg = yaml.safe_load((REPO / "tests/data/config.yaml").read_text())
-    cfg["featureviz"]["n_images"] = 5
+    cfg["visualizations"]["n_images"] = 5
     cfg["experiments"]["list"] = [
         e for e in cfg["experiments"]["list"] if e["condition"] == "natural"
     ]
@@ -144,9 +144,24 @@ def test_conda_environments_pin_the_versions_of_requirements_txt(env):
 def test_feature_visualisations_smaller_than_a_models_input_fail_before_any_job():
     """CLIP RN50 crops its feature visualisations to 224 px: 96 px would fail inside the job."""
     cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    cfg["featureviz"] = {"param_size": 96, "crop_size": 84}
+    cfg["visualizations"] = {"param_size": 96, "crop_size": 84}
     validate(cfg, SCHEMA)
-    with pytest.raises(ConfigError, match=r"featureviz.param_size: 96 px .* 'clip-resnet50'"):
+    with pytest.raises(ConfigError, match=r"visualizations.param_size: 96 px .* 'clip-resnet50'"):
         check_config(cfg)
-    cfg["featureviz"].update(param_size=224, crop_size=196)
+    cfg["visualizations"].update(param_size=224, crop_size=196)
     check_config(cfg)
+
+
+def test_the_old_featureviz_key_still_works_with_a_warning():
+    cfg = yaml.safe_load((REPO / "tests/data/config.yaml").read_text())
+    cfg["featureviz"] = cfg.pop("visualizations")
+    given = copy.deepcopy(cfg["featureviz"])
+    warnings = rename_deprecated_keys(cfg)
+    assert warnings == ["config key 'featureviz' is deprecated: rename it to 'visualizations'"]
+    assert "featureviz" not in cfg and cfg["visualizations"] == given
+    validate(cfg, SCHEMA)
+    check_config(cfg)
+    assert rename_deprecated_keys(cfg) == []  # renamed once: a second pass warns no more
+    cfg["featureviz"] = {"n_images": 9}
+    with pytest.raises(ConfigError, match="featureviz: the old name of visualizations"):
+        rename_deprecated_keys(cfg)

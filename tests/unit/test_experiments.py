@@ -54,7 +54,7 @@ def _png(path: Path, key: str, size: int = UI_IMAGE_SIZE) -> None:
 
 
 def _fv_record(model: str, unit: str, acts: dict[str, list[float]]) -> dict:
-    """fv.json as the featureviz stage writes it."""
+    """fv.json as the visualizations stage writes it."""
     layer, channel = unit.rsplit("__", 1)
     sides = {side: SideResult(a, 1.0, "search") for side, a in acts.items()}
     fv = UnitFV(model, unit, layer, int(channel), -1.0, 1.0, True, "", sides, [], {})
@@ -360,7 +360,7 @@ def test_unbalanced_counts_fail_with_what_would_fit(change, message):
         experiments={**SMALL, **change, "list": [{"model": MODEL, "condition": "natural"}]},
         exemplars=SMALL_EXEMPLARS,
     )
-    args = (cfg["experiments"], cfg["models"], cfg["exemplars"], cfg["featureviz"])
+    args = (cfg["experiments"], cfg["models"], cfg["exemplars"], cfg["visualizations"])
     with pytest.raises(ValueError, match=message):
         check_experiment_counts(*args)
     cfg["experiments"].update({k: SMALL[k] for k in change})
@@ -371,12 +371,13 @@ def test_synthetic_experiments_need_as_many_fvs_as_references():
     cfg = validated(
         experiments={**SMALL, "list": [{"model": MODEL, "condition": "synthetic"}]},
         exemplars=SMALL_EXEMPLARS,
-        featureviz={"n_images": 8},
+        visualizations={"n_images": 8},
     )
-    args = (cfg["experiments"], cfg["models"], cfg["exemplars"], cfg["featureviz"])
-    with pytest.raises(ValueError, match="8 feature visualisations.*set featureviz.n_images = 9"):
+    args = (cfg["experiments"], cfg["models"], cfg["exemplars"], cfg["visualizations"])
+    message = "8 feature visualisations.*set visualizations.n_images = 9"
+    with pytest.raises(ValueError, match=message):
         check_experiment_counts(*args)
-    cfg["featureviz"]["n_images"] = 9
+    cfg["visualizations"]["n_images"] = 9
     check_experiment_counts(*args)
 
 
@@ -389,19 +390,21 @@ def test_balanced_counts_pass_including_shared_units():
         experiments={**SMALL, "list": [{"model": "b", "condition": "synthetic"}]},
         exemplars=SMALL_EXEMPLARS,
     )
-    check_experiment_counts(cfg["experiments"], cfg["models"], cfg["exemplars"], cfg["featureviz"])
+    check_experiment_counts(
+        cfg["experiments"], cfg["models"], cfg["exemplars"], cfg["visualizations"]
+    )
     cfg["models"]["a"]["units"]["n"] = 9  # b shares a's 9 units, fewer than 6 + 1 + 2 + ...
     cfg["experiments"]["n_catch_units"] = 2
     with pytest.raises(ValueError, match="model 'b' has 9 units"):
         check_experiment_counts(
-            cfg["experiments"], cfg["models"], cfg["exemplars"], cfg["featureviz"]
+            cfg["experiments"], cfg["models"], cfg["exemplars"], cfg["visualizations"]
         )
     paper = validated(
         models={"a": {"arch": "x"}},
         experiments={"list": [{"model": "a", "condition": "natural"}]},
     )  # the paper's defaults: 100 units, 20 batches
     check_experiment_counts(
-        paper["experiments"], paper["models"], paper["exemplars"], paper["featureviz"]
+        paper["experiments"], paper["models"], paper["exemplars"], paper["visualizations"]
     )
 
 
@@ -690,7 +693,7 @@ def test_ready_instruction_pages_are_copied_or_refused(stimuli, tmp_path):
     )
     with pytest.raises(ValueError, match="experiments.instructions") as err:
         check_experiment_counts(
-            cfg["experiments"], cfg["models"], cfg["exemplars"], cfg["featureviz"]
+            cfg["experiments"], cfg["models"], cfg["exemplars"], cfg["visualizations"]
         )
     assert "missing 13.jpg" in str(err.value) and "3.jpg: 300×450 px" in str(err.value)
 
@@ -748,9 +751,10 @@ def test_build_experiment_script_contract(stimuli, tmp_path):
     log = tmp_path / "log" / "build.log"
     cfg = validated(experiments=SMALL, exemplars=SMALL_EXEMPLARS)
     # the model's featureviz_summary.csv with two units whose FVs failed the success test
-    from unitpsych.visualizations.featureviz import summarize_fv_folders
+    from unitpsych.visualizations.featureviz import summarize_visualizations
 
-    summary = summarize_fv_folders([results / MODEL / "stimuli" / u / "synthetic" for u in units])
+    folders = [results / MODEL / "stimuli" / u / "synthetic" for u in units]
+    summary = summarize_visualizations(folders)
     failed = sorted(units)[:2]
     summary.loc[summary["unit"].isin(failed), ["success", "reason"]] = [False, "max side short"]
     summary.to_csv(tmp_path / "featureviz_summary.csv", index=False)

@@ -18,7 +18,7 @@ from unitpsych.visualizations.featureviz import (
     SUMMARY_COLUMNS,
     read_fv,
     save_unit_fv,
-    summarize_fv_folders,
+    summarize_visualizations,
     visualize_unit,
 )
 from unitpsych.visualizations.optimise import (
@@ -478,7 +478,7 @@ def test_convnext_channel_last_layer():
 def test_visualize_unit_script_writes_pngs_and_fv_json(lite0, tmp_path):
     import h5py
     import pandas as pd
-    import summarize_featureviz as summarize_script
+    import summarize_visualizations as summarize_script
     import visualize_unit as script
 
     # a minimal activation cache with one unit whose dataset range is easy to beat
@@ -530,7 +530,7 @@ def test_visualize_unit_script_writes_pngs_and_fv_json(lite0, tmp_path):
         assert pixels.shape == (9, 32, 32, 3) and pixels.dtype == np.uint8
         again = _unit_values(lite0, UNIT, pixels / 255.0)
         np.testing.assert_allclose(again, fv.sides[side].activations, atol=0.05)
-    table = summarize_fv_folders([out])
+    table = summarize_visualizations([out])
     assert table.loc[0, "unit"] == UNIT
     assert table.loc[0, "weakest_max"] == fv.sides["max"].activations[0]
     assert table.loc[0, "strongest_min"] == fv.sides["min"].activations[-1]

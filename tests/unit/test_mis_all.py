@@ -17,16 +17,9 @@ from test_observer import BrightnessBackend, make_images
 from unitpsych.activations import ImagePass, collect_activations, read_activations
 from unitpsych.figures.registry import draw, model_properties
 from unitpsych.images import index_images
-from unitpsych.observer.channel_quantiles import (
-    QuantileSets,
-    TaskFile,
-    mis_all_subset,
-    set_size,
-    slab_from_activations,
-)
 from unitpsych.observer.embeddings import EmbeddingCache, embed_image_set
 from unitpsych.observer.mis import (
-    collect_every_unit_tasks,
+    collect_mis_all_tasks,
     draw_every_unit,
     draw_subsets,
     excluded_reasons,
@@ -37,6 +30,13 @@ from unitpsych.observer.mis import (
     score_every_unit,
     task_d,
     task_uniforms,
+)
+from unitpsych.observer.mis_all_tasks import (
+    QuantileSets,
+    TaskFile,
+    mis_all_subset,
+    set_size,
+    slab_from_activations,
 )
 from unitpsych.units.sampling import make_unit
 
@@ -201,7 +201,7 @@ def test_channel_pass_draws_every_channels_tasks_as_the_full_matrix_does(
     every = [make_unit(layer, c) for layer, n in sizes.items() for c in range(n)]
     small = ImagePass(batch_size=5, num_workers=0, block_size=8192)
     listed = [*paths[:7], "broken.jpg", *paths[7:]]
-    done = collect_every_unit_tasks(
+    done = collect_mis_all_tasks(
         lite0,
         tmp_path / "img",
         listed,

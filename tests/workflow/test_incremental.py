@@ -115,14 +115,16 @@ def test_adding_a_model_plans_only_that_models_jobs_and_the_aggregates(reference
     ("change", "reruns", "kept"),
     [
         (
-            lambda c: c.setdefault("featureviz", {}).update(
-                max_steps=c["featureviz"]["max_steps"] + 1
+            lambda c: c.setdefault("visualizations", {}).update(
+                max_steps=c["visualizations"]["max_steps"] + 1
             ),
             {"visualize_unit"},
             {"sample_units", "collect_activations", "extract_exemplars"},
         ),
         (  # speed only: read from the config by the script, never a param
-            lambda c: c["featureviz"].update(batch_images=c["featureviz"]["batch_images"] + 9),
+            lambda c: c["visualizations"].update(
+                batch_images=c["visualizations"]["batch_images"] + 9
+            ),
             set(),
             {"sample_units", "collect_activations", "extract_exemplars", "visualize_unit"},
         ),
@@ -150,8 +152,8 @@ def test_adding_a_model_plans_only_that_models_jobs_and_the_aggregates(reference
         ),
     ],
     ids=[
-        "featureviz",
-        "featureviz-batch-images",
+        "visualizations",
+        "visualizations-batch-images",
         "exemplars",
         "model-batch-size",
         "model-label",

@@ -24,7 +24,7 @@ def test_paper_config_dry_run_plans_without_imagenet_or_network(tmp_path):
     assert counts["check_accuracy"] == "9"  # ImageNet val against the protocol's table
     assert counts["build_experiment"] == "23"  # the paper's 23 experiments
     assert (
-        counts["index_stimuli"] == "9" and counts["summarize_featureviz"] == "7"
+        counts["index_stimuli"] == "9" and counts["summarize_visualizations"] == "7"
     )  # no FVs for the ViTs
 
 
@@ -41,9 +41,10 @@ def test_bad_config_fails_before_any_job_and_names_the_key(tmp_path, test_config
     assert proc.returncode != 0 and "batch_size" in proc.stdout
     # a cross-key check (too few feature visualisations for the references) at planning time
     cfg = copy.deepcopy(test_config)
-    cfg.setdefault("featureviz", {})["n_images"] = 5
+    cfg.setdefault("visualizations", {})["n_images"] = 5
     proc = run_snakemake(tmp_path, write_config(tmp_path / "bad3.yaml", cfg), "-n", check=False)
-    assert proc.returncode != 0 and "featureviz.n_images = 9" in proc.stdout, proc.stdout[-2000:]
+    message = "visualizations.n_images = 9"
+    assert proc.returncode != 0 and message in proc.stdout, proc.stdout[-2000:]
     assert not (tmp_path / "results").exists()
 
 

@@ -5,10 +5,6 @@
 # rules (Snakemake's linter wants functions and rules in separate files); rules receive only
 # their own slice of the config.
 import re
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from unitpsych import paths
 from unitpsych.config import check_config

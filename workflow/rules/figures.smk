@@ -25,7 +25,7 @@ for _figure in FIGURES:
                 subcategory=FIGURES[_figure].group,
             ),
         log:
-            f"logs/plot_figure/{_figure}.log",
+            f"logs/plot_{_figure}/{_figure}.log",
         localrule: True
         conda:
             "../../envs/analysis.yaml"

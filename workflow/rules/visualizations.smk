@@ -1,6 +1,6 @@
 # Stage 3b: feature visualisations (synthetic condition) per (model, unit) with the diversity
 # search, for models with `synthetic: true`, and a per-model summary table.
-# `featureviz.batch_images` is speed only: the script reads it from the config, so changing it
+# `visualizations.batch_images` is speed only: the script reads it from the config, so changing it
 # reruns nothing.
 
 
@@ -8,7 +8,7 @@ include: "functions/visualizations.smk"
 
 
 localrules:
-    summarize_featureviz,
+    summarize_visualizations,
 
 
 rule visualize_unit:
@@ -28,20 +28,20 @@ rule visualize_unit:
         gpu=1,
     params:
         model=param_model,
-        featureviz=config_slice("featureviz", drop=FEATUREVIZ_SPEED_KEYS),
+        visualizations=config_slice("visualizations", drop=SPEED_KEYS),
         seed=config["seed"],
         code_version=4,
     script:
         "../scripts/visualize_unit.py"
 
 
-rule summarize_featureviz:
+rule summarize_visualizations:
     input:
         folders=input_visualizations,
     output:
         csv=paths.featureviz_summary(),
     log:
-        "logs/summarize_featureviz/{model}.log",
+        "logs/summarize_visualizations/{model}.log",
     wildcard_constraints:
         model=pattern_of(SYNTHETIC_MODELS),
     conda:
@@ -49,4 +49,4 @@ rule summarize_featureviz:
     params:
         code_version=2,
     script:
-        "../scripts/summarize_featureviz.py"
+        "../scripts/summarize_visualizations.py"

@@ -3,17 +3,17 @@ check_accuracy)."""
 
 import logging
 
-from unitpsych.images import loader_workers
-from unitpsych.io import log_stream, setup_logging, write_json
-from unitpsych.models import (
+from unitpsych.accuracy import (
     AccuracyResult,
     check,
     expected_accuracy,
     imagenet_head,
     labelled_set,
-    load_job_model,
     top1_accuracy,
 )
+from unitpsych.images import loader_workers
+from unitpsych.io import log_stream, setup_logging, write_json
+from unitpsych.models import load_job_model
 
 
 def main(snakemake) -> None:

@@ -7,7 +7,7 @@ from unitpsych.activations import ImagePass
 from unitpsych.images import loader_workers
 from unitpsych.io import log_stream, setup_logging
 from unitpsych.models import load_job_model
-from unitpsych.observer import collect_every_unit_tasks
+from unitpsych.observer import collect_mis_all_tasks
 
 
 def main(snakemake) -> None:
@@ -23,7 +23,7 @@ def main(snakemake) -> None:
         block_size=speed["block_size"],
     )
     with log_stream(snakemake.log[0]) as progress:
-        done = collect_every_unit_tasks(
+        done = collect_mis_all_tasks(
             model,
             images["root"],
             list(table["path"]),

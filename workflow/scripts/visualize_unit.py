@@ -21,8 +21,8 @@ def main(snakemake) -> None:
         raise ValueError(
             f"model {cfg['name']!r} has synthetic: false; it gets no feature visualisations"
         )
-    settings = FVSettings.from_config(snakemake.params.featureviz)
-    batch_images = snakemake.config["featureviz"]["batch_images"]  # not a param: speed only
+    settings = FVSettings.from_config(snakemake.params.visualizations)
+    batch_images = snakemake.config["visualizations"]["batch_images"]  # not a param: speed only
     values, _ = read_unit_activations(snakemake.input.h5, unit)
     dataset_min, dataset_max = float(values.min()), float(values.max())
     # as the authors: deterministic cuDNN (some CUDA backward kernels still add atomically, so GPU

@@ -2,7 +2,7 @@
 # helpers they share; included at the top of visualizations.smk.
 
 # speed only: the script reads these from the config, so they are never params
-FEATUREVIZ_SPEED_KEYS = ("batch_images",)
+SPEED_KEYS = ("batch_images",)
 
 
 def input_visualizations(wildcards) -> list[str]:

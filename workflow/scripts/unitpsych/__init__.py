@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 RULE_FILES = {
     "units": "unitpsych.units",
-    "accuracy": "unitpsych.models",
+    "accuracy": "unitpsych.accuracy",
     "activations": "unitpsych.activations",
     "exemplars": "unitpsych.exemplars",
     "visualizations": "unitpsych.visualizations",

@@ -12,6 +12,24 @@ class ConfigError(ValueError):
     """A bad config value; the message names the key."""
 
 
+#: Config keys renamed, old name -> new name (the old name still works, with a warning).
+RENAMED_KEYS = {"featureviz": "visualizations"}
+
+
+def rename_deprecated_keys(config: dict[str, Any]) -> list[str]:
+    """Move each top-level key given under its old name to its new name, before validation;
+    returns one warning per renamed key (ConfigError when both names are given)."""
+    warnings = []
+    for old, new in RENAMED_KEYS.items():
+        if old not in config:
+            continue
+        if new in config:
+            raise ConfigError(f"{old}: the old name of {new}, which is also given; keep only {new}")
+        config[new] = config.pop(old)
+        warnings.append(f"config key {old!r} is deprecated: rename it to {new!r}")
+    return warnings
+
+
 def check_config(config: dict[str, Any]) -> None:
     """Raise ConfigError naming the key of the first inconsistent value."""
     models = config["models"]
@@ -32,7 +50,7 @@ def check_config(config: dict[str, Any]) -> None:
                     f"models.{name}.units.share_with: {other!r} must sample its own units (no "
                     "chains)"
                 )
-    check_featureviz_inputs(config)
+    check_visualization_inputs(config)
     difficulties = config["exemplars"]["difficulties"]
     if "easy" not in difficulties:
         raise ConfigError("exemplars.difficulties: must define 'easy'")
@@ -55,21 +73,21 @@ def check_config(config: dict[str, Any]) -> None:
         seen.add(name)
     try:
         check_experiment_counts(
-            config["experiments"], models, config["exemplars"], config["featureviz"]
+            config["experiments"], models, config["exemplars"], config["visualizations"]
         )
     except ValueError as err:
         raise ConfigError(f"experiments: {err}") from err
 
 
-def check_featureviz_inputs(config: dict[str, Any]) -> None:
+def check_visualization_inputs(config: dict[str, Any]) -> None:
     """Feature visualisations must be at least as large as the crop a model takes (CLIP: 224 px);
     otherwise the job would fail after the activation pass, so the config fails first."""
-    size = config["featureviz"]["param_size"]
+    size = config["visualizations"]["param_size"]
     for name, cfg in config["models"].items():
         crop = get_spec(cfg["arch"]).fv_input_crop if cfg.get("synthetic", True) else None
         if crop and size < crop:
             raise ConfigError(
-                f"featureviz.param_size: {size} px is smaller than the {crop} px input of model "
-                f"{name!r} ({cfg['arch']}), whose feature visualisations are cropped to {crop} px; "
-                f"use param_size >= {crop} or set models.{name}.synthetic: false"
+                f"visualizations.param_size: {size} px is smaller than the {crop} px input of "
+                f"model {name!r} ({cfg['arch']}), whose feature visualisations are cropped to "
+                f"{crop} px; use param_size >= {crop} or set models.{name}.synthetic: false"
             )

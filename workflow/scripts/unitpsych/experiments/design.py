@@ -227,7 +227,8 @@ def check_experiment_counts(
     if n_fvs != s.n_references and any(e.condition == "synthetic" for e in experiments):
         raise ValueError(
             f"synthetic trials show the {n_fvs} feature visualisations per side as references, but "
-            f"exemplars.n_references = {s.n_references}; set featureviz.n_images = {s.n_references}"
+            f"exemplars.n_references = {s.n_references}; "
+            f"set visualizations.n_images = {s.n_references}"
         )
     _check_settings(s)
     needed = s.n_units + s.n_catch_units + s.n_practice_units

@@ -1,15 +1,6 @@
-"""Models (rule file accuracy.smk): the registry of architectures, their layers of interest, and the
-top-1 accuracy check that gates a model's activation pass (protocol §1)."""
+"""Models: the registry of architectures, their layers of interest and loading them (every stage
+that runs a model uses it; the accuracy check is unitpsych.accuracy)."""
 
-from unitpsych.models.accuracy import (
-    AccuracyError,
-    AccuracyResult,
-    check,
-    expected_accuracy,
-    imagenet_head,
-    labelled_set,
-    top1_accuracy,
-)
 from unitpsych.models.registry import (
     KNOWN_ARCHS,
     ArchSpec,
@@ -22,17 +13,10 @@ from unitpsych.models.registry import (
 
 __all__ = [
     "KNOWN_ARCHS",
-    "AccuracyError",
-    "AccuracyResult",
     "ArchSpec",
     "LoadedModel",
-    "check",
-    "expected_accuracy",
     "get_spec",
-    "imagenet_head",
     "job_device",
-    "labelled_set",
     "load_job_model",
     "load_model",
-    "top1_accuracy",
 ]

@@ -1,17 +1,17 @@
 """The machine observer (rule file observer.smk): similarity backends, the embedding cache, the
 decision rule on our trials, α, and the machine interpretability score (MIS) of the sampled units
-and of every unit (`channel_quantiles`: the streamed quantile sets of every channel)."""
+and of every unit (`mis_all_tasks`: the streamed quantile sets of every channel)."""
 
-from unitpsych.observer.channel_quantiles import TaskFile
 from unitpsych.observer.embeddings import EmbeddingCache, embed_files, embed_image_set
 from unitpsych.observer.mis import (
-    collect_every_unit_tasks,
+    collect_mis_all_tasks,
     given_alpha_source,
     mis_all_table,
     mis_table,
     mis_tasks,
     score_every_unit,
 )
+from unitpsych.observer.mis_all_tasks import TaskFile
 from unitpsych.observer.scoring import (
     TRIAL_COLUMNS,
     backend_of,
@@ -34,7 +34,7 @@ __all__ = [
     "backend_slug",
     "backend_weights",
     "check_observer_config",
-    "collect_every_unit_tasks",
+    "collect_mis_all_tasks",
     "embed_files",
     "embed_image_set",
     "given_alpha_source",

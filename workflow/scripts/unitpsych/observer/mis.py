@@ -20,7 +20,8 @@ import pandas as pd
 
 from unitpsych.activations.image_pass import DEFAULT_PASS, ImagePass
 from unitpsych.io import derive_seed
-from unitpsych.observer.channel_quantiles import (
+from unitpsych.observer.embeddings import EmbeddingCache
+from unitpsych.observer.mis_all_tasks import (
     CONSTANT,
     QuantileSlab,
     mis_all_subset,
@@ -29,8 +30,7 @@ from unitpsych.observer.channel_quantiles import (
     stream_quantile_sets,
     write_task_file,
 )
-from unitpsych.observer.channel_quantiles import excluded_reasons as unusable
-from unitpsych.observer.embeddings import EmbeddingCache
+from unitpsych.observer.mis_all_tasks import excluded_reasons as unusable
 from unitpsych.observer.scoring import decision_variable, p_correct, similarity_matrix
 
 log = logging.getLogger("unitpsych.mis")
@@ -100,7 +100,7 @@ def sample_task_rows(
     acts: np.ndarray, uniforms: np.ndarray, quantile: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Image rows of every unit's tasks, from activations [n_images, U]: `draw_task_rows` on the
-    top and bottom `quantile` of each column (`channel_quantiles.slab_from_activations`)."""
+    top and bottom `quantile` of each column (`mis_all_tasks.slab_from_activations`)."""
     size = quantile_size(len(acts), uniforms.shape[-1] - 1, quantile)
     return draw_task_rows(slab_from_activations(acts, size), uniforms)
 
@@ -356,7 +356,7 @@ def draw_every_unit(
     """Every unit's tasks from its quantile sets, `width` units at a time: (top, bottom, excluded).
 
     `read_slab(start, stop)` returns the quantile sets of those units, ceil(n · quantile) images
-    each (`channel_quantiles`: the streaming pass, or `slab_from_activations`). top and bottom are
+    each (`mis_all_tasks`: the streaming pass, or `slab_from_activations`). top and bottom are
     [U, N, K+1] image ids, most extreme first (−1 for a unit kept out, with its reason). A unit's
     tasks depend only on its own seed, so each gets exactly the tasks `mis_tasks` draws for it.
     """
@@ -437,7 +437,7 @@ def score_every_unit(
     )
 
 
-def collect_every_unit_tasks(
+def collect_mis_all_tasks(
     model: Any,
     image_root: str,
     paths: list[str],

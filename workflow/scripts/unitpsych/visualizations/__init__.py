@@ -5,7 +5,7 @@ from unitpsych.visualizations.featureviz import (
     failed_units,
     read_fv,
     save_unit_fv,
-    summarize_fv_folders,
+    summarize_visualizations,
     visualize_unit,
 )
 from unitpsych.visualizations.settings import FVSettings
@@ -15,6 +15,6 @@ __all__ = [
     "failed_units",
     "read_fv",
     "save_unit_fv",
-    "summarize_fv_folders",
+    "summarize_visualizations",
     "visualize_unit",
 ]

@@ -308,7 +308,7 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def summarize_fv_folders(folders: list[str | Path]) -> pd.DataFrame:
+def summarize_visualizations(folders: list[str | Path]) -> pd.DataFrame:
     """One row per unit folder (its fv.json): success, reason, α and activations per side."""
     import json
 

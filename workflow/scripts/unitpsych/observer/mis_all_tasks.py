@@ -34,7 +34,7 @@ from unitpsych.activations.image_pass import DEFAULT_PASS, STR, ImagePass, image
 from unitpsych.io import atomic_path, derive_seed
 from unitpsych.units.sampling import make_unit
 
-log = logging.getLogger("unitpsych.channel_quantiles")
+log = logging.getLogger("unitpsych.mis_all_tasks")
 
 NON_FINITE = "non-finite activations"
 CONSTANT = "constant activation over the image set"
