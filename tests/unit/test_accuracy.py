@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import LABELLED_PHOTOS, REPO
+from conftest import LABELLED_PHOTOS
+from script_runner import mock_snakemake, run_script
 from unitpsych.accuracy import top1 as A
 from unitpsych.images import imagenet_synsets, load_rgb
 from unitpsych.models.registry import load_model
@@ -139,13 +139,6 @@ def test_clip_zero_shot_head(monkeypatch):
 def test_script_writes_accuracy_json_or_fails_naming_model_and_numbers(
     tmp_path, labelled_photos, lite0
 ):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "check_accuracy", REPO / "workflow/scripts/check_accuracy.py"
-    )
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
     root, labels = labelled_photos
     table = A.labelled_set(root, labels)
     measured = _manual_top1(lite0, root, table)
@@ -157,18 +150,17 @@ def test_script_writes_accuracy_json_or_fails_naming_model_and_numbers(
             "weights": "pretrained",
             "expected_accuracy": expected,
         }
-        smk = SimpleNamespace(
-            params=SimpleNamespace(
-                model=model,
-                seed=42,
-                accuracy={"root": str(root), "labels": str(labels), "tolerance": 0.01},
-            ),
+        smk = mock_snakemake(
+            params={
+                "model": model,
+                "seed": 42,
+                "accuracy": {"root": str(root), "labels": str(labels), "tolerance": 0.01},
+            },
             config={"images": {"batch_size": 4, "num_workers": 0}},
-            output=SimpleNamespace(json=str(out)),
-            log=[str(tmp_path / "log.txt")],
-            threads=1,
+            output={"json": out},
+            log=[tmp_path / "log.txt"],
         )
-        script.main(smk)
+        run_script("check_accuracy", smk)
 
     run(measured, tmp_path / "ok.json")
     record = json.loads((tmp_path / "ok.json").read_text())

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from script_runner import mock_snakemake, run_script
 from unitpsych.exemplars.natural import (
     exemplar_path,
     minimum_n_images,
@@ -218,13 +219,13 @@ def _write_cache(path: Path, root: Path, paths: list[str], units: list[str], act
 
 def _fake_snakemake(h5: Path, folder: Path, log: Path, unit: str, difficulty: str, quantile: float):
     """A stand-in for the Snakemake object of one extract_exemplars job."""
-    return SimpleNamespace(
-        input=SimpleNamespace(h5=str(h5)),
-        output=SimpleNamespace(folder=str(folder)),
-        log=[str(log)],
-        wildcards=SimpleNamespace(model="tiny", unit=unit, difficulty=difficulty),
-        params=SimpleNamespace(
-            exemplars={
+    return mock_snakemake(
+        input={"h5": h5},
+        output={"folder": folder},
+        log=[log],
+        wildcards={"model": "tiny", "unit": unit, "difficulty": difficulty},
+        params={
+            "exemplars": {
                 "n_batches": 2,
                 "n_references": 9,
                 "seed": 42,
@@ -232,16 +233,14 @@ def _fake_snakemake(h5: Path, folder: Path, log: Path, unit: str, difficulty: st
                 "resize": 256,
                 "quantile": quantile,
             },
-            code_version=1,
-        ),
+            "code_version": 1,
+        },
     )
 
 
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory):
     """Run the extract_exemplars script for one unit at two difficulties on a tiny cache."""
-    import extract_exemplars
-
     tmp = tmp_path_factory.mktemp("exemplars")
     root = tmp / "images"
     paths = _write_images(root, 60)
@@ -254,7 +253,7 @@ def extracted(tmp_path_factory):
     for difficulty, q in (("easy", 0.0), ("hard85", 0.15)):
         folder = tmp / "stimuli" / units[1] / f"natural_{difficulty}"
         log = tmp / "logs" / f"{difficulty}.log"
-        extract_exemplars.main(_fake_snakemake(h5, folder, log, units[1], difficulty, q))
+        run_script("extract_exemplars", _fake_snakemake(h5, folder, log, units[1], difficulty, q))
         folders[difficulty] = folder
     return SimpleNamespace(root=root, paths=paths, acts=acts[:, 1], folders=folders, tmp=tmp)
 
@@ -288,23 +287,21 @@ def test_script_writes_batches_metadata_and_windows(extracted):
 
 
 def test_script_is_deterministic(extracted, tmp_path):
-    import extract_exemplars
-
     h5 = extracted.tmp / "activations.h5"
     again = tmp_path / "natural_easy"
-    extract_exemplars.main(_fake_snakemake(h5, again, tmp_path / "log", "block_2__0", "easy", 0.0))
+    run_script(
+        "extract_exemplars", _fake_snakemake(h5, again, tmp_path / "log", "block_2__0", "easy", 0.0)
+    )
     pd.testing.assert_frame_equal(read_exemplars(again), read_exemplars(extracted.folders["easy"]))
     for png in ("batch_1/min_4.png", "batch_0/max_9.png"):
         assert (again / png).read_bytes() == (extracted.folders["easy"] / png).read_bytes()
 
 
 def test_script_reports_a_missing_unit(extracted, tmp_path):
-    import extract_exemplars
-
     h5 = extracted.tmp / "activations.h5"
     fake = _fake_snakemake(h5, tmp_path / "natural_easy", tmp_path / "log", "block_9__9", "easy", 0)
     with pytest.raises(KeyError, match="block_9__9"):
-        extract_exemplars.main(fake)
+        run_script("extract_exemplars", fake)
     assert not (tmp_path / "natural_easy").exists()  # no half-written folder is left behind
 
 
@@ -339,22 +336,20 @@ def _centre_of(pixels: np.ndarray, colour: tuple[int, int, int]) -> tuple[float,
 
 @pytest.mark.parametrize("success", [True, False])
 def test_preview_sheet_shows_exemplars_and_fvs(extracted, tmp_path, success):
-    import preview_unit
-
     synthetic = tmp_path / "synthetic"
     _write_fvs(synthetic, success)
     out = tmp_path / "preview.png"
-    fake = SimpleNamespace(
-        input=SimpleNamespace(
-            natural=[str(extracted.folders["easy"]), str(extracted.folders["hard85"])],
-            synthetic=[str(synthetic)],
-        ),
-        output=SimpleNamespace(png=str(out)),
-        log=[str(tmp_path / "preview.log")],
-        wildcards=SimpleNamespace(model="tiny", unit="block_2__0"),
-        params=SimpleNamespace(difficulties=["easy", "hard85"], code_version=1),
+    fake = mock_snakemake(
+        input={
+            "natural": [extracted.folders["easy"], extracted.folders["hard85"]],
+            "synthetic": [synthetic],
+        },
+        output={"png": out},
+        log=[tmp_path / "preview.log"],
+        wildcards={"model": "tiny", "unit": "block_2__0"},
+        params={"difficulties": ["easy", "hard85"], "code_version": 1},
     )
-    preview_unit.main(fake)
+    run_script("preview_unit", fake)
     with Image.open(out) as sheet:
         assert sheet.mode == "RGB"
         width, height = sheet.size

@@ -8,7 +8,6 @@ import json
 import zlib
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -17,6 +16,7 @@ from PIL import Image
 from snakemake.utils import validate
 
 from conftest import REPO
+from script_runner import mock_snakemake, run_script
 from unitpsych.experiments import check as experiment_check
 from unitpsych.experiments import folders as experiment_folders
 from unitpsych.experiments import plan as experiment_plan
@@ -742,8 +742,6 @@ def test_required_stimulus_dirs():
 
 def test_build_experiment_script_contract(stimuli, tmp_path):
     """The rule's script writes both folders and logs what it built."""
-    import build_experiment
-
     results, units = stimuli
     (results / MODEL / "units.json").write_text(json.dumps({"units": units}))
     name = f"{MODEL}_hard95_synthetic"
@@ -758,30 +756,30 @@ def test_build_experiment_script_contract(stimuli, tmp_path):
     failed = sorted(units)[:2]
     summary.loc[summary["unit"].isin(failed), ["success", "reason"]] = [False, "max side short"]
     summary.to_csv(tmp_path / "featureviz_summary.csv", index=False)
-    fake = SimpleNamespace(
-        input=SimpleNamespace(
-            units=str(results / MODEL / "units.json"),
-            stimuli=[],
-            featureviz=[str(tmp_path / "featureviz_summary.csv")],
-        ),
-        output=SimpleNamespace(folder=str(out / name), demo=str(out / f"demo_{name}")),
-        log=[str(log)],
-        params=SimpleNamespace(
-            experiment={
+    fake = mock_snakemake(
+        input={
+            "units": results / MODEL / "units.json",
+            "stimuli": [],
+            "featureviz": [tmp_path / "featureviz_summary.csv"],
+        },
+        output={"folder": out / name, "demo": out / f"demo_{name}"},
+        log=[log],
+        params={
+            "experiment": {
                 "name": name,
                 "model": MODEL,
                 "condition": "synthetic",
                 "difficulty": "hard95",
             },
-            settings={
+            "settings": {
                 k: v for k, v in cfg["experiments"].items() if k not in ("list", "instructions")
             },
-            exemplars={k: cfg["exemplars"][k] for k in ("n_batches", "n_references")},
-            instructions=cfg["experiments"]["instructions"],
-            code_version=3,
-        ),
+            "exemplars": {k: cfg["exemplars"][k] for k in ("n_batches", "n_references")},
+            "instructions": cfg["experiments"]["instructions"],
+            "code_version": 3,
+        },
     )
-    build_experiment.main(fake)
+    run_script("build_experiment", fake)
     assert sorted(p.name for p in out.iterdir()) == [f"demo_{name}", name]
     index = json.loads((out / name / "task_4" / "index.json").read_text())
     assert index["task_name"] == f"{name}/task_4"
@@ -814,7 +812,7 @@ def test_build_experiment_script_contract(stimuli, tmp_path):
     assert not list(out.glob(".*"))  # no temporary folders left behind
     fake.params.experiment = dict(fake.params.experiment, name="wrong")
     with pytest.raises(ValueError, match="not 'wrong'"):
-        build_experiment.main(fake)
+        run_script("build_experiment", fake)
 
 
 def test_check_experiment_folder_accepts_built_folders_and_names_problems(built, tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import types
 from dataclasses import asdict
 
 import numpy as np
@@ -14,6 +13,7 @@ from PIL import Image
 from snakemake.utils import validate
 
 from conftest import REPO
+from script_runner import mock_snakemake, run_script
 from unitpsych.visualizations.featureviz import (
     SUMMARY_COLUMNS,
     read_fv,
@@ -46,10 +46,10 @@ TINY = {"param_size": 48, "crop_size": 32, "max_steps": 12}
 
 
 def featureviz_config(**overrides) -> dict:
-    """The featureviz slice with the schema's defaults filled in (as the workflow sees it)."""
-    cfg = {"featureviz": overrides}
+    """The visualizations slice with the schema's defaults filled in (as the workflow sees it)."""
+    cfg = {"visualizations": overrides}
     validate(cfg, SCHEMA)
-    return cfg["featureviz"]
+    return cfg["visualizations"]
 
 
 def fv_settings(**overrides) -> FVSettings:
@@ -156,7 +156,7 @@ def test_settings_take_the_schema_defaults_and_reject_bad_values():
     # no silent defaults: an unvalidated slice names what it lacks
     partial = {**asdict(paper), "alpha": {"start": 1.0, "bisection_steps": 1}}
     with pytest.raises(
-        ValueError, match=r"featureviz.alpha: .*missing settings \['factor', 'max'\]"
+        ValueError, match=r"visualizations.alpha: .*missing settings \['factor', 'max'\]"
     ):
         FVSettings.from_config(partial)
 
@@ -478,8 +478,6 @@ def test_convnext_channel_last_layer():
 def test_visualize_unit_script_writes_pngs_and_fv_json(lite0, tmp_path):
     import h5py
     import pandas as pd
-    import summarize_visualizations as summarize_script
-    import visualize_unit as script
 
     # a minimal activation cache with one unit whose dataset range is easy to beat
     h5 = tmp_path / "activations.h5"
@@ -495,24 +493,23 @@ def test_visualize_unit_script_writes_pngs_and_fv_json(lite0, tmp_path):
         **{**TINY, "max_steps": 6}, alpha={"max": 9, "bisection_steps": 1}
     )
     speed = {"batch_images": featureviz.pop("batch_images")}
-    fake = types.SimpleNamespace(
-        input=types.SimpleNamespace(h5=str(h5)),
-        output=types.SimpleNamespace(folder=str(out)),
-        log=[str(tmp_path / "log.txt")],
-        wildcards=types.SimpleNamespace(model="efficientnet_lite0", unit=UNIT),
-        threads=1,
-        params=types.SimpleNamespace(
-            model={
+    fake = mock_snakemake(
+        input={"h5": h5},
+        output={"folder": out},
+        log=[tmp_path / "log.txt"],
+        wildcards={"model": "efficientnet_lite0", "unit": UNIT},
+        params={
+            "model": {
                 "arch": "efficientnet_lite0",
                 "weights": "pretrained",
                 "name": "efficientnet_lite0",
             },
-            featureviz=featureviz,
-            seed=42,
-        ),
-        config={"featureviz": speed},  # the speed-only key is read from the config
+            "visualizations": featureviz,
+            "seed": 42,
+        },
+        config={"visualizations": speed},  # the speed-only key is read from the config
     )
-    script.main(fake)
+    run_script("visualize_unit", fake)
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted([f"{s}_{i}.png" for s in ("min", "max") for i in range(9)] + ["fv.json"])
     fv = read_fv(out)
@@ -535,19 +532,18 @@ def test_visualize_unit_script_writes_pngs_and_fv_json(lite0, tmp_path):
     assert table.loc[0, "weakest_max"] == fv.sides["max"].activations[0]
     assert table.loc[0, "strongest_min"] == fv.sides["min"].activations[-1]
     summary = tmp_path / "featureviz_summary.csv"
-    summarize_script.main(
-        types.SimpleNamespace(
-            input=types.SimpleNamespace(folders=[str(out)]),
-            output=types.SimpleNamespace(csv=str(summary)),
-            log=[str(tmp_path / "summary.log")],
-        )
+    run_script(
+        "summarize_visualizations",
+        mock_snakemake(
+            input={"folders": [out]}, output={"csv": summary}, log=[tmp_path / "summary.log"]
+        ),
     )
     written = pd.read_csv(summary)
     assert list(written.columns) == SUMMARY_COLUMNS and written.loc[0, "success"] == fv.success
     assert json.loads(written.loc[0, "activations_min"]) == pytest.approx(
         fv.sides["min"].activations, abs=1e-6
     )
-    assert "synthetic: false" in _raises_for_non_synthetic(script, fake)
+    assert "synthetic: false" in _raises_for_non_synthetic(fake)
 
 
 def test_fv_json_round_trip_and_a_record_of_another_layout_is_refused(tmp_path):
@@ -576,8 +572,8 @@ def test_fv_json_round_trip_and_a_record_of_another_layout_is_refused(tmp_path):
         read_fv(tmp_path / "nowhere")
 
 
-def _raises_for_non_synthetic(script, fake) -> str:
+def _raises_for_non_synthetic(fake) -> str:
     fake.params.model = {**fake.params.model, "synthetic": False}
     with pytest.raises(ValueError) as err:
-        script.main(fake)
+        run_script("visualize_unit", fake)
     return str(err.value)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from script_runner import mock_snakemake, run_script
 from unitpsych.experiments.design import Experiment
 from unitpsych.figures import exclusions as fe
 from unitpsych.figures import extra as fx
@@ -561,24 +562,7 @@ def test_empty_input_says_what_is_missing(tables):
         fp.model_comparison(tables["model_scores"].iloc[0:0])
 
 
-def _script_main():
-    """The figure rules' script, imported as the rules run it."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "plot_figure", REPO / "workflow" / "scripts" / "plot_figure.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
 def test_script_writes_pdf_and_png_deterministically(tables, tmp_path):
-    from types import SimpleNamespace
-
-    from snakemake.iocontainers import Namedlist
-
-    main = _script_main()
     tables["model_scores"].to_csv(tmp_path / "model_scores.csv", index=False)
     tables["unit_scores"].to_csv(tmp_path / "unit_scores.csv", index=False)
     mis_files = []
@@ -593,15 +577,13 @@ def test_script_writes_pdf_and_png_deterministically(tables, tmp_path):
     )
 
     def run(name, inputs, params, out):
-        smk = SimpleNamespace(
-            input=Namedlist(fromdict={"style": str(STYLE), **inputs}),
-            output=Namedlist(
-                fromdict={"pdf": str(out / f"{name}.pdf"), "png": str(out / f"{name}.png")}
-            ),
-            params=Namedlist(fromdict={"figure": name, **params}),
-            log=[str(out / f"{name}.log")],
+        smk = mock_snakemake(
+            input={"style": STYLE, **inputs},
+            output={"pdf": out / f"{name}.pdf", "png": out / f"{name}.png"},
+            params={"figure": name, **params},
+            log=[out / f"{name}.log"],
         )
-        main(smk)
+        run_script("plot_figure", smk)
         return (out / f"{name}.pdf").read_bytes(), (out / f"{name}.png").read_bytes()
 
     (tmp_path / "a").mkdir()

@@ -7,13 +7,13 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
+from script_runner import mock_snakemake, run_script
 from unitpsych.responses.participants import (
     CARELESS_CHECKS,
     Participant,
@@ -203,33 +203,28 @@ def experiment_tables(tmp_path: Path) -> tuple[Path, Path]:
     return folder, observer
 
 
-def run_script(tmp_path: Path, folder: Path, observer: Path, out: str) -> Path:
-    """Call the simulate_participants script with a stand-in Snakemake object."""
-    import sys
-
-    sys.path.insert(0, str(REPO / "workflow" / "scripts"))
-    from simulate_participants import main
-
+def simulate_script(tmp_path: Path, folder: Path, observer: Path, out: str) -> Path:
+    """Run the simulate_participants script on an experiment folder and its observer file."""
     payloads = tmp_path / out / "simulated"
-    snakemake = SimpleNamespace(
-        input=SimpleNamespace(experiment=str(folder), observer=str(observer)),
-        output=SimpleNamespace(payloads=str(payloads), participants=str(tmp_path / out / "p.csv")),
-        log=[str(tmp_path / out / "log.txt")],
-        params=SimpleNamespace(
-            experiment="resnet50_natural",
-            simulation=SIMULATION | {"careless_fraction": 1.0},
-            alpha={"alpha": ALPHA, "backend": "features:x", "source": "simulation.alpha"},
-            checks=PAPER | {"row_variability_min": 1, "total_response_time_min_s": 12},
-        ),
+    snakemake = mock_snakemake(
+        input={"experiment": folder, "observer": observer},
+        output={"payloads": payloads, "participants": tmp_path / out / "p.csv"},
+        log=[tmp_path / out / "log.txt"],
+        params={
+            "experiment": "resnet50_natural",
+            "simulation": SIMULATION | {"careless_fraction": 1.0},
+            "alpha": {"alpha": ALPHA, "backend": "features:x", "source": "simulation.alpha"},
+            "checks": PAPER | {"row_variability_min": 1, "total_response_time_min_s": 12},
+        },
     )
-    main(snakemake)
+    run_script("simulate_participants", snakemake)
     return payloads
 
 
 def test_script_writes_byte_identical_payloads(tmp_path):
     folder, observer = experiment_tables(tmp_path)
-    first = run_script(tmp_path, folder, observer, "a")
-    second = run_script(tmp_path, folder, observer, "b")
+    first = simulate_script(tmp_path, folder, observer, "a")
+    second = simulate_script(tmp_path, folder, observer, "b")
     digest = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in first.iterdir()}
     assert digest == {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in second.iterdir()}
     assert len(digest) == 3 + 3  # one attentive participant per task plus careless_fraction 1.0

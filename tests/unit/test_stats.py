@@ -5,13 +5,13 @@ from __future__ import annotations
 import importlib.util
 import math
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from script_runner import mock_snakemake, run_script
 from unitpsych.analysis import tables as stats
 
 REPO = Path(__file__).resolve().parents[2]
@@ -468,7 +468,6 @@ def test_tables_agree_with_a_direct_pandas_computation(tmp_path):
 
 def test_scripts_write_every_table(tmp_path):
     """The rules' scripts: analysis_tables then baselines_table, on fake Snakemake objects."""
-    import importlib
 
     responses = _small_table()
     parquet = tmp_path / "responses.parquet"
@@ -483,24 +482,24 @@ def test_scripts_write_every_table(tmp_path):
         "bootstrap": {"n_resamples": 1000, "confidence_level": 0.95},
         "regression": {"scale": "n_parameters", "cluster": ["participant_id", "unit"]},
     }
-    script = importlib.import_module("analysis_tables")
-    script.main(
-        SimpleNamespace(
-            input=SimpleNamespace(
-                responses=str(parquet),
-                units=[str(f) for f in unit_files],
-                models=str(REPO / "resources" / "models.csv"),
-            ),
+    run_script(
+        "analysis_tables",
+        mock_snakemake(
+            input={
+                "responses": parquet,
+                "units": list(unit_files),
+                "models": REPO / "resources" / "models.csv",
+            },
             output=out,
-            log=[str(tmp_path / "tables.log")],
-            params=SimpleNamespace(
-                analysis=analysis,
-                experiments=EXPERIMENTS,
-                models=MODELS,
-                unit_models=list(UNITS),
-                seed=1,
-            ),
-        )
+            log=[tmp_path / "tables.log"],
+            params={
+                "analysis": analysis,
+                "experiments": EXPERIMENTS,
+                "models": MODELS,
+                "unit_models": list(UNITS),
+                "seed": 1,
+            },
+        ),
     )
     scores = pd.read_csv(out["model_scores"])
     assert set(scores["experiment"]) == {"small_natural", "big_natural"}
@@ -508,7 +507,6 @@ def test_scripts_write_every_table(tmp_path):
     assert "not fitted" in regression["interpretation"].iloc[0]  # small/big are not in models.csv
     sp = pd.read_csv(out["spearman"])
     assert set(sp["analysis"]) == {"layer_depth"}  # small_synthetic has no responses
-    script = importlib.import_module("baselines_table")
     stat_file = tmp_path / "small_stats.csv"
     pd.DataFrame(
         {
@@ -518,17 +516,14 @@ def test_scripts_write_every_table(tmp_path):
             "local_contrast": [1.0, 2.0],
         }
     ).to_csv(stat_file, index=False)
-    script.main(
-        SimpleNamespace(
-            input=SimpleNamespace(
-                unit_scores=out["unit_scores"], statistics=[str(stat_file)], mis=[]
-            ),
-            output=SimpleNamespace(csv=str(tmp_path / "tables" / "baselines.csv")),
-            log=[str(tmp_path / "baselines.log")],
-            params=SimpleNamespace(
-                models=["small", "big"], statistics_models=["small"], mis_models=[]
-            ),
-        )
+    run_script(
+        "baselines_table",
+        mock_snakemake(
+            input={"unit_scores": out["unit_scores"], "statistics": [stat_file], "mis": []},
+            output={"csv": tmp_path / "tables" / "baselines.csv"},
+            log=[tmp_path / "baselines.log"],
+            params={"models": ["small", "big"], "statistics_models": ["small"], "mis_models": []},
+        ),
     )
     base = pd.read_csv(tmp_path / "tables" / "baselines.csv")
     assert set(base["analysis"]) == {

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from conftest import Killed, kill_after
+from script_runner import mock_snakemake, run_script
 from unitpsych.activations.cache import ImagePass
 from unitpsych.analysis import unit_statistics as us
 
@@ -254,7 +255,6 @@ def test_real_models_conv_and_token_layers(tmp_path):
 
 def test_script_reads_the_configured_image_set(tmp_path):
     """The rule's script on a fake Snakemake object: its own image folder, evenly spaced subset."""
-    import importlib
 
     from unitpsych.images import generate_image_set
     from unitpsych.models.registry import load_model
@@ -263,27 +263,26 @@ def test_script_reads_the_configured_image_set(tmp_path):
     vit = load_model("vit", {"arch": "vit_tiny", "weights": "random"}, device="cpu", seed=0)
     units = [f"{vit.layers[0]}__1", f"{vit.layers[-1]}__2"]
     (tmp_path / "units.json").write_text(json.dumps({"units": units}))
-    script = importlib.import_module("unit_statistics")
     out = tmp_path / "unit_statistics.csv"
-    script.main(
-        SimpleNamespace(
-            input=SimpleNamespace(units=str(tmp_path / "units.json"), images=[]),
-            output=SimpleNamespace(csv=str(out)),
-            log=[str(tmp_path / "log.txt")],
-            threads=1,
+    run_script(
+        "unit_statistics",
+        mock_snakemake(
+            input={"units": tmp_path / "units.json", "images": []},
+            output={"csv": out},
+            log=[tmp_path / "log.txt"],
             config={"images": {"num_workers": 0}},
-            params=SimpleNamespace(
-                model={"name": "vit", "arch": "vit_tiny", "weights": "random"},
-                seed=0,
-                images={
+            params={
+                "model": {"name": "vit", "arch": "vit_tiny", "weights": "random"},
+                "seed": 0,
+                "images": {
                     "root": str(tmp_path / "img"),
                     "list": None,
                     "n_images": 5,
                     "batch_size": 4,
                     "extensions": [".jpg"],
                 },
-            ),
-        )
+            },
+        ),
     )
     table = pd.read_csv(out)
     assert list(table["unit"]) == units and (table["n_images"] == 5).all()

@@ -4,12 +4,12 @@ lists."""
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from script_runner import mock_snakemake, run_script
 from unitpsych.units.sampling import (
     check_units,
     convert_shared_units,
@@ -95,16 +95,14 @@ def test_units_table_relative_depth():
 
 
 def _run_sample(tmp_path, name, cfg, shared=(), given=()):
-    import sample_units as script
-
     out = tmp_path / name
-    snake = SimpleNamespace(
-        input=SimpleNamespace(shared=list(shared), given=list(given)),
-        output=SimpleNamespace(json=str(out / "units.json"), csv=str(out / "units.csv")),
-        log=[str(out / "log.txt")],
-        params=SimpleNamespace(model={"name": name, **cfg}),
+    snake = mock_snakemake(
+        input={"shared": list(shared), "given": list(given)},
+        output={"json": out / "units.json", "csv": out / "units.csv"},
+        log=[out / "log.txt"],
+        params={"model": {"name": name, **cfg}},
     )
-    script.main(snake)
+    run_script("sample_units", snake)
     return read_units(out / "units.json"), pd.read_csv(out / "units.csv")
 
 

@@ -62,24 +62,12 @@ def model_scales(models: Mapping[str, Mapping], table: pd.DataFrame, scale: str)
     return pd.DataFrame(out, columns=["model", "scale_value", "trained"])
 
 
-def scale_regression(
-    rows: pd.DataFrame,
-    units: Mapping[str, pd.DataFrame],
-    scales: pd.DataFrame,
-    scale: str = "n_parameters",
-    cluster: Iterable[str] = ("participant_id", "unit"),
-) -> pd.DataFrame:
-    """Binomial GLM of `correct` on log10(scale), condition, difficulty, depth and confidence.
-
-    One row per response of a trained model with a known scale. Standard errors are cluster-robust
-    over participants and units (two-way where both are given), since responses of one participant
-    or one unit are not independent. Returns one row per term; the scale term's `interpretation`
-    says whether the data refute "scale does not improve interpretability" (see REFUTATION).
-    """
-    import statsmodels.api as sm
-    import statsmodels.formula.api as smf
-
-    term = f"log10_{scale}"
+def _regression_data(
+    rows: pd.DataFrame, units: Mapping[str, pd.DataFrame], scales: pd.DataFrame, term: str
+) -> tuple[pd.DataFrame, list[str]]:
+    """The responses of trained models with a known scale, with `term` = log10(scale) and plain
+    numpy dtypes (patsy needs them, not pandas' nullable Int64 / string); and the models left
+    out."""
     data = rows.merge(scales, on="model", how="left")
     data = data.merge(unit_depths(units), on=["model", "unit"], how="left")
     usable = data["trained"].fillna(False).astype(bool) & (data["scale_value"] > 0)
@@ -88,12 +76,16 @@ def scale_regression(
     data[term] = np.log10(data["scale_value"].astype(float))
     if "confidence" not in data:
         data["confidence"] = np.nan
-    # patsy needs plain numpy dtypes (not pandas' nullable Int64 / string)
     data["confidence"] = pd.to_numeric(data["confidence"], errors="coerce").astype(float)
     data["relative_depth"] = pd.to_numeric(data["relative_depth"], errors="coerce").astype(float)
     data["correct"] = data["correct"].astype(float)
     for column in ("condition", "difficulty"):
         data[column] = data[column].astype(str).astype(object)
+    return data, left_out
+
+
+def _predictors(data: pd.DataFrame, term: str) -> list[str]:
+    """The scale term and every control that varies in the data (confidence made integer)."""
     predictors = [term]
     if data["condition"].nunique() > 1:
         predictors.append("C(condition)")
@@ -105,8 +97,12 @@ def scale_regression(
     if data["confidence"].notna().all() and data["confidence"].nunique() > 1:
         data["confidence"] = data["confidence"].astype(np.int64)
         predictors.append("C(confidence)")
-    cluster, clustered_by = cluster_columns(data, cluster)
-    info = {
+    return predictors
+
+
+def _fit_info(data: pd.DataFrame, scale: str, clustered_by: str) -> dict:
+    """The columns every row of the table repeats: the model, its scale and the counts."""
+    return {
         "model_type": f"binomial GLM (logit), cluster-robust SE by {clustered_by}",
         "scale": scale,
         "n_responses": len(data),
@@ -115,14 +111,13 @@ def scale_regression(
         "n_participants": data[PARTICIPANT].nunique() if PARTICIPANT in data else 0,
         "sources": join_sources(data["source"]) if len(data) else "",
     }
-    note = f" Left out (untrained or no {scale}): {', '.join(left_out)}." if left_out else ""
-    if info["n_models"] < 2 or data[term].nunique() < 2:
-        why = f"not fitted: needs trained models of at least 2 different {scale}." + note
-        return pd.DataFrame(
-            [{"term": term} | info | {"interpretation": why + " " + REFUTATION}],
-            columns=REGRESSION_COLUMNS,
-        )
-    formula = "correct ~ " + " + ".join(predictors)
+
+
+def _fit_terms(data: pd.DataFrame, formula: str, cluster: list[str], term: str) -> pd.DataFrame:
+    """The fitted GLM's terms (the scale term first): coef, 95% CI, p and odds ratio."""
+    import statsmodels.api as sm
+    import statsmodels.formula.api as smf
+
     fit_kw: dict = {}
     if cluster:
         groups = np.column_stack([pd.factorize(data[c].astype(str))[0] for c in cluster])
@@ -148,17 +143,52 @@ def scale_regression(
         [table[table["term"] == term], table[table["term"] != term]], ignore_index=True
     )
     table["odds_ratio"] = np.exp(table["coef"])
+    return table
+
+
+def _verdict(low: float, high: float) -> str:
+    """What the scale coefficient's 95% CI says about the claim."""
+    if low > 0:
+        return "Refuted here: the scale coefficient's 95% CI lies above 0."
+    if high < 0:
+        return "Not refuted: larger scale goes with lower odds of a correct response here."
+    return "Not refuted: the scale coefficient's 95% CI includes 0."
+
+
+def scale_regression(
+    rows: pd.DataFrame,
+    units: Mapping[str, pd.DataFrame],
+    scales: pd.DataFrame,
+    scale: str = "n_parameters",
+    cluster: Iterable[str] = ("participant_id", "unit"),
+) -> pd.DataFrame:
+    """Binomial GLM of `correct` on log10(scale), condition, difficulty, depth and confidence.
+
+    One row per response of a trained model with a known scale. Standard errors are cluster-robust
+    over participants and units (two-way where both are given), since responses of one participant
+    or one unit are not independent. Returns one row per term; the scale term's `interpretation`
+    says whether the data refute "scale does not improve interpretability" (see REFUTATION).
+    """
+    term = f"log10_{scale}"
+    data, left_out = _regression_data(rows, units, scales, term)
+    predictors = _predictors(data, term)
+    cluster, clustered_by = cluster_columns(data, cluster)
+    info = _fit_info(data, scale, clustered_by)
+    note = f" Left out (untrained or no {scale}): {', '.join(left_out)}." if left_out else ""
+    if info["n_models"] < 2 or data[term].nunique() < 2:
+        why = f"not fitted: needs trained models of at least 2 different {scale}." + note
+        return pd.DataFrame(
+            [{"term": term} | info | {"interpretation": why + " " + REFUTATION}],
+            columns=REGRESSION_COLUMNS,
+        )
+    formula = "correct ~ " + " + ".join(predictors)
+    table = _fit_terms(data, formula, cluster, term)
     for k, v in info.items():
         table[k] = v
     table["interpretation"] = ""
     row = table["term"] == term
     low, high = float(table.loc[row, "ci_low"].iloc[0]), float(table.loc[row, "ci_high"].iloc[0])
-    if low > 0:
-        verdict = "Refuted here: the scale coefficient's 95% CI lies above 0."
-    elif high < 0:
-        verdict = "Not refuted: larger scale goes with lower odds of a correct response here."
-    else:
-        verdict = "Not refuted: the scale coefficient's 95% CI includes 0."
+    verdict = _verdict(low, high)
     table.loc[row, "interpretation"] = f"{verdict} {REFUTATION}{note} Formula: {formula}."
     return table[REGRESSION_COLUMNS]
 

@@ -10,10 +10,11 @@ from unitpsych.experiments.design import (
     check_experiment_counts,
     condition_of,
     experiment_name,
+    experiment_of,
     get_experiment,
     list_experiments,
 )
-from unitpsych.experiments.folders import write_experiment
+from unitpsych.experiments.folders import log_build, log_plan, write_experiment
 from unitpsych.experiments.instructions import GENERATED
 from unitpsych.experiments.plan import plan_experiment, required_stimulus_dirs
 
@@ -27,8 +28,11 @@ __all__ = [
     "check_experiment_folder",
     "condition_of",
     "experiment_name",
+    "experiment_of",
     "get_experiment",
     "list_experiments",
+    "log_build",
+    "log_plan",
     "plan_experiment",
     "required_stimulus_dirs",
     "write_experiment",

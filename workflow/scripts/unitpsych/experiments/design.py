@@ -64,6 +64,14 @@ class Experiment:
         return MODES[self.condition]
 
 
+def experiment_of(entry: Mapping[str, Any]) -> Experiment:
+    """The experiment of a rule's `experiment` param (model, condition, difficulty and name)."""
+    exp = Experiment(entry["model"], entry["condition"], entry["difficulty"])
+    if exp.name != entry["name"]:
+        raise ValueError(f"experiment config {entry} is named {exp.name!r}, not {entry['name']!r}")
+    return exp
+
+
 def list_experiments(exp_cfg: Mapping[str, Any]) -> list[Experiment]:
     """The configured experiments, in config order; unknown conditions and duplicates are errors."""
     experiments: list[Experiment] = []

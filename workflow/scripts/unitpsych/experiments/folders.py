@@ -146,6 +146,74 @@ class BuildReport:
     n_resampled: int  # stimuli resampled to the UI's image size (each once)
 
 
+def log_plan(plan: Plan, fv_checked: bool) -> None:
+    """Log the plan: with `fv_checked` the units whose feature visualisations failed, why the
+    experiment has fewer units than configured (if so), and its units, tasks and trials."""
+    exp, sel, settings = plan.experiment, plan.selection, plan.settings
+    if fv_checked:
+        log.info(
+            "%s: %d of %d units left out (feature visualisations failed the success test; "
+            "units.csv says why): %s",
+            exp.name,
+            len(sel.left_out),
+            len(sel.pool),
+            ", ".join(u for u, _ in sel.left_out) or "none",
+        )
+    if sel.shrunk:
+        log.warning("%s: %s", exp.name, sel.shrunk)
+    log.info(
+        "%s: %d units in %d tasks × (%d + %d catch) trials, %d repetitions; catch units %s; "
+        "practice units %s",
+        exp.name,
+        len(sel.units),
+        settings.n_tasks,
+        settings.n_trials,
+        settings.n_catch_trials,
+        settings.repetitions,
+        ", ".join(sel.catch_units),
+        ", ".join(sel.practice_units),
+    )
+
+
+def log_build(report: BuildReport, checked: Mapping[str, Any], pages: str | None) -> None:
+    """Log what write_experiment wrote and what the check against the UI's reading counted."""
+    log.info("checked against what the experiment UI reads: %s", checked)
+    log.info(
+        "wrote %d tasks, %d trials, %d practice trials (%d files, %d stimuli resampled to the UI's "
+        "size, %d copied instead of linked); instruction pages: %s",
+        report.n_tasks,
+        report.n_trials,
+        report.n_demo_trials,
+        report.n_files,
+        report.n_resampled,
+        report.n_copies,
+        pages,
+    )
+
+
+def _write_selection(plan: Plan, out: Path) -> None:
+    """units.csv (every unit's role, or why it was left out) and selection.json (the counts)."""
+    exp = plan.experiment
+    plan.selection.roles().to_csv(out / UNITS_CSV, index=False)
+    summary = {"experiment": exp.name, "condition": exp.condition}
+    summary |= plan.selection.summary()
+    (out / SELECTION_JSON).write_text(json.dumps(summary, indent=1) + "\n")
+
+
+def _write_instructions(plan: Plan, out: Path, demo: Path, pages: str | None) -> None:
+    """The instruction pages: generated around the clearest practice trial, copied from a folder
+    of ready pages, or none (`pages` None)."""
+    exp, n_ref = plan.experiment, plan.settings.n_references
+    if pages == instructions.GENERATED:
+        # the clearest practice trial, as written (UI size): its unit is not among the
+        # experiment's units, so the pages reveal nothing about a main trial
+        example = demo / ui_layout.trial_folder(1)
+        files = {name: example / name for name in plan.demo_trials[0].files(n_ref)}
+        instructions.write_pages(out / ui_layout.INSTRUCTIONS, exp.condition, files, n_ref)
+    elif pages is not None:
+        instructions.copy_ready_pages(Path(pages), out / ui_layout.INSTRUCTIONS, exp.condition)
+
+
 def write_experiment(
     plan: Plan,
     results_dir: Path,
@@ -178,20 +246,8 @@ def write_experiment(
         _write_trials(tmp_demo, plan.demo_trials, placer, n_ref)
         (tmp_out / ui_layout.STRUCTURE).write_text(json.dumps(plan.structure(), indent=1) + "\n")
         table.to_csv(tmp_out / ui_layout.TRIALS_TABLE, index=False, quoting=csv.QUOTE_MINIMAL)
-        plan.selection.roles().to_csv(tmp_out / UNITS_CSV, index=False)
-        summary = {"experiment": exp.name, "condition": exp.condition}
-        summary |= plan.selection.summary()
-        (tmp_out / SELECTION_JSON).write_text(json.dumps(summary, indent=1) + "\n")
-        if instruction_pages == instructions.GENERATED:
-            # the clearest practice trial, as written (UI size): its unit is not among the
-            # experiment's units, so the pages reveal nothing about a main trial
-            example = tmp_demo / ui_layout.trial_folder(1)
-            files = {name: example / name for name in plan.demo_trials[0].files(n_ref)}
-            instructions.write_pages(tmp_out / ui_layout.INSTRUCTIONS, exp.condition, files, n_ref)
-        elif instruction_pages is not None:
-            instructions.copy_ready_pages(
-                Path(instruction_pages), tmp_out / ui_layout.INSTRUCTIONS, exp.condition
-            )
+        _write_selection(plan, tmp_out)
+        _write_instructions(plan, tmp_out, tmp_demo, instruction_pages)
     n_trials = sum(len(t.trials) for t in plan.tasks)
     if placer.n_copies:
         log.warning(

@@ -81,6 +81,47 @@ def fitting_unit_count(available: int, n_units: int, n_tasks: int, n_trials: int
     return None
 
 
+def _shrink(
+    pool: list[str],
+    usable: list[str],
+    left_out: Mapping[str, str],
+    counts: tuple[int, int, int, int | None, int | None],
+    experiment: str,
+) -> tuple[int, str]:
+    """The most experiment units that keep the design balanced when too few units are usable,
+    and why (select_units); ValueError when not even n_trials units remain.
+
+    `counts` is (n_units, n_catch_units, n_practice_units, n_tasks, n_trials).
+    """
+    n_units, n_catch_units, n_practice_units, n_tasks, n_trials = counts
+    reserved = n_catch_units + n_practice_units
+    if not left_out:
+        raise ValueError(
+            f"{len(pool)} units available, but n_units + n_catch_units + n_practice_units = "
+            f"{n_units} + {n_catch_units} + {n_practice_units} = {n_units + reserved} are needed"
+        )
+    fit = (
+        fitting_unit_count(len(usable) - reserved, n_units, n_tasks, n_trials)
+        if n_tasks is not None and n_trials is not None
+        else None
+    )
+    if fit is None:
+        example = sorted(left_out)[0]
+        raise ValueError(
+            f"{experiment}: {len(usable)} of the model's {len(pool)} units are usable "
+            f"({len(left_out)} left out, e.g. {example}: {left_out[example]}), but a balanced "
+            f"experiment needs at least n_trials + n_catch_units + n_practice_units = "
+            f"{n_trials} + {n_catch_units} + {n_practice_units} units; sample more units "
+            "(models.<model>.units.n) or lower n_trials"
+        )
+    shrunk = (
+        f"n_units {n_units} -> {fit}: only {len(usable)} of {len(pool)} units usable "
+        f"({len(left_out)} left out), {reserved} reserved for catch and practice trials, and "
+        f"{fit} is the most that divides n_tasks × n_trials = {n_tasks * n_trials}"
+    )
+    return fit, shrunk
+
+
 def select_units(
     units: Iterable[str],
     n_units: int,
@@ -108,34 +149,11 @@ def select_units(
         raise ValueError(f"{experiment}: left-out units {unknown} are not among the model's units")
     usable = [u for u in pool if u not in left_out]
     reserved = n_catch_units + n_practice_units
-    needed = n_units + reserved
     configured, shrunk = n_units, ""
-    if len(usable) < needed:
-        if not left_out:
-            raise ValueError(
-                f"{len(pool)} units available, but n_units + n_catch_units + n_practice_units = "
-                f"{n_units} + {n_catch_units} + {n_practice_units} = {needed} are needed"
-            )
-        fit = (
-            fitting_unit_count(len(usable) - reserved, n_units, n_tasks, n_trials)
-            if n_tasks is not None and n_trials is not None
-            else None
-        )
-        if fit is None:
-            example = sorted(left_out)[0]
-            raise ValueError(
-                f"{experiment}: {len(usable)} of the model's {len(pool)} units are usable "
-                f"({len(left_out)} left out, e.g. {example}: {left_out[example]}), but a balanced "
-                f"experiment needs at least n_trials + n_catch_units + n_practice_units = "
-                f"{n_trials} + {n_catch_units} + {n_practice_units} units; sample more units "
-                "(models.<model>.units.n) or lower n_trials"
-            )
-        shrunk = (
-            f"n_units {n_units} -> {fit}: only {len(usable)} of {len(pool)} units usable "
-            f"({len(left_out)} left out), {reserved} reserved for catch and practice trials, and "
-            f"{fit} is the most that divides n_tasks × n_trials = {n_tasks * n_trials}"
-        )
-        n_units, needed = fit, fit + reserved
+    if len(usable) < n_units + reserved:
+        counts = (n_units, n_catch_units, n_practice_units, n_tasks, n_trials)
+        n_units, shrunk = _shrink(pool, usable, left_out, counts, experiment)
+    needed = n_units + reserved
     rng = np.random.default_rng(derive_seed(seed, "select_units"))
     order = [pool[i] for i in rng.permutation(len(pool)) if pool[i] not in left_out]
     chosen = order[:n_units]

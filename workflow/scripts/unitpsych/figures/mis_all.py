@@ -46,6 +46,42 @@ def _backends(t: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(t["backend"]))
 
 
+def _depth_panel(ax, rows: pd.DataFrame, label: str, backend: str) -> None:
+    """One model's units scored by one backend: score vs relative depth, the per-layer median and
+    interquartile range (dashed where the backend is the model itself)."""
+    own = bool(rows["scores_itself"].iloc[0])
+    ax.scatter(
+        rows["relative_depth"],
+        rows["score"],
+        s=2,
+        color="0.55",
+        alpha=0.08,
+        linewidth=0,
+        rasterized=True,
+        zorder=2,
+    )
+    per = rows.groupby("relative_depth")["score"].quantile([0.25, 0.5, 0.75]).unstack()
+    colour = fb.ROLE_COLOR["machine"]
+    ax.fill_between(per.index, per[0.25], per[0.75], color=colour, alpha=0.3, linewidth=0, zorder=3)
+    ax.plot(
+        per.index,
+        per[0.5],
+        color=colour,
+        linewidth=1.4,
+        zorder=4,
+        linestyle="--" if own else "-",
+    )
+    fb.chance_line(ax, label=None)
+    ax.set_ylim(min(0.0, float(rows["score"].min()) - 0.02), 1.02)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_title(
+        f"{label}: mean {rows['score'].mean():.3f}\nscored by {backend}{SELF if own else ''}",
+        fontsize=8,
+    )
+    if ax.get_subplotspec().is_last_row():
+        ax.set_xlabel("Relative Layer Depth")
+
+
 def mis_all_depth(mis_all: pd.DataFrame, properties: pd.DataFrame | None = None) -> Figure:
     """Per model and backend: every unit's score vs its layer's relative depth, per-layer median
     and interquartile range."""
@@ -66,39 +102,7 @@ def mis_all_depth(mis_all: pd.DataFrame, properties: pd.DataFrame | None = None)
         if rows.empty:
             ax.set_visible(False)
             continue
-        own = bool(rows["scores_itself"].iloc[0])
-        ax.scatter(
-            rows["relative_depth"],
-            rows["score"],
-            s=2,
-            color="0.55",
-            alpha=0.08,
-            linewidth=0,
-            rasterized=True,
-            zorder=2,
-        )
-        per = rows.groupby("relative_depth")["score"].quantile([0.25, 0.5, 0.75]).unstack()
-        colour = fb.ROLE_COLOR["machine"]
-        ax.fill_between(
-            per.index, per[0.25], per[0.75], color=colour, alpha=0.3, linewidth=0, zorder=3
-        )
-        ax.plot(
-            per.index,
-            per[0.5],
-            color=colour,
-            linewidth=1.4,
-            zorder=4,
-            linestyle="--" if own else "-",
-        )
-        fb.chance_line(ax, label=None)
-        ax.set_ylim(min(0.0, float(rows["score"].min()) - 0.02), 1.02)
-        ax.set_xlim(-0.02, 1.02)
-        ax.set_title(
-            f"{labels[m]}: mean {rows['score'].mean():.3f}\nscored by {b}{SELF if own else ''}",
-            fontsize=8,
-        )
-        if ax.get_subplotspec().is_last_row():
-            ax.set_xlabel("Relative Layer Depth")
+        _depth_panel(ax, rows, labels[m], b)
     fb.label_rows(axes, _score_label(t))
     fb.add_note(
         fig,
@@ -118,16 +122,11 @@ def _dodge(x: pd.Series, shift: float, log: bool, span: pd.Series) -> np.ndarray
     return x * 10 ** (shift * width) if log else x + shift * width
 
 
-def mis_all_models(mis_all: pd.DataFrame, properties: pd.DataFrame | None = None) -> Figure:
-    """Per model and backend: mean every-unit score vs the number of parameters and vs the
-    ImageNet top-1 accuracy; error bars the interquartile range of the units."""
-    t = _scored(mis_all, properties)
-    for col in ("n_parameters", "top1_accuracy"):
-        if col not in t:
-            t[col] = np.nan
-    labels = fb.model_labels(t)
+def _model_summary(t: pd.DataFrame) -> pd.DataFrame:
+    """Per model and backend: mean score, interquartile range, units, self-scoring, and the
+    model's parameters and top-1 accuracy."""
     g = t.groupby(["model", "backend"], sort=False)
-    summary = g.agg(
+    return g.agg(
         score=("score", "mean"),
         q25=("score", lambda s: s.quantile(0.25)),
         q75=("score", lambda s: s.quantile(0.75)),
@@ -136,6 +135,52 @@ def mis_all_models(mis_all: pd.DataFrame, properties: pd.DataFrame | None = None
         n_parameters=("n_parameters", "first"),
         top1_accuracy=("top1_accuracy", "first"),
     ).reset_index()
+
+
+def _models_panel(
+    ax, summary: pd.DataFrame, col: str, backends: list[str], labels: dict[str, str]
+) -> None:
+    """Mean score (and interquartile bar) per model vs `col`, one colour per backend (dodged),
+    each model named once."""
+    named: set[str] = set()
+    for i, b in enumerate(backends):
+        rows = summary[(summary["backend"] == b) & summary[col].notna()]
+        colour, shift = f"C{i}", 0.012 * (i - (len(backends) - 1) / 2)  # dodge the backends
+        for own, part in rows.groupby("own"):
+            x = _dodge(part[col], shift, log=col == "n_parameters", span=summary[col])
+            ax.vlines(x, part["q25"], part["q75"], color=colour, linewidth=1, zorder=2)
+            ax.plot(
+                x,
+                part["score"],
+                "o",
+                color=colour,
+                markersize=6,
+                zorder=3,
+                markerfacecolor="white" if own else colour,
+                label=f"scored by {b}" + (SELF if own else ""),
+            )
+        for _, r in rows[~rows["model"].isin(named)].iterrows():
+            named.add(r["model"])
+            ax.annotate(
+                labels[r["model"]],
+                (r[col], r["q75"]),
+                fontsize=6,
+                xytext=(0, 3),
+                textcoords="offset points",
+                color="0.3",
+                ha="center",
+            )
+
+
+def mis_all_models(mis_all: pd.DataFrame, properties: pd.DataFrame | None = None) -> Figure:
+    """Per model and backend: mean every-unit score vs the number of parameters and vs the
+    ImageNet top-1 accuracy; error bars the interquartile range of the units."""
+    t = _scored(mis_all, properties)
+    for col in ("n_parameters", "top1_accuracy"):
+        if col not in t:
+            t[col] = np.nan
+    labels = fb.model_labels(t)
+    summary = _model_summary(t)
     fig, axes = fb.grid(2, panel=(3.4, 2.9))
     for ax, col, xlabel in zip(
         axes,
@@ -143,34 +188,7 @@ def mis_all_models(mis_all: pd.DataFrame, properties: pd.DataFrame | None = None
         ("Parameters", "ImageNet Top-1 Accuracy"),
         strict=True,
     ):
-        backends, named = _backends(t), set()
-        for i, b in enumerate(backends):
-            rows = summary[(summary["backend"] == b) & summary[col].notna()]
-            colour, shift = f"C{i}", 0.012 * (i - (len(backends) - 1) / 2)  # dodge the backends
-            for own, part in rows.groupby("own"):
-                x = _dodge(part[col], shift, log=col == "n_parameters", span=summary[col])
-                ax.vlines(x, part["q25"], part["q75"], color=colour, linewidth=1, zorder=2)
-                ax.plot(
-                    x,
-                    part["score"],
-                    "o",
-                    color=colour,
-                    markersize=6,
-                    zorder=3,
-                    markerfacecolor="white" if own else colour,
-                    label=f"scored by {b}" + (SELF if own else ""),
-                )
-            for _, r in rows[~rows["model"].isin(named)].iterrows():
-                named.add(r["model"])
-                ax.annotate(
-                    labels[r["model"]],
-                    (r[col], r["q75"]),
-                    fontsize=6,
-                    xytext=(0, 3),
-                    textcoords="offset points",
-                    color="0.3",
-                    ha="center",
-                )
+        _models_panel(ax, summary, col, _backends(t), labels)
         if col == "n_parameters":
             ax.set_xscale("log")
         ax.set_xlabel(xlabel)

@@ -59,20 +59,18 @@ def exclusion_reason(failed: str, multi: bool) -> str:
     return ";".join(reasons)
 
 
-def merge(
-    tables: Sequence[pd.DataFrame], reports: Sequence[Mapping[str, Any]]
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Concatenate parsed responses and set multi_participation, kept and exclusion_reason.
+PARTICIPATION_KEY = ["source", "participation"]
+FLAGS = ("multi_participation", "kept", "exclusion_reason")
 
-    Returns (responses, exclusions, participants, summary); the summary's accounting holds
-    kept + excluded + rejected = input, for rows and for payload files.
-    """
+
+def _participations(reports: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Every participation of the parse reports, sorted, with multi_participation, kept and
+    exclusion_reason."""
     parts = pd.DataFrame([p for r in reports for p in r["participations"]])
-    key = ["source", "participation"]
     if parts.empty:
         parts = pd.DataFrame(
             columns=[
-                *key,
+                *PARTICIPATION_KEY,
                 "experiment",
                 "participant_id",
                 "task_id",
@@ -93,18 +91,16 @@ def merge(
         exclusion_reason(str(f or ""), bool(m))
         for f, m in zip(parts["failed_checks"], parts["multi_participation"], strict=True)
     ]
-    frames = [t for t in tables if len(t)]
-    responses = pd.concat(frames, ignore_index=True) if frames else empty_responses()
-    flags = parts[[*key, "multi_participation", "kept", "exclusion_reason"]].astype(
-        {"source": str, "participation": str}
-    )
+    return parts
+
+
+def _flag_responses(responses: pd.DataFrame, parts: pd.DataFrame) -> pd.DataFrame:
+    """The responses with their participation's flags (replacing any they carry), sorted."""
+    key = PARTICIPATION_KEY
+    flags = parts[[*key, *FLAGS]].astype({"source": str, "participation": str})
     responses = (
         responses.astype({"source": str, "participation": str})
-        .drop(
-            columns=[
-                c for c in ("multi_participation", "kept", "exclusion_reason") if c in responses
-            ]
-        )
+        .drop(columns=[c for c in FLAGS if c in responses])
         .merge(flags, on=key, how="left", validate="m:1")
     )
     responses = pd.concat(
@@ -116,9 +112,23 @@ def merge(
         ],
         axis=1,
     )
-    responses = responses.sort_values(
+    return responses.sort_values(
         ["source", "experiment", "task_number", "response_index", "trial_index"], kind="stable"
     ).reset_index(drop=True)
+
+
+def merge(
+    tables: Sequence[pd.DataFrame], reports: Sequence[Mapping[str, Any]]
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Concatenate parsed responses and set multi_participation, kept and exclusion_reason.
+
+    Returns (responses, exclusions, participants, summary); the summary's accounting holds
+    kept + excluded + rejected = input, for rows and for payload files.
+    """
+    parts = _participations(reports)
+    frames = [t for t in tables if len(t)]
+    responses = pd.concat(frames, ignore_index=True) if frames else empty_responses()
+    responses = _flag_responses(responses, parts)
     participants = _participants_table(parts)
     summary = _summary(responses, parts, reports)
     return responses, parts, participants, summary

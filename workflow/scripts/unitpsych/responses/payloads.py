@@ -293,6 +293,31 @@ def _join_trials(
     return rows
 
 
+def _accept(
+    source: str,
+    path: Path,
+    exp: ExperimentInfo,
+    n_trials: Mapping[int, int],
+    thresholds: Mapping,
+    seen: dict[tuple[str, str, int], str],
+    digests: dict[str, str],
+) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """Parse one payload file (parse_payload_file), or raise RejectedFile when its content or its
+    participant and task repeat a file already accepted (`digests`, `seen`: updated)."""
+    label = f"{source}/{path.name}"
+    data = path.read_bytes()
+    digest = hashlib.md5(data).hexdigest()
+    if digest in digests:
+        raise RejectedFile(f"duplicate file: same content as {digests[digest]}")
+    digests[digest] = label
+    part, check, payload = parse_payload_file(path, source, exp, n_trials, thresholds, data)
+    key = (source, part["participant_id"], part["task_number"])
+    if key in seen:
+        raise RejectedFile(f"duplicate file: participant and task already in {seen[key]}")
+    seen[key] = label
+    return part, check, payload
+
+
 def parse_payloads(
     files: Sequence[tuple[str, Path]],
     exp: ExperimentInfo,
@@ -310,18 +335,10 @@ def parse_payloads(
     per_task: dict[int, int] = {}
     n_rows = 0
     for source, path in sorted(files, key=_file_order):
-        label = f"{source}/{path.name}"
-        data = path.read_bytes()
-        digest = hashlib.md5(data).hexdigest()
         try:
-            if digest in digests:
-                raise RejectedFile(f"duplicate file: same content as {digests[digest]}")
-            digests[digest] = label
-            part, check, payload = parse_payload_file(path, source, exp, n_trials, thresholds, data)
-            key = (source, part["participant_id"], part["task_number"])
-            if key in seen:
-                raise RejectedFile(f"duplicate file: participant and task already in {seen[key]}")
-            seen[key] = label
+            part, check, payload = _accept(
+                source, path, exp, n_trials, thresholds, seen=seen, digests=digests
+            )
         except RejectedFile as err:
             count = _n_rows_of(path)
             n_rows += count
