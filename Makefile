@@ -34,7 +34,7 @@ test: setup lint  ## lint, fast unit tests, then the workflow tests (Snakemake e
 	bash tests/setup_slurm.sh
 	$(BIN)/pytest tests/workflow -q
 
-serve: setup  ## serve results/experiments to participants (see README: running a study)
+serve: setup  ## serve results/experiments to participants (docs/server.md)
 	$(BIN)/unitpsych serve $(SERVE_ARGS)
 
 lint: setup  ## ruff (lint and format), snakefmt and Snakemake's linter (the paper config, in a scratch folder)
