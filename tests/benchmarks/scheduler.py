@@ -7,7 +7,7 @@ the process tree every 0.1 s: the Snakemake process's own CPU seconds, and the p
 ILP solver (CBC) it starts with their CPU seconds. Prints one line per scheduler.
 
 Usage: .venv/bin/python tests/benchmarks/scheduler.py [--schedulers ilp greedy] [--targets all]
-       [--workdir DIR] [--smoke] (the `units` target only)
+       [--workdir DIR] [--smoke] (one scheduler, the `units` target)
 """
 
 from __future__ import annotations
@@ -90,8 +90,8 @@ def main() -> None:
         help="tiny sizes, seconds: CI runs it so a broken benchmark fails (test_benchmarks.py)",
     )
     args = ap.parse_args()
-    if args.smoke:
-        args.targets = args.targets or ["units"]
+    if args.smoke:  # one scheduler, the `units` target
+        args.schedulers, args.targets = args.schedulers[:1], args.targets or ["units"]
     for scheduler in args.schedulers:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(args.workdir or tmp)
