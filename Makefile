@@ -6,10 +6,10 @@ CORES ?= 2
 
 .PHONY: setup demo test test-unit test-workflow lint clean-demo serve
 
-$(BIN)/snakemake: requirements.txt
+# Every package, transitive ones included, from the lock: pinned versions, checked hashes.
+$(BIN)/snakemake: requirements.lock
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	touch $@
 
 # The package itself, editable, with its `unitpsych` command (offline: no dependencies, no build env).
@@ -22,7 +22,7 @@ UI := workflow/ui
 $(UI)/node_modules/.package-lock.json: $(UI)/package-lock.json
 	cd $(UI) && npm ci --no-audit --no-fund --loglevel=error
 
-setup: $(BIN)/snakemake $(BIN)/unitpsych $(UI)/node_modules/.package-lock.json  ## create .venv/ with the pinned environment and the `unitpsych` command; jsPsych for the experiment page
+setup: $(BIN)/snakemake $(BIN)/unitpsych $(UI)/node_modules/.package-lock.json  ## create .venv/ from requirements.lock and the `unitpsych` command; jsPsych for the experiment page
 
 demo: setup  ## run the embedded offline demo end to end (results/, logs/, benchmarks/), then its report
 	$(BIN)/snakemake --cores $(CORES) --configfile config/demo.yaml
@@ -34,7 +34,7 @@ test: setup lint  ## lint, fast unit tests, then the workflow tests (Snakemake e
 	bash tests/setup_slurm.sh
 	$(BIN)/pytest tests/workflow -q
 
-serve: setup  ## serve results/experiments to participants (see README: running a study)
+serve: setup  ## serve results/experiments to participants (docs/server.md)
 	$(BIN)/unitpsych serve $(SERVE_ARGS)
 
 lint: setup  ## ruff (lint and format), snakefmt and Snakemake's linter (the paper config, in a scratch folder)

@@ -7,6 +7,7 @@
     42.
 
 Usage: .venv/bin/python tests/benchmarks/activations.py [--images N] [--units U] [--arch A]
+       [--smoke]
 """
 
 from __future__ import annotations
@@ -69,7 +70,16 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=50)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, seconds: CI runs it so a broken benchmark fails (test_benchmarks.py)",
+    )
     args = ap.parse_args()
+    paper = PAPER
+    if args.smoke:  # (b) on one paper model
+        args.images, args.units, args.batch_size, args.workers, args.repeats = 20, 10, 10, 0, 1
+        paper = PAPER[:1]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "images"
@@ -107,7 +117,7 @@ def main() -> None:
         print(f"    throughput ratio cache / bare = {min(bare) / min(ours):.3f} (goal >= 0.9)")
     print("(b) dataset passes for 100 units (seed 42): ours vs the authors' layers-per-pass scheme")
     total_ours = total_theirs = 0
-    for arch in PAPER:
+    for arch in paper:
         m = load_model(arch, {"arch": arch, "weights": "random"})
         units = sample_units(m.layers, m.layer_sizes(), 100, seed=42)
         layers = len({split_unit(u)[0] for u in units})

@@ -2,9 +2,11 @@
 
 The response table has 130,000 rows (the size of the IMI data set): the paper's 23 experiments,
 63 tasks each, every task answered by one kept participant and by excluded attempts, each attempt
-5 practice trials and 45 main trials (5 catch trials). Goal: tables + figures under 60 s on 2 cores.
+5 practice trials and 45 main trials (5 catch trials). The reproduction table compares it with
+resources/paper_scores.csv; the every-unit MIS figures get a generated mis_all table
+(`--mis-units` units per model, two backends). Goal: tables + figures under 60 s on 2 cores.
 
-Usage: .venv/bin/python tests/benchmarks/analysis.py [--rows N] [--out DIR]
+Usage: .venv/bin/python tests/benchmarks/analysis.py [--rows N] [--out DIR] [--smoke]
 """
 
 from __future__ import annotations
@@ -166,13 +168,16 @@ def model_config() -> dict[str, dict]:
     }
 
 
-def run_tables(responses, experiments, units, models, out: Path) -> dict[str, pd.DataFrame]:
-    """Build and write every table; returns them."""
+def run_tables(
+    responses, experiments, units, models, out: Path, n_resamples: int = 10_000
+) -> dict[str, pd.DataFrame]:
+    """Build and write every table, the reproduction of the paper's scores included."""
     from unitpsych.analysis import tables as stats
+    from unitpsych.analysis.reproduction import reproduction_table
 
     settings = stats.Settings(
         sources=("imi",),
-        n_resamples=10_000,
+        n_resamples=n_resamples,
         confidence_level=0.95,
         seed=42,
         regression_scale="n_parameters",
@@ -196,17 +201,56 @@ def run_tables(responses, experiments, units, models, out: Path) -> dict[str, pd
         mis={m: None for m in models},
         model_table=pd.read_csv(ROOT / "resources" / "models.csv"),
     )
+    paper = pd.read_csv(ROOT / "resources" / "paper_scores.csv")
+    tables["reproduction"] = reproduction_table(responses, paper, experiments, models, settings)
     out.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         table.to_csv(out / f"{name}.csv", index=False)
     return tables
 
 
-def run_figures(tables: dict[str, pd.DataFrame], units, responses: pd.DataFrame, out: Path) -> int:
+def generate_mis_all(models: list[str], n_units: int, seed: int = 2) -> pd.DataFrame:
+    """A mis_all.parquet-like table: `n_units` units per model over 20 layers, two backends."""
+    rng = np.random.default_rng(seed)
+    backends = ("features:efficientnet_lite1", "features:efficientnet_lite2")
+    frames = []
+    for m in models:
+        layer_index = np.sort(rng.integers(0, 20, n_units))
+        every = pd.DataFrame(
+            {
+                "model": m,
+                "unit": [f"layer{i}_conv__{c}" for c, i in enumerate(layer_index)],
+                "layer": [f"layer{i}_conv" for i in layer_index],
+                "channel": np.arange(n_units),
+                "layer_index": layer_index,
+                "relative_depth": layer_index / 19,
+            }
+        )
+        for b in backends:
+            frames.append(
+                every.assign(
+                    backend=b,
+                    score=rng.uniform(0.4, 1, n_units),
+                    score_kind="accuracy",
+                    excluded="",
+                    scores_itself=False,
+                )
+            )
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_figures(
+    tables: dict[str, pd.DataFrame],
+    units,
+    responses: pd.DataFrame,
+    out: Path,
+    mis_units: int = 20_000,
+) -> int:
     """Draw and save (PDF + PNG) every registered figure from the written tables; returns the count.
 
-    Reads the tables back from CSV as the figure rules do; unit statistics and MIS per unit are
-    generated, the exclusion records are one per (participant, task) of the response table.
+    Reads the tables back from CSV as the figure rules do; unit statistics, MIS per unit and the
+    every-unit MIS are generated, the exclusion records are one per (participant, task) of the
+    response table.
     """
     import matplotlib.pyplot as plt
 
@@ -229,6 +273,7 @@ def run_figures(tables: dict[str, pd.DataFrame], units, responses: pd.DataFrame,
     read["mis"] = read["unit_statistics"][["model", "unit"]].assign(
         mis=rng.uniform(0.5, 1, len(read["unit_statistics"]))
     )
+    read["mis_all"] = generate_mis_all(list(units), mis_units)
     attempts = responses.groupby(["participant_id", "experiment", "task_number"], as_index=False)[
         "kept"
     ].first()
@@ -272,23 +317,35 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=130_000)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--mis-units", type=int, default=20_000, help="every-unit MIS units per model")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, seconds: CI runs it so a broken benchmark fails (test_benchmarks.py)",
+    )
     args = ap.parse_args()
+    # the smoke run: 2 tasks per experiment, 12 units per model, 200 bootstrap resamples
+    n_tasks, n_units, n_resamples = (2, 12, 200) if args.smoke else (63, 84, 10_000)
+    if args.smoke:
+        args.rows, args.mis_units = 0, 200
     out = args.out or Path(tempfile.mkdtemp(prefix="analysis_bench_"))
     out.mkdir(parents=True, exist_ok=True)
     experiments = paper_experiments()
-    units = generate_units(PAPER)
+    units = generate_units(PAPER, n_units=n_units)
     t0 = time.perf_counter()
-    responses = generate_responses(experiments, units, n_rows=args.rows)
+    responses = generate_responses(experiments, units, n_rows=args.rows, n_tasks=n_tasks)
     path = out / "responses.parquet"
     responses.to_parquet(path)
     print(f"generated {len(responses):,} responses in {time.perf_counter() - t0:.1f} s -> {path}")
     t1 = time.perf_counter()
     responses = pd.read_parquet(path)
-    tables = run_tables(responses, experiments, units, model_config(), out / "tables")
+    tables = run_tables(
+        responses, experiments, units, model_config(), out / "tables", n_resamples=n_resamples
+    )
     t_tables = time.perf_counter() - t1
     print(f"tables: {t_tables:.1f} s ({', '.join(f'{k} {len(v)}' for k, v in tables.items())})")
     t2 = time.perf_counter()
-    n_figures = run_figures(tables, units, responses, out)
+    n_figures = run_figures(tables, units, responses, out, mis_units=args.mis_units)
     t_figures = time.perf_counter() - t2
     print(f"figures: {t_figures:.1f} s ({n_figures} figures, PDF + PNG) -> {out / 'figures'}")
     print(f"total (goal < 60 s on 2 cores): {t_tables + t_figures:.1f} s")

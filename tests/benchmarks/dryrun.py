@@ -8,6 +8,7 @@ Times three dry runs in a fresh working folder:
 Prints seconds, planned job counts and the ratio to the 20 s goal.
 
 Usage: .venv/bin/python tests/benchmarks/dryrun.py [--config config/config.yaml] [--repeats 1]
+       [--smoke] (the tiny test config in place of the paper)
 """
 
 from __future__ import annotations
@@ -66,7 +67,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, seconds: CI runs it so a broken benchmark fails (test_benchmarks.py)",
+    )
     args = parser.parse_args()
+    if args.smoke:
+        args.config = REPO / "tests" / "data" / "config.yaml"
     config, test_config = args.config.resolve(), REPO / "tests" / "data" / "config.yaml"
     with tempfile.TemporaryDirectory() as paper, tempfile.TemporaryDirectory() as tiny:
         fresh_s, fresh_jobs = dry_run(Path(paper), config, args.repeats)

@@ -134,7 +134,15 @@ def main() -> None:
     ap.add_argument("--batch-images", type=int, default=18, help="our batch budget (GPU: 64-256)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-lucent", action="store_true")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, seconds: CI runs it so a broken benchmark fails (test_benchmarks.py)",
+    )
     args = ap.parse_args()
+    if args.smoke:  # one unit, both procedures, a few steps
+        args.units, args.size, args.steps, args.alpha_max = args.units[:1], 48, 2, 3.0
+        args.bisection_steps, args.batch_images = 1, 6
 
     torch.set_num_threads(args.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -5,6 +5,7 @@ unit-statistics passes) and steps/s of a forward + backward pass at the demo's F
 18 images: both sides of a non-diverse feature visualisation), best of a few repeats.
 
 Usage: .venv/bin/python tests/benchmarks/layout.py [--arch efficientnet_lite0] [--threads 2]
+       [--smoke]
 """
 
 from __future__ import annotations
@@ -38,7 +39,15 @@ def main() -> None:
     ap.add_argument("--arch", default="efficientnet_lite0")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, seconds: CI runs it so a broken benchmark fails (test_benchmarks.py)",
+    )
     args = ap.parse_args()
+    pass_repeats, step_repeats = (1, 1) if args.smoke else (3, 10)
+    if args.smoke:
+        args.batch = 2
     torch.set_num_threads(args.threads)
     model = load_model(args.arch, {"arch": args.arch}).module
     images = torch.rand(args.batch, 3, 224, 224)
@@ -54,8 +63,8 @@ def main() -> None:
 
     for layout in (torch.contiguous_format, torch.channels_last):
         model.to(memory_format=layout)
-        pass_s = best_seconds(forward, 3)
-        step_s = best_seconds(fv_step, 10)
+        pass_s = best_seconds(forward, pass_repeats)
+        step_s = best_seconds(fv_step, step_repeats)
         print(
             f"{args.arch} {str(layout).removeprefix('torch.'):17s} {args.threads} threads: "
             f"pass {args.batch / pass_s:6.1f} images/s, FV step {1 / step_s:5.1f} steps/s"

@@ -112,7 +112,14 @@ def main() -> None:
     ap.add_argument("--memory-mb", type=int, default=256)
     ap.add_argument("--phase")
     ap.add_argument("--work")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, seconds: CI runs it so a broken benchmark fails (test_benchmarks.py)",
+    )
     args = ap.parse_args()
+    if args.smoke:
+        args.images, args.size = 100, 64
     if args.phase:
         print(json.dumps(phase(args.phase, Path(args.work), args)))
         return

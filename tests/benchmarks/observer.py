@@ -6,6 +6,7 @@
     tasks, reading the embedding rows and the decision variable — goal < 10 s on 2 cores.
 
 Usage: .venv/bin/python tests/benchmarks/observer.py [--images N] [--backend B] [--mis-images M]
+       [--smoke]
 """
 
 from __future__ import annotations
@@ -69,7 +70,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--mis-images", type=int, default=50_000)
     ap.add_argument("--dim", type=int, default=1792, help="embedding size for (b); DreamSim: 1792")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, seconds: CI runs it so a broken benchmark fails (test_benchmarks.py)",
+    )
     args = ap.parse_args()
+    if args.smoke:
+        args.images, args.batch_size, args.workers, args.repeats = 20, 10, 0, 1
+        args.mis_images, args.dim = 5_000, 64  # (b) writes 4,096-row blocks
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,7 +13,7 @@ careless ones on top), about 50 rows a payload. Then times, as the workflow runs
 Prints seconds, rows per second, the ratio to the goal and to the baseline, and the peak resident
 memory of the parsing processes and of the merge.
 
-Usage: .venv/bin/python tests/benchmarks/responses.py [--rows 130000] [--workers 2]
+Usage: .venv/bin/python tests/benchmarks/responses.py [--rows 130000] [--workers 2] [--smoke]
 """
 
 from __future__ import annotations
@@ -169,7 +169,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=130_000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, seconds: CI runs it so a broken benchmark fails (test_benchmarks.py)",
+    )
     args = parser.parse_args()
+    if args.smoke:  # one experiment; (d) still parses the fixture's release once
+        args.rows = 1_000
     with tempfile.TemporaryDirectory(prefix="bench_responses_") as tmp:
         root = Path(tmp)
         print(f"generating payloads for {args.rows} responses ...", flush=True)

@@ -7,7 +7,7 @@ the process tree every 0.1 s: the Snakemake process's own CPU seconds, and the p
 ILP solver (CBC) it starts with their CPU seconds. Prints one line per scheduler.
 
 Usage: .venv/bin/python tests/benchmarks/scheduler.py [--schedulers ilp greedy] [--targets all]
-       [--workdir DIR]
+       [--workdir DIR] [--smoke] (one scheduler, the `units` target)
 """
 
 from __future__ import annotations
@@ -84,7 +84,14 @@ def main() -> None:
     ap.add_argument("--schedulers", nargs="+", default=["ilp", "greedy"])
     ap.add_argument("--targets", nargs="*", help="instead of the default targets (e.g. all)")
     ap.add_argument("--workdir", help="run here and keep it (one scheduler), not in a temp folder")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, seconds: CI runs it so a broken benchmark fails (test_benchmarks.py)",
+    )
     args = ap.parse_args()
+    if args.smoke:  # one scheduler, the `units` target
+        args.schedulers, args.targets = args.schedulers[:1], args.targets or ["units"]
     for scheduler in args.schedulers:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(args.workdir or tmp)

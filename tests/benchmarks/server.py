@@ -13,11 +13,12 @@ starts the server (uvicorn in a thread) and times, in the same run:
 Prints seconds, requests per second, the slowest submission and the ratios to the goals and
 baselines. Every loop is bounded; the server stops at the end.
 
-Usage: .venv/bin/python tests/benchmarks/server.py
+Usage: .venv/bin/python tests/benchmarks/server.py [--participants 50] [--smoke]
 """
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import socket
@@ -79,12 +80,20 @@ def fetch(port: int, urls: list[str]) -> list[int]:
 
 
 def main() -> None:
+    """Time the submissions and the preload; print them against the goals."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--participants", type=int, default=N_PARTICIPANTS)
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny sizes, seconds: CI runs it so a broken benchmark fails (test_benchmarks.py)",
+    )
+    args = ap.parse_args()
+    n = 5 if args.smoke else args.participants
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for name in ("bench_natural", "bench_synthetic"):
-            build_experiment(
-                root / "experiments", name, n_tasks=N_PARTICIPANTS, n_trials=N_TRIALS, images=False
-            )
+            build_experiment(root / "experiments", name, n_tasks=n, n_trials=N_TRIALS, images=False)
         build_experiment(
             root / "experiments",
             "preload_natural",
@@ -109,14 +118,14 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         try:
             start = time.perf_counter()
-            sequential = [participant(base, f"seq{i:03d}") for i in range(N_PARTICIPANTS)]
+            sequential = [participant(base, f"seq{i:03d}") for i in range(n)]
             t_seq = time.perf_counter() - start
             start = time.perf_counter()
-            with ThreadPoolExecutor(N_PARTICIPANTS) as pool:
+            with ThreadPoolExecutor(n) as pool:
                 burst = list(
                     pool.map(
                         lambda i: participant(base, f"burst{i:03d}"),
-                        range(N_PARTICIPANTS),
+                        range(n),
                         timeout=300,
                     )
                 )
@@ -139,13 +148,13 @@ def main() -> None:
             server.should_exit = True
             thread.join(timeout=30)
         n_files = len(list((root / "raw").rglob("*.json")))
-    assert n_files == 2 * N_PARTICIPANTS, n_files
+    assert n_files == 2 * n, n_files
     print(
-        f"(a) {N_PARTICIPANTS} participants one after another: {t_seq:.2f} s "
-        f"({4 * N_PARTICIPANTS / t_seq:.0f} requests/s), slowest submission {max(sequential):.3f} s"
+        f"(a) {n} participants one after another: {t_seq:.2f} s "
+        f"({4 * n / t_seq:.0f} requests/s), slowest submission {max(sequential):.3f} s"
     )
     print(
-        f"(b) {N_PARTICIPANTS} participants at once: {t_burst:.2f} s ({t_burst / t_seq:.2f}x of "
+        f"(b) {n} participants at once: {t_burst:.2f} s ({t_burst / t_seq:.2f}x of "
         "(a)), "
         f"slowest submission {max(burst):.3f} s ({max(burst) / GOAL_SUBMIT_S:.2f}x of the "
         f"{GOAL_SUBMIT_S:.0f} s goal)"

@@ -198,6 +198,7 @@ def tables() -> dict[str, pd.DataFrame]:
         paper_ci_high=np.nan,
         difference=-0.01,
         paper_inside_our_ci=True,
+        ours_inside_paper_ci=pd.NA,
     )
     return {
         "unit_scores": unit_scores,

@@ -612,3 +612,13 @@ def test_reproduction_compares_the_released_scores_with_the_papers():
     assert t.loc["small_synthetic", "note"] == "no released responses of this experiment"
     assert t.loc["huge_natural", "note"] == "not a configured experiment"
     assert pd.isna(t.loc["huge_natural", "score"]) and t.loc["huge_natural", "label"] == "H"
+
+
+def test_the_papers_scores_come_with_their_95_ci_and_how_it_was_read():
+    paper = pd.read_csv(REPO / "resources" / "paper_scores.csv")
+    assert len(paper) == 16 and paper[["ci_low", "ci_high"]].notna().all(axis=None)
+    # every published score lies inside its CI, which is at most 0.08 wide (bar ends, ±0.002)
+    assert (paper["ci_low"] < paper["proportion_correct"]).all()
+    assert (paper["proportion_correct"] < paper["ci_high"]).all()
+    assert ((paper["ci_high"] - paper["ci_low"]).between(0.04, 0.08)).all()
+    assert paper["source"].str.contains("vector figure on the authors' project page").all()

@@ -85,6 +85,9 @@ def test_paper_config_on_the_release_layout_builds_every_table_and_paper_figure(
     assert len(repro) == 16 and repro["score"].notna().all()
     assert repro.loc["resnet50_natural", "score"] == pytest.approx(2096 / 2520, abs=1e-12)
     assert (repro["difference"].abs() < 5e-4).all() and repro["paper_inside_our_ci"].all()
+    # the paper's CIs (resources/paper_scores.csv) are entered, and its scores lie inside them
+    assert repro[["paper_ci_low", "paper_ci_high"]].notna().all(axis=None)
+    assert repro["ours_inside_paper_ci"].all()
 
     regression = pd.read_csv(out / "tables" / "regression.csv").iloc[0]
     assert "participation (participant ids anonymized: imi)" in regression["model_type"]

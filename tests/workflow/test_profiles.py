@@ -147,6 +147,14 @@ def test_gpu_rules_go_to_the_gpu_partition_and_the_others_to_the_cpu_partition()
         assert get_best_partition(partitions, job, logger) == by_gpu[name in gpu_rules], name
 
 
+def test_the_slurm_profile_names_every_gpu_rule_and_only_those():
+    """Its `--gres` advice lists the rules to edit: every rule that declares gpu=1."""
+    gpu_rules = {n for n, text in _rule_texts().items() if re.search(r"\bgpu\s*=\s*1\b", text)}
+    comment = SLURM_PROFILE.read_text().split("# GPUs:")[1].split("\n\n")[0]
+    named = set(re.findall(r"\b[a-z]+(?:_[a-z0-9]+)+\b", comment)) & set(_rule_texts())
+    assert named == gpu_rules
+
+
 def _imagenet_like_index(path: Path, n_images: int, demo: bool) -> None:
     """An image index of `n_images` rows named like the demo's generated set or ImageNet's train
     set."""

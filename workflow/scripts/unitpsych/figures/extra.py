@@ -299,12 +299,14 @@ def reproduction(reproduction: pd.DataFrame) -> Figure:
     axes[0][-1].legend(loc="upper right", fontsize=7)
     diff = t["difference"].abs()
     inside = t["paper_inside_our_ci"].dropna()
+    ours = t["ours_inside_paper_ci"].dropna()
     fb.add_note(
         fig,
         fb.join_notes(
             fb.sources_text([t]),
             f"largest |ours − paper| {diff.max():.3f}; paper inside our 95 % CI for "
-            f"{int(inside.astype(bool).sum())} of {len(inside)}",
+            f"{int(inside.astype(bool).sum())} of {len(inside)}, ours inside the paper's for "
+            f"{int(ours.astype(bool).sum())} of {len(ours)}",
         ),
     )
     return fig

@@ -232,7 +232,7 @@ FIGURES: dict[str, FigureSpec] = {
             "any",
             source="imi",
             group=_BEYOND,
-            code_version=1,
+            code_version=2,
         ),
     ]
 }

@@ -3,8 +3,8 @@ schema.
 
 The archive `human_responses.zip` holds the released response tables of protocol §8.3
 (`responses_all.csv`: one row per 2-AFC trial, demo rows included, with the check columns). What
-the release itself is like (read from the authors' published tables, README "The released IMI
-data"): `participant_id` is `anonymized` on every row, so a participation is
+the release itself is like (read from the authors' published tables; docs/data.md, "What the
+release is like"): `participant_id` is `anonymized` on every row, so a participation is
 (task_id, response_index); the experiment is the task_id's prefix
 `<model>[_hard85|_hard95|_hard99]_<natural|optimized>-<k>`, not the `model` column; the release's
 `passed_checks` and `multi_participation` are the only truth about exclusion.
