@@ -135,6 +135,8 @@ def arrive(c: TestClient, pid: str | None = None) -> str:
     """A participant arrives; returns the assignment id of the task handed out."""
     query = f"/?PROLIFIC_PID={pid}&STUDY_ID=study1&SESSION_ID=s{pid}" if pid else "/"
     r = c.get(query)
+    if r.status_code == 303 and r.headers["location"].startswith("/?"):  # the cookie round
+        r = c.get(r.headers["location"])
     assert r.status_code == 303, r.text
     return r.headers["location"].split("aid=")[1].split("&")[0]
 
@@ -239,7 +241,7 @@ def test_a_failing_payload_is_stored_and_its_task_handed_out_again(study):
 
 def test_a_payload_whose_checks_cannot_run_is_kept_as_not_passing(study, caplog):
     c = client(study, experiments=["toy_synthetic"])
-    c.app.state.settings.thresholds.clear()  # run_checks raises: thresholds missing
+    c.app.state.study.thresholds.clear()  # run_checks raises: thresholds missing
     aid = arrive(c, "kept")
     assert (
         c.post(f"/api/submit?aid={aid}", content=make_payload("toy_synthetic", 1)).status_code
@@ -353,7 +355,11 @@ BAD_INPUT = {
         413,
         "payload larger",
     ),
-    "malformed JSON": (lambda c, a: _post(c, a, b'{"main_data": "[", '), 400, "malformed JSON"),
+    "malformed JSON": (
+        lambda c, a: _post(c, a, b'{"main_data": "[", '),
+        400,
+        "malformed or truncated JSON",
+    ),
     "malformed inner JSON": (
         lambda c, a: _post(
             c,
@@ -361,7 +367,7 @@ BAD_INPUT = {
             json.dumps({"main_data": "[{", "raw_data": "[]", "task_id": "toy_natural-1"}).encode(),
         ),
         400,
-        "main_data: malformed JSON",
+        "main_data: malformed or truncated JSON",
     ),
     "payload not in the schema": (
         lambda c, a: _post(
@@ -378,6 +384,29 @@ BAD_INPUT = {
         ),
         422,
         "main_data[",
+    ),
+    "NaN rt (the response stage rejects it)": (
+        lambda c, a: _post(
+            c, a, make_payload("toy_natural", 1).replace(b'\\"rt\\": 2500.5', b'\\"rt\\": NaN')
+        ),
+        422,
+        "non-finite number NaN",
+    ),
+    "correct disagrees with choice": (
+        lambda c, a: _post(
+            c,
+            a,
+            make_payload("toy_natural", 1).replace(
+                b'\\"choice\\": \\"b\\"', b'\\"choice\\": \\"a\\"', 1
+            ),
+        ),
+        422,
+        "correct disagrees with choice",
+    ),
+    "a raw backslash in the path": (
+        lambda c, a: c.get("/experiments/toy_natural\\..\\trials.csv"),
+        400,
+        "path traversal",
     ),
     "task not assigned": (
         lambda c, a: _post(c, a, make_payload("toy_natural", 2)),
@@ -556,7 +585,7 @@ def test_load_50_concurrent_participants_on_127_0_0_1(tmp_path):
         build_experiment(
             tmp_path / "experiments", name, n_tasks=25, n_trials=N_TRIALS, images=False
         )
-    app = create_app(settings(tmp_path, requests=1000, file_requests=1000))
+    app = create_app(settings(tmp_path, requests=1000, file_requests=1000, max_open_per_address=100))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -6,6 +6,25 @@
 # feature visualisations failed the success test (units.csv and selection.json say which and why).
 
 
+localrules:
+    record_checks,
+
+
+# The check thresholds the experiments are built with, for the experiment server (docs/server.md).
+rule record_checks:
+    output:
+        paths.experiment_checks(),
+    log:
+        "logs/record_checks.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        checks=config["responses"]["checks"],
+        code_version=1,
+    script:
+        "../scripts/record_checks.py"
+
+
 rule build_experiment:
     input:
         units=get_experiment_units,

@@ -151,6 +151,12 @@ def experiment_dir(experiment: str = "{experiment}", root: str = RESULTS) -> str
     return _join(experiments_dir(root), experiment)
 
 
+def experiment_checks(root: str = RESULTS) -> str:
+    """The check thresholds (config `responses.checks`) the experiments were built with; the
+    experiment server applies them."""
+    return _join(experiments_dir(root), "checks.json")
+
+
 def demo_dir(experiment: str = "{experiment}", root: str = RESULTS) -> str:
     """An experiment's practice folder, next to it as the UI expects."""
     return _join(experiments_dir(root), ui_layout.demo_folder(experiment))
@@ -186,6 +192,12 @@ def payload_file(
 ) -> str:
     """One participant's payload for one task."""
     return _join(raw_payloads(experiment, source, root), f"{participant}_task_{task}.json")
+
+
+def quarantined_payload(experiment: str, source: str, name: str, root: str = RESULTS) -> str:
+    """Where the experiment server moves a payload file it cannot use (`_quarantine` is never an
+    experiment name)."""
+    return _join(responses_dir(root), "raw", "_quarantine", experiment, source, name)
 
 
 def parsed_responses(experiment: str = "{experiment}", root: str = RESULTS) -> str:
