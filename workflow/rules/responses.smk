@@ -34,7 +34,7 @@ rule simulate_participants:
         simulation=get_simulation_config,
         alpha=get_simulation_alpha,
         checks=get_check_thresholds,
-        code_version=2,
+        code_version=3,
     script:
         "../scripts/simulate_participants.py"
 
@@ -60,7 +60,7 @@ rule parse_responses:
         experiment=get_experiment_config,
         sources=get_payload_sources,
         checks=get_check_thresholds,
-        code_version=3,
+        code_version=4,
     script:
         "../scripts/parse_responses.py"
 
@@ -108,6 +108,7 @@ rule merge_responses:
         exclusions=paths.exclusions(),
         participants=paths.participants(),
         summary=paths.responses_summary(),
+        released=[paths.released_responses(t) for t in ("all", "main", "lower_quality")],
     log:
         "logs/merge_responses/merge.log",
     benchmark:
@@ -115,6 +116,6 @@ rule merge_responses:
     conda:
         "../../envs/analysis.yaml"
     params:
-        code_version=2,
+        code_version=3,
     script:
         "../scripts/merge_responses.py"

@@ -210,6 +210,11 @@ def responses(root: str = RESULTS) -> str:
     return _join(responses_dir(root), "responses.parquet")
 
 
+def released_responses(table: str = "{table}", root: str = RESULTS) -> str:
+    """Our responses in the IMI release's layout: table `all`, `main` or `lower_quality`."""
+    return _join(responses_dir(root), f"responses_{table}.csv")
+
+
 def exclusions(root: str = RESULTS) -> str:
     """One row per (participant, task): check values, pass/fail and reasons."""
     return _join(responses_dir(root), "exclusions.csv")
