@@ -77,3 +77,16 @@ def test_an_uncaught_error_of_a_rule_script_is_written_to_its_log(tmp_path):
     text = log.read_text()
     assert "started" in text and "the job failed" in text
     assert "ValueError: 5 of 14 units are usable" in text and "Traceback" in text
+
+
+def test_a_durable_write_leaves_the_file_and_no_temporary(tmp_path):
+    from unitpsych.io import atomic_path, stale_temporaries
+
+    target = tmp_path / "p1_task_1.json"
+    with atomic_path(target, durable=True) as tmp:
+        tmp.write_bytes(b"{}")
+    assert target.read_bytes() == b"{}" and stale_temporaries(tmp_path) == []
+    leftover = tmp_path / ".p2_task_1.json.k3j_9x0a.json"  # a write killed before its rename
+    leftover.write_bytes(b"{")
+    (tmp_path / ".hidden").write_text("kept")
+    assert stale_temporaries(tmp_path) == [leftover]
