@@ -708,9 +708,8 @@ def test_a_stalled_body_gets_408(study):
         c = client(study)
         aid = arrive(c, "p1")
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-            s.sendall(
-                f"POST /api/submit?aid={aid} HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{{".encode()
-            )
+            head = f"POST /api/submit?aid={aid} HTTP/1.1\r\nHost: x\r\nContent-Length: 5000"
+            s.sendall(f"{head}\r\n\r\n{{".encode())  # 1 byte of 5000, then silence
             start = time.monotonic()
             answer = s.recv(1000)
         assert b" 408 " in answer.split(b"\r\n")[0] and time.monotonic() - start < 5

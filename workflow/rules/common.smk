@@ -322,7 +322,9 @@ def get_experiment_featureviz(wildcards) -> list[str]:
 def get_all_experiments(wildcards=None) -> list[str]:
     """Every configured experiment folder and its practice folder."""
     names = [exp.name for exp in EXPERIMENTS]
-    folders = [paths.experiment_dir(n) for n in names] + [paths.demo_dir(n) for n in names]
+    folders = [paths.experiment_dir(n) for n in names] + [
+        paths.demo_dir(n) for n in names
+    ]
     return folders + ([paths.experiment_checks()] if names else [])
 
 
