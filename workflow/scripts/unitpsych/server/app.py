@@ -6,10 +6,13 @@ that the page loads, and nothing else. Each arriving participant (Prolific's PRO
 STUDY_ID and SESSION_ID, or a generated id for local runs) gets the next task that still needs a
 passing response; a task handed out is reserved for `reservation_minutes`. A participant takes
 part once across all experiments, like the authors' bouncer. The payload the page posts
-(`{main_data, raw_data, task_id}`, protocol §7.3) is validated at the door, written atomically to
+(`{main_data, raw_data, task_id}`, protocol §7.3) is validated at the door by the response
+stage's own validation (responses.schema), written durably to
 `<responses>/<experiment>/local/<participant>_task_<k>.json` (never overwritten) and checked with
-the five exclusion checks (§8.2): a task that fails is handed out again. State (participants,
-assignments, check results) lives in SQLite, so a restart loses nothing.
+the five exclusion checks (§8.2) at the thresholds recorded with the experiments: a task that
+fails is handed out again. State (participants, assignments, check results) lives in SQLite, so a
+restart loses nothing; unusable payload files found at start go to a quarantine folder. The
+guarantees, and what an operator sees and can do: docs/server.md.
 
 Run: `unitpsych serve --experiments results/experiments --responses results/responses/raw` (the
 console command `make setup` installs into .venv/; `make serve` runs it).
@@ -40,6 +43,7 @@ from starlette.routing import Route
 
 from unitpsych import paths, ui_layout
 from unitpsych.io import atomic_path
+from unitpsych.responses.schema import MESSAGE_CHARS, short
 from unitpsych.server.config import (
     PAGE_FILES,
     UI_DIR,
@@ -202,7 +206,10 @@ def _study(request: Request) -> Study:
 
 def refuse(request: Request, err: Refusal, page: bool = False) -> Response:
     """Log the refusal (control characters of client input escaped) and answer it."""
-    path, message = (s.encode("unicode_escape").decode() for s in (request.url.path, err.message))
+    path, message = (
+        short(s.encode("unicode_escape").decode(), MESSAGE_CHARS)
+        for s in (request.url.path, err.message)
+    )
     log.warning("%s %s %s from %s: %s", err.status, request.method, path, _client(request), message)
     if page:
         return _page("Sorry", html.escape(err.message), err.status)

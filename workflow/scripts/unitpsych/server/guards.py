@@ -76,7 +76,7 @@ def check_submission(raw_data: list[dict], thresholds: Mapping[str, Any]) -> tup
         results = run_checks(raw_data, thresholds)
     except Exception as err:  # keep the payload; the response stage checks it again
         log.exception("the checks failed to run; the payload is stored as not passing")
-        return False, json.dumps({"failed": ["checks_error"], "error": repr(err)})
+        return False, json.dumps({"failed": ["checks_error"], "error": schema.short(err, 300)})
     failed = set(failed_checks(results))
     types = [row.get("trial_type") for row in raw_data]
     first = types.index(TRIAL_TYPE) if TRIAL_TYPE in types else len(types)
