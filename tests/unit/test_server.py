@@ -752,3 +752,27 @@ def test_the_server_applies_the_thresholds_recorded_with_the_experiments(study, 
     assert "checks.json (the config that built the experiments)" in caplog.text
     assert _post(c, arrive(c, "p2"), body).status_code == 200
     assert status(c)["toy_synthetic"]["1"]["passed"] == 1
+
+
+def test_record_checks_writes_what_the_server_reads(study, monkeypatch):
+    import importlib.util
+    import sys
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # setup_logging replaces it
+    monkeypatch.setattr(logging.getLogger("unitpsych"), "handlers", [])
+
+    spec = importlib.util.spec_from_file_location(
+        "record_checks", Path(paths.__file__).parents[1] / "record_checks.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    demo = dict(load_config()["responses"]["checks"], row_variability_min=1)
+    out = study / paths.experiment_checks(root="")
+    script.main(
+        SimpleNamespace(
+            params=SimpleNamespace(checks=demo), output=[str(out)], log=[str(study / "log")]
+        )
+    )
+    c = client(study, experiments=["toy_synthetic"])
+    assert c.app.state.study.thresholds == demo
