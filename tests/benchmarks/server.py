@@ -9,7 +9,10 @@ starts the server (uvicorn in a thread) and times, in the same run:
 (b) 50 participants arriving and submitting at the same time (50 threads);
 (c) one participant's preload: every image of a 45-trial task and its practice block, over 6
     connections as a browser opens them;
-(d) baseline for (c): reading the same files straight from disk.
+(d) baseline for (c): reading the same files straight from disk;
+(e) the hoarding defence: a burst of 200 arrivals from one address (100 bare, 100 with made-up
+    PROLIFIC_PIDs, 20 threads) against a server with the default cap of open reservations per
+    address; the reservations it got and the seconds per arrival.
 Prints seconds, requests per second, the slowest submission and the ratios to the goals and
 baselines. Every loop is bounded; the server stops at the end.
 
@@ -102,7 +105,9 @@ def main() -> None:
             catch_trials=(4, 11, 19, 30, 41),
             n_demo=5,
         )
-        app = create_app(settings(root, requests=100_000, file_requests=100_000))
+        app = create_app(
+            settings(root, requests=100_000, file_requests=100_000, max_open_per_address=1000)
+        )
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
@@ -166,6 +171,55 @@ def main() -> None:
     )
     print(f"(d) the same files from disk: {t_disk:.3f} s ((c) is {t_preload / t_disk:.0f}x of it)")
     print(f"payload files on disk: {n_files} (each exactly once)")
+    hoarding()
+
+
+def hoarding(n: int = 200) -> None:
+    """(e) A burst of arrivals from one address against the default per-address cap."""
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        build_experiment(
+            root / "experiments", "hoard_natural", n_tasks=100, n_trials=N_TRIALS, images=False
+        )
+        app = create_app(settings(root, requests=100_000, file_requests=100_000))
+        cap = app.state.settings.max_open_per_address
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+
+        def arrive(i: int) -> int:
+            query = f"/?PROLIFIC_PID=hoard{i:04d}" if i % 2 else "/"
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            connection.request("GET", query)
+            status = connection.getresponse().status
+            connection.close()
+            return status
+
+        try:
+            start = time.perf_counter()
+            with ThreadPoolExecutor(20) as pool:
+                statuses = list(pool.map(arrive, range(n), timeout=300))
+            elapsed = time.perf_counter() - start
+            table = app.state.study.status_table()
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+    held = sum(c["open"] for tasks in table.values() for c in tasks.values())
+    assert held <= cap, (held, cap)
+    print(
+        f"(e) hoarding burst of {n} arrivals from one address: {held} of 100 tasks reserved "
+        f"(cap {cap}), {statuses.count(429)} refused 429, {statuses.count(303)} redirected; "
+        f"{elapsed:.2f} s ({1000 * elapsed / n:.1f} ms an arrival)"
+    )
 
 
 if __name__ == "__main__":

@@ -77,3 +77,41 @@ def test_an_uncaught_error_of_a_rule_script_is_written_to_its_log(tmp_path):
     text = log.read_text()
     assert "started" in text and "the job failed" in text
     assert "ValueError: 5 of 14 units are usable" in text and "Traceback" in text
+
+
+def test_a_durable_write_leaves_the_file_and_no_temporary(tmp_path):
+    from unitpsych.io import atomic_path, stale_temporaries
+
+    target = tmp_path / "p1_task_1.json"
+    with atomic_path(target, durable=True) as tmp:
+        tmp.write_bytes(b"{}")
+    assert target.read_bytes() == b"{}" and stale_temporaries(tmp_path) == []
+    leftover = tmp_path / ".p2_task_1.json.k3j_9x0a.json"  # a write killed before its rename
+    leftover.write_bytes(b"{")
+    (tmp_path / ".hidden").write_text("kept")
+    assert stale_temporaries(tmp_path) == [leftover]
+
+
+def test_a_durable_write_fsyncs_the_file_before_the_rename_and_the_folder_after(
+    tmp_path, monkeypatch
+):
+    import os
+
+    from unitpsych import io
+
+    synced = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(io.os, "fsync", spy)
+    target = tmp_path / "p1_task_1.json"
+    with io.atomic_path(target, durable=True) as tmp:
+        tmp.write_bytes(b"{}")
+    assert synced == [str(tmp), str(tmp_path)]  # the file (still temporary), then its folder
+    synced.clear()
+    with io.atomic_path(tmp_path / "other.json") as tmp:
+        tmp.write_bytes(b"{}")
+    assert synced == []

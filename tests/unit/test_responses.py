@@ -54,11 +54,13 @@ def raw_rows(
     def add(trial_type: str, t: float, **data) -> None:
         rows.append({**data, "trial_type": trial_type, "trial_index": len(rows), "time_elapsed": t})
 
-    add("instructions", 1_000)  # welcome: the first row, so total = last − 1 s
-    add("instructions", instruction_ms - 2_000)
-    add("fullscreen", instruction_ms - 1_000)
-    add("call-function", instruction_ms)  # the first switch head ends the instruction block
-    t = instruction_ms
+    add("browser-check", 200)  # our page's rows before the welcome page count nowhere
+    add("preload", 700)
+    add("instructions", 1_000)  # welcome: the authors' first row, so total = last − 1 s
+    add("instructions", 1_000 + instruction_ms - 2_000)
+    add("fullscreen", 1_000 + instruction_ms - 1_000)
+    add("call-function", 1_000 + instruction_ms)  # the first switch head ends the block
+    t = 1_000 + instruction_ms
     for attempt in range(attempts):
         if attempt:
             add("call-function", t)
@@ -319,7 +321,7 @@ def test_bad_input_is_counted_never_lost(tmp_path):
         "p11_task_1.json",
         "s1_task_2 (1).json",
     }
-    assert "raw_data cannot be checked" in reasons["p11_task_1.json"]
+    assert "raw_data[14/time_elapsed]" in reasons["p11_task_1.json"]
     assert "same content as local/copy_task_1.json" in reasons["p1_task_1.json"]
     assert (
         "participant and task already in simulated/s1_task_2.json" in reasons["s1_task_2 (1).json"]

@@ -135,6 +135,8 @@ def arrive(c: TestClient, pid: str | None = None) -> str:
     """A participant arrives; returns the assignment id of the task handed out."""
     query = f"/?PROLIFIC_PID={pid}&STUDY_ID=study1&SESSION_ID=s{pid}" if pid else "/"
     r = c.get(query)
+    if r.status_code == 303 and r.headers["location"].startswith("/?"):  # the cookie round
+        r = c.get(r.headers["location"])
     assert r.status_code == 303, r.text
     return r.headers["location"].split("aid=")[1].split("&")[0]
 
@@ -239,7 +241,7 @@ def test_a_failing_payload_is_stored_and_its_task_handed_out_again(study):
 
 def test_a_payload_whose_checks_cannot_run_is_kept_as_not_passing(study, caplog):
     c = client(study, experiments=["toy_synthetic"])
-    c.app.state.settings.thresholds.clear()  # run_checks raises: thresholds missing
+    c.app.state.study.thresholds.clear()  # run_checks raises: thresholds missing
     aid = arrive(c, "kept")
     assert (
         c.post(f"/api/submit?aid={aid}", content=make_payload("toy_synthetic", 1)).status_code
@@ -353,7 +355,11 @@ BAD_INPUT = {
         413,
         "payload larger",
     ),
-    "malformed JSON": (lambda c, a: _post(c, a, b'{"main_data": "[", '), 400, "malformed JSON"),
+    "malformed JSON": (
+        lambda c, a: _post(c, a, b'{"main_data": "[", '),
+        400,
+        "malformed or truncated JSON",
+    ),
     "malformed inner JSON": (
         lambda c, a: _post(
             c,
@@ -361,7 +367,7 @@ BAD_INPUT = {
             json.dumps({"main_data": "[{", "raw_data": "[]", "task_id": "toy_natural-1"}).encode(),
         ),
         400,
-        "main_data: malformed JSON",
+        "main_data: malformed or truncated JSON",
     ),
     "payload not in the schema": (
         lambda c, a: _post(
@@ -378,6 +384,29 @@ BAD_INPUT = {
         ),
         422,
         "main_data[",
+    ),
+    "NaN rt (the response stage rejects it)": (
+        lambda c, a: _post(
+            c, a, make_payload("toy_natural", 1).replace(b'\\"rt\\": 2500.5', b'\\"rt\\": NaN')
+        ),
+        422,
+        "non-finite number NaN",
+    ),
+    "correct disagrees with choice": (
+        lambda c, a: _post(
+            c,
+            a,
+            make_payload("toy_natural", 1).replace(
+                b'\\"choice\\": \\"b\\"', b'\\"choice\\": \\"a\\"', 1
+            ),
+        ),
+        422,
+        "correct disagrees with choice",
+    ),
+    "a raw backslash in the path": (
+        lambda c, a: c.get("/experiments/toy_natural\\..\\trials.csv"),
+        400,
+        "path traversal",
     ),
     "task not assigned": (
         lambda c, a: _post(c, a, make_payload("toy_natural", 2)),
@@ -556,7 +585,9 @@ def test_load_50_concurrent_participants_on_127_0_0_1(tmp_path):
         build_experiment(
             tmp_path / "experiments", name, n_tasks=25, n_trials=N_TRIALS, images=False
         )
-    app = create_app(settings(tmp_path, requests=1000, file_requests=1000))
+    app = create_app(
+        settings(tmp_path, requests=1000, file_requests=1000, max_open_per_address=100)
+    )
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -593,3 +624,155 @@ def test_load_50_concurrent_participants_on_127_0_0_1(tmp_path):
     assert db.execute(
         "SELECT COUNT(*), SUM(passed) FROM assignments WHERE submitted_at IS NOT NULL"
     ).fetchone() == (50, 50)
+
+
+# Issue 25: what the door accepts the response stage keeps; bad files, hoarders, measuring
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_refused_payload_never_marks_its_task_done(study):
+    c = client(study, experiments=["toy_synthetic"])
+    aid = arrive(c, "p1")
+    nan = make_payload("toy_synthetic", 1).replace(b'\\"rt\\": 2500.5', b'\\"rt\\": NaN', 1)
+    assert _post(c, aid, nan).status_code == 422
+    assert payload_files(study) == [] and status(c)["toy_synthetic"]["1"]["submitted"] == 0
+    assert _post(c, aid, make_payload("toy_synthetic", 1)).status_code == 200  # then a good one
+    assert status(c)["toy_synthetic"]["1"]["passed"] == 1
+
+
+def test_a_long_bad_value_is_quoted_by_a_short_prefix_only(study, caplog):
+    c = client(study, experiments=["toy_synthetic"])
+    aid = arrive(c, "p1")
+    huge = "x" * 1_000_000
+    body = make_payload("toy_synthetic", 1).replace(
+        b'\\"rt\\": 2500.5', f'\\"rt\\": \\"{huge}\\"'.encode(), 1
+    )
+    with caplog.at_level(logging.INFO, logger="unitpsych.server"):
+        r = _post(c, aid, body)
+    assert r.status_code == 422 and len(r.content) < 1000
+    assert "1000000 characters" in r.text and len(caplog.text) < 2000
+
+
+def test_a_bad_payload_file_at_start_is_quarantined_and_the_task_handed_out_again(study, caplog):
+    c = client(study, experiments=["toy_synthetic"])
+    aid = arrive(c, "p1")
+    assert _post(c, aid, make_payload("toy_synthetic", 1)).status_code == 200
+    stored = payload_files(study)[0]
+    stored.write_bytes(stored.read_bytes()[:100])  # truncated (a disk that lied about a write)
+    open_task = study / "raw" / "toy_synthetic" / "local" / "p3_task_1.json"
+    leftover = open_task.with_name(".p4_task_1.json.abcd1234.json")
+    leftover.write_bytes(b"{")
+    c.app.state.study.state.close()
+    with caplog.at_level(logging.INFO, logger="unitpsych.server"):
+        c2 = client(study, experiments=["toy_synthetic"])
+    quarantined = list((study / "raw" / "_quarantine").rglob("*.json"))
+    assert [q.name for q in quarantined] == ["p1_task_1.json"]
+    assert "quarantine" in caplog.text and str(quarantined[0]) in caplog.text
+    assert not leftover.exists() and list(open_task.parent.iterdir()) == []
+    assert status(c2)["toy_synthetic"]["1"]["passed"] == 0  # handed out again
+
+
+def test_an_empty_payload_file_of_an_open_task_does_not_keep_the_server_down(study, caplog):
+    c = client(study, experiments=["toy_synthetic"])
+    arrive(c, "p1")
+    target = study / "raw" / "toy_synthetic" / "local" / "p1_task_1.json"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"")
+    c.app.state.study.state.close()
+    with caplog.at_level(logging.INFO, logger="unitpsych.server"):
+        c2 = client(study, experiments=["toy_synthetic"])
+    assert not target.exists() and "malformed or truncated JSON" in caplog.text
+    assert c2.get("/style.css").status_code == 200
+
+
+def test_links_to_private_files_are_not_served(study):
+    folder = study / "experiments" / "toy_natural"
+    queries = folder / "task_1" / "trials" / "trial_1" / "queries"
+    queries.mkdir(parents=True)
+    (queries / "min.png").symlink_to(folder / "trials.csv")
+    (queries / "max.png").symlink_to(folder / "structure.json")
+    c = client(study)
+    for side in ("min", "max"):
+        r = c.get(f"/experiments/toy_natural/task_1/trials/trial_1/queries/{side}.png")
+        assert r.status_code == 403 and "not a file kind a trial needs" in r.text
+
+
+def test_a_stalled_body_gets_408(study):
+    server, thread = _serve(create_app(settings(study, body_timeout_s=1)), port := _free_port())
+    try:
+        c = client(study)
+        aid = arrive(c, "p1")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            head = f"POST /api/submit?aid={aid} HTTP/1.1\r\nHost: x\r\nContent-Length: 5000"
+            s.sendall(f"{head}\r\n\r\n{{".encode())  # 1 byte of 5000, then silence
+            start = time.monotonic()
+            answer = s.recv(1000)
+        assert b" 408 " in answer.split(b"\r\n")[0] and time.monotonic() - start < 5
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert payload_files(study) == []
+
+
+def test_a_bare_request_reserves_nothing_and_one_address_holds_few_tasks(study):
+    c = TestClient(create_app(settings(study, max_open_per_address=2)), follow_redirects=False)
+    bare = TestClient(c.app, follow_redirects=False)
+    for _ in range(5):  # a client without cookies: a page, never a task
+        r = bare.get("/")
+        bare.cookies.clear()
+        r = bare.get(r.headers["location"])
+        assert r.status_code == 400 and "Cookies needed" in r.text
+    assert sum(t["open"] for e in status(c).values() for t in e.values()) == 0
+    arrive(c, "p1"), arrive(c, "p2")
+    r = c.get("/?PROLIFIC_PID=p3")
+    assert r.status_code == 429 and "Too many open tasks" in r.text
+    assert sum(t["open"] for e in status(c).values() for t in e.values()) == 2
+
+
+def test_the_server_applies_the_thresholds_recorded_with_the_experiments(study, caplog):
+    # 3 trials and 50 s: fails the paper's row and time checks, passes the recorded ones
+    body = make_payload("toy_synthetic", 1, n_trials=N_TRIALS, trial_ms=2000)
+    c = client(study, experiments=["toy_synthetic"])
+    assert _post(c, arrive(c, "p1"), body).status_code == 200
+    assert status(c)["toy_synthetic"]["1"]["passed"] == 0
+    c.app.state.study.state.close()
+    (study / "state.sqlite").unlink()
+    (study / "experiments" / "checks.json").write_text(
+        json.dumps({"total_response_time_min_s": 24, "row_variability_min": 1})
+    )
+    for p in payload_files(study):
+        p.unlink()
+    with caplog.at_level(logging.INFO, logger="unitpsych.server"):
+        c = client(study, experiments=["toy_synthetic"])
+    assert "checks.json (the config that built the experiments)" in caplog.text
+    assert _post(c, arrive(c, "p2"), body).status_code == 200
+    assert status(c)["toy_synthetic"]["1"]["passed"] == 1
+
+
+def test_record_checks_writes_what_the_server_reads(study, monkeypatch):
+    import importlib.util
+    import sys
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # setup_logging replaces it
+    monkeypatch.setattr(logging.getLogger("unitpsych"), "handlers", [])
+
+    spec = importlib.util.spec_from_file_location(
+        "record_checks", Path(paths.__file__).parents[1] / "record_checks.py"
+    )
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    demo = dict(load_config()["responses"]["checks"], row_variability_min=1)
+    out = study / paths.experiment_checks(root="")
+    script.main(
+        SimpleNamespace(
+            params=SimpleNamespace(checks=demo), output=[str(out)], log=[str(study / "log")]
+        )
+    )
+    c = client(study, experiments=["toy_synthetic"])
+    assert c.app.state.study.thresholds == demo

@@ -248,6 +248,29 @@ def test_a_participant_completes_a_task_in_chromium(playwright_api, server, tmp_
     (participation,) = parsed.participations
     assert participation["demo_trials_value"] == 2
     assert not participation["total_response_time_result"]  # fast mode: far under 135 s
+    # Measured as the authors' verify_instruction_time / verify_total_response_time: from the
+    # welcome page's row (the first after our window-size check and preload), not from t=0.
+    assert types[:3] == ["browser-check", "preload", "instructions"]
+    first_2afc = types.index("2afc-image-confidence-response")
+    welcome_s = raw[2]["time_elapsed"] / 1000
+    assert participation["instruction_time_value"] == pytest.approx(
+        raw[first_2afc - 1]["time_elapsed"] / 1000 - welcome_s
+    )
+    assert participation["total_response_time_value"] == pytest.approx(
+        raw[-1]["time_elapsed"] / 1000 - welcome_s
+    )
+    # The release layout (responses_*.csv) of the recorded payload: practice rows negative.
+    from unitpsych.responses import merge
+    from unitpsych.responses.payloads import report_of
+    from unitpsych.responses.release import release_tables
+
+    merged = merge([rows], [report_of("local", parsed)])[0]
+    released = release_tables(merged)["all"]
+    assert released["participant_id"].tolist() == [0] * len(released)
+    assert (released["min_query"] == "anonymized").all()
+    demo_index = released.loc[released["is_demo"], "corrected_trial_index"]
+    assert demo_index.lt(0).all() and len(demo_index) == len(participant.demo_answers)
+    assert released.loc[~released["is_demo"], "corrected_trial_index"].min() == 0
 
     # Task 1 again: the same reference order and query placement, seeded by the task name alone.
     assert _status(url)["1"]["handed_out"] == 2

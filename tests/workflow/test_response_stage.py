@@ -115,6 +115,17 @@ def test_simulated_payloads_reach_the_response_table(tmp_path):
     assert rows["kept"] + rows["excluded"] + rows["rejected"] == rows["input"] == len(responses)
     assert files["kept"] + files["excluded"] + files["rejected"] == files["input"]
     assert (tmp_path / "logs" / "merge_responses" / "merge.log").exists()
+    # the release layout beside the Parquet: main = kept, lower quality = the rest
+    released = {
+        t: pd.read_csv(out / f"responses_{t}.csv") for t in ("all", "main", "lower_quality")
+    }
+    assert (
+        len(released["all"])
+        == len(responses)
+        == len(released["main"]) + len(released["lower_quality"])
+    )
+    assert len(released["main"]) == responses["kept"].sum()
+    assert (released["all"].loc[released["all"]["is_demo"], "corrected_trial_index"] < 0).all()
 
     # a new local payload for one experiment reruns only that experiment's parsing and the merge
     first = names[0]

@@ -115,7 +115,10 @@ def targets_visualizations(wildcards=None) -> list[str]:
 def targets_experiments(wildcards=None) -> list[str]:
     """Every configured experiment folder and its practice folder."""
     names = EXPERIMENT_NAMES
-    return [paths.experiment_dir(n) for n in names] + [paths.demo_dir(n) for n in names]
+    folders = [paths.experiment_dir(n) for n in names] + [
+        paths.demo_dir(n) for n in names
+    ]
+    return folders + ([paths.experiment_checks()] if names else [])
 
 
 def targets_observer(wildcards=None) -> list[str]:

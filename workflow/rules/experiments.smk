@@ -9,6 +9,25 @@
 include: "functions/experiments.smk"
 
 
+localrules:
+    record_checks,
+
+
+# The check thresholds the experiments are built with, for the experiment server (docs/server.md).
+rule record_checks:
+    output:
+        paths.experiment_checks(),
+    log:
+        "logs/record_checks.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        checks=config_slice("responses", "checks"),
+        code_version=1,
+    script:
+        "../scripts/record_checks.py"
+
+
 rule build_experiment:
     input:
         units=input_experiment_units,

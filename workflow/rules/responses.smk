@@ -35,7 +35,7 @@ rule simulate_participants:
         simulation=config_slice("simulation", drop=("alpha",)),
         alpha=param_simulation_alpha,
         checks=config_slice("responses", "checks"),
-        code_version=2,
+        code_version=3,
     script:
         "../scripts/simulate_participants.py"
 
@@ -61,7 +61,7 @@ rule parse_responses:
         experiment=param_experiment,
         sources=PAYLOAD_SOURCES,
         checks=config_slice("responses", "checks"),
-        code_version=3,
+        code_version=4,
     script:
         "../scripts/parse_responses.py"
 
@@ -109,6 +109,7 @@ rule merge_responses:
         exclusions=paths.exclusions(),
         participants=paths.participants(),
         summary=paths.responses_summary(),
+        released=[paths.released_responses(t) for t in ("all", "main", "lower_quality")],
     log:
         "logs/merge_responses/merge.log",
     benchmark:
@@ -116,6 +117,6 @@ rule merge_responses:
     conda:
         "../../envs/analysis.yaml"
     params:
-        code_version=2,
+        code_version=3,
     script:
         "../scripts/merge_responses.py"

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -28,9 +29,36 @@ def derive_seed(base: int, *names: str) -> int:
     return (zlib.crc32(key) ^ (base * 2654435761)) % (2**31 - 1)
 
 
+#: The temporary files atomic_path makes: `.<name>.<8 random characters><suffix>`.
+TEMPORARY = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(?P<suffix>\.[^.]+)$")
+
+
+def fsync(path: str | Path) -> None:
+    """Flush a file's (or a folder's entries') data to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def stale_temporaries(folder: str | Path) -> list[Path]:
+    """Temporary files that atomic_path left in `folder` when its process was killed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and TEMPORARY.match(p.name))
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
+def atomic_path(
+    path: str | Path, suffix: str | None = None, durable: bool = False
+) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.
+
+    `durable`: fsync the file before the rename and the folder after it, so a power cut leaves
+    either the whole file or none.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
@@ -42,7 +70,11 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         yield tmp_path
         if tmp_path.exists():  # mkstemp makes 0600; give the file the usual umask permissions
             os.chmod(tmp_path, 0o666 & ~_umask())
+            if durable:
+                fsync(tmp_path)
         os.replace(tmp_path, path)
+        if durable:
+            fsync(path.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

@@ -151,6 +151,12 @@ def experiment_dir(experiment: str = "{experiment}", root: str = RESULTS) -> str
     return _join(experiments_dir(root), experiment)
 
 
+def experiment_checks(root: str = RESULTS) -> str:
+    """The check thresholds (config `responses.checks`) the experiments were built with; the
+    experiment server applies them."""
+    return _join(experiments_dir(root), "checks.json")
+
+
 def demo_dir(experiment: str = "{experiment}", root: str = RESULTS) -> str:
     """An experiment's practice folder, next to it as the UI expects."""
     return _join(experiments_dir(root), ui_layout.demo_folder(experiment))
@@ -188,6 +194,12 @@ def payload_file(
     return _join(raw_payloads(experiment, source, root), f"{participant}_task_{task}.json")
 
 
+def quarantined_payload(experiment: str, source: str, name: str, root: str = RESULTS) -> str:
+    """Where the experiment server moves a payload file it cannot use (`_quarantine` is never an
+    experiment name)."""
+    return _join(responses_dir(root), "raw", "_quarantine", experiment, source, name)
+
+
 def parsed_responses(experiment: str = "{experiment}", root: str = RESULTS) -> str:
     """One experiment's parsed responses (merged into responses.parquet)."""
     return _join(responses_dir(root), "parsed", f"{experiment}.parquet")
@@ -196,6 +208,11 @@ def parsed_responses(experiment: str = "{experiment}", root: str = RESULTS) -> s
 def responses(root: str = RESULTS) -> str:
     """The merged tidy response table, one row per 2-AFC response."""
     return _join(responses_dir(root), "responses.parquet")
+
+
+def released_responses(table: str = "{table}", root: str = RESULTS) -> str:
+    """Our responses in the IMI release's layout: table `all`, `main` or `lower_quality`."""
+    return _join(responses_dir(root), f"responses_{table}.csv")
 
 
 def exclusions(root: str = RESULTS) -> str:

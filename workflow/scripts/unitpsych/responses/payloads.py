@@ -17,31 +17,34 @@ from typing import Any
 
 import pandas as pd
 
-from unitpsych.responses.checks import CHECK_COLUMNS, TEST_MARK, TRIAL_TYPE, check_columns
+from unitpsych.responses.checks import CHECK_COLUMNS, TEST_MARK, check_columns
 from unitpsych.responses.checks import CHECKS as CHECKS
+from unitpsych.responses.checks import TRIAL_TYPE as TRIAL_TYPE
 from unitpsych.responses.checks import CheckResult as CheckResult
 from unitpsych.responses.checks import failed_checks as failed_checks
 from unitpsych.responses.checks import passed as passed
 from unitpsych.responses.checks import run_checks as run_checks
 from unitpsych.responses.checks import split_blocks as split_blocks
+from unitpsych.responses.schema import RejectedFile as RejectedFile
+from unitpsych.responses.schema import validate_payload
 
 #: `<participant>_task_<k>.json`; a browser's copy suffix ` (n)` is read as the same file name.
 PAYLOAD_NAME = re.compile(
     r"^(?P<participant>[A-Za-z0-9][A-Za-z0-9._-]*)_task_(?P<task>\d+)(?P<copy> \(\d+\))?\.json$"
 )
-#: 2-AFC fields every response row must carry, with a test of a valid value.
-ROW_FIELDS: dict[str, Any] = {
-    "rt": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0,
-    "button_pressed": lambda v: v in (0, 1, 2, 3, 4, 5) and not isinstance(v, bool),
-    "switched_queries": lambda v: isinstance(v, bool),
-    "confidence": lambda v: v in (1, 2, 3) and not isinstance(v, bool),
-    "choice": lambda v: v in ("a", "b"),
-    "correct": lambda v: isinstance(v, bool),
-    "catch_trial": lambda v: isinstance(v, bool),
-    "is_demo": lambda v: isinstance(v, bool),
-    "trial_index": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-    "time_elapsed": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-}
+#: 2-AFC fields every response row carries into the table (validated by responses.schema).
+ROW_FIELDS = (
+    "rt",
+    "button_pressed",
+    "switched_queries",
+    "confidence",
+    "choice",
+    "correct",
+    "catch_trial",
+    "is_demo",
+    "trial_index",
+    "time_elapsed",
+)
 
 #: Columns of responses.parquet before the check columns (protocol §10 item 21 plus ours).
 DTYPES = {
@@ -101,10 +104,6 @@ def participation_id(source: str, task_id: str, response_index: int) -> str:
     return f"{source}:{task_id}:{int(response_index)}"
 
 
-class RejectedFile(ValueError):
-    """A payload file that cannot be used; the message is the reason listed in summary.json."""
-
-
 @dataclass
 class Parsed:
     """One source's parsed responses of one experiment: rows, participations, rejections, counts."""
@@ -144,22 +143,6 @@ def read_payload(path: Path, data: bytes | None = None) -> dict[str, Any]:
             raise RejectedFile(f"{key} is not a list of rows")
         payload[key] = value
     return payload
-
-
-def _validate_rows(rows: Sequence[Mapping]) -> None:
-    """Raise RejectedFile naming the first 2-AFC row with a missing or invalid field."""
-    for i, row in enumerate(rows):
-        if row.get("trial_type", TRIAL_TYPE) != TRIAL_TYPE:
-            raise RejectedFile(f"main_data row {i} is a {row.get('trial_type')!r} row")
-        for key, ok in ROW_FIELDS.items():
-            if key not in row:
-                raise RejectedFile(f"main_data row {i} lacks {key}")
-            if not ok(row[key]):
-                raise RejectedFile(f"main_data row {i} has an invalid {key}: {row[key]!r}")
-        if row["correct"] != (row["choice"] == "b"):
-            raise RejectedFile(
-                f"main_data row {i}: correct disagrees with choice {row['choice']!r}"
-            )
 
 
 @dataclass(frozen=True)
@@ -211,7 +194,7 @@ def parse_payload_file(
     if not match:
         raise RejectedFile("file name is not <participant>_task_<k>.json")
     participant, task = match["participant"], int(match["task"])
-    payload = read_payload(path, data)
+    payload = validate_payload(path.read_bytes() if data is None else data)
     task_id = str(payload["task_id"])
     name, _, k = task_id.rpartition("-")
     if not k.isdigit():
@@ -223,12 +206,9 @@ def parse_payload_file(
     if task < 1 or task not in n_trials:
         raise RejectedFile(f"unknown task {task} of experiment {exp.name}")
     main = payload["main_data"]
-    _validate_rows(main)
     n_main = sum(1 for row in main if not row["is_demo"])
     if n_main != n_trials[task]:
         raise RejectedFile(f"{n_main} main trials, task {task} has {n_trials[task]}")
-    if not payload["raw_data"] or any("time_elapsed" not in r for r in payload["raw_data"]):
-        raise RejectedFile("raw_data is empty or lacks time_elapsed")
     try:
         results = run_checks(payload["raw_data"], thresholds)
     except (TypeError, ValueError) as err:

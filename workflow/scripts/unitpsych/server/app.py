@@ -6,10 +6,13 @@ that the page loads, and nothing else. Each arriving participant (Prolific's PRO
 STUDY_ID and SESSION_ID, or a generated id for local runs) gets the next task that still needs a
 passing response; a task handed out is reserved for `reservation_minutes`. A participant takes
 part once across all experiments, like the authors' bouncer. The payload the page posts
-(`{main_data, raw_data, task_id}`, protocol §7.3) is validated at the door, written atomically to
+(`{main_data, raw_data, task_id}`, protocol §7.3) is validated at the door by the response
+stage's own validation (responses.schema), written durably to
 `<responses>/<experiment>/local/<participant>_task_<k>.json` (never overwritten) and checked with
-the five exclusion checks (§8.2): a task that fails is handed out again. State (participants,
-assignments, check results) lives in SQLite, so a restart loses nothing.
+the five exclusion checks (§8.2) at the thresholds recorded with the experiments: a task that
+fails is handed out again. State (participants, assignments, check results) lives in SQLite, so a
+restart loses nothing; unusable payload files found at start go to a quarantine folder. The
+guarantees, and what an operator sees and can do: docs/server.md.
 
 Run: `unitpsych serve --experiments results/experiments --responses results/responses/raw` (the
 console command `make setup` installs into .venv/; `make serve` runs it).
@@ -18,6 +21,7 @@ console command `make setup` installs into .venv/; `make serve` runs it).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import hmac
 import html
@@ -28,6 +32,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -38,6 +43,7 @@ from starlette.routing import Route
 
 from unitpsych import paths, ui_layout
 from unitpsych.io import atomic_path
+from unitpsych.responses.schema import MESSAGE_CHARS, short
 from unitpsych.server.config import (
     PAGE_FILES,
     UI_DIR,
@@ -57,12 +63,15 @@ from unitpsych.server.guards import (
     check_submission,
     validate_payload,
 )
+from unitpsych.server.recovery import payload_folder, quarantine, sweep
 from unitpsych.server.state import Assignment, Refusal, State
 
 log = logging.getLogger("unitpsych.server")
 
 SOURCE = "local"  # payloads of this server are the `local` response source
 COOKIE = "unitpsych_participant"
+COOKIE_ROUND = "cookie"  # marks the request that comes back after the cookie was set
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # trial images and instruction pages
 
 
 def _page(title: str, text: str, status: int = 200) -> HTMLResponse:
@@ -95,6 +104,7 @@ class Study:
     limiter: RateLimiter
     experiments_root: Path
     ui_root: Path
+    thresholds: dict[str, Any]  # the checks the experiments were built with (recorded_checks)
 
     @classmethod
     def open(cls, settings: Settings) -> Study:
@@ -128,23 +138,35 @@ class Study:
             limiter,
             settings.experiments_dir.resolve(),
             UI_DIR.resolve(),
+            recorded_checks(settings),
         )
 
     def out_path(self, a: Assignment) -> Path:
         """Where a payload goes: paths.payload_file's layout under the responses folder."""
-        raw_root = Path(paths.raw_payloads("", "", root=""))  # responses/raw
-        layout = Path(paths.payload_file(a.experiment, SOURCE, a.participant, a.task, root=""))
-        return self.settings.responses_dir / layout.relative_to(raw_root)
+        folder = payload_folder(self.settings.responses_dir, a.experiment, SOURCE)
+        return folder / Path(paths.payload_file(a.experiment, SOURCE, a.participant, a.task)).name
 
     def recover(self) -> None:
-        """Record payloads written before a crash that the database does not know of yet."""
+        """Clean up killed writes, quarantine unusable payload files (their tasks are handed out
+        again), and record payloads written before a crash that the database does not know of."""
+        root = self.settings.responses_dir
+        for name in sweep(root, self.experiments, SOURCE):
+            participant = name.rsplit("_task_", 1)[0]
+            if self.state.reopen(participant, "payload file moved to quarantine"):
+                log.warning("the task of %s is handed out again", participant)
         for a in self.state.unsubmitted():
             path = self.out_path(a)
-            if path.is_file():
+            if not path.is_file():
+                continue
+            try:
                 parts = validate_payload(path.read_bytes())
-                passed, checks = check_submission(parts["raw_data"], self.settings.thresholds)
-                self.state.submit(a.aid, lambda p=path: str(p), passed, checks)
-                log.info("recovered payload %s (passed=%s)", path, passed)
+                check_payload_task(parts, a, self.n_trials[(a.experiment, a.task)])
+            except Refusal as err:
+                quarantine(path, root, a.experiment, SOURCE, err.message)
+                continue
+            passed, checks = check_submission(parts["raw_data"], self.thresholds)
+            self.state.submit(a.aid, lambda p=path: str(p), passed, checks)
+            log.info("recovered payload %s (passed=%s)", path, passed)
 
     def status_table(self) -> dict[str, Any]:
         """experiment -> task -> counts of handed out, open, submitted and passed assignments."""
@@ -162,6 +184,21 @@ class Study:
         return table
 
 
+def recorded_checks(settings: Settings) -> dict[str, Any]:
+    """The check thresholds recorded with the experiments (paths.experiment_checks), else the
+    server's config; the response stage applies the same config's."""
+    layout = Path(paths.experiment_checks(root=""))
+    recorded = settings.experiments_dir / layout.relative_to(paths.experiments_dir(root=""))
+    if recorded.is_file():
+        log.info("check thresholds from %s (the config that built the experiments)", recorded)
+        return dict(settings.thresholds, **json.loads(recorded.read_text()))
+    log.warning(
+        "no %s (built by `snakemake experiments`): the check thresholds of the server's config",
+        recorded,
+    )
+    return dict(settings.thresholds)
+
+
 def _study(request: Request) -> Study:
     """The study of the app that received the request."""
     return request.app.state.study
@@ -169,7 +206,10 @@ def _study(request: Request) -> Study:
 
 def refuse(request: Request, err: Refusal, page: bool = False) -> Response:
     """Log the refusal (control characters of client input escaped) and answer it."""
-    path, message = (s.encode("unicode_escape").decode() for s in (request.url.path, err.message))
+    path, message = (
+        short(s.encode("unicode_escape").decode(), MESSAGE_CHARS)
+        for s in (request.url.path, err.message)
+    )
     log.warning("%s %s %s from %s: %s", err.status, request.method, path, _client(request), message)
     if page:
         return _page("Sorry", html.escape(err.message), err.status)
@@ -188,20 +228,57 @@ def param(request: Request, name: str, pattern: re.Pattern, required: bool = Tru
     return value
 
 
+def participant_of(request: Request) -> tuple[str | None, str, str | None, str | None]:
+    """(participant id or None, source, study id, session id): PROLIFIC_PID, else the local
+    cookie; None for a request with neither (it gets a cookie, never a reservation)."""
+    pid = param(request, "PROLIFIC_PID", ID_PATTERN, required=False)
+    study_id = param(request, "STUDY_ID", ID_PATTERN, required=False)
+    session = param(request, "SESSION_ID", ID_PATTERN, required=False)
+    if pid:
+        return pid, "prolific", study_id, session
+    cookie = request.cookies.get(COOKIE, "")
+    local = ID_PATTERN.fullmatch(cookie) and cookie.startswith("local-")
+    return (cookie if local else None), "local", study_id, session
+
+
+def cookie_round(request: Request) -> Response:
+    """A visitor without an id: set the local cookie and come back; a client that does not keep
+    it (a bot, cookies off) gets a page and no task."""
+    if COOKIE_ROUND in request.query_params:
+        return _page("Cookies needed", "Please allow cookies for this site and reload.", 400)
+    query = "&".join(filter(None, (request.url.query, COOKIE_ROUND)))
+    response = RedirectResponse(f"/?{query}", status_code=303)
+    pid = f"local-{secrets.token_hex(8)}"
+    response.set_cookie(COOKIE, pid, max_age=365 * 86400, httponly=True, samesite="lax")
+    return response
+
+
+REFUSAL_PAGES = {
+    403: (
+        "Thank you for your interest",
+        "Our records show that you have already taken part in this study. Each person can "
+        "take part only once, so we cannot show you another task. Please return the study "
+        "on Prolific (or close this window). Thank you!",
+    ),
+    429: (
+        "Too many open tasks",
+        "Your network holds as many open tasks as it may. Please finish one first, or try "
+        "again later. Thank you!",
+    ),
+}
+
+
 async def start(request: Request) -> Response:
-    """Hand out a task and send the participant to the experiment page."""
+    """Hand out a task (to a request with a participant id) and send the participant to the
+    experiment page."""
     study = _study(request)
     try:
-        pid = param(request, "PROLIFIC_PID", ID_PATTERN, required=False)
-        study_id = param(request, "STUDY_ID", ID_PATTERN, required=False)
-        session = param(request, "SESSION_ID", ID_PATTERN, required=False)
+        pid, source, study_id, session = participant_of(request)
     except Refusal as err:
         return refuse(request, err, page=True)
-    source = "prolific" if pid else "local"
-    if not pid:
-        cookie = request.cookies.get(COOKIE, "")
-        pid = cookie if ID_PATTERN.fullmatch(cookie) and cookie.startswith("local-") else None
-        pid = pid or f"local-{secrets.token_hex(8)}"
+    if pid is None:
+        return cookie_round(request)
+    order, reservation_s = study.order, study.settings.reservation_minutes * 60
     try:
         assignment = await run_in_threadpool(
             study.state.assign,
@@ -209,18 +286,14 @@ async def start(request: Request) -> Response:
             source,
             study_id,
             session,
-            study.order,
-            study.settings.reservation_minutes * 60,
+            order,
+            reservation_s,
+            _client(request),
+            study.settings.max_open_per_address,
         )
     except Refusal as err:
-        log.warning("refused returning participant %s from %s", pid, _client(request))
-        return _page(
-            "Thank you for your interest",
-            "Our records show that you have already taken part in this study. Each person can "
-            "take part only once, so we cannot show you another task. Please return the study "
-            "on Prolific (or close this window). Thank you!",
-            err.status,
-        )
+        log.warning("refused %s from %s: %s", pid, _client(request), err.message)
+        return _page(*REFUSAL_PAGES[err.status], err.status)
     if assignment is None:
         return _page(
             "No task available",
@@ -228,12 +301,9 @@ async def start(request: Request) -> Response:
             "(or try again later). Thank you for your interest!",
             503,
         )
-    log.info("assigned %s to %s (%s)", assignment.task_id, pid, source)
+    log.info("assigned %s to %s (%s) from %s", assignment.task_id, pid, source, _client(request))
     flags = "".join(f"&{f}" for f in ("ni", "nd", "fast") if f in request.query_params)
-    response = RedirectResponse(f"/task?aid={assignment.aid}{flags}", status_code=303)
-    if source == "local":
-        response.set_cookie(COOKIE, pid, max_age=365 * 86400, httponly=True, samesite="lax")
-    return response
+    return RedirectResponse(f"/task?aid={assignment.aid}{flags}", status_code=303)
 
 
 async def task_page(request: Request) -> Response:
@@ -249,6 +319,15 @@ async def page_file(request: Request) -> Response:
     return FileResponse(_study(request).ui_root / PAGE_FILES[name])
 
 
+def served_kind(name: str) -> str | None:
+    """What an experiment file is by its (resolved) name: a task's `index.json`, an image, or
+    None (trials.csv, structure.json and any other private file, whatever links to it)."""
+    name = name.rsplit("/", 1)[-1]
+    if name == ui_layout.INDEX:
+        return "index"
+    return "image" if name.lower().endswith(IMAGE_SUFFIXES) else None
+
+
 async def experiment_file(request: Request) -> Response:
     """A file of an experiment folder that the page loads; nothing else is served."""
     study = _study(request)
@@ -260,6 +339,8 @@ async def experiment_file(request: Request) -> Response:
     path = (study.experiments_root / rel).resolve()
     if not path.is_relative_to(study.experiments_root):
         return refuse(request, Refusal(403, f"outside the experiment folders: {rel}"))
+    if served_kind(path.name) is None or served_kind(path.name) != served_kind(rel):
+        return refuse(request, Refusal(403, f"not a file kind a trial needs: {rel}"))
     if not path.is_file():
         return refuse(request, Refusal(404, f"no such file: {rel}"))
     return FileResponse(path, headers={"Cache-Control": "private, max-age=3600"})
@@ -295,16 +376,21 @@ async def assignment_info(request: Request) -> Response:
     )
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The request body, refused (413) beyond `max_bytes` whatever its declared length."""
+async def read_body(request: Request, max_bytes: int, timeout_s: float) -> bytes:
+    """The request body, refused beyond `max_bytes` whatever its declared length (413) and when it
+    takes longer than `timeout_s` to arrive (408)."""
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
         raise Refusal(413, f"payload larger than {max_bytes} bytes")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_bytes:
-            raise Refusal(413, f"payload larger than {max_bytes} bytes")
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > max_bytes:
+                    raise Refusal(413, f"payload larger than {max_bytes} bytes")
+    except TimeoutError as err:
+        raise Refusal(408, f"payload did not arrive within {timeout_s:g} s") from err
     return bytes(body)
 
 
@@ -314,21 +400,21 @@ async def submit(request: Request) -> Response:
     settings = study.settings
     try:
         aid = param(request, "aid", AID_PATTERN)
-        body = await read_body(request, settings.max_payload_bytes)
+        body = await read_body(request, settings.max_payload_bytes, settings.body_timeout_s)
         parts = validate_payload(body)
         a = await run_in_threadpool(study.state.get, aid)
         if a is None:
             raise Refusal(403, "no such assignment")
         check_payload_task(parts, a, study.n_trials[(a.experiment, a.task)])
         passed, checks = await run_in_threadpool(
-            check_submission, parts["raw_data"], settings.thresholds
+            check_submission, parts["raw_data"], study.thresholds
         )
         target = study.out_path(a)
 
         def write() -> str:
             if target.exists():
                 raise Refusal(409, "a payload of this participant and task is already stored")
-            with atomic_path(target) as tmp:
+            with atomic_path(target, durable=True) as tmp:
                 tmp.write_bytes(body)
             return str(target)
 
@@ -378,9 +464,11 @@ async def status(request: Request) -> Response:
 
 def guard(request: Request) -> Response | None:
     """Refuse path traversal in the path or any parameter, and too many requests per address."""
-    values = [request.url.path, *request.query_params.keys(), *request.query_params.values()]
-    raw = request.scope.get("raw_path", b"").decode("latin-1").lower()
-    if any(TRAVERSAL.search(v) for v in values) or "%2e%2e" in raw or "%5c" in raw or "%00" in raw:
+    # The decoded path (where a raw backslash shows as itself), the raw path decoded once more
+    # (%2e%2e, %5c, %00), and every parameter.
+    raw = unquote(request.scope.get("raw_path", b"").decode("latin-1"))
+    values = [request.scope["path"], raw, *request.query_params.keys()]
+    if any(TRAVERSAL.search(v) for v in [*values, *request.query_params.values()]):
         return refuse(request, Refusal(400, "path traversal"))
     kind = (
         "file"

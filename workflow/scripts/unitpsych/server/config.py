@@ -58,6 +58,8 @@ class Settings:
     status_token: str
     reservation_minutes: float
     max_payload_bytes: int
+    body_timeout_s: float
+    max_open_per_address: int
     rate_window_s: float
     rate_requests: int
     rate_file_requests: int
@@ -86,6 +88,8 @@ class Settings:
             status_token=token,
             reservation_minutes=float(server["reservation_minutes"]),
             max_payload_bytes=int(server["max_payload_bytes"]),
+            body_timeout_s=float(server["body_timeout_s"]),
+            max_open_per_address=int(server["max_open_per_address"]),
             rate_window_s=float(rate["window_s"]),
             rate_requests=int(rate["requests"]),
             rate_file_requests=int(rate["file_requests"]),

@@ -11,11 +11,11 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import jsonschema
 from starlette.requests import Request
 from starlette.responses import Response
 
 from unitpsych import ui_layout
+from unitpsych.responses import schema
 from unitpsych.responses.checks import TEST_MARK, TRIAL_TYPE, failed_checks, run_checks
 from unitpsych.server.state import Assignment, Refusal
 
@@ -24,7 +24,7 @@ log = logging.getLogger("unitpsych.server")
 #: Identifiers in URL parameters (Prolific ids are 24 hex digits; local ids are generated).
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 AID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-NAME = r"[A-Za-z0-9][A-Za-z0-9_+-]*(?:\.[A-Za-z0-9_+-]+)*"
+NAME = schema.NAME
 TRIAL_FILE = ui_layout.trial_file_pattern()
 _INDEX = re.escape(ui_layout.INDEX)
 #: The only experiment-folder files the page loads (protocol §6.2, §7.1); nothing else is served.
@@ -35,97 +35,14 @@ EXPERIMENT_FILE = re.compile(
 )
 TRAVERSAL = re.compile(r"(?:^|[/\\])\.\.?(?:[/\\]|$)|\\|\x00")
 
-_ROW = {
-    "type": "object",
-    "required": ["trial_type", "trial_index", "time_elapsed"],
-    "properties": {
-        "trial_type": {"type": "string"},
-        "trial_index": {"type": "integer", "minimum": 0},
-        "time_elapsed": {"type": "number", "minimum": 0},
-    },
-}
-#: 2-AFC rows (protocol §7.3): every field the ingestion reads.
-TWO_AFC_ROW = {
-    "type": "object",
-    "required": [
-        "trial_type",
-        "rt",
-        "button_pressed",
-        "switched_queries",
-        "confidence",
-        "choice",
-        "correct",
-        "min_query",
-        "max_query",
-        "min_references",
-        "max_references",
-        "catch_trial",
-        "is_demo",
-        "trial_index",
-        "time_elapsed",
-        "internal_node_id",
-    ],
-    "properties": {
-        "trial_type": {"const": TRIAL_TYPE},
-        "rt": {"type": "number", "minimum": 0},
-        "button_pressed": {"type": "integer", "minimum": 0, "maximum": 5},
-        "switched_queries": {"type": "boolean"},
-        "confidence": {"type": "integer", "minimum": 1, "maximum": 3},
-        "choice": {"enum": ["a", "b"]},
-        "correct": {"type": "boolean"},
-        "min_query": {"type": "string"},
-        "max_query": {"type": "string"},
-        "min_references": {"type": "array", "items": {"type": "string"}},
-        "max_references": {"type": "array", "items": {"type": "string"}},
-        "catch_trial": {"type": "boolean"},
-        "is_demo": {"type": "boolean"},
-        "trial_index": {"type": "integer", "minimum": 0},
-        "time_elapsed": {"type": "number", "minimum": 0},
-        "internal_node_id": {"type": "string"},
-    },
-}
-#: The payload (protocol §7.3): main_data and raw_data are JSON strings of row lists.
-PAYLOAD = {
-    "type": "object",
-    "required": ["main_data", "raw_data", "task_id"],
-    "additionalProperties": False,
-    "properties": {
-        "main_data": {"type": "string"},
-        "raw_data": {"type": "string"},
-        "task_id": {"type": "string", "pattern": rf"^{NAME}-[1-9][0-9]*$"},
-    },
-}
-MAIN_DATA = {"type": "array", "minItems": 1, "items": TWO_AFC_ROW}
-RAW_DATA = {"type": "array", "minItems": 1, "items": _ROW}
-#: Validators built once (jsonschema.validate would check the schema itself on every call).
-VALIDATORS = {
-    key: jsonschema.Draft202012Validator(schema)
-    for key, schema in (("payload", PAYLOAD), ("main_data", MAIN_DATA), ("raw_data", RAW_DATA))
-}
-
 
 def validate_payload(body: bytes) -> dict[str, Any]:
-    """The payload's parts (task_id, main rows, raw rows); Refusal 400/422 when malformed."""
+    """The payload's parts (task_id, main rows, raw rows) by the response stage's own validation
+    (responses.schema), so what is accepted here is kept there; Refusal 400/422 otherwise."""
     try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise Refusal(400, f"malformed JSON: {err}") from err
-    error = jsonschema.exceptions.best_match(VALIDATORS["payload"].iter_errors(payload))
-    if error is not None:
-        raise Refusal(422, f"payload: {error.message}")
-    parts = {}
-    for key in ("main_data", "raw_data"):
-        try:
-            rows = json.loads(payload[key])
-        except json.JSONDecodeError as err:
-            raise Refusal(400, f"{key}: malformed JSON: {err}") from err
-        error = jsonschema.exceptions.best_match(VALIDATORS[key].iter_errors(rows))
-        if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path)
-            raise Refusal(422, f"{key}[{where}]: {error.message}")
-        parts[key] = rows
-    parts["task_id"] = payload["task_id"]
-    return parts
+        return schema.validate_payload(body)
+    except schema.RejectedFile as err:
+        raise Refusal(err.status, str(err)) from err
 
 
 def check_payload_task(parts: Mapping[str, Any], assignment: Assignment, n_trials: int) -> None:
@@ -159,7 +76,7 @@ def check_submission(raw_data: list[dict], thresholds: Mapping[str, Any]) -> tup
         results = run_checks(raw_data, thresholds)
     except Exception as err:  # keep the payload; the response stage checks it again
         log.exception("the checks failed to run; the payload is stored as not passing")
-        return False, json.dumps({"failed": ["checks_error"], "error": repr(err)})
+        return False, json.dumps({"failed": ["checks_error"], "error": schema.short(err, 300)})
     failed = set(failed_checks(results))
     types = [row.get("trial_type") for row in raw_data]
     first = types.index(TRIAL_TYPE) if TRIAL_TYPE in types else len(types)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 import threading
@@ -11,11 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from unitpsych.responses.schema import MESSAGE_CHARS, short
+
 
 class Refusal(Exception):
     """A request the server refuses: HTTP status and a message for the client and the log."""
 
     def __init__(self, status: int, message: str):
+        message = short(message, MESSAGE_CHARS)  # never echo a long client value whole
         super().__init__(message)
         self.status = status
         self.message = message
@@ -35,7 +39,8 @@ CREATE TABLE IF NOT EXISTS assignments (
     submitted_at REAL,
     payload TEXT,
     passed INTEGER,
-    checks TEXT
+    checks TEXT,
+    address TEXT                        -- the client address the task was handed out to
 );
 CREATE INDEX IF NOT EXISTS assignments_task ON assignments (experiment, task);
 """
@@ -67,6 +72,9 @@ class State:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA_SQL)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(assignments)")}
+        if "address" not in columns:  # a state file of an older server
+            self._db.execute("ALTER TABLE assignments ADD COLUMN address TEXT")
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -106,10 +114,13 @@ class State:
         session_id: str | None,
         order: Sequence[tuple[str, int]],
         reservation_s: float,
+        address: str = "",
+        max_open: int | None = None,
     ) -> Assignment | None:
         """The participant's open assignment, else a new one for the first task still needing a
-        passing response; None when every task is passed or reserved. Raises Refusal for a
-        participant who already took part."""
+        passing response; None when every task is passed or reserved. Raises Refusal 403 for a
+        participant who already took part, 429 when `address` holds `max_open` open
+        reservations."""
 
         def run(db: sqlite3.Connection) -> Assignment | None:
             now = time.time()
@@ -121,6 +132,13 @@ class State:
                 if known.submitted_at is None and known.expires_at > now:
                     return known  # a reload: the same task again
                 raise Refusal(403, "already took part")
+            (n_open,) = db.execute(
+                "SELECT COUNT(*) FROM assignments WHERE address = ? AND submitted_at IS NULL"
+                " AND expires_at > ?",
+                (address, now),
+            ).fetchone()
+            if max_open is not None and n_open >= max_open:
+                raise Refusal(429, f"{address} holds {n_open} open reservations")
             busy = set(
                 db.execute(
                     "SELECT experiment, task FROM assignments WHERE passed = 1"
@@ -133,7 +151,8 @@ class State:
                     aid = secrets.token_urlsafe(18)
                     db.execute(
                         "INSERT INTO assignments (aid, participant, source, study_id, session_id,"
-                        " experiment, task, assigned_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                        " experiment, task, assigned_at, expires_at, address)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?)",
                         (
                             aid,
                             participant,
@@ -144,6 +163,7 @@ class State:
                             task,
                             now,
                             now + reservation_s,
+                            address,
                         ),
                     )
                     return Assignment(aid, participant, experiment, task, now + reservation_s, None)
@@ -170,6 +190,20 @@ class State:
             )
 
         self._transaction(run)
+
+    def reopen(self, participant: str, reason: str) -> bool:
+        """Count a submitted task as not passed (its payload file was unusable), so it is handed
+        out again; True when the participant had a submission."""
+
+        def run(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "UPDATE assignments SET passed = 0, checks = ? WHERE participant = ?"
+                " AND submitted_at IS NOT NULL",
+                (json.dumps({"failed": ["unusable_payload"], "error": reason}), participant),
+            )
+            return cursor.rowcount > 0
+
+        return self._transaction(run)
 
     def unsubmitted(self) -> list[Assignment]:
         """Assignments without a recorded submission."""
