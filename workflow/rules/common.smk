@@ -139,6 +139,7 @@ def get_final_outputs(wildcards=None) -> list[str]:
         + get_all_responses()
         + get_all_tables()
         + get_all_figures()
+        + get_all_browser()
     )
 
 
