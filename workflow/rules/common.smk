@@ -779,3 +779,48 @@ def get_all_observer(wildcards=None) -> list[str]:
     return [paths.observer_trials(e.name) for e in EXPERIMENTS] + [
         paths.mis(m) for m in MODELS
     ]
+
+
+# Unit browser (browser.smk): what its pages read, how they label each model, its target.
+
+
+def get_browser_model_inputs(wildcards=None) -> list[str]:
+    """What the pages of every model read: units, MIS tables, stimulus folders (waits for the
+    sample_units checkpoint), the every-unit pass and accuracy checks where the config makes
+    them."""
+    inputs = get_all_units() + get_all_accuracy() + [paths.mis(m) for m in MODELS]
+    if config["mis_all"]["enabled"]:
+        inputs += [f(m) for m in MODELS for f in (paths.mis_all, paths.mis_all_tasks)]
+    for model in MODELS:
+        units = get_model_units(model)
+        difficulties = get_model_difficulties(model)
+        inputs += [paths.natural_dir(model, u, d) for u in units for d in difficulties]
+        if model in SYNTHETIC_MODELS:
+            inputs += [paths.synthetic_dir(model, u) for u in units]
+    return inputs
+
+
+def get_browser_result_inputs(wildcards=None) -> list[str]:
+    """The experiment folders (trial links), the score tables and unit statistics when the config
+    has experiments and responses."""
+    tables = [paths.table(t) for t in ("unit_scores", "model_scores")]
+    has_tables = set(tables) <= set(get_response_tables())
+    return get_all_experiments() + (
+        tables + get_analysis_unit_statistics() if has_tables else []
+    )
+
+
+def get_browser_models(wildcards=None) -> dict:
+    """Per model what the pages label it with, how the registry finds its reported top-1
+    (arch, weights), and the difficulties of its exemplars."""
+    keys = ("label", "scale_rank", "arch", "weights")
+    return {
+        m: {k: config["models"][m].get(k) for k in keys}
+        | {"difficulties": get_model_difficulties(m)}
+        for m in MODELS
+    }
+
+
+def get_all_browser(wildcards=None) -> list[str]:
+    """The browser's index when `browser.enabled` (part of `all`)."""
+    return [paths.browser_index()] if config["browser"]["enabled"] else []

@@ -125,7 +125,8 @@ def copy_static(site: Path) -> None:
 def shown_units(m: ModelData, per_layer: int) -> list[str]:
     """The units that get a page: every sampled unit, then each layer's MIS extremes."""
     chosen = m.units["unit"].tolist()
-    return chosen + [u for u in extreme_units(m.table, per_layer) if u not in set(chosen)]
+    sampled = set(chosen)
+    return chosen + [u for u in extreme_units(m.table, per_layer) if u not in sampled]
 
 
 def histogram_bars(counts: Sequence[int], width: int = 200, height: int = 40) -> list[dict]:
