@@ -6,6 +6,7 @@
 
 localrules:
     build_browser,
+    browser,
 
 
 rule build_browser:
