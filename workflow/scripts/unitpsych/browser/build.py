@@ -48,6 +48,7 @@ class ModelContext:
     trials: pd.DataFrame | None
     tasks: unit_data.TaskImages | None
     statistics: pd.DataFrame | None
+    mis_tasks: pd.DataFrame | None  # the sampled units' MIS tasks (without the every-unit pass)
     results_from_site: str  # the results folder relative to the site folder (trial links)
 
 
@@ -81,7 +82,7 @@ def unit_context(ctx: ModelContext, unit: str, thumbs: Thumbnails, settings: Set
     m, results, n = ctx.m, ctx.results, settings.images_per_side
     layer, channel = unit_label(unit)
     page = paths.browser_unit_page(m.name, layer, channel)
-    sampled = bool(m.units["unit"].eq(unit).any())
+    sampled = unit in m.sampled
     extremes, queries = {}, []
     if sampled:
         extremes, queries = unit_data.natural_images(results, m.name, unit, ctx.difficulties, n)
@@ -99,9 +100,9 @@ def unit_context(ctx: ModelContext, unit: str, thumbs: Thumbnails, settings: Set
         "layer": layer,
         "channel": channel,
         "sampled": sampled,
-        "row": _row(m.table, unit),
-        "mis_sampled": _row(m.mis, unit) if sampled else None,
-        "tasks": unit_data.mis_tasks(m, unit, results),
+        "row": m.rows.get(unit),
+        "mis_sampled": m.mis_rows.get(unit) if sampled else None,
+        "tasks": unit_data.mis_tasks(m, unit, ctx.mis_tasks),
         "extremes": {s: _thumbs(thumbs, v, page) for s, v in extremes.items()},
         "extremes_source": source,
         "queries": [
@@ -109,7 +110,7 @@ def unit_context(ctx: ModelContext, unit: str, thumbs: Thumbnails, settings: Set
             for q in queries
         ],
         "fv": _fv_context(fv, thumbs, f"{m.name}/{layer}/{channel}", page),
-        "scores": m.scores[m.scores["unit"] == unit].to_dict("records"),
+        "scores": m.unit_scores.get(unit, []),
         "statistics": _row(ctx.statistics, unit),
         "trials": unit_data.unit_trials(ctx.trials, unit, page, ctx.results_from_site),
     }
@@ -132,6 +133,9 @@ def model_context(
         trials=read_trials(results, experiments, m.name),
         tasks=unit_data.TaskImages.read(paths.mis_all_tasks(m.name, root=results)),
         statistics=read_csv(paths.unit_statistics(m.name, root=results)),
+        mis_tasks=None
+        if m.mis_all is not None
+        else read_csv(paths.mis_tasks(m.name, root=results)),
         results_from_site=os.path.relpath(results, browser_dir / SITE_DIR),
     )
 

@@ -162,6 +162,25 @@ class ModelData:
     mis_all: pd.DataFrame | None = None
     units: pd.DataFrame = field(default_factory=pd.DataFrame)
     mis: pd.DataFrame | None = None
+    rows: dict[str, dict] = field(init=False, repr=False)
+    sampled: set[str] = field(init=False, repr=False)
+    mis_rows: dict[str, dict] = field(init=False, repr=False)
+    task_d: dict[str, Any] = field(init=False, repr=False)
+    unit_scores: dict[str, list[dict]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Per-unit look-ups for the unit pages (one pass over each table, not one per page)."""
+        self.rows = {r["unit"]: r for r in self.table.to_dict("records")}
+        self.sampled = set(self.units["unit"]) if len(self.units) else set()
+        self.mis_rows = (
+            {r["unit"]: r for r in self.mis.to_dict("records")} if self.mis is not None else {}
+        )
+        self.task_d = (
+            dict(zip(self.mis_all["unit"], self.mis_all["d"], strict=True))
+            if self.mis_all is not None
+            else {}
+        )
+        self.unit_scores = {u: g.to_dict("records") for u, g in self.scores.groupby("unit")}
 
     def mean_score(self, sampled: bool) -> float | None:
         """Mean MIS of the sampled units (mis.csv) or of every unit of the every-unit pass."""

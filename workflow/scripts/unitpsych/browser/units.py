@@ -111,15 +111,14 @@ def feature_visualisations(results: str, model: str, unit: str) -> dict | None:
     return out
 
 
-def mis_tasks(m: ModelData, unit: str, results: str) -> list[dict]:
-    """The unit's MIS tasks: d (α-free decision variable) and whether the task was solved."""
+def mis_tasks(m: ModelData, unit: str, tasks: pd.DataFrame | None) -> list[dict]:
+    """The unit's MIS tasks: d (α-free decision variable) and whether the task was solved; from
+    the every-unit pass, else from the sampled units' tasks (`mis_tasks.csv`)."""
     d: Sequence[float] = []
-    if m.mis_all is not None and unit in set(m.mis_all["unit"]):
-        d = list(m.mis_all.loc[m.mis_all["unit"] == unit, "d"].iloc[0])
-    else:
-        tasks = read_csv(paths.mis_tasks(m.name, root=results))
-        if tasks is not None:
-            d = tasks.loc[tasks["unit"] == unit, "d"].tolist()
+    if unit in m.task_d:
+        d = list(m.task_d[unit])
+    elif tasks is not None:
+        d = tasks.loc[tasks["unit"] == unit, "d"].tolist()
     return [
         {"task": i + 1, "d": finite(v), "correct": None if finite(v) is None else v > 0}
         for i, v in enumerate(d)
