@@ -2,7 +2,7 @@
 chromium (Playwright) opens it from disk, follows a model and a unit, sorts the unit table of
 41,000+ units by MIS and checks that every file the pages ask for loads.
 
-UNITPSYCH_UPDATE_SCREENSHOT=1 also writes the screenshot of a unit page to docs/browser_unit.png.
+UNITPSYCH_UPDATE_SCREENSHOT=1 also writes the screenshot of a unit page to docs/browser_unit.jpg.
 """
 
 from __future__ import annotations
@@ -131,18 +131,20 @@ def test_the_site_opens_from_disk_in_chromium(tiny_browser, chromium, tmp_path):
     assert "No human data for this unit" in page.content()  # an extreme, not in the experiments
     assert "every-unit pass" in page.content()
 
-    sampled = pd.read_csv(workdir / paths.units_csv(MODEL)).iloc[0]
-    unit_page = (
-        workdir
-        / paths.browser_site()
-        / paths.browser_unit_page(MODEL, sampled.layer, sampled.channel)
-    )
+    shown = pd.read_csv(workdir / paths.table("unit_scores"))  # a unit of the experiments
+    unit = shown[shown["model"] == MODEL]["unit"].iloc[0]
+    layer, channel = unit.split("__")
+    unit_page = workdir / paths.browser_site() / paths.browser_unit_page(MODEL, layer, channel)
     page.goto(unit_page.as_uri())
     assert _images_loaded(page) and page.locator("#fv img").count() > 0
-    shot = tmp_path / "browser_unit.png"
-    page.screenshot(path=str(shot), full_page=True)
+    assert "simulated" in page.locator("#experiments table").inner_text()
+    assert "these scores come from simulated participants" in page.content()  # no human data
+    trials = [a.get_attribute("href") for a in page.locator("ul.trials a").all()]
+    assert trials and all((unit_page.parent / href).is_dir() for href in trials)
+    shot = tmp_path / "browser_unit.jpg"
+    page.screenshot(path=str(shot), full_page=True, type="jpeg", quality=80)
     if os.environ.get("UNITPSYCH_UPDATE_SCREENSHOT"):
-        shutil.copy(shot, REPO / "docs" / "browser_unit.png")
+        shutil.copy(shot, REPO / "docs" / "browser_unit.jpg")
 
     vit = pd.read_csv(workdir / paths.units_csv("vit_tiny-untrained")).iloc[0]
     page.goto(

@@ -110,13 +110,14 @@ def unit_table(
 
 
 def extreme_units(table: pd.DataFrame, per_layer: int) -> list[str]:
-    """The `per_layer` most and least interpretable units by MIS of every layer (ties by
-    channel)."""
+    """The `per_layer` least and most interpretable units by MIS of every layer (ties: the lower
+    channel first, as the model page's table sorts them)."""
     chosen: list[str] = []
     scored = table.dropna(subset=["score"])
     for _, grp in scored.groupby("layer_index", sort=True):
-        ordered = grp.sort_values(["score", "channel"], kind="stable")["unit"].tolist()
-        for unit in ordered[:per_layer] + ordered[::-1][:per_layer]:
+        low = grp.sort_values(["score", "channel"], kind="stable")["unit"].tolist()
+        high = grp.sort_values(["score", "channel"], ascending=[False, True], kind="stable")
+        for unit in low[:per_layer] + high["unit"].tolist()[:per_layer]:
             if unit not in chosen:
                 chosen.append(unit)
     return chosen
