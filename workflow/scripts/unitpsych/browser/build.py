@@ -14,7 +14,7 @@ from jinja2 import Environment
 
 from unitpsych import paths
 from unitpsych.browser import units as unit_data
-from unitpsych.browser.data import ModelData, load_model, read_csv
+from unitpsych.browser.data import ModelData, ModelSummary, load_model, read_csv
 from unitpsych.browser.site import (
     Settings,
     copy_static,
@@ -100,7 +100,7 @@ def unit_context(ctx: ModelContext, unit: str, thumbs: Thumbnails, settings: Set
         "layer": layer,
         "channel": channel,
         "sampled": sampled,
-        "row": m.rows.get(unit),
+        "row": m.row(unit),
         "mis_sampled": m.mis_rows.get(unit) if sampled else None,
         "tasks": unit_data.mis_tasks(m, unit, ctx.mis_tasks),
         "extremes": {s: _thumbs(thumbs, v, page) for s, v in extremes.items()},
@@ -199,7 +199,7 @@ def build_site(
             pages = write_model(env, ctx, site, thumbs, settings)
             progress(f"{name}: {len(pages)} unit pages of {len(m.table)} units")
             summary["models"][name] = {"unit_pages": len(pages), "units": len(m.table)}
-            loaded.append(m)
+            loaded.append(ModelSummary.of(m))
         summary["thumbnails"] = len(thumbs.written)
         summary["thumbnail_bytes"] = thumbs.bytes_written()
     html = env.get_template("index.html").render(

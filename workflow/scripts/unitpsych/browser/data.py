@@ -163,25 +163,32 @@ class ModelData:
     mis_all: pd.DataFrame | None = None
     units: pd.DataFrame = field(default_factory=pd.DataFrame)
     mis: pd.DataFrame | None = None
-    rows: dict[str, dict] = field(init=False, repr=False)
     sampled: set[str] = field(init=False, repr=False)
     mis_rows: dict[str, dict] = field(init=False, repr=False)
-    task_d: dict[str, Any] = field(init=False, repr=False)
     unit_scores: dict[str, list[dict]] = field(init=False, repr=False)
+    _position: dict[str, int] = field(init=False, repr=False)
+    _task_position: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        """Per-unit look-ups for the unit pages (one pass over each table, not one per page)."""
-        self.rows = {r["unit"]: r for r in self.table.to_dict("records")}
+        """Per-unit look-ups for the unit pages (built once, not searched once per page)."""
         self.sampled = set(self.units["unit"]) if len(self.units) else set()
         self.mis_rows = (
             {r["unit"]: r for r in self.mis.to_dict("records")} if self.mis is not None else {}
         )
-        self.task_d = (
-            dict(zip(self.mis_all["unit"], self.mis_all["d"], strict=True))
-            if self.mis_all is not None
-            else {}
-        )
         self.unit_scores = {u: g.to_dict("records") for u, g in self.scores.groupby("unit")}
+        self._position = {u: i for i, u in enumerate(self.table["unit"])}
+        every = self.mis_all["unit"] if self.mis_all is not None else []
+        self._task_position = {u: i for i, u in enumerate(every)}
+
+    def row(self, unit: str) -> dict | None:
+        """A unit's row of the unit table, or None."""
+        i = self._position.get(unit)
+        return None if i is None else self.table.iloc[i].to_dict()
+
+    def task_d(self, unit: str) -> list[float] | None:
+        """The d of a unit's MIS tasks in the every-unit pass, or None."""
+        i = self._task_position.get(unit)
+        return None if i is None else list(self.mis_all["d"].iloc[i])
 
     def mean_score(self, sampled: bool) -> float | None:
         """Mean MIS of the sampled units (mis.csv) or of every unit of the every-unit pass."""
@@ -265,3 +272,37 @@ def _score_kind(table: pd.DataFrame | None) -> str | None:
         return None
     kinds = [k for k in table["score_kind"].dropna().unique() if k]
     return str(kinds[0]) if kinds else None
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What the models page shows of a model (kept after its pages are written)."""
+
+    name: str
+    label: str
+    scale_rank: Any
+    accuracy: float | None
+    accuracy_source: str
+    backend: str | None
+    score_kind: str | None
+    model_scores: list[dict]
+    mean_sampled: float | None
+    mean_every: float | None
+    n_units: int
+
+    @classmethod
+    def of(cls, m: ModelData) -> ModelSummary:
+        """The summary of a model's data."""
+        return cls(
+            m.name,
+            m.label,
+            m.scale_rank,
+            m.accuracy,
+            m.accuracy_source,
+            m.backend,
+            m.score_kind,
+            m.model_scores,
+            m.mean_score(True),
+            m.mean_score(False),
+            len(m.table),
+        )

@@ -114,10 +114,8 @@ def feature_visualisations(results: str, model: str, unit: str) -> dict | None:
 def mis_tasks(m: ModelData, unit: str, tasks: pd.DataFrame | None) -> list[dict]:
     """The unit's MIS tasks: d (α-free decision variable) and whether the task was solved; from
     the every-unit pass, else from the sampled units' tasks (`mis_tasks.csv`)."""
-    d: Sequence[float] = []
-    if unit in m.task_d:
-        d = list(m.task_d[unit])
-    elif tasks is not None:
+    d: Sequence[float] = m.task_d(unit) or []
+    if not d and tasks is not None:
         d = tasks.loc[tasks["unit"] == unit, "d"].tolist()
     return [
         {"task": i + 1, "d": finite(v), "correct": None if finite(v) is None else v > 0}
