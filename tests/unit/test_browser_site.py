@@ -154,6 +154,14 @@ def write_tables(results: Path) -> None:
     (exp / "task_1" / "trials" / "trial_2").mkdir(parents=True)
 
 
+def build(base: Path, index: Path) -> dict:
+    """The browser of the generated results under `base`, written to `index` and its site."""
+    info = {MODEL: {"label": "Toy net", "scale_rank": 1, "difficulties": ["easy"]}}
+    return build_site(
+        str(base / "results"), index, info, {"toy_natural": MODEL}, str(base / "images"), SETTINGS
+    )
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A generated results folder and the browser built from it."""
@@ -165,16 +173,19 @@ def site(tmp_path_factory):
     write_exemplars(results, images)
     write_fv(results)
     write_tables(results)
-    info = {MODEL: {"label": "Toy net", "scale_rank": 1, "difficulties": ["easy"]}}
-    summary = build_site(
-        str(results),
-        paths.browser_index(str(results)),
-        info,
-        {"toy_natural": MODEL},
-        str(base / "images"),
-        SETTINGS,
-    )
+    summary = build(base, results / paths.browser_index(""))
     return results / "browser", summary, images
+
+
+def test_a_second_build_writes_the_same_bytes(site):
+    browser, _, _ = site
+
+    def files() -> dict[Path, bytes]:
+        return {p.relative_to(browser): p.read_bytes() for p in browser.rglob("*") if p.is_file()}
+
+    first = files()
+    build(browser.parents[1], browser / "index.html")  # in place: the site is replaced whole
+    assert files() == first
 
 
 def unit_page(browser: Path, unit: str) -> Path:

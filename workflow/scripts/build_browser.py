@@ -8,7 +8,7 @@ import pandas as pd
 
 from unitpsych.browser import Settings, build_site
 from unitpsych.figures import model_properties
-from unitpsych.io import setup_logging
+from unitpsych.io import log_stream, setup_logging
 
 
 def main(snakemake) -> None:
@@ -22,15 +22,16 @@ def main(snakemake) -> None:
     }
     settings = Settings.from_config(snakemake.params.browser, snakemake.params.exemplars)
     results = str(Path(snakemake.input.image_index).parents[1])  # <results>/images/index.csv
-    summary = build_site(
-        results,
-        snakemake.output.index,
-        info,
-        dict(snakemake.params.experiments),
-        snakemake.params.image_root,
-        settings,
-        progress=log.info,
-    )
+    with log_stream(snakemake.log[0]) as stream:
+        summary = build_site(
+            results,
+            snakemake.output.index,
+            info,
+            dict(snakemake.params.experiments),
+            snakemake.params.image_root,
+            settings,
+            stream,
+        )
     log.info("browser built: %s", json.dumps(summary))
 
 

@@ -4,10 +4,10 @@ models page, and report what was written (pages, thumbnails, bytes)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 from jinja2 import Environment
@@ -141,13 +141,23 @@ def model_context(
 
 
 def write_model(
-    env: Environment, ctx: ModelContext, site: Path, thumbs: Thumbnails, settings: Settings
+    env: Environment,
+    ctx: ModelContext,
+    site: Path,
+    thumbs: Thumbnails,
+    settings: Settings,
+    stream: IO[str] | None = None,
 ) -> dict[str, str]:
-    """Write a model's unit pages, its page and its unit table's data; returns unit -> page."""
+    """Write a model's unit pages (a tqdm bar on `stream`, the rule's log), its page and its unit
+    table's data; returns unit -> page."""
+    from tqdm import tqdm
+
     m = ctx.m
     pages: dict[str, str] = {}
     template = env.get_template("unit.html")
-    for unit in shown_units(m, settings.extremes_per_layer):
+    shown = shown_units(m, settings.extremes_per_layer)
+    bar = tqdm(shown, file=stream, disable=stream is None, mininterval=5, desc=f"{m.name} pages")
+    for unit in bar:
         page = paths.browser_unit_page(m.name, *unit_label(unit))
         write_page(site / page, template.render(**unit_context(ctx, unit, thumbs, settings)))
         pages[unit] = page
@@ -177,7 +187,7 @@ def build_site(
     experiments: Mapping[str, str],
     image_root: str,
     settings: Settings,
-    progress: Callable[[str], Any] = log.info,
+    stream: IO[str] | None = None,
 ) -> dict[str, Any]:
     """Build the site: `index` (the models page) and the site folder next to it, written
     atomically; `models` maps a model to its label, scale_rank, reported_accuracy and the
@@ -196,8 +206,8 @@ def build_site(
         for name, info in models.items():
             m = load_model(results, name, info, unit_scores, model_scores)
             ctx = model_context(m, results, index.parent, info["difficulties"], experiments)
-            pages = write_model(env, ctx, site, thumbs, settings)
-            progress(f"{name}: {len(pages)} unit pages of {len(m.table)} units")
+            pages = write_model(env, ctx, site, thumbs, settings, stream)
+            log.info("%s: %d unit pages of %d units", name, len(pages), len(m.table))
             summary["models"][name] = {"unit_pages": len(pages), "units": len(m.table)}
             loaded.append(ModelSummary.of(m))
         summary["thumbnails"] = len(thumbs.written)
