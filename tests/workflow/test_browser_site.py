@@ -125,13 +125,22 @@ def test_the_site_opens_from_disk_in_chromium(tiny_browser, chromium, tmp_path):
     page.locator("#units th[data-key=score]").click()
     top = _first_row_unit(page)
     assert scores.set_index("unit").loc[top, "score"] == highest.iloc[0]["score"]
+    shown = pd.read_csv(workdir / paths.table("unit_scores"))  # the units of the experiments
+    page.select_option("#f-responses", "simulated")
+    n_scored = shown[shown["model"] == MODEL]["unit"].nunique()
+    assert page.locator("#count").inner_text() == f"{n_scored} of {len(every)} units"
+    page.select_option("#f-responses", "")
+    page.select_option("#f-layer", label=lowest.split("__")[0])
+    n_layer = int((every["layer"] == lowest.split("__")[0]).sum())
+    assert page.locator("#count").inner_text() == f"{n_layer} of {len(every)} units"
+    page.select_option("#f-layer", "")
+    assert _first_row_unit(page) == top  # the MIS sort holds while filters change
     page.locator("#units tbody tr").first.locator("a.unit-link").click()
     page.wait_for_selector("#mis")
     assert top.split("__")[0] in page.title() and _images_loaded(page)
     assert "No human data for this unit" in page.content()  # an extreme, not in the experiments
     assert "every-unit pass" in page.content()
 
-    shown = pd.read_csv(workdir / paths.table("unit_scores"))  # a unit of the experiments
     unit = shown[shown["model"] == MODEL]["unit"].iloc[0]
     layer, channel = unit.split("__")
     unit_page = workdir / paths.browser_site() / paths.browser_unit_page(MODEL, layer, channel)

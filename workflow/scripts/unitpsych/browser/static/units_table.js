@@ -14,6 +14,8 @@ const UnitTable = (() => {
     const layer = document.getElementById("f-layer").value;
     const lo = parseFloat(document.getElementById("f-min").value);
     const hi = parseFloat(document.getElementById("f-max").value);
+    const acc = parseFloat(document.getElementById("f-acc").value);
+    const responses = document.getElementById("f-responses").value;
     const sampled = document.getElementById("f-sampled").checked;
     const withPage = document.getElementById("f-page").checked;
     const rows = [];
@@ -22,6 +24,8 @@ const UnitTable = (() => {
       const s = data.score[i];
       if (!Number.isNaN(lo) && !(s !== null && s >= lo)) continue;
       if (!Number.isNaN(hi) && !(s !== null && s <= hi)) continue;
+      if (!Number.isNaN(acc) && !(data.accuracy[i] !== null && data.accuracy[i] >= acc)) continue;
+      if (responses !== "" && data[responses][i] === null) continue;
       if (sampled && !data.sampled[i]) continue;
       if (withPage && !data.page[i]) continue;
       rows.push(i);
