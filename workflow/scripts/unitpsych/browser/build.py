@@ -4,6 +4,7 @@ models page, and report what was written (pages, thumbnails, bytes)."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,8 +125,6 @@ def model_context(
     experiments: Mapping[str, str],
 ) -> ModelContext:
     """Read what a model's unit pages share: trials, the every-unit tasks, unit statistics."""
-    import os
-
     return ModelContext(
         m=m,
         results=results,
