@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -292,3 +293,26 @@ def test_a_thumbnail_is_cropped_like_the_exemplars(tmp_path):
     assert thumbs.natural("a.png") == rel and len(thumbs.written) == 1
     with Image.open(tmp_path / "site" / rel) as img:
         assert img.size == (16, 16) and img.format == "JPEG"
+
+
+def test_without_the_every_unit_pass_or_responses_the_sampled_units_still_get_pages(site, tmp_path):
+    browser, _, _ = site
+    base = tmp_path / "base"
+    shutil.copytree(browser.parents[1] / "results", base / "results", ignore=ignore_browser)
+    shutil.copytree(browser.parents[1] / "images", base / "images")
+    for path in (paths.mis_all, paths.mis_all_tasks):
+        Path(path(MODEL, root=str(base / "results"))).unlink()
+    shutil.rmtree(base / "results" / "tables")
+    summary = build(base, base / "results" / paths.browser_index(""))
+    assert summary["models"][MODEL] == {"unit_pages": len(SAMPLED), "units": len(SAMPLED)}
+    new = base / "results" / "browser"
+    assert "no experiment data" in (new / "index.html").read_text()
+    for unit in SAMPLED:
+        text = unit_page(new, unit).read_text()
+        assert "No human data for this unit" in text and "From the natural exemplars" in text
+        assert "Its MIS tasks" not in text  # mis_tasks.csv was not made here either
+
+
+def ignore_browser(folder: str, names: list[str]) -> list[str]:
+    """Leave the built browser out of a copy of the results folder."""
+    return ["browser"] if "browser" in names else []
