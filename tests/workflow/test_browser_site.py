@@ -17,6 +17,8 @@ import pytest
 from conftest import REPO, run_snakemake
 from unitpsych import paths
 
+pytestmark = pytest.mark.workflow
+
 CHROMIUM = os.environ.get("UNITPSYCH_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CONFIG = REPO / "tests" / "data" / "config.yaml"
 MODEL = "efficientnet_lite0"  # 41,200 channels in the every-unit pass, with feature visualisations
