@@ -10,6 +10,7 @@
 #   results/{model}/stimuli/{unit}/natural_{difficulty}/batch_{b}/{min,max}_{i}.png
 #   results/{model}/stimuli/{unit}/synthetic/{min,max}_{i}.png + fv.json
 #   results/experiments/{experiment}/                task folders for the experiment UI
+#   results/browser/index.html, site/                the unit browser (a static site)
 #   results/responses/raw/{experiment}/{local,simulated}/{participant}_task_{k}.json   UI payloads
 #   results/responses/responses.parquet              one row per 2-AFC response (+ exclusions.csv,
 #                                                    participants.csv, summary.json)
@@ -54,6 +55,7 @@ include: "workflow/rules/observer.smk"
 include: "workflow/rules/responses.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/browser.smk"
 
 
 rule all:

@@ -4,6 +4,7 @@ restarts and a small load test against 127.0.0.1 (issue 12)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import socket
@@ -312,6 +313,23 @@ def test_the_page_and_its_libraries_are_served(study):
         assert c.get(f"/{name}").status_code == 200
     if (Path(__file__).parents[2] / "workflow/ui/node_modules/jspsych").is_dir():
         assert "initJsPsych" in c.get("/lib/jspsych.js").text
+
+
+def test_the_unit_browser_is_served_when_built(study):
+    browser = study / "browser"
+    page = browser / "site" / paths.browser_model_page("toy")
+    page.parent.mkdir(parents=True)
+    page.write_text("<p>toy units</p>")
+    (browser / "index.html").write_text("<p>models</p>")
+    c = TestClient(create_app(dataclasses.replace(settings(study), browser_dir=browser)))
+    assert c.get("/browser/").text == "<p>models</p>"
+    assert c.get("/browser/site/models/toy/index.html").text == "<p>toy units</p>"
+    assert c.get("/browser/site/models/other/index.html").status_code == 404
+    assert c.get("/browser/site/%2e%2e/%2e%2e/state.sqlite").status_code == 400
+    assert "task.js" in c.get("/task?aid=x").text  # the page catch-all still answers
+    unbuilt = client(study)  # no browser folder: no /browser/ route, the page catch-all answers
+    assert unbuilt.get("/browser/index.html").status_code == 404
+    assert parse_args(["serve"]).browser == str(Path(paths.browser_index()).parent)
 
 
 def _post(c, aid, body, **kw):

@@ -186,6 +186,11 @@ def targets_paper_figures(wildcards=None) -> list[str]:
     return targets_response_tables() + targets_figures(responses_only=True)
 
 
+def targets_browser(wildcards=None) -> list[str]:
+    """The unit browser's index when `browser.enabled` (part of `all`)."""
+    return [paths.browser_index()] if config["browser"]["enabled"] else []
+
+
 def targets_all(wildcards=None) -> list[str]:
     """Everything `rule all` builds."""
     return (
@@ -200,4 +205,5 @@ def targets_all(wildcards=None) -> list[str]:
         + targets_responses()
         + targets_analysis()
         + targets_figures()
+        + targets_browser()
     )

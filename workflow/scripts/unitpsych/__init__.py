@@ -22,4 +22,5 @@ RULE_FILES = {
     "responses": "unitpsych.responses",
     "analysis": "unitpsych.analysis",
     "figures": "unitpsych.figures",
+    "browser": "unitpsych.browser",
 }

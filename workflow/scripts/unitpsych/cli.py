@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Sequence
+from pathlib import Path
 
 from unitpsych import RULE_FILES, paths
 
@@ -26,6 +27,11 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
     )
     serve.add_argument(
         "--configfile", help="a config YAML whose `server` and `responses.checks` to use"
+    )
+    serve.add_argument(
+        "--browser",
+        default=str(Path(paths.browser_index()).parent),
+        help="the unit browser's folder, served at /browser/ when built (snakemake browser)",
     )
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)

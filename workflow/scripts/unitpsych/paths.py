@@ -289,3 +289,26 @@ mis_all = _model_file(
     "mis_all.parquet",
     doc="The machine interpretability score of every unit of a model, per scoring backend.",
 )
+
+
+# The unit browser (beyond the paper): a static site over everything measured about each unit
+
+
+def browser_index(root: str = RESULTS) -> str:
+    """The unit browser's models page (opens from disk; the `browser` target)."""
+    return _join(root, "browser", "index.html")
+
+
+def browser_site(root: str = RESULTS) -> str:
+    """The unit browser's other pages, data files, thumbnails and assets, next to its index."""
+    return _join(root, "browser", "site")
+
+
+def browser_model_page(model: str, root: str = "") -> str:
+    """A model's page inside the site folder (root "" gives the path relative to the site)."""
+    return _join(root, "models", model, "index.html")
+
+
+def browser_unit_page(model: str, layer: str, channel: int | str, root: str = "") -> str:
+    """A unit's page inside the site folder: one stable URL per model/layer/channel."""
+    return _join(root, "models", model, layer, f"{channel}.html")

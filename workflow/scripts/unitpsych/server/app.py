@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import hmac
 import html
 import json
@@ -39,7 +40,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from unitpsych import paths, ui_layout
 from unitpsych.io import atomic_path
@@ -472,7 +474,7 @@ def guard(request: Request) -> Response | None:
         return refuse(request, Refusal(400, "path traversal"))
     kind = (
         "file"
-        if request.url.path.startswith(("/experiments/", "/lib/"))
+        if request.url.path.startswith(("/experiments/", "/lib/", "/browser/"))
         or request.url.path.endswith((".js", ".css"))
         else "api"
     )
@@ -504,10 +506,21 @@ ROUTES = [
 ]
 
 
+def browser_routes(settings: Settings) -> list[Mount]:
+    """The unit browser's static site at /browser/ (results/browser, built by `snakemake
+    browser`), when its folder exists."""
+    folder = settings.browser_dir
+    if folder is None or not folder.is_dir():
+        return []
+    return [Mount("/browser", app=StaticFiles(directory=folder, html=True), name="browser")]
+
+
 def create_app(settings: Settings) -> Starlette:
-    """The Starlette app: start page, the experiment page, experiment files, submit and status."""
+    """The Starlette app: start page, the experiment page, experiment files, submit and status,
+    and the unit browser's pages where it was built."""
     study = Study.open(settings)
-    app = Starlette(routes=ROUTES, lifespan=lifespan, middleware=[Middleware(Guard, check=guard)])
+    routes = [*ROUTES[:-1], *browser_routes(settings), ROUTES[-1]]  # before the page catch-all
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(Guard, check=guard)])
     study.recover()
     app.state.study = study
     app.state.state = study.state
@@ -536,6 +549,7 @@ def settings_from_args(args: argparse.Namespace) -> tuple[Settings, str, int]:
     settings = Settings.from_config(
         server, config["responses"]["checks"], args.experiments, args.responses
     )
+    settings = dataclasses.replace(settings, browser_dir=Path(args.browser))
     return settings, server["host"], server["port"]
 
 

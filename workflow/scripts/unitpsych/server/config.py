@@ -64,6 +64,7 @@ class Settings:
     rate_requests: int
     rate_file_requests: int
     thresholds: Mapping[str, Any]
+    browser_dir: Path | None = None  # the unit browser's folder, served at /browser/ if built
 
     @classmethod
     def from_config(
