@@ -19,7 +19,7 @@ from unitpsych.browser.data import extreme_units, source_kind, wilson_ci
 from unitpsych.browser.thumbs import Thumbnails
 from unitpsych.browser.units import ordered_task_images
 from unitpsych.io import write_json
-from unitpsych.observer.channel_quantiles import write_task_file
+from unitpsych.observer.mis_all_tasks import write_task_file
 
 MODEL = "toy"
 LAYERS = {"conv1": 4, "conv2": 3}  # layer -> channels

@@ -137,7 +137,7 @@ def test_conda_environments_pin_the_versions_of_requirements_txt(env):
     assert got, f"{env} pins nothing"
     assert {k: wanted.get(k) for k in got} == got, f"{env} disagrees with requirements.txt"
     if env == "envs/torch.yaml":  # the model rules need everything but the dev tools
-        dev = {"pytest", "pytest-xdist", "ruff", "snakefmt", "httpx", "playwright"}
+        dev = {"pip", "pytest", "pytest-xdist", "ruff", "snakefmt", "httpx", "playwright"}
         assert set(wanted) - dev == set(got)
 
 

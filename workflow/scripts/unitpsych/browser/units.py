@@ -48,7 +48,7 @@ class TaskImages:
     @classmethod
     def read(cls, path: str | Path) -> TaskImages | None:
         """The task file of a model, or None where the every-unit pass did not run."""
-        from unitpsych.observer.channel_quantiles import TaskFile
+        from unitpsych.observer.mis_all_tasks import TaskFile
 
         if not Path(path).is_file():
             return None

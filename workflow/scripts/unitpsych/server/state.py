@@ -132,20 +132,8 @@ class State:
                 if known.submitted_at is None and known.expires_at > now:
                     return known  # a reload: the same task again
                 raise Refusal(403, "already took part")
-            (n_open,) = db.execute(
-                "SELECT COUNT(*) FROM assignments WHERE address = ? AND submitted_at IS NULL"
-                " AND expires_at > ?",
-                (address, now),
-            ).fetchone()
-            if max_open is not None and n_open >= max_open:
-                raise Refusal(429, f"{address} holds {n_open} open reservations")
-            busy = set(
-                db.execute(
-                    "SELECT experiment, task FROM assignments WHERE passed = 1"
-                    " OR (submitted_at IS NULL AND expires_at > ?)",
-                    (now,),
-                ).fetchall()
-            )
+            self._check_open_reservations(db, address, max_open, now)
+            busy = self._busy_tasks(db, now)
             for experiment, task in order:
                 if (experiment, task) not in busy:
                     aid = secrets.token_urlsafe(18)
@@ -170,6 +158,29 @@ class State:
             return None
 
         return self._transaction(run)
+
+    @staticmethod
+    def _check_open_reservations(
+        db: sqlite3.Connection, address: str, max_open: int | None, now: float
+    ) -> None:
+        """Raise Refusal 429 when `address` already holds `max_open` open reservations."""
+        (n_open,) = db.execute(
+            "SELECT COUNT(*) FROM assignments WHERE address = ? AND submitted_at IS NULL"
+            " AND expires_at > ?",
+            (address, now),
+        ).fetchone()
+        if max_open is not None and n_open >= max_open:
+            raise Refusal(429, f"{address} holds {n_open} open reservations")
+
+    @staticmethod
+    def _busy_tasks(db: sqlite3.Connection, now: float) -> set[tuple[str, int]]:
+        """The (experiment, task) pairs passed or reserved at `now`."""
+        rows = db.execute(
+            "SELECT experiment, task FROM assignments WHERE passed = 1"
+            " OR (submitted_at IS NULL AND expires_at > ?)",
+            (now,),
+        ).fetchall()
+        return set(rows)
 
     def submit(self, aid: str, write: Callable[[], str], passed: bool, checks: str) -> None:
         """Record a submission; `write` stores the payload inside the transaction (409 if taken)."""
