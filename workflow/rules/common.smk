@@ -35,7 +35,8 @@ wildcard_constraints:
     difficulty="|".join(map(re.escape, DIFFICULTIES)),
 
 
-PRESENTATION_KEYS = ("label", "scale_rank")  # read by tables and figures only
+# read by tables and figures only
+PRESENTATION_KEYS = ("label", "scale_rank", "n_parameters", "dataset_size", "top1_accuracy")
 CHECK_KEYS = ("expected_accuracy",)  # read by the accuracy check only (accuracy.smk)
 
 
@@ -50,7 +51,8 @@ def get_model_config(wildcards) -> dict:
 def get_units_config(wildcards) -> dict:
     """What unit sampling reads: the model's name, architecture and `units` entry."""
     model = config["models"][wildcards.model]
-    return {"name": wildcards.model, "arch": model["arch"], "units": model["units"]}
+    rule = {"layers": model["layers"]} if model.get("layers") else {}
+    return {"name": wildcards.model, "arch": model["arch"], "units": model["units"]} | rule
 
 
 def images_config(*keys: str) -> dict:
