@@ -2,7 +2,7 @@
 
 Default rule: the outputs of conv, linear and batch/layer/group-norm modules inside the network's
 body, i.e. inside its repeated blocks (children of one nn.Sequential / nn.ModuleList that share its
-most common class, e.g. ResNet blocks, ViT blocks, MobileNet's inverted residuals). The stem before the
+most common class: ResNet blocks, ViT blocks, MobileNet's inverted residuals). The stem before the
 first block and whatever follows the last (final norm, pooling, classifier) are left out. A model's
 `layers: {include: [regex...], exclude: [regex...]}` overrides it (`re.search` on layer names,
 dots written as `_`). A layer's layout is read off its module and its output on a probe batch.
