@@ -37,6 +37,7 @@ rule analysis_tables:
         responses=paths.responses(),
         units=get_analysis_units,
         models=f"{workflow.basedir}/resources/models.csv",
+        model_cards=get_scale_cards,
     output:
         unit_scores=report(
             paths.table("unit_scores"),

@@ -36,7 +36,13 @@ wildcard_constraints:
 
 
 # read by tables and figures only
-PRESENTATION_KEYS = ("label", "scale_rank", "n_parameters", "dataset_size", "top1_accuracy")
+PRESENTATION_KEYS = (
+    "label",
+    "scale_rank",
+    "n_parameters",
+    "dataset_size",
+    "top1_accuracy",
+)
 CHECK_KEYS = ("expected_accuracy",)  # read by the accuracy check only (accuracy.smk)
 
 
@@ -51,8 +57,12 @@ def get_model_config(wildcards) -> dict:
 def get_units_config(wildcards) -> dict:
     """What unit sampling reads: the model's name, architecture and `units` entry."""
     model = config["models"][wildcards.model]
-    rule = {"layers": model["layers"]} if model.get("layers") else {}
-    return {"name": wildcards.model, "arch": model["arch"], "units": model["units"]} | rule
+    layer_rule = {"layers": model["layers"]} if model.get("layers") else {}
+    return {
+        "name": wildcards.model,
+        "arch": model["arch"],
+        "units": model["units"],
+    } | layer_rule
 
 
 def images_config(*keys: str) -> dict:
@@ -131,6 +141,7 @@ def get_final_outputs(wildcards=None) -> list[str]:
     """Everything `rule all` builds."""
     return (
         get_all_units()
+        + get_library_model_cards()
         + get_all_accuracy()
         + get_all_activations()
         + get_all_stimuli()
@@ -341,7 +352,7 @@ def get_analysis_models(wildcards=None) -> dict:
     lookup in resources/models.csv)."""
     keys = ("label", "scale_rank", "arch", "weights")
     return {
-        m: {k: config["models"][m].get(k) for k in keys}
+        m: {k: config["models"][m].get(k) for k in keys} | scale_info(m)
         for m in get_analysis_model_names()
     }
 
@@ -544,6 +555,7 @@ def figure_input(name: str):
             inputs["mis_all"] = [paths.mis_all(m) for m in models]
         if spec.properties:
             inputs["properties"] = MODEL_TABLE
+            inputs["model_cards"] = get_scale_cards()
         return inputs
 
     get_figure_input.__name__ = f"get_{name}_input"
@@ -589,6 +601,7 @@ def get_figure_model_info(wildcards=None) -> dict:
     """Architecture and weights of each model (to look up top-1 accuracy and mean rank)."""
     return {
         m: {"arch": cfg["arch"], "weights": cfg.get("weights", "pretrained")}
+        | scale_info(m)
         for m, cfg in config["models"].items()
     }
 
@@ -599,6 +612,7 @@ def get_mis_all_figure_info(wildcards=None) -> dict:
     return {
         m: {"arch": cfg["arch"], "weights": cfg.get("weights", "pretrained")}
         | {k: cfg[k] for k in keys if k in cfg}
+        | scale_info(m)
         for m, cfg in config["models"].items()
     }
 
@@ -762,7 +776,12 @@ def get_mis_all_model(wildcards) -> dict:
     """What the every-unit MIS reads of a model: its name, architecture and weights."""
     model = config["models"][wildcards.model]
     keys = ("arch", "weights")
-    return {k: model.get(k, "pretrained") for k in keys} | {"name": wildcards.model}
+    layer_rule = {"layers": model["layers"]} if model.get("layers") else {}
+    return (
+        {k: model.get(k, "pretrained") for k in keys}
+        | {"name": wildcards.model}
+        | layer_rule
+    )
 
 
 def get_mis_all_embeddings(wildcards=None) -> list[str]:

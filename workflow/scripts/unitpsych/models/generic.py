@@ -173,8 +173,12 @@ def _build_open_clip(parsed: LibraryArch, weights: str) -> tuple[Any, Any]:
             f"open_clip:{parsed.model} needs a pretrained tag (open_clip:{parsed.model}/<tag>, "
             f"tags: {', '.join(tags) or 'none'}) or weights: random / a file"
         )
+    from unitpsych.models.weights import open_clip_cache_dir
+
     model = open_clip.create_model(
-        parsed.model, pretrained=parsed.tag if weights == "pretrained" else None
+        parsed.model,
+        pretrained=parsed.tag if weights == "pretrained" else None,
+        cache_dir=open_clip_cache_dir(),
     )
     if weights not in ("pretrained", "random"):
         load_checkpoint(model, weights, fallback=model.visual)

@@ -20,6 +20,7 @@ from unitpsych.io import derive_seed
 from unitpsych.models import discovery as D
 from unitpsych.models import generic as G
 from unitpsych.models import layers as L
+from unitpsych.models import weights as W
 from unitpsych.models.architectures import (
     MADRY_L2_URL,
     TORCHVISION_RESNET50_URL,
@@ -431,6 +432,7 @@ def load_model(
     weights = check_weights(str(model_cfg.get("weights", "pretrained")))
     if weights == "random":
         torch.manual_seed(derive_seed(seed, name))
+    W.require_cached(spec.arch, weights)
     log.info("loading %s (%s, weights=%s)", name, spec.arch, weights)
     module, full = spec.build(weights)
     prep, transform = G.preprocessing(spec.library, module) if spec.library else (None, None)
