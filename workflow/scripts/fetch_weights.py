@@ -12,11 +12,13 @@ def main(snakemake) -> None:
     cache = snakemake.params.cache
     os.environ.update(W.job_environment(cache, offline=False))
     from unitpsych.io import setup_logging, write_json
-    from unitpsych.models.fetch import loaders
+    from unitpsych.models.fetch import model_loaders
+    from unitpsych.observer.weights import backend_loaders
 
     setup_logging(snakemake.log[0])
     log = logging.getLogger("unitpsych")
-    found = loaders(snakemake.params.models, snakemake.params.backends, log)
+    found = model_loaders(snakemake.params.models)
+    found |= backend_loaders(snakemake.params.backends, log)
     write_json(snakemake.output.manifest, W.fetch(cache, found, log))
 
 
