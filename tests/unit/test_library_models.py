@@ -137,3 +137,22 @@ def test_preprocessing_comes_from_the_library(models):
         ones = model.normalize(torch.ones(1, 3, 4, 4))  # feature visualisations: same statistics
         assert torch.allclose(ones[0, :, 0, 0], x[:, 0, 0], atol=1e-4), arch
     assert models["torchvision:mobilenet_v3_small"].prep.resize == 256
+
+
+def test_feature_visualisation_of_a_channel_last_library_layer(models):
+    """The FV objective reads a timm ConvNeXt's channel-last MLP layer through its probed layout,
+    normalised with the library's statistics."""
+    from test_featureviz import _start_images, _unit_values, fv_settings
+
+    from unitpsych.visualizations.optimise import RunSpec, optimise_runs
+
+    model = models["timm:convnext_tiny"]
+    layer = "stages_1_blocks_0_mlp_fc1"
+    settings = fv_settings(param_size=64, crop_size=64, max_steps=10)
+    unit = f"{layer}__3"
+    start = _unit_values(model, unit, _start_images(settings, 2, seed=4))
+    res = optimise_runs(
+        model, layer, 3, [RunSpec("max", 0.0, 2), RunSpec("min", 0.0, 2)], settings, 4
+    )
+    assert _unit_values(model, unit, res[0].images).min() > start.max()
+    assert _unit_values(model, unit, res[1].images).max() < start.min()
