@@ -6,62 +6,7 @@
 # Model cards (results/{model}/model.json) and the weights cache (target `weights`, docs/models.md):
 # every job runs with the library caches in `weights_cache` and the hubs offline, and loads
 # pretrained weights only from there; `snakemake weights` fills it where there is internet.
-import os
-
-from unitpsych.models.card import SCALE_COLUMNS  # noqa: E402
-from unitpsych.models.registry import ARCHS as PRESETS  # noqa: E402
-from unitpsych.models.weights import job_environment  # noqa: E402
-
-WEIGHTS_CACHE = config.get("weights_cache")
-if WEIGHTS_CACHE:
-    os.environ.update(job_environment(WEIGHTS_CACHE))
-
-
-def get_all_model_cards(wildcards=None) -> list[str]:
-    """model.json of every model."""
-    return [paths.model_card(m) for m in MODELS]
-
-
-def get_library_model_cards(wildcards=None) -> list[str]:
-    """model.json of every `<library>:<model>` model (part of `all`; presets' are on demand)."""
-    return [
-        paths.model_card(m)
-        for m in MODELS
-        if config["models"][m]["arch"] not in PRESETS
-    ]
-
-
-def get_model_card_input(wildcards) -> list[str]:
-    """The model's local weights file, if it has one."""
-    weights = config["models"][wildcards.model].get("weights", "pretrained")
-    return [] if weights in ("pretrained", "random") else [weights]
-
-
-def get_scale_cards(wildcards=None) -> list[str]:
-    """model.json of the models resources/models.csv does not list (their parameter count)."""
-    known = set(pd.read_csv(MODEL_TABLE)["model"])
-    return [
-        paths.model_card(m)
-        for m, cfg in config["models"].items()
-        if m not in known and cfg["arch"] not in known
-    ]
-
-
-def scale_info(model: str) -> dict:
-    """The scale keys (n_parameters, dataset_size, top1_accuracy) the config gives a model."""
-    cfg = config["models"][model]
-    return {k: cfg[k] for k in SCALE_COLUMNS if cfg.get(k) is not None}
-
-
-def get_weights_params(wildcards=None) -> dict:
-    """What the `weights` target fetches: every model's arch and weights, every backend's local
-    weights (none: downloaded)."""
-    models = {
-        m: {"arch": cfg["arch"], "weights": cfg.get("weights", "pretrained")}
-        for m, cfg in config["models"].items()
-    }
-    backends = {b: backend_weights(OBSERVER, b) for b in BACKENDS.values()}
-    return {"cache": WEIGHTS_CACHE, "models": models, "backends": backends}
+# Helpers (get_*model_card*, get_weights_params, WEIGHTS_CACHE) are in common.smk.
 
 
 # The check waits for the model's units (seconds, no weights): Snakemake 9.27 drops a job whose
@@ -120,6 +65,7 @@ if WEIGHTS_CACHE:
             "../../envs/torch.yaml"
         params:
             **get_weights_params(),
+            cache=lambda wildcards, output: str(Path(output.manifest).parent),
             code_version=1,
         script:
             "../scripts/fetch_weights.py"

@@ -1,5 +1,6 @@
 # Helpers shared by the rule files (config checks, wildcard constraints, input functions and
 # the list of final outputs). Rules receive only their own slice of the config.
+import os
 import re
 import sys
 from pathlib import Path
@@ -57,12 +58,12 @@ def get_model_config(wildcards) -> dict:
 def get_units_config(wildcards) -> dict:
     """What unit sampling reads: the model's name, architecture and `units` entry."""
     model = config["models"][wildcards.model]
-    layer_rule = {"layers": model["layers"]} if model.get("layers") else {}
+    layer_override = {"layers": model["layers"]} if model.get("layers") else {}
     return {
         "name": wildcards.model,
         "arch": model["arch"],
         "units": model["units"],
-    } | layer_rule
+    } | layer_override
 
 
 def images_config(*keys: str) -> dict:
@@ -153,6 +154,63 @@ def get_final_outputs(wildcards=None) -> list[str]:
         + get_all_tables()
         + get_all_figures()
     )
+
+
+# Model cards and the weights cache (accuracy.smk, docs/models.md).
+from unitpsych.models.card import SCALE_COLUMNS  # noqa: E402
+from unitpsych.models.registry import ARCHS as PRESETS  # noqa: E402
+from unitpsych.models.weights import job_environment  # noqa: E402
+
+WEIGHTS_CACHE = config.get("weights_cache")
+if WEIGHTS_CACHE:
+    os.environ.update(job_environment(WEIGHTS_CACHE))
+
+
+def get_all_model_cards(wildcards=None) -> list[str]:
+    """model.json of every model."""
+    return [paths.model_card(m) for m in MODELS]
+
+
+def get_library_model_cards(wildcards=None) -> list[str]:
+    """model.json of every `<library>:<model>` model (part of `all`; presets' are on demand)."""
+    return [
+        paths.model_card(m)
+        for m in MODELS
+        if config["models"][m]["arch"] not in PRESETS
+    ]
+
+
+def get_model_card_input(wildcards) -> list[str]:
+    """The model's local weights file, if it has one."""
+    weights = config["models"][wildcards.model].get("weights", "pretrained")
+    return [] if weights in ("pretrained", "random") else [weights]
+
+
+def get_scale_cards(wildcards=None) -> list[str]:
+    """model.json of the models resources/models.csv does not list (their parameter count)."""
+    known = set(pd.read_csv(MODEL_TABLE)["model"])
+    return [
+        paths.model_card(m)
+        for m, cfg in config["models"].items()
+        if m not in known and cfg["arch"] not in known
+    ]
+
+
+def scale_info(model: str) -> dict:
+    """The scale keys (n_parameters, dataset_size, top1_accuracy) the config gives a model."""
+    cfg = config["models"][model]
+    return {k: cfg[k] for k in SCALE_COLUMNS if cfg.get(k) is not None}
+
+
+def get_weights_params(wildcards=None) -> dict:
+    """What the `weights` target fetches: every model's arch and weights, every backend's local
+    weights (none: downloaded)."""
+    models = {
+        m: {"arch": cfg["arch"], "weights": cfg.get("weights", "pretrained")}
+        for m, cfg in config["models"].items()
+    }
+    backends = {b: backend_weights(OBSERVER, b) for b in BACKENDS.values()}
+    return {"models": models, "backends": backends}
 
 
 # Stimuli (exemplars.smk): which difficulties a model needs, per-unit inputs, all targets.
@@ -776,11 +834,11 @@ def get_mis_all_model(wildcards) -> dict:
     """What the every-unit MIS reads of a model: its name, architecture and weights."""
     model = config["models"][wildcards.model]
     keys = ("arch", "weights")
-    layer_rule = {"layers": model["layers"]} if model.get("layers") else {}
+    layer_override = {"layers": model["layers"]} if model.get("layers") else {}
     return (
         {k: model.get(k, "pretrained") for k in keys}
         | {"name": wildcards.model}
-        | layer_rule
+        | layer_override
     )
 
 
