@@ -156,3 +156,32 @@ def test_feature_visualisation_of_a_channel_last_library_layer(models):
     )
     assert _unit_values(model, unit, res[0].images).min() > start.max()
     assert _unit_values(model, unit, res[1].images).max() < start.min()
+
+
+def test_scale_of_models_outside_the_table_comes_from_the_config_or_the_card(tmp_path):
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    from unitpsych.analysis.regression import model_scales
+    from unitpsych.figures import model_properties
+    from unitpsych.models.card import extend_model_table, model_cards_by_name
+
+    repo = Path(__file__).resolve().parents[2]
+    table = pd.read_csv(repo / "resources" / "models.csv")
+    card = tmp_path / "results" / "mine" / "model.json"
+    card.parent.mkdir(parents=True)
+    card.write_text(json.dumps({"n_parameters": 11689512}))
+    models = {
+        "resnet50": {"arch": "resnet50"},
+        "mine": {"arch": "timm:resnet18", "dataset_size": 1281167},
+        "given": {"arch": "timm:resnet18", "n_parameters": 5, "top1_accuracy": 0.5},
+    }
+    extended = extend_model_table(table, models, model_cards_by_name([str(card)]))
+    props = model_properties(models, extended).set_index("model")
+    assert props.loc["mine", "n_parameters"] == 11689512  # measured, from the card
+    assert props.loc["given", "n_parameters"] == 5 and props.loc["given", "top1_accuracy"] == 0.5
+    assert props.loc["resnet50", "n_parameters"] == 25557032  # the table's row is untouched
+    scales = model_scales(models, extended, "dataset_size").set_index("model")
+    assert scales.loc["mine", "scale_value"] == 1281167

@@ -26,7 +26,7 @@ def main(snakemake) -> None:
         model_table=extend_model_table(
             pd.read_csv(snakemake.input.models),
             p.models,
-            model_cards_by_name(snakemake.input.model_cards),
+            model_cards_by_name(getattr(snakemake.input, "model_cards", [])),
         ),
     )
     for name, table in tables.items():
