@@ -23,10 +23,10 @@ LIBRARY_MODELS = {
 
 
 def library_config(test_config: dict) -> dict:
-    """The tiny config with three library models (random weights, 4 units, natural only) on 200
+    """The tiny config with three library models (random weights, 6 units, natural only) on 120
     images."""
     cfg = copy.deepcopy(test_config)
-    cfg["images"]["generate"]["n_images"] = 200
+    cfg["images"]["generate"]["n_images"] = 120
     cfg["models"] = {
         name: {"arch": arch, "weights": "random", "synthetic": False, "units": {"n": 6}}
         for name, arch in LIBRARY_MODELS.items()
@@ -54,7 +54,7 @@ def test_library_models_through_units_activations_experiment_and_mis_all(tmp_pat
         units = pd.read_csv(results / model / "units.csv")
         assert set(units["layer"]) <= set(layers)
         with h5py.File(results / model / "activations.h5") as f:
-            assert f.attrs["complete"] and f["activations"].shape == (200, 6)
+            assert f.attrs["complete"] and f["activations"].shape == (120, 6)
         table = pd.read_parquet(results / model / "mis_all.parquet")
         assert table["layer"].nunique() == len(layers)  # every layer of interest, every channel
         assert len(table) == sum(row["channels"] for row in layers.values())
