@@ -4,6 +4,7 @@
 # Results path conventions (every stage is a file target of its own):
 #   results/images/index.csv                         the image set, sorted (path, label)
 #   results/{model}/units.json, units.csv            sampled units (<layer>__<channel>)
+#   results/{model}/model.json                       model card (arch, weights, layers, size)
 #   results/{model}/activations.h5                   one value per (image, unit)
 #   results/{model}/mis_all_tasks.h5, mis_all.parquet  every channel of every layer of interest:
 #                                                    its MIS tasks; its MIS per backend
@@ -17,6 +18,7 @@
 # Logs mirror them under logs/{rule}/..., benchmarks under benchmarks/{rule}/...
 #
 # Configs: config/config.yaml (the paper, on a cluster), config/demo.yaml (offline demo).
+# Offline compute nodes: `snakemake weights` (login node) fills the weights cache first.
 
 
 import sys
@@ -103,3 +105,8 @@ rule figures:
 rule paper_figures:
     input:
         targets_paper_figures,
+
+
+rule model_cards:
+    input:
+        targets_model_cards,

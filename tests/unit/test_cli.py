@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from unitpsych import RULE_FILES
+import pytest
+
+from unitpsych import RULE_FILES, cli
 from unitpsych.cli import parse_args, stages
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,3 +34,20 @@ def test_python_dash_m_runs_the_command():
         env={"PYTHONPATH": str(REPO / "workflow" / "scripts"), "PATH": ""},
     )
     assert proc.returncode == 0 and "unitpsych.observer" in proc.stdout, proc.stderr
+
+
+def test_layers_lists_a_models_layers_of_interest(tmp_path, capsys):
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "models:\n"
+        "  rn: {arch: 'timm:resnet18', layers: {exclude: ['_bn\\d$', downsample]}}\n"
+        "  typo: {arch: 'timm:resnet19'}\n"
+    )
+    cli.main(["layers", str(config), "rn"])  # pretrained in the config: built without weights
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["layer1_0_conv1", "64", "bchw"]
+    assert lines[-1] == "16 layers of interest, 3840 units (rn, timm:resnet18)"
+    with pytest.raises(SystemExit, match="no model 'nope'.*rn, typo"):
+        cli.main(["layers", str(config), "nope"])
+    with pytest.raises(SystemExit, match="models.typo: .*did you mean: timm:resnet18"):
+        cli.main(["layers", str(config), "typo"])

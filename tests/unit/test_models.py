@@ -197,3 +197,34 @@ def test_random_weights_are_seeded_by_model_name():
     c = load_model("m2", {"arch": "vit_tiny", "weights": "random"})
     wa, wb, wc = (m.module.blocks[0].mlp.fc1.weight for m in (a, b, c))
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
+
+
+# sha256 (first 16 hex digits) of "<layer> <channels> <channel_last>" lines of every preset, taken
+# from main before library models were added: the presets' layers of interest must not change.
+PRESET_LAYER_DIGESTS = {
+    "googlenet": "160e94d4b8bd1086",
+    "resnet50": "9585a50709cc926f",
+    "resnet50-l2": "9585a50709cc926f",
+    "wide_resnet50": "5fc3cadc4cd5d03c",
+    "densenet_201": "f900e2dd6a046cd8",
+    "convnext_b": "f401d098b5007b54",
+    "in1k-vit_b32": "a7cc044edd57d8b1",
+    "clip-resnet50": "77a6ccd11d7fed2c",
+    "clip-vit_b32": "ed05bf95d72c3231",
+    "efficientnet_lite0": "b715fd9f0bdf9896",
+    "efficientnet_lite1": "70fd40b1cab3a98a",
+    "efficientnet_lite2": "5dc8ec3b2aab2db9",
+    "vit_tiny": "c7844137bbfb0f78",
+}
+
+
+def test_preset_layer_lists_are_unchanged(paper_models):
+    import hashlib
+
+    assert set(PRESET_LAYER_DIGESTS) == set(KNOWN_ARCHS)
+    for arch, digest in PRESET_LAYER_DIGESTS.items():
+        model = paper_models.get(arch) or load_model(arch, {"arch": arch, "weights": "random"})
+        sizes = model.layer_sizes()
+        text = "\n".join(f"{ly} {sizes[ly]} {model.channel_last(ly)}" for ly in model.layers)
+        assert hashlib.sha256(text.encode()).hexdigest()[:16] == digest, arch
+        assert not model.layouts and model.prep is None  # presets keep their own code path

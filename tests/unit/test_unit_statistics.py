@@ -94,6 +94,9 @@ class _FakeModel:
     def channel_last(self, layer):
         return False
 
+    def layout(self, layer):
+        return "bchw"
+
     def as_bcn(self, layer, act):
         return act.flatten(2)
 

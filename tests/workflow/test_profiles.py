@@ -29,6 +29,8 @@ TARGET_RULES = {
     "responses",
     "figures",
     "paper_figures",
+    "model_cards",
+    "weights",
 }
 
 

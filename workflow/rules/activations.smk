@@ -1,9 +1,6 @@
 # Stage 2: one pass over the image set per model caches every sampled unit's activation.
 
 
-include: "functions/activations.smk"
-
-
 rule collect_activations:
     input:
         units=paths.units_json(),

@@ -39,6 +39,7 @@ rule analysis_tables:
         responses=paths.responses(),
         units=input_analysis_units,
         models=MODEL_TABLE,
+        model_cards=input_scale_cards,
     output:
         **{name: table_report(name) for name in SCORE_TABLES},
     log:

@@ -4,12 +4,16 @@
 # (param_<what>) are in workflow/rules/functions/<stage>.smk, included at the top of the stage's
 # rules (Snakemake's linter wants functions and rules in separate files); rules receive only
 # their own slice of the config.
+import os
 import re
 
 from unitpsych import paths
 from unitpsych.config import check_config
 from unitpsych.experiments import list_experiments
 from unitpsych.figures import FIGURES
+from unitpsych.models.card import SCALE_COLUMNS
+from unitpsych.models.registry import ARCHS as PRESETS
+from unitpsych.models.weights import job_environment
 from unitpsych.observer import (
     backend_of,
     backend_slug,
@@ -40,7 +44,20 @@ FIGURE_STYLE = f"{workflow.basedir}/resources/unitpsych.mplstyle"
 MODEL_TABLE = f"{workflow.basedir}/resources/models.csv"
 PAPER_SCORES = f"{workflow.basedir}/resources/paper_scores.csv"
 
-PRESENTATION_KEYS = ("label", "scale_rank")  # read by tables and figures only
+# Every job loads pretrained weights only from the weights cache, with the hubs offline
+# (`snakemake weights` fills it on a machine with internet; docs/models.md).
+WEIGHTS_CACHE = config.get("weights_cache")
+if WEIGHTS_CACHE:
+    os.environ.update(job_environment(WEIGHTS_CACHE))
+
+# read by tables and figures only
+PRESENTATION_KEYS = (
+    "label",
+    "scale_rank",
+    "n_parameters",
+    "dataset_size",
+    "top1_accuracy",
+)
 CHECK_KEYS = ("expected_accuracy",)  # read by the accuracy check only (accuracy.smk)
 
 
@@ -73,6 +90,22 @@ def config_slice(*keys: str, keep: tuple[str, ...] = (), drop: tuple[str, ...] =
     return param
 
 
+def param_model(wildcards) -> dict:
+    """The config slice of one model (with its name), without keys that only label or check it
+    (also the model param of the feature visualisations, the every-unit pass and the unit
+    statistics)."""
+    model = config["models"][wildcards.model]
+    hidden = PRESENTATION_KEYS + CHECK_KEYS
+    kept = {k: v for k, v in model.items() if k not in hidden}
+    return kept | {"name": wildcards.model}
+
+
+def scale_info(model: str) -> dict:
+    """The scale keys (n_parameters, dataset_size, top1_accuracy) the config gives a model."""
+    cfg = config["models"][model]
+    return {k: cfg[k] for k in SCALE_COLUMNS if cfg.get(k) is not None}
+
+
 def accuracy_configured() -> bool:
     """Whether a labelled set is configured (the accuracy check is off otherwise)."""
     return bool(config["accuracy"].get("root"))
@@ -95,6 +128,17 @@ def targets_units(wildcards=None) -> list[str]:
 def targets_accuracy(wildcards=None) -> list[str]:
     """accuracy.json of every model when a labelled set is configured."""
     return [paths.accuracy(m) for m in MODELS] if accuracy_configured() else []
+
+
+def targets_model_cards(wildcards=None, library_only: bool = False) -> list[str]:
+    """model.json of every model; with `library_only` of the `<library>:<model>` models only
+    (part of `all`; presets' cards are on demand)."""
+    archs = {m: config["models"][m]["arch"] for m in MODELS}
+    return [
+        paths.model_card(m)
+        for m in MODELS
+        if not (library_only and archs[m] in PRESETS)
+    ]
 
 
 def targets_activations(wildcards=None) -> list[str]:
@@ -195,6 +239,7 @@ def targets_all(wildcards=None) -> list[str]:
     """Everything `rule all` builds."""
     return (
         targets_units()
+        + targets_model_cards(library_only=True)
         + targets_accuracy()
         + targets_activations()
         + targets_exemplars()

@@ -6,6 +6,7 @@ import pandas as pd
 
 from unitpsych.analysis import Settings, score_tables
 from unitpsych.io import atomic_path, setup_logging
+from unitpsych.models.card import extend_model_table, model_cards_by_name
 
 
 def main(snakemake) -> None:
@@ -22,7 +23,11 @@ def main(snakemake) -> None:
         p.models,
         settings,
         units=units,
-        model_table=pd.read_csv(snakemake.input.models),
+        model_table=extend_model_table(
+            pd.read_csv(snakemake.input.models),
+            p.models,
+            model_cards_by_name(getattr(snakemake.input, "model_cards", [])),
+        ),
     )
     for name, table in tables.items():
         with atomic_path(snakemake.output[name]) as tmp:

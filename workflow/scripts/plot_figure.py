@@ -18,6 +18,7 @@ import pandas as pd  # noqa: E402
 
 from unitpsych import figures  # noqa: E402
 from unitpsych.io import atomic_path, setup_logging  # noqa: E402
+from unitpsych.models.card import extend_model_table, model_cards_by_name  # noqa: E402
 
 PER_MODEL = ("unit_statistics", "mis", "mis_all")
 
@@ -39,7 +40,7 @@ def read_tables(inputs) -> dict[str, pd.DataFrame]:
     """
     tables = {}
     for key, value in inputs.items():
-        if key in ("style", "properties"):
+        if key in ("style", "properties", "model_cards"):
             continue
         if key in PER_MODEL:
             files = [value] if isinstance(value, str) else list(value)
@@ -59,7 +60,10 @@ def main(snakemake) -> None:
     tables = read_tables(snakemake.input)
     properties = None
     if "properties" in snakemake.input.keys():
-        table = pd.read_csv(snakemake.input.properties)
+        cards = model_cards_by_name(snakemake.input.get("model_cards", []))
+        table = extend_model_table(
+            pd.read_csv(snakemake.input.properties), params.model_info, cards
+        )
         properties = figures.model_properties(params.model_info, table)
     with plt.style.context(snakemake.input.style):
         fig = figures.draw(name, tables, properties=properties, thresholds=params.get("thresholds"))

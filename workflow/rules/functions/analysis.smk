@@ -61,7 +61,10 @@ def param_analysed_model_info(wildcards=None) -> dict:
     """Per analysed model: label and scale_rank (presentation) and arch and weights (the scale
     lookup in resources/models.csv)."""
     keys = ("label", "scale_rank", "arch", "weights")
-    return {m: {k: config["models"][m].get(k) for k in keys} for m in analysed_models()}
+    return {
+        m: {k: config["models"][m].get(k) for k in keys} | scale_info(m)
+        for m in analysed_models()
+    }
 
 
 def param_analysed_mis_models(wildcards=None) -> list[str]:

@@ -67,6 +67,7 @@ def input_figure(name: str):
                 inputs[kind] = [path(m) for m in models]
         if spec.properties:
             inputs["properties"] = MODEL_TABLE
+            inputs["model_cards"] = input_scale_cards()
         return inputs
 
     input_function.__name__ = f"input_{name}"
@@ -81,6 +82,7 @@ def param_model_info(presentation: bool) -> dict:
     return {
         m: {"arch": cfg["arch"], "weights": cfg.get("weights", "pretrained")}
         | {k: cfg[k] for k in keys if k in cfg}
+        | scale_info(m)
         for m, cfg in config["models"].items()
     }
 

@@ -74,7 +74,12 @@ def param_mis_all_model(wildcards) -> dict:
     """What the every-unit MIS reads of a model: its name, architecture and weights."""
     model = config["models"][wildcards.model]
     keys = ("arch", "weights")
-    return {k: model.get(k, "pretrained") for k in keys} | {"name": wildcards.model}
+    layer_override = {"layers": model["layers"]} if model.get("layers") else {}
+    return (
+        {k: model.get(k, "pretrained") for k in keys}
+        | {"name": wildcards.model}
+        | layer_override
+    )
 
 
 def param_mis_all_backends(wildcards) -> list[dict]:

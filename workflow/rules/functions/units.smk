@@ -22,7 +22,12 @@ def input_units_list(wildcards) -> list[str]:
 def param_units(wildcards) -> dict:
     """What unit sampling reads: the model's name, architecture and `units` entry."""
     model = config["models"][wildcards.model]
-    return {"name": wildcards.model, "arch": model["arch"], "units": model["units"]}
+    layer_override = {"layers": model["layers"]} if model.get("layers") else {}
+    return {
+        "name": wildcards.model,
+        "arch": model["arch"],
+        "units": model["units"],
+    } | layer_override
 
 
 def model_units(model: str) -> list[str]:

@@ -1,5 +1,6 @@
 """The `unitpsych` command: `unitpsych serve` runs the experiment server, `unitpsych stages` lists
-which sub-package serves which rule file.
+which sub-package serves which rule file, `unitpsych layers <config> <model>` lists a model's
+layers of interest.
 
 `make setup` installs the command into .venv/ (`pip install -e .`); without installing,
 `PYTHONPATH=workflow/scripts python -m unitpsych ...` does the same.
@@ -59,7 +60,32 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command", required=True)
     add_serve_arguments(sub.add_parser("serve", help="run the experiment server (protocol §7)"))
     sub.add_parser("stages", help="list the rule files and the sub-package behind each")
+    layers = sub.add_parser(
+        "layers", help="list a model's layers of interest with channel counts and layouts"
+    )
+    layers.add_argument("config", help="a config YAML")
+    layers.add_argument("model", help="a model name under the config's `models`")
     return parser.parse_args(argv)
+
+
+def layers(config_path: str, model: str) -> str:
+    """The layers of interest of `model` in the config at `config_path` (architecture only: built
+    with random weights, nothing downloaded)."""
+    import yaml
+
+    from unitpsych.models.card import format_layers
+    from unitpsych.models.registry import check_arch, load_model
+
+    with open(config_path) as f:
+        models = (yaml.safe_load(f) or {}).get("models") or {}
+    if model not in models:
+        raise SystemExit(f"{config_path}: no model {model!r} under `models` ({', '.join(models)})")
+    cfg = models[model]
+    try:
+        check_arch(cfg["arch"])
+        return format_layers(load_model(model, dict(cfg, weights="random")))
+    except ValueError as err:
+        raise SystemExit(f"models.{model}: {err}") from None
 
 
 def stages() -> str:
@@ -81,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         serve(args)
     elif args.command == "stages":
         print(stages())
+    elif args.command == "layers":
+        print(layers(args.config, args.model))
 
 
 if __name__ == "__main__":

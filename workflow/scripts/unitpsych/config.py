@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from unitpsych.experiments.design import check_experiment_counts, experiment_name
-from unitpsych.models.registry import KNOWN_ARCHS, get_spec
+from unitpsych.models.registry import ARCHS, check_arch, get_spec
 
 
 class ConfigError(ValueError):
@@ -34,11 +34,7 @@ def check_config(config: dict[str, Any]) -> None:
     """Raise ConfigError naming the key of the first inconsistent value."""
     models = config["models"]
     for name, cfg in models.items():
-        if cfg["arch"] not in KNOWN_ARCHS:
-            raise ConfigError(
-                f"models.{name}.arch: {cfg['arch']!r} is not in the registry; known: "
-                f"{', '.join(KNOWN_ARCHS)}"
-            )
+        check_model_arch(name, cfg)
         other = cfg.get("units", {}).get("share_with")
         if other is not None:
             if other not in models:
@@ -77,6 +73,20 @@ def check_config(config: dict[str, Any]) -> None:
         )
     except ValueError as err:
         raise ConfigError(f"experiments: {err}") from err
+
+
+def check_model_arch(name: str, cfg: dict[str, Any]) -> None:
+    """A preset id or a `<library>:<model>` name the library knows; `layers` only for the
+    latter (presets keep their fixed layers)."""
+    try:
+        check_arch(cfg["arch"])
+    except ValueError as err:
+        raise ConfigError(f"models.{name}.arch: {err}") from None
+    if cfg.get("layers") and cfg["arch"] in ARCHS:
+        raise ConfigError(
+            f"models.{name}.layers: {cfg['arch']!r} is a preset with fixed layers of interest; "
+            "a layer rule applies to `<library>:<model>` architectures only"
+        )
 
 
 def check_visualization_inputs(config: dict[str, Any]) -> None:

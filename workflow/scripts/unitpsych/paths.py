@@ -54,6 +54,17 @@ unreadable_images = _model_file(
 accuracy = _model_file(
     "accuracy.json", doc="Top-1 accuracy of a model on the labelled check set (protocol §1.1)."
 )
+model_card = _model_file(
+    "model.json",
+    doc="A model's card: arch, weights and SHA-256, preprocessing, layers, parameter count.",
+)
+
+
+def weights_manifest(cache: str) -> str:
+    """The weights cache's manifest (files and SHA-256s of every fetched model)."""
+    return _join(cache, "manifest.json")
+
+
 mis = _model_file("mis.csv", doc="Machine interpretability score per unit.")
 unit_statistics = _model_file(
     "unit_statistics.csv",

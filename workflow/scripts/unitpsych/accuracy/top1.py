@@ -220,7 +220,9 @@ def clip_zero_shot_classifier(
     normalised (default: the 1000 ImageNet class names and the 80 OpenAI templates)."""
     import open_clip
 
-    tokenizer = open_clip.get_tokenizer("RN50" if "resnet" in model.arch else "ViT-B-32")
+    library = model.spec.library  # open_clip:<model>: its own tokenizer (fetched by `weights`)
+    preset = "RN50" if "resnet" in model.arch else "ViT-B-32"
+    tokenizer = open_clip.get_tokenizer(library.model if library else preset)
     return open_clip.build_zero_shot_classifier(
         model.full,
         tokenizer=tokenizer,

@@ -68,7 +68,7 @@ def sparsity(bcn):
 def spatial_map(model: Any, layer: str, output) -> Any | None:
     """The hooked output as (B, C, H, W), or None when it has no spatial map (tokens, vectors)."""
     act = output[0] if isinstance(output, tuple) else output
-    if model.spec.tokens is not None or act.dim() != 4:
+    if model.layout(layer) in ("bnc", "nbc") or act.dim() != 4:
         return None
     return act.movedim(-1, 1) if model.channel_last(layer) else act
 

@@ -10,13 +10,17 @@ seeded from the model name, and a path loads a local file through the same adapt
 from __future__ import annotations
 
 import contextlib
+import difflib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from unitpsych.io import derive_seed
+from unitpsych.models import discovery as D
+from unitpsych.models import generic as G
 from unitpsych.models import layers as L
+from unitpsych.models import weights as W
 from unitpsych.models.architectures import (
     MADRY_L2_URL,
     TORCHVISION_RESNET50_URL,
@@ -51,18 +55,22 @@ class ArchSpec:
     arch: str
     build: Callable[[str], tuple[Any, Any]]  # weights -> (module to hook, full model)
     layer_rule: L.LayerRule
-    preprocessing: str  # "imagenet" | "googlenet" | "clip" | "timm"
+    preprocessing: str  # "imagenet" | "googlenet" | "clip" | "timm" | "library"
     input_size: int = 224
     channel_last: L.LayerRule = L.never_channel_last
     tokens: str | None = None  # "bnc" / "nbc" for transformers, None for conv nets
     clip: bool = False
     expected_accuracy: float | None = None
     description: str = ""
+    library: G.LibraryArch | None = None  # set for `<library>:<model>` names, None for presets
 
     @property
     def fv_input_crop(self) -> int | None:
         """Centre crop of a feature visualisation before the model sees it: CLIP's 224 (§5.1), or
-        a transformer's fixed input size; conv nets see the whole image (None)."""
+        a transformer's fixed input size; conv nets see the whole image (None). Library models:
+        open_clip's image size (others are known once built, see LoadedModel.fv_input_crop)."""
+        if self.library is not None:
+            return G.open_clip_image_size(self.library) if self.clip else None
         if self.clip:
             return 224
         return self.input_size if self.tokens else None
@@ -185,13 +193,47 @@ KNOWN_ARCHS: tuple[str, ...] = tuple(ARCHS)
 
 
 def get_spec(arch: str) -> ArchSpec:
-    """The registry entry of `arch`, or an error listing the known ids."""
+    """The registry entry of `arch` (a preset, or a `<library>:<model>` name), or an error listing
+    the known ids."""
+    parsed = G.parse_arch(arch)
+    if parsed is not None:
+        return library_spec(parsed)
     try:
         return ARCHS[arch]
     except KeyError:
         raise KeyError(
             f"model architecture {arch!r} is not in the registry; known: {', '.join(KNOWN_ARCHS)}"
+            f", or {' / '.join(f'{lib}:<model>' for lib in G.LIBRARIES)}"
         ) from None
+
+
+def library_spec(parsed: G.LibraryArch) -> ArchSpec:
+    """The spec of a library model: layers by rule (discovery.py), the library's preprocessing."""
+    return ArchSpec(
+        parsed.arch,
+        G.builder(parsed),
+        L.never_channel_last,
+        "library",
+        clip=parsed.library == "open_clip",
+        description=f"{parsed.library} {parsed.model}" + (f"/{parsed.tag}" if parsed.tag else ""),
+        library=parsed,
+    )
+
+
+def check_arch(arch: str) -> None:
+    """A preset id or a name its library knows; ValueError with close matches otherwise."""
+    if arch in ARCHS:
+        return
+    if G.parse_arch(arch) is not None:
+        G.check_arch(arch)
+        return
+    close = difflib.get_close_matches(arch, KNOWN_ARCHS, n=3)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise ValueError(
+        f"{arch!r} is not in the registry; {hint}known: {', '.join(KNOWN_ARCHS)}, or "
+        f"{', '.join(f'{lib}:<model>' for lib in G.LIBRARIES)} (e.g. timm:resnet18, "
+        "torchvision:mobilenet_v3_small, open_clip:ViT-B-32/laion2b_s34b_b79k)"
+    )
 
 
 # --------------------------------------------------------------------------- loaded model
@@ -209,6 +251,8 @@ class LoadedModel:
     layers: list[str]
     _modules: dict[str, Any] = field(repr=False, default_factory=dict)
     _transform: Any = field(repr=False, default=None)
+    layouts: dict[str, D.LayerInfo] = field(default_factory=dict)  # library models only
+    prep: G.Preprocessing | None = None  # library models only
 
     @property
     def arch(self) -> str:
@@ -223,7 +267,16 @@ class LoadedModel:
     @property
     def input_size(self) -> int:
         """Centre-crop size of the model's preprocessing."""
-        return self.spec.input_size
+        return self.prep.input_size if self.prep is not None else self.spec.input_size
+
+    @property
+    def fv_input_crop(self) -> int | None:
+        """Centre crop of a feature visualisation: the spec's for presets; a library model's
+        input size when it is CLIP or has token layers (transformers take one size)."""
+        if self.prep is None:
+            return self.spec.fv_input_crop
+        tokens = any(info.layout in ("bnc", "nbc") for info in self.layouts.values())
+        return self.prep.input_size if self.is_clip or tokens else None
 
     @property
     def fv_crop(self) -> int | None:
@@ -247,10 +300,24 @@ class LoadedModel:
 
     def channel_last(self, layer: str) -> bool:
         """Whether the layer's output is (B, H, W, C)."""
+        if self.layouts:
+            return self.layouts[layer].layout == "bhwc"
         return self.spec.channel_last(self.module_name(layer))
+
+    def layout(self, layer: str) -> str:
+        """The layer's output layout: "bchw", "bhwc" (channel-last), "bnc" or "nbc" (tokens)."""
+        if self.layouts:
+            return self.layouts[layer].layout
+        if self.spec.tokens:
+            return self.spec.tokens
+        return "bhwc" if self.channel_last(layer) else "bchw"
 
     def as_bcn(self, layer: str, act: torch.Tensor) -> torch.Tensor:
         """(B, C, N) view of a hooked output: positions or tokens flattened."""
+        if self.layouts:
+            layout = self.layouts[layer].layout
+            tokens = layout if layout in ("bnc", "nbc") else None
+            return L.as_bcn(act, tokens, layout == "bhwc")
         return L.as_bcn(act, self.spec.tokens, self.channel_last(layer))
 
     def reduce(self, layer: str, act: torch.Tensor) -> torch.Tensor:
@@ -264,7 +331,9 @@ class LoadedModel:
         kind = self.spec.preprocessing
         if kind == "googlenet":
             return x * 255 - 117
-        if kind == "clip":
+        if self.prep is not None:
+            mean, std = self.prep.mean, self.prep.std
+        elif kind == "clip":
             mean, std = CLIP_MEAN, CLIP_STD
         elif kind == "timm":
             cfg = self._timm_config()
@@ -355,15 +424,18 @@ def _googlenet_scale(x):
 def load_model(
     name: str, model_cfg: dict, device: str | Any = "cpu", seed: int = 42
 ) -> LoadedModel:
-    """Build model `name` from its config slice ({"arch", "weights"}), in eval mode on `device`."""
+    """Build model `name` from its config slice ({"arch", "weights"[, "layers"]}), in eval mode on
+    `device`."""
     import torch
 
     spec = get_spec(model_cfg["arch"])
     weights = check_weights(str(model_cfg.get("weights", "pretrained")))
     if weights == "random":
         torch.manual_seed(derive_seed(seed, name))
+    W.require_cached(spec.arch, weights)
     log.info("loading %s (%s, weights=%s)", name, spec.arch, weights)
     module, full = spec.build(weights)
+    prep, transform = G.preprocessing(spec.library, module) if spec.library else (None, None)
     # on CPU, oneDNN runs convolutions fastest in channels-last layout: with the weights in it,
     # EfficientNet-lite0's forward pass ran 1.7x faster and an FV step 1.3x (1 and 2 threads,
     # tests/benchmarks/layout.py); the values agree to float rounding. GPUs keep the default.
@@ -372,10 +444,27 @@ def load_model(
     full.eval().to(device, memory_format=layout)
     modules = {n.replace(".", "_"): m for n, m in module.named_modules() if n}
     prefix = L.CLIP_PREFIX if spec.clip else ""
-    layer_list = [prefix + n for n in modules if spec.layer_rule(n)]
+    layouts: dict[str, D.LayerInfo] = {}
+    if prep is not None:
+        found = D.select_layers(module, prep.input_size, model_cfg.get("layers"), name)
+        layouts = {prefix + n: info for n, info in found.items()}
+        layer_list = list(layouts)
+    else:
+        layer_list = [prefix + n for n in modules if spec.layer_rule(n)]
     if not layer_list:
         raise RuntimeError(f"no layers of interest found in {name} ({spec.arch})")
-    return LoadedModel(name, spec, module, full, torch.device(device), layer_list, _modules=modules)
+    return LoadedModel(
+        name,
+        spec,
+        module,
+        full,
+        torch.device(device),
+        layer_list,
+        modules,
+        transform,
+        layouts,
+        prep,
+    )
 
 
 def job_device(threads: int) -> str:

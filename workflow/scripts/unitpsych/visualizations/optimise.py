@@ -182,7 +182,7 @@ def fv_input_crop(model: LoadedModel) -> int | None:
     Conv nets see the whole transformed image. The authors only visualised CLIP's ViT (cropped);
     timm ViTs also reject other sizes, so they get the same crop to their input size.
     """
-    return model.spec.fv_input_crop
+    return model.fv_input_crop
 
 
 def _center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
