@@ -2,14 +2,13 @@
 
 The MIS tasks of a unit draw their images from its top and bottom `quantile` of activations
 (`unitpsych.observer.mis`), so the every-unit MIS needs, per channel, only those images: ceil(n · q)
-per
-side, and whether the channel was finite and constant. The pass keeps them in a streaming state
-(`QuantileSets`): new rows wait in a buffer that is merged with a stable sort whenever it holds as
-many rows as a set, so no per-image value is stored and memory is bounded by the sets
-(`state_bytes`, about 20 bytes per channel and set image), not by the images seen; an image set
-larger than `max_images` is streamed through a fixed random subset of that many images
-(`mis_all_subset`), which bounds it whatever the image set. The sets are ordered exactly as a
-stable argsort of all values, so the tasks drawn from them are those of the full matrix.
+per side, and whether the channel was finite and constant. The pass keeps them in a streaming state
+(`QuantileSets`): new rows wait in a buffer that is merged (top-k over unique (value, index) keys)
+whenever it holds as many rows as a set, so no per-image value is stored and memory is bounded by
+the sets (`state_bytes`, about 20 bytes per channel and set image), not by the images seen; an image
+set larger than `max_images` is streamed through a fixed random subset of that many images
+(`mis_all_subset`), which bounds it whatever the image set. The sets are ordered exactly as a stable
+argsort of all values, so the tasks drawn from them are those of the full matrix.
 
 At the end every unit's tasks are drawn (`mis.draw_every_unit`) and only they are written:
 `mis_all_tasks.h5` holds `top`, `bottom` ([n_units, N, K+1] int32 ids into `images`, most extreme
