@@ -170,6 +170,35 @@ def main() -> None:
     for unit in args.units:
         mb = saved_mb_per_image(model, unit, args.size)
         print(f"  {unit}: {mb:.1f} MB saved for backward per {args.size} px image")
+    times, runs, peaks = time_both(model, args, settings, targets)
+    report(len(args.units) * args.repeats, times, runs, peaks)
+
+
+def saved_mb_per_image(model, unit: str, size: int, n: int = 2) -> float:
+    """MB that autograd keeps per image for one step's backward pass to the unit's layer (the
+    activations saved for backward, device independent): what bounds a GPU's batch."""
+    from lucent.optvis import param
+
+    from unitpsych.visualizations.optimise import forward_to_layer, lucent_on
+
+    layer = unit.rsplit("__", 1)[0]
+    seen: dict[tuple, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        seen[(t.untyped_storage().data_ptr(), t.dtype)] = t.untyped_storage().nbytes()
+        return t
+
+    model.module.requires_grad_(False)
+    with lucent_on(model.device):
+        _, image_f = param.image(size, batch=n)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            act = forward_to_layer(model, layer, model.normalize(image_f()))
+            act.mean().backward()
+    return sum(seen.values()) / n / 2**20
+
+
+def time_both(model, args, settings: FVSettings, targets: dict) -> tuple[dict, dict, dict]:
+    """Seconds, runs and peak memory of ours and of lucent over `args.repeats` alternations."""
     seeds = {u: derive_seed(settings.seed, u) for u in args.units}
     fv_targets = [UnitTarget(u, *targets[u], seeds[u]) for u in args.units]
     # ours: all units in one call (their rounds share device batches of up to --batch-units
@@ -202,30 +231,7 @@ def main() -> None:
             print(f"  lucent {unit}: {n_runs} runs", flush=True)
         times["lucent"] += time.perf_counter() - t0
         peaks["lucent"] = peak_memory()
-    report(len(args.units) * args.repeats, times, runs, peaks)
-
-
-def saved_mb_per_image(model, unit: str, size: int, n: int = 2) -> float:
-    """MB that autograd keeps per image for one step's backward pass to the unit's layer (the
-    activations saved for backward, device independent): what bounds a GPU's batch."""
-    from lucent.optvis import param
-
-    from unitpsych.visualizations.optimise import forward_to_layer, lucent_on
-
-    layer = unit.rsplit("__", 1)[0]
-    seen: dict[tuple, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        seen[(t.untyped_storage().data_ptr(), t.dtype)] = t.untyped_storage().nbytes()
-        return t
-
-    model.module.requires_grad_(False)
-    with lucent_on(model.device):
-        _, image_f = param.image(size, batch=n)
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            act = forward_to_layer(model, layer, model.normalize(image_f()))
-            act.mean().backward()
-    return sum(seen.values()) / n / 2**20
+    return times, runs, peaks
 
 
 def reset_peak() -> None:

@@ -300,17 +300,7 @@ def _assemble(model: str, unit: str, plan: UnitPlan, settings: FVSettings) -> Un
         reason = "; ".join(reasons) + "; non-diverse FVs stored, no diversity search"
     else:
         reason = "; ".join(reasons)
-    runs = [
-        {
-            "side": r.spec.side,
-            "alpha": r.spec.alpha,
-            "n_images": r.spec.n,
-            "steps": r.steps,
-            "works": beats_target(r, plan.target[r.spec.side]),
-            "activations": [float(a) for a in r.activations],
-        }
-        for r in plan.results.values()
-    ]
+    runs = _run_records(plan)
     layer, channel = split_unit(unit)
     return UnitFV(
         model,
@@ -325,6 +315,21 @@ def _assemble(model: str, unit: str, plan: UnitPlan, settings: FVSettings) -> Un
         runs,
         asdict(settings),
     )
+
+
+def _run_records(plan: UnitPlan) -> list[dict[str, Any]]:
+    """fv.json's record of every run the unit's plan made, in the order they finished."""
+    return [
+        {
+            "side": r.spec.side,
+            "alpha": r.spec.alpha,
+            "n_images": r.spec.n,
+            "steps": r.steps,
+            "works": beats_target(r, plan.target[r.spec.side]),
+            "activations": [float(a) for a in r.activations],
+        }
+        for r in plan.results.values()
+    ]
 
 
 # --------------------------------------------------------------------------- the unit's folder
