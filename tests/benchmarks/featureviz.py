@@ -3,9 +3,10 @@
 Both sides run the protocol's full per-unit procedure (§5.2: non-diverse min and max batches, then
 the α search per side) with the same model, units, image size, steps and targets:
 
-- ours: `unitpsych.visualizations.featureviz.visualize_unit` (runs of a unit stacked in one batch,
-speculative α
-  candidates up to `--batch-images`, no weight gradients, forward stops at the unit's layer);
+- ours: `unitpsych.visualizations.featureviz.visualize_units` on all units at once (runs of a unit
+  stacked in one batch, speculative α candidates up to `--batch-images`, the rounds of up to
+  `--batch-units` units in one optimisation, no weight gradients, forward stops at the deepest
+  layer needed);
 - baseline: the authors' way, one lucent `render_vis` call per run, one run at a time, each followed
   by the same re-evaluation, the α sequence driven by `sequential_alpha_search`.
 
@@ -34,7 +35,8 @@ from snakemake.utils import validate  # noqa: E402
 
 from unitpsych.io import derive_seed  # noqa: E402
 from unitpsych.models.registry import load_model  # noqa: E402
-from unitpsych.visualizations import FVSettings, visualize_unit  # noqa: E402
+from unitpsych.visualizations import FVSettings  # noqa: E402
+from unitpsych.visualizations.featureviz import UnitTarget, visualize_units  # noqa: E402
 from unitpsych.visualizations.optimise import evaluate_images, lucent_transforms, reset_seeds  # noqa: E402
 from unitpsych.visualizations.search import sequential_alpha_search  # noqa: E402
 
@@ -139,6 +141,10 @@ def main() -> None:
         action="store_true",
         help="tiny sizes, seconds: CI runs it so a broken benchmark fails (test_benchmarks.py)",
     )
+    ap.add_argument(
+        "--batch-units", type=int, default=1, help="units sharing one optimisation (GPU: many)"
+    )
+    ap.add_argument("--repeats", type=int, default=1, help="alternating repeats of both sides")
     args = ap.parse_args()
     if args.smoke:  # one unit, both procedures, a few steps
         args.units, args.size, args.steps, args.alpha_max = args.units[:1], 48, 2, 3.0
@@ -169,45 +175,90 @@ def main() -> None:
         u: start_range(model, u, settings, derive_seed(settings.seed, u)) for u in args.units
     }
 
-    # interleave the two per unit so that load changes on a shared machine hit both alike
-    ours = base = 0.0
-    ours_runs = base_runs = 0
-    peaks = {}
     for unit in args.units:
-        lo, hi = targets[unit]
-        seed = derive_seed(settings.seed, unit)
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
+        mb = saved_mb_per_image(model, unit, args.size)
+        print(f"  {unit}: {mb:.1f} MB saved for backward per {args.size} px image")
+    times, runs, peaks = time_both(model, args, settings, targets)
+    report(len(args.units) * args.repeats, times, runs, peaks)
+
+
+def saved_mb_per_image(model, unit: str, size: int, n: int = 2) -> float:
+    """MB that autograd keeps per image for one step's backward pass to the unit's layer (the
+    activations saved for backward, device independent): what bounds a GPU's batch."""
+    from lucent.optvis import param
+
+    from unitpsych.visualizations.optimise import forward_to_layer, lucent_on
+
+    layer = unit.rsplit("__", 1)[0]
+    seen: dict[tuple, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        seen[(t.untyped_storage().data_ptr(), t.dtype)] = t.untyped_storage().nbytes()
+        return t
+
+    model.module.requires_grad_(False)
+    with lucent_on(model.device):
+        _, image_f = param.image(size, batch=n)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            act = forward_to_layer(model, layer, model.normalize(image_f()))
+            act.mean().backward()
+    return sum(seen.values()) / n / 2**20
+
+
+def time_both(model, args, settings: FVSettings, targets: dict) -> tuple[dict, dict, dict]:
+    """Seconds, runs and peak memory of ours and of lucent over `args.repeats` alternations."""
+    seeds = {u: derive_seed(settings.seed, u) for u in args.units}
+    fv_targets = [UnitTarget(u, *targets[u], seeds[u]) for u in args.units]
+    # ours: all units in one call (their rounds share device batches of up to --batch-units
+    # units); the baseline one unit at a time; the two alternate so that load changes on a shared
+    # machine hit both alike
+    times = {"ours": 0.0, "lucent": 0.0}
+    runs = {"ours": 0, "lucent": 0}
+    peaks = {}
+    for _ in range(args.repeats):
+        reset_peak()
         t0 = time.perf_counter()
-        fv = visualize_unit(model, unit, lo, hi, settings, seed, args.batch_images)
-        ours += time.perf_counter() - t0
-        ours_runs += len(fv.runs)
+        fvs = visualize_units(model, fv_targets, settings, args.batch_images, args.batch_units)
+        times["ours"] += time.perf_counter() - t0
+        runs["ours"] += sum(len(fv.runs) for fv in fvs)
         peaks["ours"] = peak_memory()
-        print(
-            f"  ours   {unit}: {len(fv.runs)} runs in {fv.settings['rounds']} rounds, "
-            f"α min={fv.sides['min'].alpha} max={fv.sides['max'].alpha}",
-            flush=True,
-        )
+        for fv in fvs:
+            print(
+                f"  ours   {fv.unit}: {len(fv.runs)} runs in {fv.settings['rounds']} rounds, "
+                f"α min={fv.sides['min'].alpha} max={fv.sides['max'].alpha}",
+                flush=True,
+            )
         if args.skip_lucent:
             continue
-        if torch.cuda.is_available():
-            torch.cuda.reset_peak_memory_stats()
-        # as in the authors' runs (ours switches the weights' gradients off)
-        model.module.requires_grad_(True)
+        reset_peak()
+        model.module.requires_grad_(True)  # as in the authors' runs (ours switches them off)
         t0 = time.perf_counter()
-        n_runs = lucent_unit(model, unit, lo, hi, settings, seed)
-        base += time.perf_counter() - t0
-        base_runs += n_runs
+        for unit in args.units:
+            n_runs = lucent_unit(model, unit, *targets[unit], settings, seeds[unit])
+            runs["lucent"] += n_runs
+            print(f"  lucent {unit}: {n_runs} runs", flush=True)
+        times["lucent"] += time.perf_counter() - t0
         peaks["lucent"] = peak_memory()
-        print(f"  lucent {unit}: {n_runs} runs", flush=True)
-    n = len(args.units)
-    print(f"ours:   {ours:.1f} s, {n / ours * 3600:.1f} units/h, {ours_runs} runs; {peaks['ours']}")
-    if args.skip_lucent:
-        return
-    print(
-        f"lucent: {base:.1f} s, {n / base * 3600:.1f} units/h, {base_runs} runs; {peaks['lucent']}"
-    )
-    print(f"ratio (ours / lucent render_vis, units per hour): {base / ours:.2f}x")
+    return times, runs, peaks
+
+
+def reset_peak() -> None:
+    """Start a fresh GPU peak-memory count (CPU: the process peak RSS cannot be reset)."""
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+
+
+def report(n: int, times: dict, runs: dict, peaks: dict) -> None:
+    """Print units per hour of both sides and the ratio."""
+    for name in times:
+        if name in peaks:
+            t = times[name]
+            print(
+                f"{name}: {t:.1f} s, {n / t * 3600:.1f} units/h, {runs[name]} runs; {peaks[name]}"
+            )
+    if "lucent" in peaks:
+        ratio = times["lucent"] / times["ours"]
+        print(f"ratio (ours / lucent render_vis, units per hour): {ratio:.2f}x")
 
 
 if __name__ == "__main__":

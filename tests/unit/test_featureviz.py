@@ -577,3 +577,46 @@ def _raises_for_non_synthetic(fake) -> str:
     with pytest.raises(ValueError) as err:
         run_script("visualize_unit", fake)
     return str(err.value)
+
+
+def test_units_optimised_together_give_each_units_own_results(lite0):
+    """Several units in one optimisation (own seeds, layers, objectives) reproduce each unit alone:
+    exactly when each unit keeps its own device batches, up to float rounding when they share."""
+    from unitpsych.visualizations.featureviz import UnitTarget, visualize_units
+
+    settings = fv_settings(**{**TINY, "max_steps": 6}, alpha={"max": 3, "bisection_steps": 0})
+    units = [(UNIT, 11), (LATE_UNIT, 12), ("blocks_1_0_conv_pw__3", 13)]
+    targets = []
+    for unit, seed in units:
+        start = _unit_values(lite0, unit, _start_images(settings, 9, seed=seed))
+        targets.append(UnitTarget(unit, float(start.min()), float(start.max()), seed))
+    alone = [
+        visualize_unit(lite0, t.unit, t.dataset_min, t.dataset_max, settings, t.seed, 18)
+        for t in targets
+    ]
+    separate = visualize_units(lite0, targets, settings, batch_images=18, batch_units=1)
+    shared = visualize_units(lite0, targets, settings, batch_images=18, batch_units=3)
+    for a, s, j in zip(alone, separate, shared, strict=True):
+        assert a.to_json() == s.to_json()
+        assert s.unit == j.unit and j.settings["rounds"] == a.settings["rounds"]
+        for side in ("min", "max"):
+            np.testing.assert_array_equal(a.sides[side].images, s.sides[side].images)
+            change = np.abs(a.sides[side].images - 0.5).mean()
+            assert np.abs(a.sides[side].images - j.sides[side].images).mean() < 0.01 * change
+            assert j.sides[side].alpha == a.sides[side].alpha
+            np.testing.assert_allclose(
+                j.sides[side].activations, a.sides[side].activations, rtol=0.02, atol=0.01
+            )
+
+
+def test_pack_jobs_keeps_units_apart_unless_asked():
+    from unitpsych.visualizations.featureviz import pack_jobs
+    from unitpsych.visualizations.optimise import UnitJob
+
+    def job(n):
+        return UnitJob("l", 0, 1, (RunSpec("max", 0.0, n),))
+
+    jobs = [(0, job(9)), (0, job(9)), (1, job(8)), (2, job(8))]
+    assert [[k for k, _ in b] for b in pack_jobs(jobs, 18, 1)] == [[0, 0], [1], [2]]
+    assert [[k for k, _ in b] for b in pack_jobs(jobs, 18, 2)] == [[0, 0, 1], [2]]
+    assert [[k for k, _ in b] for b in pack_jobs(jobs, 9, 3)] == [[0, 0, 1], [2]]

@@ -2,14 +2,13 @@
 
 The MIS tasks of a unit draw their images from its top and bottom `quantile` of activations
 (`unitpsych.observer.mis`), so the every-unit MIS needs, per channel, only those images: ceil(n · q)
-per
-side, and whether the channel was finite and constant. The pass keeps them in a streaming state
-(`QuantileSets`): new rows wait in a buffer that is merged with a stable sort whenever it holds as
-many rows as a set, so no per-image value is stored and memory is bounded by the sets
-(`state_bytes`, about 20 bytes per channel and set image), not by the images seen; an image set
-larger than `max_images` is streamed through a fixed random subset of that many images
-(`mis_all_subset`), which bounds it whatever the image set. The sets are ordered exactly as a
-stable argsort of all values, so the tasks drawn from them are those of the full matrix.
+per side, and whether the channel was finite and constant. The pass keeps them in a streaming state
+(`QuantileSets`): new rows wait in a buffer that is merged (top-k over unique (value, index) keys)
+whenever it holds as many rows as a set, so no per-image value is stored and memory is bounded by
+the sets (`state_bytes`, about 20 bytes per channel and set image), not by the images seen; an image
+set larger than `max_images` is streamed through a fixed random subset of that many images
+(`mis_all_subset`), which bounds it whatever the image set. The sets are ordered exactly as a stable
+argsort of all values, so the tasks drawn from them are those of the full matrix.
 
 At the end every unit's tasks are drawn (`mis.draw_every_unit`) and only they are written:
 `mis_all_tasks.h5` holds `top`, `bottom` ([n_units, N, K+1] int32 ids into `images`, most extreme
@@ -54,21 +53,48 @@ def state_bytes(n_units: int, size: int) -> int:
     return (n_units * 20 + 2 * min(n_units, MERGE_UNITS) * 2 * 20) * size
 
 
+def sort_keys(values: Any, index: Any) -> Any:
+    """int64 keys that order as (value, image index): float32 `values` mapped to order-preserving
+    int32 bits (−0.0 as 0.0, which compare equal) in the high half, the image `index`
+    (broadcastable to `values`) in the low half. No two keys of a unit are equal, so `topk` needs
+    no stable tie rule."""
+    import torch
+
+    bits = (values + 0.0).view(torch.int32)  # + 0.0 turns −0.0 into 0.0
+    bits = torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits).to(torch.int64)
+    return bits.mul_(2**32).add_(index)
+
+
+def key_values(keys: Any) -> Any:
+    """The float32 values of `sort_keys` keys."""
+    import torch
+
+    bits = torch.div(keys, 2**32, rounding_mode="floor").to(torch.int32)
+    return torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits).view(torch.float32)
+
+
+def key_index(keys: Any) -> Any:
+    """The image indices (int32) of `sort_keys` keys."""
+    import torch
+
+    return (keys - torch.div(keys, 2**32, rounding_mode="floor") * 2**32).to(torch.int32)
+
+
 class QuantileSets:
     """The streaming state of one pass: per unit the `capacity` highest and lowest values seen.
 
     `top` is ordered by value descending, ties by image index descending; `bottom` by value
     ascending, ties by index ascending: the order of `numpy.argsort(kind="stable")` over all rows
-    read backwards (top) and forwards (bottom). Rows must arrive in image-index order.
+    read backwards (top) and forwards (bottom). Rows must arrive in image-index order. Both sets are
+    kept as `sort_keys` (value and index in one int64, 8 bytes as the pair), merged by `topk`.
     """
 
     def __init__(self, n_units: int, capacity: int, device: Any = "cpu") -> None:
         import torch
 
         self.capacity, self.device = capacity, device
-        self.top_val = torch.empty(n_units, 0, device=device)
-        self.top_idx = torch.empty(n_units, 0, dtype=torch.int32, device=device)
-        self.bot_val, self.bot_idx = self.top_val.clone(), self.top_idx.clone()
+        self.top_key = torch.empty(n_units, 0, dtype=torch.int64, device=device)
+        self.bot_key = self.top_key.clone()
         self.finite = torch.ones(n_units, dtype=torch.bool, device=device)
         self.low = torch.full((n_units,), math.inf, device=device)
         self.high = torch.full((n_units,), -math.inf, device=device)
@@ -86,7 +112,7 @@ class QuantileSets:
         self.finite &= ok.all(0)
         self.low = torch.minimum(self.low, torch.where(ok, values, math.inf).amin(0))
         self.high = torch.maximum(self.high, torch.where(ok, values, -math.inf).amax(0))
-        self._vals.append(torch.where(ok, values, 0.0).T)
+        self._vals.append(torch.where(ok, values, 0.0))
         self._idx.append(torch.as_tensor(index, dtype=torch.int32, device=self.device))
         self._pending += len(index)
         self.n_rows += len(index)
@@ -94,33 +120,23 @@ class QuantileSets:
             self._merge()
 
     def _merge(self) -> None:
-        """Merge the buffered rows into both sets with a stable sort and keep `capacity` of each."""
+        """Merge the buffered rows into both sets (`topk` over unique keys) and keep `capacity`
+        of each."""
         import torch
 
         if not self._pending:
             return
-        vals = torch.cat(self._vals, dim=1)
+        vals = torch.cat(self._vals)  # (rows, units)
         idx = torch.cat(self._idx)
         self._vals, self._idx, self._pending = [], [], 0
         k, step = self.capacity, MERGE_UNITS
-        parts: dict[str, list[Any]] = {"tv": [], "ti": [], "bv": [], "bi": []}
-        for s in range(0, len(vals), step):  # slabs of units bound the sort's working memory
-            v_new = vals[s : s + step]
-            i_new = idx.expand(len(v_new), -1)
-            # bottom: older rows (lower indices) first, so a stable ascending sort keeps index order
-            v = torch.cat([self.bot_val[s : s + step], v_new], dim=1)
-            i = torch.cat([self.bot_idx[s : s + step], i_new], dim=1)
-            order = torch.sort(v, dim=1, stable=True).indices[:, :k]
-            parts["bv"].append(v.gather(1, order))
-            parts["bi"].append(i.gather(1, order))
-            # top: the new rows reversed (higher indices first) before the older, sorted descending
-            v = torch.cat([v_new.flip(1), self.top_val[s : s + step]], dim=1)
-            i = torch.cat([i_new.flip(1), self.top_idx[s : s + step]], dim=1)
-            order = torch.sort(v, dim=1, descending=True, stable=True).indices[:, :k]
-            parts["tv"].append(v.gather(1, order))
-            parts["ti"].append(i.gather(1, order))
-        self.top_val, self.top_idx = torch.cat(parts["tv"]), torch.cat(parts["ti"])
-        self.bot_val, self.bot_idx = torch.cat(parts["bv"]), torch.cat(parts["bi"])
+        tops, bots = [], []
+        for s in range(0, vals.shape[1], step):  # slabs of units bound the working memory
+            new = sort_keys(vals[:, s : s + step], idx[:, None]).T
+            for keys, out, largest in ((self.top_key, tops, True), (self.bot_key, bots, False)):
+                both = torch.cat([keys[s : s + step], new], dim=1)
+                out.append(torch.topk(both, min(k, both.shape[1]), 1, largest, True).values)
+        self.top_key, self.bot_key = torch.cat(tops), torch.cat(bots)
 
     def slab(self, start: int, stop: int, size: int) -> QuantileSlab:
         """Units [start, stop): their sets cut to `size` (at most `capacity`) and reasons, in
@@ -134,11 +150,12 @@ class QuantileSets:
             self.low[part].cpu().numpy(),
             self.high[part].cpu().numpy(),
         )
+        top, bot = self.top_key[part, :size], self.bot_key[part, :size]
         return QuantileSlab(
-            self.top_idx[part, :size].cpu().numpy().astype(np.int64),
-            self.top_val[part, :size].cpu().numpy().astype(np.float64),
-            self.bot_idx[part, :size].cpu().numpy().astype(np.int64),
-            self.bot_val[part, :size].cpu().numpy().astype(np.float64),
+            key_index(top).cpu().numpy().astype(np.int64),
+            key_values(top).cpu().numpy().astype(np.float64),
+            key_index(bot).cpu().numpy().astype(np.int64),
+            key_values(bot).cpu().numpy().astype(np.float64),
             reasons,
         )
 

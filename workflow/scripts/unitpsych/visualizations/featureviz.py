@@ -38,7 +38,7 @@ import numpy as np
 
 from unitpsych.io import read_json, write_json
 from unitpsych.paths import SIDES, fv_record, stimulus_file
-from unitpsych.visualizations.optimise import evaluate_images, optimise_runs
+from unitpsych.visualizations.optimise import UnitJob, evaluate_images, optimise_jobs
 from unitpsych.visualizations.search import (
     UnitPlan,
     beats_target,
@@ -137,6 +137,16 @@ class UnitFV:
         )
 
 
+@dataclass(frozen=True)
+class UnitTarget:
+    """A unit to visualise: its name, dataset extremes and seed (config seed + unit name)."""
+
+    unit: str
+    dataset_min: float
+    dataset_max: float
+    seed: int
+
+
 def visualize_unit(
     model: LoadedModel,
     unit: str,
@@ -151,29 +161,100 @@ def visualize_unit(
 
     `batch_images` (config `featureviz.batch_images`) is the most images optimised together.
     """
+    target = UnitTarget(unit, dataset_min, dataset_max, seed)
+    return visualize_units(model, [target], settings, batch_images, 1, progress)[0]
+
+
+def visualize_units(
+    model: LoadedModel,
+    targets: list[UnitTarget],
+    settings: FVSettings,
+    batch_images: int,
+    batch_units: int = 1,
+    progress: Any = None,
+) -> list[UnitFV]:
+    """Feature visualisations of several units of one model, optimised together round by round.
+
+    Each unit plans its rounds as it would alone (`batch_images` images a round, speculative α
+    candidates included), so its results do not depend on the other units; the rounds of up to
+    `batch_units` units share one optimisation (a device batch of up to batch_units · batch_images
+    images: the same results up to float rounding). With batch_units = 1 each unit's batches are
+    exactly those of `visualize_unit`.
+    """
     from unitpsych.units.sampling import split_unit
 
-    if batch_images < 1:
-        raise ValueError(f"featureviz.batch_images must be >= 1, got {batch_images}")
-    layer, channel = split_unit(unit)
-    model.get_layer_module(layer)  # a clear error for a layer the model does not have
-    plan = UnitPlan(settings.alpha, settings.n_images, settings.diversity, dataset_min, dataset_max)
-    rounds = 0
-    while not plan.done():
-        requests = plan.requests(batch_images)
-        rounds += 1
-        log.info(
-            "%s round %d: %s", unit, rounds, ", ".join(f"{r.side} α={r.alpha:g}" for r in requests)
+    if batch_images < 1 or batch_units < 1:
+        raise ValueError(
+            f"featureviz.batch_images and batch_units must be >= 1, got {batch_images}, "
+            f"{batch_units}"
         )
-        for chunk in chunk_runs(requests, batch_images):
-            for result in optimise_runs(model, layer, channel, chunk, settings, seed, progress):
+    for t in targets:
+        model.get_layer_module(split_unit(t.unit)[0])  # a clear error for a missing layer
+    s = settings
+    plans = [
+        UnitPlan(s.alpha, s.n_images, s.diversity, t.dataset_min, t.dataset_max) for t in targets
+    ]
+    rounds = [0] * len(targets)
+    while not all(plan.done() for plan in plans):
+        jobs: list[tuple[int, UnitJob]] = []
+        for k, (t, plan) in enumerate(zip(targets, plans, strict=True)):
+            if plan.done():
+                continue
+            requests = plan.requests(batch_images)
+            rounds[k] += 1
+            log.info(
+                "%s round %d: %s",
+                t.unit,
+                rounds[k],
+                ", ".join(f"{r.side} α={r.alpha:g}" for r in requests),
+            )
+            layer, channel = split_unit(t.unit)
+            for chunk in chunk_runs(requests, batch_images):
+                jobs.append((k, UnitJob(layer, channel, t.seed, tuple(chunk))))
+        _run_jobs(model, jobs, plans, settings, (batch_images, batch_units), progress)
+    fvs = [_assemble(model.name, t.unit, p, settings) for t, p in zip(targets, plans, strict=True)]
+    for fv, n in zip(fvs, rounds, strict=True):
+        fv.settings |= {"rounds": n, "batch_images": batch_images}
+    return fvs
+
+
+def pack_jobs(
+    jobs: list[tuple[int, UnitJob]], batch_images: int, batch_units: int
+) -> list[list[tuple[int, UnitJob]]]:
+    """Consecutive device batches of the round's (unit index, job) pairs: at most `batch_units`
+    units and batch_images · batch_units images each (a job is never split)."""
+    batches: list[list[tuple[int, UnitJob]]] = [[]]
+    used = 0
+    for k, job in jobs:
+        n = sum(r.n for r in job.runs)
+        units = {u for u, _ in batches[-1]} | {k}
+        if batches[-1] and (used + n > batch_images * batch_units or len(units) > batch_units):
+            batches.append([])
+            used = 0
+        batches[-1].append((k, job))
+        used += n
+    return batches
+
+
+def _run_jobs(
+    model: LoadedModel,
+    jobs: list[tuple[int, UnitJob]],
+    plans: list[UnitPlan],
+    settings: FVSettings,
+    sizes: tuple[int, int],
+    progress: Any,
+) -> None:
+    """Optimise a round's jobs in device batches (`sizes`: batch_images, batch_units), re-evaluate
+    every run's images and hand them to its unit's plan."""
+    batch_images, batch_units = sizes
+    for batch in pack_jobs(jobs, batch_images, batch_units):
+        results = optimise_jobs(model, [job for _, job in batch], settings, progress)
+        for (k, job), runs in zip(batch, results, strict=True):
+            for result in runs:
                 result.activations = evaluate_images(
-                    model, layer, channel, result.images, batch_images
+                    model, job.layer, job.channel, result.images, batch_images
                 )
-                plan.add(result)
-    fv = _assemble(model.name, unit, plan, settings)
-    fv.settings |= {"rounds": rounds, "batch_images": batch_images}
-    return fv
+                plans[k].add(result)
 
 
 def _assemble(model: str, unit: str, plan: UnitPlan, settings: FVSettings) -> UnitFV:
@@ -219,17 +300,7 @@ def _assemble(model: str, unit: str, plan: UnitPlan, settings: FVSettings) -> Un
         reason = "; ".join(reasons) + "; non-diverse FVs stored, no diversity search"
     else:
         reason = "; ".join(reasons)
-    runs = [
-        {
-            "side": r.spec.side,
-            "alpha": r.spec.alpha,
-            "n_images": r.spec.n,
-            "steps": r.steps,
-            "works": beats_target(r, plan.target[r.spec.side]),
-            "activations": [float(a) for a in r.activations],
-        }
-        for r in plan.results.values()
-    ]
+    runs = _run_records(plan)
     layer, channel = split_unit(unit)
     return UnitFV(
         model,
@@ -244,6 +315,21 @@ def _assemble(model: str, unit: str, plan: UnitPlan, settings: FVSettings) -> Un
         runs,
         asdict(settings),
     )
+
+
+def _run_records(plan: UnitPlan) -> list[dict[str, Any]]:
+    """fv.json's record of every run the unit's plan made, in the order they finished."""
+    return [
+        {
+            "side": r.spec.side,
+            "alpha": r.spec.alpha,
+            "n_images": r.spec.n,
+            "steps": r.steps,
+            "works": beats_target(r, plan.target[r.spec.side]),
+            "activations": [float(a) for a in r.activations],
+        }
+        for r in plan.results.values()
+    ]
 
 
 # --------------------------------------------------------------------------- the unit's folder

@@ -1,4 +1,4 @@
-"""The torch optimisation of feature visualisations (protocol §5.1), many runs of a unit at once.
+"""The torch optimisation of feature visualisations (protocol §5.1), many runs and units at once.
 
 One optimisation *run* is a batch of `n` images optimised for one side (maximise or minimise the
 unit's channel mean) with one diversity weight α. `optimise_runs` optimises several runs of one unit
@@ -6,16 +6,20 @@ together on the device; `evaluate_images` re-evaluates the stored images as the 
 
 Why batching several runs is exact: the authors reset every seed before each run, so every run of a
 unit starts from the same noise (the first `n` images of the same draw) and sees the same sequence
-of
-random transforms (lucent draws one jitter/scale/angle per step for the whole batch). Stacking the
-runs of a unit along the batch axis therefore reproduces every run: the transforms are per-image
-operations, the model is in eval mode (no batch statistics), the loss is the sum of the runs'
-own losses (each with its own 1/n and α) and Adam is element-wise. Each run keeps its own plateau
-check and leaves the batch when it stops. A different batch composition changes results only by
-float rounding (BLAS blocking), which Adam's normalised steps can amplify slightly.
+of random transforms (lucent draws one jitter/scale/angle per step for the whole batch). Stacking
+the runs of a unit along the batch axis therefore reproduces every run: the transforms are per-image
+operations, the model is in eval mode (no batch statistics), the loss is the sum of the runs' own
+losses (each with its own 1/n and α) and Adam is element-wise. Each run keeps its own plateau check
+and leaves the batch when it stops. A different batch composition changes results only by float
+rounding (BLAS blocking), which Adam's normalised steps can amplify slightly.
 
-Units are not stacked: each unit has its own seed (config seed + unit name), hence its own
-transform draws and image sizes per step, which cannot share a forward pass.
+Several units are optimised together too (`optimise_jobs`, one `UnitJob` per unit's runs): each
+unit has its own seed (config seed + unit name), so each job keeps its own random streams (numpy,
+random, torch states swapped in around its transforms) and draws exactly the transforms it would
+draw alone. The random scale makes the image sizes differ between jobs, so every step runs one
+forward and backward pass per image shape (at most five), each stopping after the deepest layer its
+jobs need; each image gets its own unit's objective.
+
 Two further savings that do not change results: the model's weights get no gradients (this sets
 requires_grad off on the model), and the forward pass stops right after the unit's layer (later
 layers cannot influence the objective).
@@ -28,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import random
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -192,6 +197,212 @@ def _center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
     return x[:, :, oy : oy + size, ox : ox + size]
 
 
+@dataclass(frozen=True)
+class UnitJob:
+    """Runs of one unit optimised together from one seed: what one `optimise_runs` call did."""
+
+    layer: str
+    channel: int
+    seed: int
+    runs: tuple[RunSpec, ...]
+
+
+@dataclass
+class _JobState:
+    """A job's optimisation state: its spectra, images, own random streams and plateau checks."""
+
+    job: UnitJob
+    spectra: list[Any]
+    image_fs: list[Callable]
+    rng: tuple[Any, Any, Any]
+    checks: list[PlateauStop]
+    steps: list[int] = field(default_factory=list)
+    finals: list[Any] = field(default_factory=list)
+    active: list[int] = field(default_factory=list)
+
+
+def _start_job(job: UnitJob, settings: FVSettings) -> _JobState:
+    """Every run of the job from the same noise; the transforms' random streams from its seed."""
+    import torch
+    from lucent.optvis import param
+
+    spectra, image_fs = [], []
+    for run in job.runs:
+        reset_seeds(job.seed)  # every run starts from the same noise, as in the authors' code
+        params, image_f = param.image(settings.param_size, batch=run.n, fft=True, decorrelate=True)
+        spectra.append(params[0])
+        image_fs.append(image_f)
+    reset_seeds(job.seed)  # the transforms' draws: one sequence shared by all runs of the job
+    n = len(job.runs)
+    return _JobState(
+        job,
+        spectra,
+        image_fs,
+        (np.random.get_state(), random.getstate(), torch.get_rng_state()),
+        [PlateauStop(settings.plateau) for _ in job.runs],
+        [0] * n,
+        [None] * n,
+        list(range(n)),
+    )
+
+
+def _transformed(state: _JobState, transforms: list[Callable], crop: int | None) -> torch.Tensor:
+    """The job's active images through the transforms, drawn from the job's own random streams."""
+    import torch
+
+    saved = np.random.get_state(), random.getstate(), torch.get_rng_state()
+    np.random.set_state(state.rng[0])
+    random.setstate(state.rng[1])
+    torch.set_rng_state(state.rng[2])
+    try:
+        x = torch.cat([state.image_fs[i]() for i in state.active])
+        for t in transforms:
+            x = t(x)
+        state.rng = (np.random.get_state(), random.getstate(), torch.get_rng_state())
+    finally:
+        np.random.set_state(saved[0])
+        random.setstate(saved[1])
+        torch.set_rng_state(saved[2])
+    return _center_crop(x, crop) if crop else x
+
+
+class _StopAfter:
+    """Forward hooks that end the pass once every layer in `needed` has been recorded."""
+
+    def __init__(self, model: LoadedModel, layers: list[str], rec: dict[str, Any]):
+        self.needed: set[str] = set()
+        self.rec = rec
+        self.handles = [
+            model.get_layer_module(layer).register_forward_hook(self._hook) for layer in layers
+        ]
+
+    def _hook(self, _module: Any, _inputs: Any, _output: Any) -> None:
+        if self.needed <= self.rec.keys():
+            raise _StopForward
+
+    def remove(self) -> None:
+        """Take the hooks off the model."""
+        for handle in self.handles:
+            handle.remove()
+
+
+def _backward_step(
+    model: LoadedModel,
+    states: list[_JobState],
+    rec: dict[str, Any],
+    stop: _StopAfter,
+    settings: FVSettings,
+) -> None:
+    """One forward and backward pass per image shape over the active jobs, each with its own loss.
+
+    The jobs' transforms draw their own scales, so images of one shape share a pass; the pass stops
+    after the deepest layer that its jobs need.
+    """
+    transforms = lucent_transforms(settings.param_size)
+    crop = fv_input_crop(model)
+    by_shape: dict[tuple[int, ...], list[tuple[_JobState, torch.Tensor]]] = {}
+    for state in states:
+        if state.active:
+            x = _transformed(state, transforms, crop)
+            by_shape.setdefault(tuple(x.shape[1:]), []).append((state, x))
+    for group in by_shape.values():
+        import torch
+
+        rec.clear()
+        stop.needed = {state.job.layer for state, _ in group}
+        try:
+            model.module(model.normalize(torch.cat([x for _, x in group])))
+        except _StopForward:
+            pass
+        losses, start = [], 0
+        for state, x in group:
+            job = state.job
+            act = model.as_bcn(job.layer, rec[job.layer])[start : start + len(x)]
+            losses.append(_loss(act, job.channel, [job.runs[i] for i in state.active]))
+            start += len(x)
+        sum(losses[1:], losses[0]).backward()
+
+
+def _after_step(state: _JobState, step: int, settings: FVSettings) -> None:
+    """Plateau checks of the job's active runs; a run that stops keeps its final images."""
+    import torch
+
+    norms = _grad_norms([state.spectra[i] for i in state.active], settings.param_size)
+    still = []
+    for i, g in zip(state.active, norms, strict=True):
+        state.steps[i] = step
+        if state.checks[i].update(g) or step == settings.max_steps:
+            with torch.no_grad():
+                state.finals[i] = state.image_fs[i]().detach()
+        else:
+            still.append(i)
+    state.active = still
+
+
+def _check_size(model: LoadedModel, settings: FVSettings) -> None:
+    """A transformer's fixed input size must fit in the optimised image."""
+    crop = fv_input_crop(model)
+    if crop and settings.param_size < crop:
+        raise ValueError(
+            f"featureviz.param_size ({settings.param_size}) must be >= {crop}: {model.name} takes "
+            f"{crop} px inputs"
+        )
+
+
+def optimise_jobs(
+    model: LoadedModel, jobs: list[UnitJob], settings: FVSettings, progress: Any = None
+) -> list[list[RunResult]]:
+    """Optimise the runs of several jobs (units) together (§5.1); each gives what it would alone.
+
+    Every job keeps its own seed, noise, transform draws, loss and plateau checks; one Adam over
+    all spectra is the same as one per job (Adam is element-wise).
+    """
+    import torch
+    from tqdm import tqdm
+
+    with lucent_on(model.device):  # lucent's tensors on the model's device
+        _check_size(model, settings)
+        model.module.requires_grad_(False)
+        states = [_start_job(job, settings) for job in jobs]
+        optimizer = torch.optim.Adam([s for st in states for s in st.spectra], lr=settings.lr)
+        images = sum(r.n for job in jobs for r in job.runs)
+        desc = ", ".join(dict.fromkeys(f"{j.layer}__{j.channel}" for j in jobs))
+        bar = tqdm(
+            total=settings.max_steps,
+            file=progress,
+            disable=progress is None,
+            mininterval=5,
+            desc=f"{desc} {sum(len(j.runs) for j in jobs)} runs {images} images",
+        )
+        layers = list(dict.fromkeys(job.layer for job in jobs))
+        with model.record(layers) as rec:
+            stop = _StopAfter(model, layers, rec)
+            try:
+                for step in range(1, settings.max_steps + 1):
+                    optimizer.zero_grad(set_to_none=True)
+                    _backward_step(model, states, rec, stop, settings)
+                    optimizer.step()
+                    for state in states:
+                        if state.active:
+                            _after_step(state, step, settings)
+                    bar.update(1)
+                    if not any(state.active for state in states):
+                        break
+            finally:
+                stop.remove()
+                bar.close()
+        return [_results(state, settings) for state in states]
+
+
+def _results(state: _JobState, settings: FVSettings) -> list[RunResult]:
+    """The job's runs: final images centre-cropped to the stored size, (n, crop, crop, 3)."""
+    out = []
+    for i, run in enumerate(state.job.runs):
+        img = _center_crop(state.finals[i], settings.crop_size)
+        out.append(RunResult(run, img.permute(0, 2, 3, 1).cpu().numpy(), state.steps[i]))
+    return out
+
+
 def optimise_runs(
     model: LoadedModel,
     layer: str,
@@ -202,82 +413,8 @@ def optimise_runs(
     progress: Any = None,
 ) -> list[RunResult]:
     """Optimise all `runs` of one unit together (§5.1); each gives what a separate run would."""
-    import torch
-    from lucent.optvis import param
-    from tqdm import tqdm
-
-    with lucent_on(model.device):  # lucent's tensors on the model's device
-        size = settings.param_size
-        crop = fv_input_crop(model)
-        if crop and size < crop:
-            raise ValueError(
-                f"featureviz.param_size ({size}) must be >= {crop}: {model.name} takes {crop} px "
-                "inputs"
-            )
-        model.module.requires_grad_(False)
-
-        spectra, image_fs = [], []
-        for run in runs:
-            reset_seeds(seed)  # every run starts from the same noise, as in the authors' code
-            params, image_f = param.image(size, batch=run.n, fft=True, decorrelate=True)
-            spectra.append(params[0])
-            image_fs.append(image_f)
-        reset_seeds(seed)  # the transforms' draws: one sequence shared by all runs
-        transforms = lucent_transforms(size)
-        optimizer = torch.optim.Adam(spectra, lr=settings.lr)
-
-        checks = [PlateauStop(settings.plateau) for _ in runs]
-        steps = [0] * len(runs)
-        finals: list[torch.Tensor | None] = [None] * len(runs)
-        active = list(range(len(runs)))
-        bar = tqdm(
-            total=settings.max_steps,
-            file=progress,
-            disable=progress is None,
-            mininterval=5,
-            desc=f"{layer}__{channel} {len(runs)} runs {sum(r.n for r in runs)} images",
-        )
-        with model.record([layer]) as rec:
-            stop_handle = model.get_layer_module(layer).register_forward_hook(_stop_forward)
-            try:
-                for step in range(1, settings.max_steps + 1):
-                    optimizer.zero_grad(set_to_none=True)
-                    x = torch.cat([image_fs[i]() for i in active])
-                    for t in transforms:
-                        x = t(x)
-                    if crop:
-                        x = _center_crop(x, crop)
-                    try:
-                        model.module(model.normalize(x))
-                    except _StopForward:
-                        pass
-                    act = model.as_bcn(layer, rec[layer])
-                    loss = _loss(act, channel, [runs[i] for i in active])
-                    loss.backward()
-                    optimizer.step()
-
-                    norms = _grad_norms([spectra[i] for i in active], size)
-                    still = []
-                    for i, g in zip(active, norms, strict=True):
-                        steps[i] = step
-                        if checks[i].update(g) or step == settings.max_steps:
-                            with torch.no_grad():
-                                finals[i] = image_fs[i]().detach()
-                        else:
-                            still.append(i)
-                    active = still
-                    bar.update(1)
-                    if not active:
-                        break
-            finally:
-                stop_handle.remove()
-                bar.close()
-
-        results = []
-        for i, run in enumerate(runs):
-            img = _center_crop(finals[i], settings.crop_size)
-            results.append(RunResult(run, img.permute(0, 2, 3, 1).cpu().numpy(), steps[i]))
-        return results
+    job = UnitJob(layer, channel, seed, tuple(runs))
+    return optimise_jobs(model, [job], settings, progress)[0]
 
 
 def _loss(act: torch.Tensor, channel: int, runs: list[RunSpec]) -> torch.Tensor:
