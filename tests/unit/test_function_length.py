@@ -9,17 +9,6 @@ from pathlib import Path
 from conftest import REPO
 
 MAX_LINES = 60
-# Functions that other work is rewriting at the time of issue 24 (to be split there):
-# batched feature visualisations, the every-unit pass's speed, the paper's CIs in the reproduction.
-EXEMPT = {
-    "workflow/scripts/unitpsych/visualizations/optimise.py:optimise_runs",
-    "workflow/scripts/unitpsych/visualizations/featureviz.py:_assemble",
-    "workflow/scripts/unitpsych/observer/mis.py:mis_tasks",
-    "workflow/scripts/unitpsych/observer/mis.py:collect_mis_all_tasks",
-    "workflow/scripts/unitpsych/observer/embeddings.py:embed_image_set",
-    "workflow/scripts/mis_all.py:main",
-    "workflow/scripts/unitpsych/figures/extra.py:reproduction",
-}
 
 
 def long_functions(root: Path) -> dict[str, int]:
@@ -35,7 +24,7 @@ def long_functions(root: Path) -> dict[str, int]:
 
 
 def test_no_function_over_60_lines():
-    too_long = {k: v for k, v in long_functions(REPO / "workflow").items() if k not in EXEMPT}
+    too_long = long_functions(REPO / "workflow")
     assert not too_long, (
         f"functions over {MAX_LINES} lines (split them into named steps): {too_long}"
     )

@@ -241,6 +241,40 @@ def mis_vs_human(
     return fig
 
 
+def _reproduction_panel(ax, rows: pd.DataFrame, cond: str, x: dict[str, int]) -> None:
+    """One condition's panel: the paper's score and CI beside ours, per model."""
+    xs = rows["model"].map(x).to_numpy(float)
+    paper = pd.DataFrame(
+        {
+            "score": rows["paper_score"],
+            "ci_low": rows["paper_ci_low"],
+            "ci_high": rows["paper_ci_high"],
+        }
+    )
+    ax.errorbar(
+        xs - 0.12,
+        paper["score"],
+        yerr=fb.ci_errors(paper),
+        fmt="D",
+        color="0.15",
+        markersize=4,
+        label="Paper",
+        zorder=3,
+    )
+    ours = rows.dropna(subset=["score"])
+    ax.errorbar(
+        ours["model"].map(x).to_numpy(float) + 0.12,
+        ours["score"],
+        yerr=fb.ci_errors(ours),
+        fmt="o",
+        color=fb.CONDITION_COLOR[cond],
+        markeredgecolor="0.2",
+        label="Released responses (ours)",
+        zorder=3,
+    )
+    fb.chance_line(ax, label=None)
+
+
 def reproduction(reproduction: pd.DataFrame) -> Figure:
     """Beyond the paper: our score from the released responses next to the paper's, per model."""
     t = reproduction.dropna(subset=["paper_score"])
@@ -259,37 +293,7 @@ def reproduction(reproduction: pd.DataFrame) -> Figure:
     )
     x = {m: i for i, m in enumerate(models)}
     for ax, cond in zip(axes[0], conds, strict=True):
-        rows = fb.select(t, condition=cond)
-        xs = rows["model"].map(x).to_numpy(float)
-        paper = pd.DataFrame(
-            {
-                "score": rows["paper_score"],
-                "ci_low": rows["paper_ci_low"],
-                "ci_high": rows["paper_ci_high"],
-            }
-        )
-        ax.errorbar(
-            xs - 0.12,
-            paper["score"],
-            yerr=fb.ci_errors(paper),
-            fmt="D",
-            color="0.15",
-            markersize=4,
-            label="Paper",
-            zorder=3,
-        )
-        ours = rows.dropna(subset=["score"])
-        ax.errorbar(
-            ours["model"].map(x).to_numpy(float) + 0.12,
-            ours["score"],
-            yerr=fb.ci_errors(ours),
-            fmt="o",
-            color=fb.CONDITION_COLOR[cond],
-            markeredgecolor="0.2",
-            label="Released responses (ours)",
-            zorder=3,
-        )
-        fb.chance_line(ax, label=None)
+        _reproduction_panel(ax, fb.select(t, condition=cond), cond, x)
         fb.model_ticks(ax, models, labels)
         ax.set_title(fb.CONDITION_LABEL[cond])
     lows = pd.concat([t["ci_low"], t["paper_ci_low"], t["score"], t["paper_score"]])

@@ -79,6 +79,29 @@ def embed_files(
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
+def _open_embedding_partial(
+    backend: Backend,
+    image_root: str | Path,
+    paths: list[str],
+    partial: Path,
+    cut: tuple[int, int],
+    dim: int,
+    block_size: int,
+):
+    """The partial file of an embedding pass (new, or resumed when its fingerprint matches)."""
+    resize, image_size = cut
+    preprocessing = f"Resize({resize}) CenterCrop({image_size}); {backend.description}"
+    attrs = {
+        "model": backend.spec.name,  # the activation cache's attribute names (shared helpers)
+        "arch": backend.spec.kind,
+        "image_root": str(image_root),
+        "preprocessing": preprocessing,
+        "code_version": __version__,
+    }
+    fp = fingerprint(backend.spec.name, [backend.similarity, str(dim)], paths, preprocessing)
+    return open_partial(partial, fp, len(paths), dim, block_size, attrs)
+
+
 def embed_image_set(
     backend: Backend,
     image_root: str | Path,
@@ -107,16 +130,8 @@ def embed_image_set(
     dim = int(backend(torch.zeros(1, 3, image_size, image_size)).shape[1])
     n = len(paths)
     block_size = image_pass.resume_block
-    preprocessing = f"Resize({resize}) CenterCrop({image_size}); {backend.description}"
-    attrs = {
-        "model": backend.spec.name,  # the activation cache's attribute names (shared helpers)
-        "arch": backend.spec.kind,
-        "image_root": str(image_root),
-        "preprocessing": preprocessing,
-        "code_version": __version__,
-    }
-    fp = fingerprint(backend.spec.name, [backend.similarity, str(dim)], paths, preprocessing)
-    f = open_partial(partial, fp, n, dim, block_size, attrs)
+    cut = (resize, image_size)
+    f = _open_embedding_partial(backend, image_root, paths, partial, cut, dim, block_size)
     try:
         start = int(f.attrs["n_done"])
         dataset = ImageDataset(image_root, paths, natural_transform(resize, image_size), image_size)

@@ -205,36 +205,44 @@ def mis_tasks(
         for i, unit in enumerate(kept_units):
             draws[unit], d[unit] = (top[i], bottom[i]), dd[i]
     img = np.asarray(images, dtype=object)
-    frames = []
-    for unit in units:
-        if unit in draws:
-            top_i, bottom_i = draws[unit]
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "unit": unit,
-                        "task": np.arange(1, n_tasks + 1),
-                        "d": d[unit],
-                        "max_query": img[top_i[:, n_references]],
-                        "min_query": img[bottom_i[:, n_references]],
-                        "excluded": "",
-                    }
-                )
-            )
-        else:
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "unit": [unit],
-                        "task": [0],
-                        "d": [np.nan],
-                        "max_query": [""],
-                        "min_query": [""],
-                        "excluded": [excluded[unit]],
-                    }
-                )
-            )
+    frames = [
+        _unit_task_frame(unit, draws.get(unit), d.get(unit), img, n_references, excluded)
+        for unit in units
+    ]
     return pd.concat(frames, ignore_index=True)
+
+
+def _unit_task_frame(
+    unit: str,
+    draw: tuple[np.ndarray, np.ndarray] | None,
+    d: np.ndarray | None,
+    img: np.ndarray,
+    n_references: int,
+    excluded: dict[str, str],
+) -> pd.DataFrame:
+    """One unit's rows of `mis_tasks`: its N tasks, or one row with the reason it was kept out."""
+    if draw is None:
+        return pd.DataFrame(
+            {
+                "unit": [unit],
+                "task": [0],
+                "d": [np.nan],
+                "max_query": [""],
+                "min_query": [""],
+                "excluded": [excluded[unit]],
+            }
+        )
+    top_i, bottom_i = draw
+    return pd.DataFrame(
+        {
+            "unit": unit,
+            "task": np.arange(1, len(d) + 1),
+            "d": d,
+            "max_query": img[top_i[:, n_references]],
+            "min_query": img[bottom_i[:, n_references]],
+            "excluded": "",
+        }
+    )
 
 
 def image_rows(cache: EmbeddingCache, images: Sequence[str]) -> np.ndarray:
@@ -437,6 +445,23 @@ def score_every_unit(
     )
 
 
+def _task_file_attrs(
+    model: Any, image_root: str, seed: int, draw: tuple[int, int, float]
+) -> dict[str, Any]:
+    """The attributes of `mis_all_tasks.h5` that say how its tasks were drawn."""
+    n_tasks, n_references, quantile = draw
+    return {
+        "model": model.name,
+        "arch": model.arch,
+        "image_root": str(image_root),
+        "preprocessing": repr(model.transform()),
+        "seed": seed,
+        "n_tasks": n_tasks,
+        "n_references": n_references,
+        "quantile": quantile,
+    }
+
+
 def collect_mis_all_tasks(
     model: Any,
     image_root: str,
@@ -473,26 +498,9 @@ def collect_mis_all_tasks(
         n_references,
         quantile,
     )
-    write_task_file(
-        out,
-        top,
-        bottom,
-        reasons,
-        units,
-        images,
-        {
-            "model": model.name,
-            "arch": model.arch,
-            "image_root": str(image_root),
-            "preprocessing": repr(model.transform()),
-            "seed": seed,
-            "n_tasks": n_tasks,
-            "n_references": n_references,
-            "quantile": quantile,
-            "n_image_set": len(paths),
-            "n_unreadable": n_bad,
-        },
-    )
+    attrs = _task_file_attrs(model, image_root, seed, (n_tasks, n_references, quantile))
+    attrs |= {"n_image_set": len(paths), "n_unreadable": n_bad}
+    write_task_file(out, top, bottom, reasons, units, images, attrs)
     return {
         "n_units": len(units),
         "n_images": len(images),
