@@ -97,7 +97,7 @@ def test_tiny_config_builds_its_figures_and_the_report(tmp_path):
     ):
         for ext in ("pdf", "png"):
             assert (figures / f"{name}.{ext}").stat().st_size > 5000, name
-    assert (tmp_path / "logs" / "plot_figure" / "model_comparison.log").exists()
+    assert (tmp_path / "logs" / "plot_model_comparison" / "model_comparison.log").exists()
     # the exclusion histograms' row panels: both counts per task, the check's value the smaller
     ex = pd.read_csv(tmp_path / "results" / "responses" / "exclusions.csv")
     assert (ex["row_variability_value"] == ex[["n_upper_row", "n_lower_row"]].min(axis=1)).all()
