@@ -105,4 +105,4 @@ def test_tiny_config_builds_its_figures_and_the_report(tmp_path):
     html = (tmp_path / "report.html").read_text(errors="replace")
     assert "model_comparison.png" in html and "mis_vs_human.png" in html  # figures
     assert "model_scores.csv" in html and "Tables" in html  # tables
-    assert "Protocol \\u00a78.5 item 1." in html  # captions (JSON-escaped in the page)
+    assert "protocol \\u00a78.5 item 1" in html  # captions (JSON-escaped in the page)
