@@ -30,7 +30,9 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,6 +50,27 @@ from unitpsych.server.app import create_app  # noqa: E402
 
 N_PARTICIPANTS = 50
 GOAL_SUBMIT_S, GOAL_PRELOAD_S = 2.0, 5.0
+
+
+@contextmanager
+def serving(app, log_level: str) -> Iterator[int]:
+    """Run `app` under uvicorn on a free loopback port in a thread; yields the port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level=log_level, access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
 
 def participant(base: str, pid: str) -> float:
@@ -108,20 +131,8 @@ def main() -> None:
         app = create_app(
             settings(root, requests=100_000, file_requests=100_000, max_open_per_address=1000)
         )
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-        base = f"http://127.0.0.1:{port}"
-        try:
+        with serving(app, "warning") as port:
+            base = f"http://127.0.0.1:{port}"
             start = time.perf_counter()
             sequential = [participant(base, f"seq{i:03d}") for i in range(n)]
             t_seq = time.perf_counter() - start
@@ -149,9 +160,6 @@ def main() -> None:
             on_disk = [len(p.read_bytes()) for p in images]
             t_disk = time.perf_counter() - start
             assert sizes == on_disk
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
         n_files = len(list((root / "raw").rglob("*.json")))
     assert n_files == 2 * n, n_files
     print(
@@ -183,36 +191,21 @@ def hoarding(n: int = 200) -> None:
         )
         app = create_app(settings(root, requests=100_000, file_requests=100_000))
         cap = app.state.settings.max_open_per_address
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
+        with serving(app, "error") as port:
 
-        def arrive(i: int) -> int:
-            query = f"/?PROLIFIC_PID=hoard{i:04d}" if i % 2 else "/"
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-            connection.request("GET", query)
-            status = connection.getresponse().status
-            connection.close()
-            return status
+            def arrive(i: int) -> int:
+                query = f"/?PROLIFIC_PID=hoard{i:04d}" if i % 2 else "/"
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                connection.request("GET", query)
+                status = connection.getresponse().status
+                connection.close()
+                return status
 
-        try:
             start = time.perf_counter()
             with ThreadPoolExecutor(20) as pool:
                 statuses = list(pool.map(arrive, range(n), timeout=300))
             elapsed = time.perf_counter() - start
             table = app.state.study.status_table()
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
     held = sum(c["open"] for tasks in table.values() for c in tasks.values())
     assert held <= cap, (held, cap)
     print(
