@@ -163,7 +163,8 @@ def main() -> None:
         }
     }
     validate(cfg, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))  # fills defaults
-    cfg["visualizations"].pop("batch_images")
+    for key in ("batch_images", "units_per_job"):  # speed only: not settings
+        cfg["visualizations"].pop(key)
     settings = FVSettings.from_config(cfg["visualizations"])
     print(
         f"{args.arch} on {device}: {len(args.units)} units, {args.size} px, {args.steps} "

@@ -53,9 +53,11 @@ def featureviz_config(**overrides) -> dict:
 
 
 def fv_settings(**overrides) -> FVSettings:
-    """FVSettings from a validated slice (batch_images, speed only, is not a setting)."""
+    """FVSettings from a validated slice (batch_images and units_per_job, speed only, are not
+    settings)."""
     cfg = featureviz_config(**overrides)
     cfg.pop("batch_images")
+    cfg.pop("units_per_job")
     return FVSettings.from_config(cfg)
 
 
@@ -150,8 +152,9 @@ def test_settings_take_the_schema_defaults_and_reject_bad_values():
         fv_settings(param_size=64, crop_size=80)
     with pytest.raises(ValueError, match="n_images must be >= 2"):
         FVSettings.from_config({**asdict(paper), "n_images": 1})
-    # batch_images changes the speed only: it is not a setting, so it never reaches a result
-    with pytest.raises(ValueError, match=r"unknown settings \['batch_images'\]"):
+    # batch_images and units_per_job change the speed only: they are not settings, so they never
+    # reach a result
+    with pytest.raises(ValueError, match=r"unknown settings \['batch_images', 'units_per_job'\]"):
         FVSettings.from_config(featureviz_config())
     # no silent defaults: an unvalidated slice names what it lacks
     partial = {**asdict(paper), "alpha": {"start": 1.0, "bisection_steps": 1}}
@@ -488,28 +491,30 @@ def test_visualize_unit_script_writes_pngs_and_fv_json(lite0, tmp_path):
         f.attrs["complete"] = True
         f.attrs["image_root"] = str(tmp_path)
         f.attrs["model"] = "efficientnet_lite0"
-    out = tmp_path / "results" / "efficientnet_lite0" / "stimuli" / UNIT / "synthetic"
+    group = tmp_path / "results" / "efficientnet_lite0" / "visualizations" / "g0"
+    out = group / UNIT
     featureviz = featureviz_config(
         **{**TINY, "max_steps": 6}, alpha={"max": 9, "bisection_steps": 1}
     )
-    speed = {"batch_images": featureviz.pop("batch_images")}
+    speed = {k: featureviz.pop(k) for k in ("batch_images", "units_per_job")}
     fake = mock_snakemake(
         input={"h5": h5},
-        output={"folder": out},
+        output={"folder": group},
         log=[tmp_path / "log.txt"],
-        wildcards={"model": "efficientnet_lite0", "unit": UNIT},
+        wildcards={"model": "efficientnet_lite0", "fv_group": "g0"},
         params={
             "model": {
                 "arch": "efficientnet_lite0",
                 "weights": "pretrained",
                 "name": "efficientnet_lite0",
             },
+            "units": [UNIT],
             "visualizations": featureviz,
             "seed": 42,
         },
         config={"visualizations": speed},  # the speed-only key is read from the config
     )
-    run_script("visualize_unit", fake)
+    run_script("visualize_units", fake)
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted([f"{s}_{i}.png" for s in ("min", "max") for i in range(9)] + ["fv.json"])
     fv = read_fv(out)
@@ -544,6 +549,19 @@ def test_visualize_unit_script_writes_pngs_and_fv_json(lite0, tmp_path):
         fv.sides["min"].activations, abs=1e-6
     )
     assert "synthetic: false" in _raises_for_non_synthetic(fake)
+    # the unit's stimulus folder: the group's unit folder, hard-linked
+    linked = tmp_path / "results" / "efficientnet_lite0" / "stimuli" / UNIT / "synthetic"
+    run_script(
+        "link_unit_visualizations",
+        mock_snakemake(
+            input={"group": group},
+            output={"folder": linked},
+            log=[tmp_path / "link.log"],
+            wildcards={"model": "efficientnet_lite0", "unit": UNIT},
+        ),
+    )
+    assert sorted(p.name for p in linked.iterdir()) == names
+    assert all((linked / n).samefile(out / n) for n in names)
 
 
 def test_fv_json_round_trip_and_a_record_of_another_layout_is_refused(tmp_path):
@@ -568,14 +586,14 @@ def test_fv_json_round_trip_and_a_record_of_another_layout_is_refused(tmp_path):
     (tmp_path / "synthetic" / "fv.json").write_text(json.dumps(old))
     with pytest.raises(ValueError, match="not a feature-visualisation record of this version"):
         read_fv(tmp_path / "synthetic")
-    with pytest.raises(FileNotFoundError, match="run the visualize_unit rule first"):
+    with pytest.raises(FileNotFoundError, match="run the visualize_units rule first"):
         read_fv(tmp_path / "nowhere")
 
 
 def _raises_for_non_synthetic(fake) -> str:
     fake.params.model = {**fake.params.model, "synthetic": False}
     with pytest.raises(ValueError) as err:
-        run_script("visualize_unit", fake)
+        run_script("visualize_units", fake)
     return str(err.value)
 
 

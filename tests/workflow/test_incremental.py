@@ -26,7 +26,12 @@ pytestmark = pytest.mark.workflow
 MODEL = "efficientnet_lite0"
 NEW_MODEL = "vit_tiny-untrained"
 AGGREGATES = {"all", "units", "activations", "stimuli", "experiments"}  # named target rules
-PER_UNIT_RULES = {"extract_exemplars", "visualize_unit", "preview_unit"}
+PER_UNIT_RULES = {
+    "extract_exemplars",
+    "visualize_units",
+    "link_unit_visualizations",
+    "preview_unit",
+}
 
 
 def _test_config() -> dict:
@@ -118,7 +123,7 @@ def test_adding_a_model_plans_only_that_models_jobs_and_the_aggregates(reference
             lambda c: c.setdefault("visualizations", {}).update(
                 max_steps=c["visualizations"]["max_steps"] + 1
             ),
-            {"visualize_unit"},
+            {"visualize_units"},
             {"sample_units", "collect_activations", "extract_exemplars"},
         ),
         (  # speed only: read from the config by the script, never a param
@@ -126,14 +131,14 @@ def test_adding_a_model_plans_only_that_models_jobs_and_the_aggregates(reference
                 batch_images=c["visualizations"]["batch_images"] + 9
             ),
             set(),
-            {"sample_units", "collect_activations", "extract_exemplars", "visualize_unit"},
+            {"sample_units", "collect_activations", "extract_exemplars", "visualize_units"},
         ),
         (
             lambda c: c.setdefault("exemplars", {}).update(
                 n_batches=c["exemplars"]["n_batches"] + 1
             ),
             {"extract_exemplars"},
-            {"sample_units", "collect_activations", "visualize_unit"},
+            {"sample_units", "collect_activations", "visualize_units"},
         ),
         (
             lambda c: c["models"][MODEL].update(batch_size=25),
@@ -143,12 +148,12 @@ def test_adding_a_model_plans_only_that_models_jobs_and_the_aggregates(reference
         (
             lambda c: c["models"][MODEL].update(label="EfficientNet-lite0 (renamed)"),
             set(),
-            {"sample_units", "collect_activations", "extract_exemplars", "visualize_unit"},
+            {"sample_units", "collect_activations", "extract_exemplars", "visualize_units"},
         ),
         (
             lambda c: c["experiments"].update(n_tasks=c["experiments"]["n_tasks"] * 2),
             {"build_experiment"},
-            {"sample_units", "collect_activations", "extract_exemplars", "visualize_unit"},
+            {"sample_units", "collect_activations", "extract_exemplars", "visualize_units"},
         ),
     ],
     ids=[

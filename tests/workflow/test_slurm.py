@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 TEST_CONFIG = REPO / "tests" / "data" / "config.yaml"
 UNITS_PER_MODEL = 3  # the test config's models with 3 units each, to keep CI time down
 TARGET = "stimuli"  # units, activations, exemplars, feature visualisations, preview sheets
-GPU_RULES = {"collect_activations", "visualize_unit"}
+GPU_RULES = {"collect_activations", "visualize_units"}
 COMPUTE_RULES = GPU_RULES | {"extract_exemplars", "preview_unit", "generate_images"}
 # Test-only settings, never in the user profile: no accounting daemon here, so job status comes
 # from squeue (the plugin's sacct default would never see a job finish); check status soon; keep

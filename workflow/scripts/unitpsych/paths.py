@@ -107,6 +107,16 @@ def synthetic_dir(model: str = "{model}", unit: str = "{unit}", root: str = RESU
     return _join(unit_dir(model, unit, root), "synthetic")
 
 
+def fv_group_dir(model: str = "{model}", group: str = "{fv_group}", root: str = RESULTS) -> str:
+    """The feature visualisations of one unit group (one job): a <unit>/ folder per unit."""
+    return _join(root, model, "visualizations", group)
+
+
+def fv_group_unit_dir(group_dir: str, unit: str) -> str:
+    """A unit's folder inside its group's folder (hard-linked into its synthetic folder)."""
+    return _join(group_dir, unit)
+
+
 def fv_json(model: str = "{model}", unit: str = "{unit}", root: str = RESULTS) -> str:
     """A unit's feature-visualisation record (activations, α, success)."""
     return fv_record(synthetic_dir(model, unit, root))

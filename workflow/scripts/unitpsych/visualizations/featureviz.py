@@ -358,13 +358,13 @@ def read_fv(folder: str | Path) -> UnitFV:
     """The record of a unit's feature-visualisation folder (`fv.json`), without the images."""
     path = Path(fv_record(str(folder)))
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist; run the visualize_unit rule first")
+        raise FileNotFoundError(f"{path} does not exist; run the visualize_units rule first")
     try:
         return UnitFV.from_json(read_json(path))
     except (KeyError, TypeError) as err:
         raise ValueError(
             f"{path} is not a feature-visualisation record of this version (missing {err}); "
-            "rerun visualize_unit"
+            "rerun visualize_units"
         ) from err
 
 
