@@ -217,14 +217,18 @@ def _write_cache(path: Path, root: Path, paths: list[str], units: list[str], act
         f.attrs["complete"] = True
 
 
-def _fake_snakemake(h5: Path, folder: Path, log: Path, unit: str, difficulty: str, quantile: float):
-    """A stand-in for the Snakemake object of one extract_exemplars job."""
+def _fake_snakemake(
+    h5: Path, folder: Path, log: Path, units: list[str], difficulty: str, quantile: float
+):
+    """A stand-in for the Snakemake object of one extract_exemplars job (a model's units at one
+    difficulty)."""
     return mock_snakemake(
         input={"h5": h5},
         output={"folder": folder},
         log=[log],
-        wildcards={"model": "tiny", "unit": unit, "difficulty": difficulty},
+        wildcards={"model": "tiny", "difficulty": difficulty},
         params={
+            "units": units,
             "exemplars": {
                 "n_batches": 2,
                 "n_references": 9,
@@ -240,7 +244,7 @@ def _fake_snakemake(h5: Path, folder: Path, log: Path, unit: str, difficulty: st
 
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory):
-    """Run the extract_exemplars script for one unit at two difficulties on a tiny cache."""
+    """Run the extract_exemplars script for two units at two difficulties on a tiny cache."""
     tmp = tmp_path_factory.mktemp("exemplars")
     root = tmp / "images"
     paths = _write_images(root, 60)
@@ -251,10 +255,11 @@ def extracted(tmp_path_factory):
     _write_cache(h5, root, paths, units, acts)
     folders = {}
     for difficulty, q in (("easy", 0.0), ("hard85", 0.15)):
-        folder = tmp / "stimuli" / units[1] / f"natural_{difficulty}"
+        natural_set = tmp / "stimuli" / f"natural_{difficulty}"
         log = tmp / "logs" / f"{difficulty}.log"
-        run_script("extract_exemplars", _fake_snakemake(h5, folder, log, units[1], difficulty, q))
-        folders[difficulty] = folder
+        run_script("extract_exemplars", _fake_snakemake(h5, natural_set, log, units, difficulty, q))
+        assert sorted(p.name for p in natural_set.iterdir()) == sorted(units)
+        folders[difficulty] = natural_set / units[1]
     return SimpleNamespace(root=root, paths=paths, acts=acts[:, 1], folders=folders, tmp=tmp)
 
 
@@ -283,15 +288,18 @@ def test_script_writes_batches_metadata_and_windows(extracted):
     info = json.loads((folder / "natural.json").read_text())
     assert info["n_images"] == 60 and info["min_query_ranks"] == [18, 19]
     assert info["window_inside_references"] is True
-    assert "saved 40 exemplars" in (extracted.tmp / "logs" / "hard85.log").read_text()
+    assert (
+        "block_2__0: 40 exemplars (hard85)" in (extracted.tmp / "logs" / "hard85.log").read_text()
+    )
 
 
 def test_script_is_deterministic(extracted, tmp_path):
     h5 = extracted.tmp / "activations.h5"
     again = tmp_path / "natural_easy"
     run_script(
-        "extract_exemplars", _fake_snakemake(h5, again, tmp_path / "log", "block_2__0", "easy", 0.0)
+        "extract_exemplars", _fake_snakemake(h5, again, tmp_path / "log", ["block_2__0"], "easy", 0)
     )
+    again = again / "block_2__0"
     pd.testing.assert_frame_equal(read_exemplars(again), read_exemplars(extracted.folders["easy"]))
     for png in ("batch_1/min_4.png", "batch_0/max_9.png"):
         assert (again / png).read_bytes() == (extracted.folders["easy"] / png).read_bytes()
@@ -299,7 +307,8 @@ def test_script_is_deterministic(extracted, tmp_path):
 
 def test_script_reports_a_missing_unit(extracted, tmp_path):
     h5 = extracted.tmp / "activations.h5"
-    fake = _fake_snakemake(h5, tmp_path / "natural_easy", tmp_path / "log", "block_9__9", "easy", 0)
+    units = ["block_2__0", "block_9__9"]
+    fake = _fake_snakemake(h5, tmp_path / "natural_easy", tmp_path / "log", units, "easy", 0)
     with pytest.raises(KeyError, match="block_9__9"):
         run_script("extract_exemplars", fake)
     assert not (tmp_path / "natural_easy").exists()  # no half-written folder is left behind
@@ -312,7 +321,7 @@ FV_COLOURS = {
 
 
 def _write_fvs(folder: Path, success: bool) -> None:
-    """Nine uniform FV images per side (one colour each) and their fv.json, as visualize_unit
+    """Nine uniform FV images per side (one colour each) and their fv.json, as visualize_units
     writes."""
     from unitpsych.visualizations.featureviz import SideResult, UnitFV, save_unit_fv
 
@@ -341,7 +350,7 @@ def test_preview_sheet_shows_exemplars_and_fvs(extracted, tmp_path, success):
     out = tmp_path / "preview.png"
     fake = mock_snakemake(
         input={
-            "natural": [extracted.folders["easy"], extracted.folders["hard85"]],
+            "natural": [extracted.folders["easy"].parent, extracted.folders["hard85"].parent],
             "synthetic": [synthetic],
         },
         output={"png": out},
@@ -403,12 +412,18 @@ def test_paper_scale_selection_uses_the_table_windows():
 
 def test_stimulus_index_lists_every_stimulus_and_skips_hidden_files(tmp_path):
     unit = tmp_path / "layer1__3"
-    (unit / "natural_easy" / "batch_0").mkdir(parents=True)
-    (unit / "natural_easy" / "batch_0" / "max_9.png").write_bytes(b"png-a")
-    (unit / "natural_easy" / ".snakemake_timestamp").write_bytes(b"")
+    natural = tmp_path / "natural_easy"  # a natural set: a folder per unit
+    (natural / "layer1__3" / "batch_0").mkdir(parents=True)
+    (natural / "layer1__3" / "batch_0" / "max_9.png").write_bytes(b"png-a")
+    (natural / "layer1__3" / ".snakemake_timestamp").write_bytes(b"")
+    (natural / ".snakemake_timestamp").write_bytes(b"")
+    (natural / "layer2__0").mkdir()
+    (natural / "layer2__0" / "exemplars.csv").write_bytes(b"csv-c")
+    (unit / "synthetic").mkdir(parents=True)
+    (unit / "synthetic" / "min_0.png").write_bytes(b"png-d")
     (unit / "preview.png").write_bytes(b"png-b")
-    table = stimulus_index([unit / "natural_easy", unit / "preview.png"])
-    assert list(table["kind"]) == ["natural_easy", "preview"]
-    assert set(table["unit"]) == {"layer1__3"}
-    assert list(table["bytes"]) == [5, 5]
-    assert table["sha256"].nunique() == 2
+    table = stimulus_index([natural, unit / "synthetic", unit / "preview.png"])
+    assert list(table["kind"]) == ["natural_easy", "natural_easy", "synthetic", "preview"]
+    assert list(table["unit"]) == ["layer1__3", "layer2__0", "layer1__3", "layer1__3"]
+    assert list(table["bytes"]) == [5, 5, 5, 5]
+    assert table["sha256"].nunique() == 4

@@ -78,7 +78,7 @@ def make_stimuli(
     for u_idx, unit in enumerate(units):
         stim = results / model / "stimuli" / unit
         for difficulty in difficulties:
-            folder = stim / f"natural_{difficulty}"
+            folder = results / model / "stimuli" / f"natural_{difficulty}" / unit
             rows = []
             for b in range(n_batches):
                 for side in SIDES:
@@ -523,7 +523,7 @@ def test_synthetic_trials_use_natural_queries_and_fv_references(built, stimuli):
     regular = table[~table.catch_trial & ~table.is_demo]
     assert set(regular["mode"]) == {"optimized"}
     for row in regular.itertuples():
-        assert row.queries == f"{MODEL}/stimuli/{row.unit}/natural_easy/batch_{row.batch}"
+        assert row.queries == f"{MODEL}/stimuli/natural_easy/{row.unit}/batch_{row.batch}"
         assert row.references == f"{MODEL}/stimuli/{row.unit}/synthetic"
         assert row.max_reference_3 == f"{row.references}/max_3.png"
     catch = table[table.catch_trial]
@@ -542,7 +542,7 @@ def test_hard_query_difficulty_takes_queries_from_its_folder(built, stimuli):
     assert set(table.difficulty[table.catch_trial | table.is_demo]) == {"easy"}
     row = regular.iloc[0]
     trial = folder / f"task_{row.task}" / "trials" / f"trial_{row.trial}"
-    stim = results / MODEL / "stimuli" / row.unit / "natural_hard95" / f"batch_{row.batch}"
+    stim = results / MODEL / "stimuli" / "natural_hard95" / row.unit / f"batch_{row.batch}"
     assert (trial / "queries" / "min.png").samefile(stim / "min_9.png")
 
 
@@ -614,7 +614,7 @@ def test_practice_folder_uses_practice_units_clearest_first(built, stimuli):
         candidates = []
         for unit in plan.selection.practice_units:
             meta = pd.read_csv(
-                results / MODEL / "stimuli" / unit / "natural_easy" / "exemplars.csv"
+                results / MODEL / "stimuli" / "natural_easy" / unit / "exemplars.csv"
             )
             queries = meta[meta["index"] == 9].pivot(
                 index="batch", columns="side", values="activation"
@@ -719,25 +719,21 @@ def test_required_stimulus_dirs():
     units = unit_names(10)
     settings = small_settings()
     sel = select_units(units, 6, 1, 2, seed=1)
+    # natural experiments read the natural sets of their difficulty and of easy (practice, catch)
     natural = required_stimulus_dirs(Experiment("m", "natural", "hard95"), units, settings, "")
-    assert f"m/stimuli/{sel.units[0]}/natural_hard95" in natural
-    assert f"m/stimuli/{sel.catch_units[0]}/natural_easy" in natural
-    assert f"m/stimuli/{sel.practice_units[0]}/natural_easy" in natural
-    assert not any(d.endswith("synthetic") for d in natural)
-    assert len(natural) == 9
+    assert natural == ["m/stimuli/natural_easy", "m/stimuli/natural_hard95"]
     # a synthetic experiment's units are known only once its FVs are judged: every unit's FVs
-    # and natural queries (and easy ones for practice) are inputs
+    # and the natural queries (and easy ones for practice) are inputs
     synthetic = required_stimulus_dirs(Experiment("m", "synthetic"), units, settings)
     assert synthetic == sorted(
-        f"results/m/stimuli/{u}/{kind}" for u in units for kind in ("synthetic", "natural_easy")
+        ["results/m/stimuli/natural_easy"] + [f"results/m/stimuli/{u}/synthetic" for u in units]
     )
     hard = required_stimulus_dirs(Experiment("m", "synthetic", "hard95"), units, settings)
-    assert len(hard) == 30 and f"results/m/stimuli/{units[0]}/natural_hard95" in hard
+    assert len(hard) == 12 and "results/m/stimuli/natural_hard95" in hard
     # with every unit allowed (experiments.synthetic_units: all), only the drawn units' folders
     every = required_stimulus_dirs(Experiment("m", "synthetic"), units, settings, "", False)
     assert f"m/stimuli/{sel.catch_units[0]}/synthetic" in every
-    assert f"m/stimuli/{sel.catch_units[0]}/natural_easy" not in every
-    assert len(every) == 6 + 2 + 9
+    assert len(every) == 6 + 2 + 1 + 1
 
 
 def test_build_experiment_script_contract(stimuli, tmp_path):

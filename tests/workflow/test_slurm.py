@@ -183,16 +183,14 @@ def test_outputs_equal_a_local_run(runs):
 
 
 def test_per_unit_jobs_are_bundled_into_group_jobs_sized_for_serial_work(cluster, runs):
-    """Exemplar and preview jobs of many units share one SLURM job whose time limit covers
+    """Preview jobs of many units share one SLURM job whose time limit covers
     its members one after another (the plugin runs group members serially, see the profile).
 
     The members of each group job are the job blocks the main Snakemake printed just before
     submitting it, with the resources it sized the job from (at that attempt: a retried group
     job is submitted again with larger sizes, and the check holds for every submission)."""
     local, remote, main_log = runs
-    grouped = [
-        job for job in parse_jobs(main_log) if job.rule in ("extract_exemplars", "preview_unit")
-    ]
+    grouped = [job for job in parse_jobs(main_log) if job.rule == "preview_unit"]
     submissions = _group_submissions(main_log, "stimuli")
     assert submissions, "no SLURM job of the group `stimuli`"
     assert set(submissions) <= {p.stem for p in (remote / "logs" / "slurm").rglob("*.log")}
@@ -201,7 +199,7 @@ def test_per_unit_jobs_are_bundled_into_group_jobs_sized_for_serial_work(cluster
     assert len(submissions) < len(submitted)
     records = {rec["JobId"]: rec for rec in cluster.jobs()}
     for slurm_id, members in submissions.items():
-        assert {job.rule for job in members} <= {"extract_exemplars", "preview_unit"}, members
+        assert {job.rule for job in members} == {"preview_unit"}, members
         runtime = sum(int(re.search(r"runtime=(\d+)", job.resources).group(1)) for job in members)
         limit = _minutes(records[slurm_id]["TimeLimit"])
         assert limit >= runtime, (slurm_id, limit, runtime, [job.outputs for job in members])

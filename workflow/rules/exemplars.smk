@@ -1,5 +1,5 @@
-# Stage 3a: natural exemplars per (model, unit, difficulty) and a preview sheet per unit.
-# Many tiny CPU jobs; the SLURM profile bundles them (its `groups`).
+# Stage 3a: natural exemplars per (model, difficulty), every unit of the model in one job (a folder
+# per unit), and a preview sheet per unit. The SLURM profile bundles the preview jobs (its `groups`).
 
 
 include: "functions/exemplars.smk"
@@ -13,23 +13,24 @@ rule extract_exemplars:
     input:
         h5=paths.activations(),
     output:
-        folder=directory(paths.natural_dir()),
+        folder=directory(paths.natural_set_dir()),
     log:
-        "logs/extract_exemplars/{model}/{unit}_{difficulty}.log",
+        "logs/extract_exemplars/{model}/{difficulty}.log",
     benchmark:
-        "benchmarks/extract_exemplars/{model}/{unit}_{difficulty}.tsv"
+        "benchmarks/extract_exemplars/{model}/{difficulty}.tsv"
     conda:
         "../../envs/analysis.yaml"
     params:
+        units=param_model_units,
         exemplars=param_exemplars,
-        code_version=2,
+        code_version=3,
     script:
         "../scripts/extract_exemplars.py"
 
 
 rule preview_unit:
     input:
-        natural=input_preview_natural,
+        natural=input_natural_sets,
         synthetic=input_preview_synthetic,
     output:
         png=paths.preview(),

@@ -4,14 +4,14 @@
 import logging
 
 from unitpsych.io import setup_logging
-from unitpsych.paths import fv_group_unit_dir
+from unitpsych.paths import unit_in
 from unitpsych.visualizations.groups import link_unit_folder
 
 
 def main(snakemake) -> None:
     """Link <group>/<unit>/* into the unit's synthetic folder."""
     setup_logging(snakemake.log[0])
-    source = fv_group_unit_dir(str(snakemake.input.group), snakemake.wildcards.unit)
+    source = unit_in(str(snakemake.input.group), snakemake.wildcards.unit)
     n = link_unit_folder(source, snakemake.output.folder)
     logging.getLogger("unitpsych").info("%d files from %s", n, source)
 

@@ -2,6 +2,7 @@
 
 from unitpsych.exemplars import preview_title, unit_preview_sheet
 from unitpsych.io import atomic_path, setup_logging
+from unitpsych.paths import unit_in
 
 
 def main(snakemake) -> None:
@@ -9,7 +10,8 @@ def main(snakemake) -> None:
     log = setup_logging(snakemake.log[0])
     model, unit = snakemake.wildcards.model, snakemake.wildcards.unit
     difficulties = list(snakemake.params.difficulties)
-    natural = dict(zip(difficulties, snakemake.input.natural, strict=True))
+    sets = zip(difficulties, snakemake.input.natural, strict=True)
+    natural = {difficulty: unit_in(str(folder), unit) for difficulty, folder in sets}
     synthetic = next(iter(snakemake.input.synthetic), None)  # only models with FVs have one
     sheet = unit_preview_sheet(natural, synthetic, preview_title(model, unit))
     with atomic_path(snakemake.output.png) as tmp:

@@ -8,7 +8,7 @@ import torch
 from unitpsych.activations import read_unit_activations
 from unitpsych.io import atomic_dir, derive_seed, log_stream, setup_logging
 from unitpsych.models import load_job_model
-from unitpsych.paths import fv_group_unit_dir
+from unitpsych.paths import unit_in
 from unitpsych.visualizations import FVSettings, UnitTarget, save_unit_fv, visualize_units
 
 
@@ -54,7 +54,7 @@ def main(snakemake) -> None:
         log.info("peak GPU memory %.2f GiB", torch.cuda.max_memory_allocated() / 2**30)
     with atomic_dir(snakemake.output.folder) as tmp:
         for fv in fvs:
-            save_unit_fv(fv, fv_group_unit_dir(str(tmp), fv.unit))
+            save_unit_fv(fv, unit_in(str(tmp), fv.unit))
             log.info(
                 "%s: success=%s (%s); alpha min=%s max=%s",
                 fv.unit,

@@ -11,7 +11,7 @@ def input_browser_models(wildcards=None) -> list[str]:
     for model in MODELS:
         units = model_units(model)
         difficulties = model_difficulties(model)
-        inputs += [paths.natural_dir(model, u, d) for u in units for d in difficulties]
+        inputs += [paths.natural_set_dir(model, d) for d in difficulties]
         if model in SYNTHETIC_MODELS:
             inputs += [paths.synthetic_dir(model, u) for u in units]
     return inputs

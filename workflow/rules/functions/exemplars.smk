@@ -9,10 +9,10 @@ def model_difficulties(model: str) -> list[str]:
     return model_difficulties(model, config["experiments"]["list"], DIFFICULTIES)
 
 
-def input_preview_natural(wildcards) -> list[str]:
-    """The unit's natural-exemplar folders, one per difficulty of its model."""
-    model, unit = wildcards.model, wildcards.unit
-    return [paths.natural_dir(model, unit, d) for d in model_difficulties(model)]
+def input_natural_sets(wildcards) -> list[str]:
+    """The model's natural-exemplar sets (every unit's folder), one per difficulty."""
+    model = wildcards.model
+    return [paths.natural_set_dir(model, d) for d in model_difficulties(model)]
 
 
 def input_preview_synthetic(wildcards) -> list[str]:
@@ -23,16 +23,19 @@ def input_preview_synthetic(wildcards) -> list[str]:
 
 
 def input_stimuli_index(wildcards) -> list[str]:
-    """Every natural-exemplar folder and preview sheet of one model's units (after sample_units).
+    """Every natural-exemplar set and preview sheet of one model's units (after sample_units).
 
     The preview sheets depend on the synthetic folders (for models with `synthetic: true`), so
     asking for them builds the feature visualisations too.
     """
     model = wildcards.model
-    units = model_units(model)
-    difficulties = model_difficulties(model)
-    natural = [paths.natural_dir(model, u, d) for u in units for d in difficulties]
-    return natural + [paths.preview(model, u) for u in units]
+    previews = [paths.preview(model, u) for u in model_units(model)]
+    return input_natural_sets(wildcards) + previews
+
+
+def param_model_units(wildcards) -> list[str]:
+    """The model's sampled units (a changed sample reruns the job)."""
+    return model_units(wildcards.model)
 
 
 def param_exemplars(wildcards) -> dict:

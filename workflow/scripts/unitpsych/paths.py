@@ -85,6 +85,14 @@ def unit_dir(model: str = "{model}", unit: str = "{unit}", root: str = RESULTS) 
     return _join(root, model, "stimuli", unit)
 
 
+def natural_set_dir(
+    model: str = "{model}", difficulty: str = "{difficulty}", root: str = RESULTS
+) -> str:
+    """The natural exemplars of one difficulty of every unit of a model (one job): a <unit>/
+    folder per unit."""
+    return _join(root, model, "stimuli", f"natural_{difficulty}")
+
+
 def natural_dir(
     model: str = "{model}",
     unit: str = "{unit}",
@@ -92,7 +100,7 @@ def natural_dir(
     root: str = RESULTS,
 ) -> str:
     """A unit's natural exemplars of one difficulty (batch_<b>/ folders and meta)."""
-    return _join(unit_dir(model, unit, root), f"natural_{difficulty}")
+    return unit_in(natural_set_dir(model, difficulty, root), unit)
 
 
 def natural_batch_dir(
@@ -112,9 +120,9 @@ def fv_group_dir(model: str = "{model}", group: str = "{fv_group}", root: str = 
     return _join(root, model, "visualizations", group)
 
 
-def fv_group_unit_dir(group_dir: str, unit: str) -> str:
-    """A unit's folder inside its group's folder (hard-linked into its synthetic folder)."""
-    return _join(group_dir, unit)
+def unit_in(folder: str, unit: str) -> str:
+    """A unit's folder inside a folder of one job's units (a natural-exemplar set, an FV group)."""
+    return _join(folder, unit)
 
 
 def fv_json(model: str = "{model}", unit: str = "{unit}", root: str = RESULTS) -> str:

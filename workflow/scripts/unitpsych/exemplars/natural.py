@@ -346,25 +346,30 @@ def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def stimulus_index(folders: list[str | Path]) -> pd.DataFrame:
-    """One row per stimulus file under the given unit folders/files: unit, kind, path, bytes,
-    sha256.
+def _stimulus_folders(item: Path) -> list[tuple[str, str, Path]]:
+    """(unit, kind, folder or file) of an index input: a natural-exemplar set (natural_<d>/, a
+    folder per unit), a unit's synthetic folder, or a file such as its preview sheet."""
+    if item.is_dir() and item.name.startswith("natural_"):
+        units = sorted(p for p in item.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return [(u.name, item.name, u) for u in units]
+    return [(item.parent.name, item.name if item.is_dir() else item.stem, item)]
 
-    `kind` is the folder name (`natural_<difficulty>`, `synthetic`) or `preview`; the checksums let
-    a
-    researcher (and the tests) compare two runs file by file.
+
+def stimulus_index(folders: list[str | Path]) -> pd.DataFrame:
+    """One row per stimulus file under the given folders/files: unit, kind, path, bytes, sha256.
+
+    `kind` is the natural set's folder name (`natural_<difficulty>`), `synthetic` or `preview`;
+    the checksums let a researcher (and the tests) compare two runs file by file.
     """
     import hashlib
 
     rows = []
-    for item in map(Path, folders):
+    for unit, kind, item in (row for f in map(Path, folders) for row in _stimulus_folders(f)):
         files = (
             sorted(p for p in item.rglob("*") if p.is_file() and not _hidden(p, item))
             if item.is_dir()
             else [item]
         )
-        kind = item.name if item.is_dir() else item.stem
-        unit = item.parent.name
         for f in files:
             data = f.read_bytes()
             rows.append(

@@ -438,27 +438,22 @@ def required_stimulus_dirs(
     root: str = paths.RESULTS,
     successful_only: bool = True,
 ) -> list[str]:
-    """Stimulus folders the experiment may read (under `root`), for Snakemake inputs.
+    """Stimulus folders the experiment may read (under `root`), for Snakemake inputs: the natural
+    sets (every unit's exemplars of a difficulty) and the units' synthetic folders.
 
     A synthetic experiment that picks its units among those whose feature visualisations
     succeeded (`successful_only`) knows them only once the FVs exist, so it may read every unit's
     folders.
     """
+    natural = [paths.natural_set_dir(exp.model, d, root) for d in {exp.difficulty, EASY}]
     if exp.condition == SYNTHETIC and successful_only:
         every = sorted(set(units))
-        dirs = [paths.synthetic_dir(exp.model, u, root) for u in every]
-        dirs += [
-            paths.natural_dir(exp.model, u, d, root) for u in every for d in {exp.difficulty, EASY}
-        ]
-        return sorted(set(dirs))
+        return sorted({*natural, *(paths.synthetic_dir(exp.model, u, root) for u in every)})
+    if exp.condition == NATURAL:
+        return sorted(set(natural))
     sel = select_units(
         units, settings.n_units, settings.n_catch_units, settings.n_practice_units, settings.seed
     )
-    dirs = [paths.natural_dir(exp.model, u, exp.difficulty, root) for u in sel.units]
-    dirs += [paths.natural_dir(exp.model, u, EASY, root) for u in sel.practice_units]
-    if exp.condition == NATURAL:
-        dirs += [paths.natural_dir(exp.model, u, EASY, root) for u in sel.catch_units]
-    else:
-        every = (*sel.units, *sel.catch_units, *sel.practice_units)
-        dirs += [paths.synthetic_dir(exp.model, u, root) for u in every]
+    every = (*sel.units, *sel.catch_units, *sel.practice_units)
+    dirs = natural + [paths.synthetic_dir(exp.model, u, root) for u in every]
     return sorted(set(dirs))
