@@ -266,6 +266,7 @@ def stream_quantile_sets(
     bar = tqdm(total=len(paths), file=progress, mininterval=5, desc=f"quantile sets {model.name}")
 
     def reduce(layer: str, out: Any) -> Any:
+        """The layer's spatial (token) mean, on one CPU thread."""
         with one_cpu_thread(model.device):
             return model.reduce(layer, out)
 
