@@ -10,7 +10,11 @@ Prints seconds, units/second, peak RSS (getrusage) and peak Python-traced memory
 numpy included; torch's allocator not), the streaming state's size and the output file's size,
 and the ratio (pass + score) / forward.
 
+On a shared machine, `--repeats N` alternates the forward and pass phases N times and takes the
+fastest of each (the run least disturbed by other load).
+
 Usage: .venv/bin/python tests/benchmarks/mis_all.py [--images 1000] [--size 256] [--threads 2]
+       [--repeats 1]
 """
 
 from __future__ import annotations
@@ -110,6 +114,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--memory-mb", type=int, default=256)
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="forward and pass alternate this many times; the fastest of each counts",
+    )
     ap.add_argument("--phase")
     ap.add_argument("--work")
     ap.add_argument(
@@ -130,8 +140,9 @@ def main() -> None:
         generate_image_set(
             work / "images", n_images=args.images, size=args.size, n_classes=10, seed=0
         )
-        res = {}
-        for name in ("forward", "embed", "pass", "score"):
+        res: dict = {}
+        order = ["forward", "pass"] * args.repeats + ["embed", "score"]
+        for name in order:
             cmd = [
                 sys.executable,
                 str(HERE),
@@ -147,8 +158,10 @@ def main() -> None:
                 str(args.memory_mb),
             ]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            res[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(json.dumps(res[name]))
+            got = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(json.dumps(got))
+            if name not in res or got["seconds"] < res[name]["seconds"]:
+                res[name] = got  # the fastest of the repeats: the least disturbed by other load
     f, p, s = (res[k]["seconds"] for k in ("forward", "pass", "score"))
     units = res["pass"]["units"]
     print(

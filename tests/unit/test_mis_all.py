@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 from scipy.stats import chisquare
 from test_observer import BrightnessBackend, make_images
 
@@ -35,6 +36,7 @@ from unitpsych.observer.mis_all_tasks import (
     QuantileSets,
     TaskFile,
     mis_all_subset,
+    one_cpu_thread,
     set_size,
     slab_from_activations,
 )
@@ -187,6 +189,27 @@ def test_streamed_sets_equal_a_stable_sort_of_all_rows_ties_and_all():
     assert got.excluded == expect.excluded == reasons == excluded_reasons(acts)
     with pytest.raises(ValueError, match="exceeds the capacity"):
         state.slab(0, u, size + 1)
+
+
+def test_one_cpu_thread_gives_the_spatial_means_of_several_threads(image_set, lite0):
+    paths = index_images(image_set)["path"].tolist()[:8]
+    x = torch.stack([lite0.transform()(Image.open(image_set / p).convert("RGB")) for p in paths])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode(), lite0.record(lite0.layers) as store:
+            lite0.module(x.contiguous(memory_format=torch.channels_last))
+            several = {ly: lite0.reduce(ly, out) for ly, out in store.items()}
+            with one_cpu_thread(lite0.device):
+                assert torch.get_num_threads() == 1
+                one = {ly: lite0.reduce(ly, out) for ly, out in store.items()}
+        assert torch.get_num_threads() == 2  # restored
+        assert all(torch.equal(one[ly], several[ly]) for ly in lite0.layers)  # bit for bit
+        with pytest.raises(RuntimeError), one_cpu_thread("cpu"):
+            raise RuntimeError
+        assert torch.get_num_threads() == 2  # restored after an error too
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_channel_pass_draws_every_channels_tasks_as_the_full_matrix_does(

@@ -25,6 +25,7 @@ from unitpsych.observer.mis_all_tasks import (
     CONSTANT,
     QuantileSlab,
     mis_all_subset,
+    one_cpu_thread,
     set_size,
     slab_from_activations,
     stream_quantile_sets,
@@ -488,16 +489,17 @@ def collect_mis_all_tasks(
         model, image_root, [paths[i] for i in subset], quantile, image_pass, progress
     )
     size = set_size(len(images), quantile)
-    top, bottom, reasons = draw_every_unit(
-        lambda a, b: state.slab(a, b, size),
-        units,
-        len(images),
-        model.name,
-        seed,
-        n_tasks,
-        n_references,
-        quantile,
-    )
+    with one_cpu_thread(model.device):
+        top, bottom, reasons = draw_every_unit(
+            lambda a, b: state.slab(a, b, size),
+            units,
+            len(images),
+            model.name,
+            seed,
+            n_tasks,
+            n_references,
+            quantile,
+        )
     attrs = _task_file_attrs(model, image_root, seed, (n_tasks, n_references, quantile))
     attrs |= {"n_image_set": len(paths), "n_unreadable": n_bad}
     write_task_file(out, top, bottom, reasons, units, images, attrs)

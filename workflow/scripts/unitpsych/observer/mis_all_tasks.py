@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -78,6 +79,28 @@ def key_index(keys: Any) -> Any:
     import torch
 
     return (keys - torch.div(keys, 2**32, rounding_mode="floor") * 2**32).to(torch.int32)
+
+
+@contextmanager
+def one_cpu_thread(device: Any) -> Iterator[None]:
+    """Run the torch ops inside on one CPU thread (nothing changes on a GPU).
+
+    The pass's own work (each hooked output's spatial mean, the quantile bookkeeping) is memory
+    bound: on 2 CPU threads torch's split of these ops ran 3-6x slower than one thread (see
+    docs/performance.md). Each output element is computed the same way either way, so the values
+    are identical.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    if getattr(device, "type", device) != "cpu" or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class QuantileSets:
@@ -241,7 +264,13 @@ def stream_quantile_sets(
     n_bad = 0
     loader = image_loader(model, image_root, paths, 0, image_pass)
     bar = tqdm(total=len(paths), file=progress, mininterval=5, desc=f"quantile sets {model.name}")
-    with torch.inference_mode(), model.record(layers, model.reduce) as store:
+
+    def reduce(layer: str, out: Any) -> Any:
+        """The layer's spatial (token) mean, on one CPU thread."""
+        with one_cpu_thread(model.device):
+            return model.reduce(layer, out)
+
+    with torch.inference_mode(), model.record(layers, reduce) as store:
         for x, idx, err in loader:
             model.module(x.to(model.device, non_blocking=True))
             ok = torch.tensor([e == "" for e in err])
@@ -253,7 +282,8 @@ def stream_quantile_sets(
             ids = torch.arange(len(readable), len(readable) + int(ok.sum()))
             readable += idx[ok].tolist()
             if len(ids):
-                state.add(rows, ids)
+                with one_cpu_thread(model.device):
+                    state.add(rows, ids)
             bar.update(len(idx))
     bar.close()
     return units, [paths[i] for i in readable], state, n_bad
