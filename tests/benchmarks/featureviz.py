@@ -12,7 +12,10 @@ the α search per side) with the same model, units, image size, steps and target
 
 The targets stand in for a unit's dataset extremes: the unit's range over the starting noise
 images, which the non-diverse FVs beat, so the diversity search runs in full. Prints units per
-hour for each, their ratio, and peak memory (GPU: torch.cuda.max_memory_allocated; CPU: peak RSS).
+hour for each, their ratio, and peak memory (GPU: torch.cuda.max_memory_allocated; CPU: peak RSS),
+and, from the activations autograd keeps per image, the batch that fills a 40 or 80 GiB GPU.
+`--lucent-heap` runs lucent inside our `reused_heap` too (what that allocator setting alone buys
+lucent on a CPU).
 
     .venv/bin/python tests/benchmarks/featureviz.py                      # CPU defaults
     .venv/bin/python tests/benchmarks/featureviz.py --size 256 --steps 200 --batch-images 128  # GPU
@@ -21,6 +24,7 @@ hour for each, their ratio, and peak memory (GPU: torch.cuda.max_memory_allocate
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import sys
 import time
@@ -37,10 +41,17 @@ from unitpsych.io import derive_seed  # noqa: E402
 from unitpsych.models.registry import load_model  # noqa: E402
 from unitpsych.visualizations import FVSettings  # noqa: E402
 from unitpsych.visualizations.featureviz import UnitTarget, visualize_units  # noqa: E402
-from unitpsych.visualizations.optimise import evaluate_images, lucent_transforms, reset_seeds  # noqa: E402
+from unitpsych.visualizations.optimise import (  # noqa: E402
+    evaluate_images,
+    lucent_transforms,
+    reset_seeds,
+    reused_heap,
+)
 from unitpsych.visualizations.search import sequential_alpha_search  # noqa: E402
 
 DEFAULT_UNITS = ["blocks_2_1_conv_pwl__3", "blocks_4_0_conv_pwl__5", "blocks_5_2__40"]
+GPU_GIB = (40, 80)  # GPU memory sizes the batch guidance is printed for
+GPU_SHARE = 0.8  # share of a GPU's memory given to the saved activations (the rest: model, spectra)
 
 
 def start_range(model, unit: str, settings: FVSettings, seed: int) -> tuple[float, float]:
@@ -145,6 +156,9 @@ def main() -> None:
         "--batch-units", type=int, default=1, help="units sharing one optimisation (GPU: many)"
     )
     ap.add_argument("--repeats", type=int, default=1, help="alternating repeats of both sides")
+    ap.add_argument(
+        "--lucent-heap", action="store_true", help="run lucent inside reused_heap as well"
+    )
     args = ap.parse_args()
     if args.smoke:  # one unit, both procedures, a few steps
         args.units, args.size, args.steps, args.alpha_max = args.units[:1], 48, 2, 3.0
@@ -176,9 +190,7 @@ def main() -> None:
         u: start_range(model, u, settings, derive_seed(settings.seed, u)) for u in args.units
     }
 
-    for unit in args.units:
-        mb = saved_mb_per_image(model, unit, args.size)
-        print(f"  {unit}: {mb:.1f} MB saved for backward per {args.size} px image")
+    print_gpu_batches(model, args)
     times, runs, peaks = time_both(model, args, settings, targets)
     report(len(args.units) * args.repeats, times, runs, peaks)
 
@@ -204,6 +216,19 @@ def saved_mb_per_image(model, unit: str, size: int, n: int = 2) -> float:
             act = forward_to_layer(model, layer, model.normalize(image_f()))
             act.mean().backward()
     return sum(seen.values()) / n / 2**20
+
+
+def print_gpu_batches(model, args) -> None:
+    """Per unit, the MB autograd keeps per image and the batch that fills a GPU's memory."""
+    for unit in args.units:
+        mb = saved_mb_per_image(model, unit, args.size)
+        fills = ", ".join(
+            f"{gib} GiB: {int(GPU_SHARE * gib * 1024 / mb)} images "
+            f"(batch_units {int(GPU_SHARE * gib * 1024 / mb) // args.batch_images})"
+            for gib in GPU_GIB
+        )
+        print(f"  {unit}: {mb:.1f} MB saved for backward per {args.size} px image")
+        print(f"    the batch that fills a GPU ({GPU_SHARE:.0%} of its memory): {fills}")
 
 
 def time_both(model, args, settings: FVSettings, targets: dict) -> tuple[dict, dict, dict]:
@@ -234,10 +259,11 @@ def time_both(model, args, settings: FVSettings, targets: dict) -> tuple[dict, d
         reset_peak()
         model.module.requires_grad_(True)  # as in the authors' runs (ours switches them off)
         t0 = time.perf_counter()
-        for unit in args.units:
-            n_runs = lucent_unit(model, unit, *targets[unit], settings, seeds[unit])
-            runs["lucent"] += n_runs
-            print(f"  lucent {unit}: {n_runs} runs", flush=True)
+        with reused_heap() if args.lucent_heap else contextlib.nullcontext():
+            for unit in args.units:
+                n_runs = lucent_unit(model, unit, *targets[unit], settings, seeds[unit])
+                runs["lucent"] += n_runs
+                print(f"  lucent {unit}: {n_runs} runs", flush=True)
         times["lucent"] += time.perf_counter() - t0
         peaks["lucent"] = peak_memory()
     return times, runs, peaks

@@ -28,6 +28,7 @@ from unitpsych.visualizations.optimise import (
     jitters,
     lucent_on,
     optimise_runs,
+    reused_heap,
 )
 from unitpsych.visualizations.search import (
     AlphaSearch,
@@ -230,6 +231,45 @@ def test_lucent_on_points_lucent_at_the_device_and_restores_it():
     expected = np.einsum("bchw,dc->bdhw", x.numpy(), color.color_correlation_normalized)
     np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-6)
     assert (transform.device, spatial.device, color._linear_decorrelate_color) == before
+
+
+PAGE_FAULT_PROBE = """
+import contextlib, resource, sys
+import torch
+from unitpsych.visualizations.optimise import reused_heap
+with reused_heap() if sys.argv[1] == "heap" else contextlib.nullcontext():
+    torch.empty(64 * 2**18).fill_(1.0)  # a 64 MB buffer, written and freed
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(8):
+        torch.empty(64 * 2**18).fill_(1.0)
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _page_faults(mode: str) -> int:
+    """Minor page faults of eight 64 MB buffers in a fresh process (glibc's default state)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow" / "scripts")}
+    cmd = [sys.executable, "-c", PAGE_FAULT_PROBE, mode]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    return int(out.stdout.split()[-1])
+
+
+def test_reused_heap_keeps_freed_buffers_in_the_process_and_nests():
+    from unitpsych.visualizations import optimise
+
+    if optimise._glibc() is None:
+        pytest.skip("not glibc: reused_heap is a no-op")
+    outside, inside = _page_faults("plain"), _page_faults("heap")
+    assert inside < outside / 4, (inside, outside)  # 64 MB is 16,384 pages: each buffer faults
+    with reused_heap():
+        with reused_heap():
+            assert optimise._heap_depth == [2]
+        assert optimise._heap_depth == [1]  # an inner block (a round) keeps the outer's settings
+    assert optimise._heap_depth == [0]
 
 
 def _unit_values(model, unit: str, images: np.ndarray) -> np.ndarray:
