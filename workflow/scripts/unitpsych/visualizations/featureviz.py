@@ -38,7 +38,12 @@ import numpy as np
 
 from unitpsych.io import read_json, write_json
 from unitpsych.paths import SIDES, fv_record, stimulus_file
-from unitpsych.visualizations.optimise import UnitJob, evaluate_images, optimise_jobs
+from unitpsych.visualizations.optimise import (
+    UnitJob,
+    evaluate_images,
+    optimise_jobs,
+    reused_heap,
+)
 from unitpsych.visualizations.search import (
     UnitPlan,
     beats_target,
@@ -195,6 +200,27 @@ def visualize_units(
         UnitPlan(s.alpha, s.n_images, s.diversity, t.dataset_min, t.dataset_max) for t in targets
     ]
     rounds = [0] * len(targets)
+    with reused_heap():  # one heap for every round (optimise_jobs nests inside)
+        _run_rounds(model, targets, plans, rounds, settings, (batch_images, batch_units), progress)
+    fvs = [_assemble(model.name, t.unit, p, settings) for t, p in zip(targets, plans, strict=True)]
+    for fv, n in zip(fvs, rounds, strict=True):
+        fv.settings |= {"rounds": n, "batch_images": batch_images}
+    return fvs
+
+
+def _run_rounds(
+    model: LoadedModel,
+    targets: list[UnitTarget],
+    plans: list[UnitPlan],
+    rounds: list[int],
+    settings: FVSettings,
+    sizes: tuple[int, int],
+    progress: Any,
+) -> None:
+    """Every unit's rounds until each plan is done (`sizes`: batch_images, batch_units)."""
+    from unitpsych.units.sampling import split_unit
+
+    batch_images = sizes[0]
     while not all(plan.done() for plan in plans):
         jobs: list[tuple[int, UnitJob]] = []
         for k, (t, plan) in enumerate(zip(targets, plans, strict=True)):
@@ -211,11 +237,7 @@ def visualize_units(
             layer, channel = split_unit(t.unit)
             for chunk in chunk_runs(requests, batch_images):
                 jobs.append((k, UnitJob(layer, channel, t.seed, tuple(chunk))))
-        _run_jobs(model, jobs, plans, settings, (batch_images, batch_units), progress)
-    fvs = [_assemble(model.name, t.unit, p, settings) for t, p in zip(targets, plans, strict=True)]
-    for fv, n in zip(fvs, rounds, strict=True):
-        fv.settings |= {"rounds": n, "batch_images": batch_images}
-    return fvs
+        _run_jobs(model, jobs, plans, settings, sizes, progress)
 
 
 def pack_jobs(
