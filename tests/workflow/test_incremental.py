@@ -325,7 +325,7 @@ def test_killed_in_the_middle_of_stimulus_jobs_resumes_without_redoing_finished_
     stimuli = workdir / "results" / MODEL / "stimuli"
     shutil.rmtree(stimuli)
     proc = _start(workdir, config, "stimuli")
-    _kill_when(proc, lambda: stimuli.exists() and len(list(stimuli.glob("*/natural_*"))) >= 3)
+    _kill_when(proc, lambda: stimuli.exists() and len(list(stimuli.glob("*/preview.png"))) >= 2)
     killed_log = (workdir / "killed_run.log").read_text()
     blocks = {j.jobid: j for j in parse_jobs(killed_log)}
     finished = {

@@ -12,6 +12,7 @@ localrules:
 rule extract_exemplars:
     input:
         h5=paths.activations(),
+        units=paths.units_json(),  # the checkpoint's output: the units param reads it
     output:
         folder=directory(paths.natural_set_dir()),
     log:

@@ -16,6 +16,7 @@ localrules:
 rule visualize_units:
     input:
         h5=paths.activations(),
+        units=paths.units_csv(),  # the checkpoint's output: the groups are read from it
     output:
         folder=directory(paths.fv_group_dir()),
     log:
