@@ -16,7 +16,7 @@ localrules:
 rule visualize_units:
     input:
         h5=paths.activations(),
-        units=paths.units_csv(),  # the checkpoint's output: the groups are read from it
+        units=paths.units_json(),  # the checkpoint's output: the groups read its units.csv
     output:
         folder=directory(paths.fv_group_dir()),
     log:
